@@ -1,0 +1,28 @@
+"""rediscron: a Redis-persisted, runtime-editable cron registry for RQ.
+
+Jobs live in Redis under stable ids, can be created, edited, enabled, disabled
+and deleted from any process while a scheduler runs, and each scheduled slot is
+enqueued exactly once.
+"""
+
+from .__version__ import __version__
+from .errors import (
+    CorruptJobError,
+    InvalidJobError,
+    JobNotFound,
+    RediscronError,
+    SchedulerLockedError,
+)
+from .job import RedisCronJob
+from .scheduler import RedisCronScheduler
+
+__all__ = [
+    "CorruptJobError",
+    "InvalidJobError",
+    "JobNotFound",
+    "RedisCronJob",
+    "RedisCronScheduler",
+    "RediscronError",
+    "SchedulerLockedError",
+    "__version__",
+]

@@ -1,0 +1,52 @@
+"""Time helpers. Only the scheduler loop reads the clock; everything else takes time in."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from redis import Redis
+
+#: A clock returns the current time as epoch seconds.
+Clock = Callable[[], float]
+
+RQ_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def redis_time(connection: Redis) -> float:
+    """The Redis server's clock, so that hosts with skewed clocks agree."""
+    seconds, microseconds = connection.time()
+    return int(seconds) + int(microseconds) / 1_000_000
+
+
+def from_epoch(epoch: float) -> datetime:
+    """Aware UTC datetime of an epoch time."""
+    return datetime.fromtimestamp(epoch, tz=timezone.utc)
+
+
+def to_epoch(moment: datetime) -> float:
+    """Epoch seconds of an aware datetime (a naive one is taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def floor_epoch(epoch: float) -> int:
+    """Whole epoch second at or before ``epoch``: slots are whole seconds."""
+    return math.floor(epoch)
+
+
+def format_time(moment: datetime) -> str:
+    """RQ's UTC datetime format, as rq writes ``enqueued_at``."""
+    return moment.astimezone(timezone.utc).strftime(RQ_DATETIME_FORMAT)
+
+
+def parse_time(text: str) -> datetime:
+    """Inverse of :func:`format_time`; also accepts RQ's second-resolution form."""
+    for fmt in (RQ_DATETIME_FORMAT, "%Y-%m-%dT%H:%M:%SZ"):
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)
+        except ValueError:
+            continue
+    raise ValueError(f"not an RQ UTC datetime: {text!r}")

@@ -1,0 +1,54 @@
+"""The exceptions rediscron raises.
+
+Every error derives from :class:`RediscronError`; specific errors also derive from
+the builtin that fits, so ``except ValueError`` keeps working for callers that
+only know rq's own cron API.
+"""
+
+from __future__ import annotations
+
+
+class RediscronError(Exception):
+    """Base class of every rediscron error."""
+
+
+class InvalidJobError(RediscronError, ValueError):
+    """A cron job definition was refused; nothing was written.
+
+    ``job_id`` and ``field`` name what was wrong, so a bulk caller can report it.
+    """
+
+    def __init__(self, job_id: str | None, field: str, message: str) -> None:
+        self.job_id = job_id
+        self.field = field
+        self.message = message
+        who = f"cron job {job_id!r}" if job_id else "cron job"
+        super().__init__(f"{who}: {field}: {message}")
+
+
+class JobNotFound(RediscronError, LookupError):
+    """No cron job with that id."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"cron job {job_id!r} does not exist")
+
+
+class CorruptJobError(RediscronError, ValueError):
+    """A stored cron job record cannot be read back (bad field, unimportable function)."""
+
+    def __init__(self, job_id: str, message: str) -> None:
+        self.job_id = job_id
+        self.message = message
+        super().__init__(f"cron job {job_id!r} is unusable: {message}")
+
+
+class SchedulerLockedError(RediscronError, RuntimeError):
+    """Another scheduler holds the singleton lock."""
+
+    def __init__(self, holder: str | None) -> None:
+        self.holder = holder
+        super().__init__(
+            f"another rediscron scheduler holds the lock: {holder or 'unknown holder'}; "
+            "it is released when that scheduler stops, or after the lock TTL if it died"
+        )

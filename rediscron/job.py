@@ -1,0 +1,655 @@
+"""RedisCronJob: one recurring job, persisted in a Redis hash under a stable id."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from redis import Redis
+from redis.client import Pipeline
+from rq.cron import CronJob
+from rq.job import Job
+from rq.queue import Queue
+
+from . import keys, scripts
+from .clock import Clock, format_time, from_epoch, parse_time, redis_time, to_epoch
+from .errors import CorruptJobError, InvalidJobError, JobNotFound, RediscronError
+from .schedule import Schedule, make_schedule, validate_cron, validate_interval
+
+SCHEMA_VERSION = 1
+DEFAULT_RESULT_TTL = 500
+
+#: The fields whose change moves the next run; an edit of anything else keeps it.
+SCHEDULE_FIELDS = ("interval", "cron")
+#: Definition fields that are absent from the hash when their value is None.
+_OPTIONAL_FIELDS = ("meta", "interval", "cron", "job_timeout", "result_ttl", "ttl", "failure_ttl")
+_INT_FIELDS = ("job_timeout", "result_ttl", "ttl", "failure_ttl")
+_MAX_ID_LENGTH = 200
+_BAD_ID_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
+_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+
+Conflict = Literal["replace", "ignore", "raise"]
+_MAX_WRITE_ATTEMPTS = 20
+
+
+@dataclass(frozen=True)
+class StoredTiming:
+    """The timing fields of a stored record, as slots (whole epoch seconds)."""
+
+    interval: int | None
+    next_slot: int | None
+    latest: int | None
+
+    @classmethod
+    def parse(cls, interval: Any, next_time: Any, latest: Any) -> StoredTiming:
+        def to_slot(value: Any) -> int | None:
+            try:
+                return slot_of(parse_time(_text(value))) if value else None
+            except ValueError:
+                return None
+
+        try:
+            seconds = int(_text(interval)) if interval else None
+        except ValueError:
+            seconds = None
+        return cls(seconds, to_slot(next_time), to_slot(latest))
+
+
+def import_path(path: str) -> Any:
+    """Import ``package.module.attr[.attr...]`` and return the attribute."""
+    parts = path.split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        module_name = ".".join(parts[:split])
+        try:
+            obj: Any = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name) and exc.name != module_name.split(".")[0]:
+                continue
+            if exc.name == module_name or module_name.startswith(f"{exc.name}."):
+                continue
+            raise
+        try:
+            for attr in parts[split:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            raise ImportError(f"module {module_name!r} has no attribute {'.'.join(parts[split:])!r}") from None
+        return obj
+    raise ImportError(f"no module found for {path!r}")
+
+
+def callable_path(func: Callable[..., Any], job_id: str | None) -> str:
+    """The dotted path another process imports ``func`` by, or InvalidJobError saying why there is none."""
+    module = getattr(func, "__module__", None)
+    qualname = getattr(func, "__qualname__", None)
+    if not callable(func) or not module or not qualname:
+        raise InvalidJobError(job_id, "func", f"{func!r} is not a function importable by dotted path")
+    if "<lambda>" in qualname:
+        raise InvalidJobError(
+            job_id, "func", "a lambda cannot be imported by the scheduler or workers; define a named function in a module"
+        )
+    if "<locals>" in qualname:
+        raise InvalidJobError(
+            job_id, "func", f"{qualname} is defined inside another function; move it to module level"
+        )
+    if module == "__main__":
+        raise InvalidJobError(
+            job_id,
+            "func",
+            f"{qualname} is defined in __main__, which other processes cannot import; "
+            "move it into a module (e.g. tasks.py) and import it from there",
+        )
+    path = f"{module}.{qualname}"
+    try:
+        resolved = import_path(path)
+    except Exception as exc:
+        raise InvalidJobError(job_id, "func", f"{path} cannot be imported: {exc}") from None
+    if resolved is not func and resolved != func:
+        raise InvalidJobError(job_id, "func", f"{path} does not resolve to {func!r} when imported")
+    return path
+
+
+def _check_func_name(func_name: object, job_id: str | None) -> str:
+    if not isinstance(func_name, str) or not _DOTTED.match(func_name):
+        raise InvalidJobError(job_id, "func_name", f"{func_name!r} is not a dotted path like 'package.module.function'")
+    try:
+        target = import_path(func_name)
+    except Exception as exc:
+        raise InvalidJobError(job_id, "func_name", f"{func_name} cannot be imported: {exc}") from None
+    if not callable(target):
+        raise InvalidJobError(job_id, "func_name", f"{func_name} is not callable")
+    return func_name
+
+
+def validate_id(job_id: object) -> str:
+    """Return ``job_id`` if it can name a cron job, else raise InvalidJobError."""
+    if not isinstance(job_id, str) or not job_id:
+        raise InvalidJobError(None, "id", f"must be a non-empty string, not {job_id!r}")
+    if len(job_id) > _MAX_ID_LENGTH:
+        raise InvalidJobError(job_id[:40] + "...", "id", f"is longer than {_MAX_ID_LENGTH} characters")
+    if _BAD_ID_CHARS.search(job_id):
+        raise InvalidJobError(job_id, "id", "must not contain white space or control characters")
+    if job_id.endswith(":jobs"):
+        # rq >= 2.9 keeps cron history at {prefix}:cron_job:{name}:jobs; refuse rather than collide.
+        raise InvalidJobError(job_id, "id", "must not end with ':jobs' (reserved by rq's cron history keys)")
+    return job_id
+
+
+def _check_json(value: object, job_id: str, field: str) -> str:
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidJobError(job_id, field, f"must be JSON-serializable: {exc}") from None
+
+
+def _check_int(value: object, job_id: str, field: str, minimum: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidJobError(job_id, field, f"must be a whole number of seconds or None, not {value!r}")
+    if value < minimum:
+        raise InvalidJobError(job_id, field, f"must be >= {minimum}, not {value}")
+    return value
+
+
+def rq_job_id(cron_id: str, slot: int) -> str:
+    """The RQ job id of one slot: the same for every scheduler, so a slot is enqueued at most once."""
+    digest = hashlib.sha1(cron_id.encode("utf-8")).hexdigest()[:16]
+    return f"cron-{digest}-{slot}"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+class RedisCronJob(CronJob):  # type: ignore[misc]
+    """A Redis-persisted RQ cron job with a stable application-owned id.
+
+    The job is stored in a Redis hash at ``rq:cron_job:{id}`` and, while enabled,
+    indexed in ``rq:cron_jobs:schedule`` by its next slot. Create or update jobs
+    with :meth:`RedisCronScheduler.register`; use this class directly in
+    administration tools that fetch, edit, enable, disable or delete one job.
+
+    Every argument is validated before anything is written; a bad one raises
+    :class:`~rediscron.errors.InvalidJobError` naming the job and the field.
+
+    Example::
+
+        job = RedisCronJob(id="metric:pm25", queue_name="metrics", func=rebuild_metric,
+                           args=("pm25",), interval=300, connection=redis)
+        job.save(event="created")
+        RedisCronJob.fetch("metric:pm25", redis).delete()
+    """
+
+    def __init__(
+        self,
+        id: str,
+        queue_name: str,
+        func: Callable[..., Any] | str | None = None,
+        func_name: str | None = None,
+        args: tuple[Any, ...] | list[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        interval: int | None = None,
+        cron: str | None = None,
+        job_timeout: int | None = None,
+        result_ttl: int | None = DEFAULT_RESULT_TTL,
+        ttl: int | None = None,
+        failure_ttl: int | None = None,
+        meta: dict[str, Any] | None = None,
+        connection: Redis | None = None,
+        latest_enqueue_time: datetime | None = None,
+        next_enqueue_time: datetime | None = None,
+        created_at: datetime | None = None,
+        updated_at: datetime | None = None,
+        enabled: bool = True,
+    ) -> None:
+        job_id = validate_id(id)
+        if not isinstance(queue_name, str) or not queue_name or _BAD_ID_CHARS.search(queue_name):
+            raise InvalidJobError(job_id, "queue_name", f"must be a non-empty name without spaces, not {queue_name!r}")
+        if interval is not None and cron is not None:
+            raise InvalidJobError(job_id, "interval/cron", "give exactly one of interval and cron, not both")
+        if interval is None and cron is None:
+            raise InvalidJobError(job_id, "interval/cron", "give exactly one of interval (seconds) and cron")
+        try:
+            checked_interval = validate_interval(interval) if interval is not None else None
+            checked_cron = validate_cron(cron) if cron is not None else None
+        except ValueError as exc:
+            raise InvalidJobError(job_id, "interval" if interval is not None else "cron", str(exc)) from None
+
+        resolved: Callable[..., Any] | None
+        if func is not None and func_name is not None:
+            raise InvalidJobError(job_id, "func", "give func or func_name, not both")
+        if isinstance(func, str):
+            func, func_name = None, func
+        if func is not None:
+            path = callable_path(func, job_id)
+            resolved = func
+        elif func_name is not None:
+            path = _check_func_name(func_name, job_id)
+            resolved = None
+        else:
+            raise InvalidJobError(job_id, "func", "give the function (or its dotted path as func_name)")
+
+        if args is None:
+            args = ()
+        if not isinstance(args, (tuple, list)):
+            raise InvalidJobError(job_id, "args", f"must be a tuple or list, not {type(args).__name__}")
+        if kwargs is None:
+            kwargs = {}
+        if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
+            raise InvalidJobError(job_id, "kwargs", "must be a dict with string keys")
+        if meta is not None and (not isinstance(meta, dict) or not all(isinstance(k, str) for k in meta)):
+            raise InvalidJobError(job_id, "meta", "must be a dict with string keys or None")
+        # Round-trip through JSON now, so what runs later is exactly what was validated.
+        self._args_json = _check_json(list(args), job_id, "args")
+        self._kwargs_json = _check_json(kwargs, job_id, "kwargs")
+        self._meta_json = _check_json(meta, job_id, "meta") if meta is not None else None
+        checked = {
+            "job_timeout": _check_int(job_timeout, job_id, "job_timeout", -1),
+            "result_ttl": _check_int(result_ttl, job_id, "result_ttl", -1),
+            "ttl": _check_int(ttl, job_id, "ttl", -1),
+            "failure_ttl": _check_int(failure_ttl, job_id, "failure_ttl", -1),
+        }
+        if not isinstance(enabled, bool):
+            raise InvalidJobError(job_id, "enabled", f"must be True or False, not {enabled!r}")
+
+        super().__init__(
+            queue_name=queue_name,
+            func=resolved,
+            func_name=None if resolved is not None else path,
+            args=tuple(json.loads(self._args_json)),
+            kwargs=json.loads(self._kwargs_json),
+            interval=checked_interval,
+            cron=checked_cron,
+            job_timeout=checked["job_timeout"],
+            result_ttl=checked["result_ttl"],  # type: ignore[arg-type]
+            ttl=checked["ttl"],
+            failure_ttl=checked["failure_ttl"],
+            meta=json.loads(self._meta_json) if self._meta_json is not None else None,
+        )
+        self.id: str = job_id
+        self.name: str = job_id
+        self.func_name = path
+        self.job_timeout: int | None = checked["job_timeout"]
+        self.result_ttl: int | None = checked["result_ttl"]
+        self.ttl: int | None = checked["ttl"]
+        self.failure_ttl: int | None = checked["failure_ttl"]
+        self.meta: dict[str, Any] | None = json.loads(self._meta_json) if self._meta_json is not None else None
+        self.connection: Redis | None = connection
+        self.latest_enqueue_time = latest_enqueue_time
+        self.next_enqueue_time = next_enqueue_time
+        self.created_at: datetime | None = created_at
+        self.updated_at: datetime | None = updated_at
+        self.enabled: bool = enabled
+        #: Bumped by every write to the stored record; the scheduler fires only the revision it read.
+        self.revision: int = 0
+        #: Why the scheduler quarantined this job, if it did.
+        self.last_error: str | None = None
+        #: Replaces the Redis server's clock when computing next runs (tests, injected by the scheduler).
+        self.clock: Clock | None = None
+
+    def __repr__(self) -> str:
+        return f"RedisCronJob(id={self.id!r}, func_name={self.func_name!r}, schedule={self.describe_schedule()!r})"
+
+    # -- schedule -----------------------------------------------------------------------------
+
+    @property
+    def key(self) -> str:
+        """Redis hash key for this cron job (``rq:cron_job:{id}``)."""
+        return keys.job(self.id)
+
+    @property
+    def schedule(self) -> Schedule:
+        """The schedule object computing this job's slots."""
+        return make_schedule(self.interval, self.cron)
+
+    def describe_schedule(self) -> str:
+        """``*/5 * * * *`` or ``every 300s``."""
+        return self.schedule.describe()
+
+    def first_slot(self, now: float, stored: StoredTiming | None = None) -> int:
+        """The slot this job gets when created, re-scheduled or re-enabled at ``now``.
+
+        An interval job keeps its rhythm from its last slot (taken from ``stored``,
+        the record as it is in Redis, else from this object): the first point of the
+        new rhythm that is not in the past. A job with no earlier slot is due at once.
+        """
+        if stored is None:
+            stored = StoredTiming(self.interval, slot_of(self.next_enqueue_time), slot_of(self.latest_enqueue_time))
+        last: float | None = None
+        if stored.next_slot is not None and stored.interval:
+            last = stored.next_slot - stored.interval
+        elif stored.latest is not None:
+            last = stored.latest
+        return self.schedule.first_slot(now, last)
+
+    # -- serialisation ------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serialize the cron job into Redis hash fields.
+
+        Values are strings or integers; ``args``, ``kwargs`` and ``meta`` are JSON;
+        datetimes are in RQ's UTC format. A field whose value is None is left out,
+        so ``redis-cli hgetall rq:cron_job:{id}`` shows exactly what is set.
+        """
+        data: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "id": self.id,
+            "func_name": self.func_name,
+            "queue_name": self.queue_name,
+            "args": self._args_json,
+            "kwargs": self._kwargs_json,
+            "meta": self._meta_json,
+            "interval": self.interval,
+            "cron": self.cron,
+            "job_timeout": self.job_timeout,
+            "result_ttl": self.result_ttl,
+            "ttl": self.ttl,
+            "failure_ttl": self.failure_ttl,
+            "enabled": 1 if self.enabled else 0,
+            "revision": self.revision,
+            "created_at": format_time(self.created_at) if self.created_at else None,
+            "updated_at": format_time(self.updated_at) if self.updated_at else None,
+            "latest_enqueue_time": format_time(self.latest_enqueue_time) if self.latest_enqueue_time else None,
+            "next_enqueue_time": format_time(self.next_enqueue_time) if self.next_enqueue_time else None,
+            "last_error": self.last_error,
+        }
+        return {k: v for k, v in data.items() if v is not None}
+
+    def to_rq_dict(self) -> dict[str, Any]:
+        """rq's own monitoring form of this job (what ``rq.cron.CronJob.from_dict`` reads)."""
+        data: dict[str, Any] = CronJob.to_dict(self)
+        data["name"] = self.id
+        return data
+
+    def _definition_fields(self) -> dict[str, str]:
+        data = self.to_dict()
+        return {
+            f: str(data[f])
+            for f in ("schema_version", "id", "func_name", "queue_name", "args", "kwargs", *_OPTIONAL_FIELDS)
+            if f in data
+        }
+
+    @classmethod
+    def restore(
+        cls,
+        raw_data: Mapping[Any, Any],
+        connection: Redis | None = None,
+        *,
+        id: str | None = None,
+        strict: bool = True,
+    ) -> RedisCronJob:
+        """Restore a RedisCronJob from Redis hash data.
+
+        Unlike rq's monitoring-only ``CronJob.from_dict()``, this imports ``func_name``
+        and returns a job that can be enqueued at once. With ``strict=False`` a
+        function that cannot be imported here is recorded in ``last_error`` instead
+        of raising, for tools that only list jobs. A record that cannot be read at
+        all raises :class:`~rediscron.errors.CorruptJobError`.
+        """
+        data = {_text(k): _text(v) for k, v in raw_data.items()}
+        job_id = data.get("id") or id
+        if not job_id:
+            raise CorruptJobError(id or "?", "the record has no id field")
+
+        def field(name: str, parse: Callable[[str], Any]) -> Any:
+            if name not in data or data[name] == "":
+                return None
+            try:
+                return parse(data[name])
+            except Exception as exc:
+                raise CorruptJobError(job_id, f"field {name}={data[name]!r} is invalid: {exc}") from None
+
+        for required in ("func_name", "queue_name"):
+            if not data.get(required):
+                raise CorruptJobError(job_id, f"the record has no {required} field")
+        try:
+            version = int(data.get("schema_version") or SCHEMA_VERSION)
+        except ValueError:
+            raise CorruptJobError(job_id, f"bad schema_version {data.get('schema_version')!r}") from None
+        if version > SCHEMA_VERSION:
+            raise CorruptJobError(job_id, f"written by a newer rediscron (schema {version} > {SCHEMA_VERSION})")
+
+        func_name = data["func_name"]
+        func: Callable[..., Any] | None = None
+        import_error: str | None = None
+        try:
+            target = import_path(func_name)
+            if not callable(target):
+                raise ImportError(f"{func_name} is not callable")
+            func = target
+        except Exception as exc:
+            import_error = f"function {func_name} cannot be imported: {exc}"
+            if strict:
+                raise CorruptJobError(job_id, import_error) from None
+
+        args = field("args", json.loads)
+        kwargs = field("kwargs", json.loads)
+        meta = field("meta", json.loads)
+        if args is not None and not isinstance(args, list):
+            raise CorruptJobError(job_id, f"field args={data['args']!r} is not a JSON list")
+        if kwargs is not None and not isinstance(kwargs, dict):
+            raise CorruptJobError(job_id, f"field kwargs={data['kwargs']!r} is not a JSON object")
+        try:
+            job = cls(
+                id=job_id,
+                queue_name=data["queue_name"],
+                # The function was imported above (or could not be); skip the caller-side checks.
+                func=_placeholder,
+                args=args,
+                kwargs=kwargs,
+                interval=field("interval", int),
+                cron=data.get("cron") or None,
+                job_timeout=field("job_timeout", int),
+                result_ttl=field("result_ttl", int),
+                ttl=field("ttl", int),
+                failure_ttl=field("failure_ttl", int),
+                meta=meta,
+                connection=connection,
+                latest_enqueue_time=field("latest_enqueue_time", parse_time),
+                next_enqueue_time=field("next_enqueue_time", parse_time),
+                created_at=field("created_at", parse_time),
+                updated_at=field("updated_at", parse_time),
+                enabled=data.get("enabled", "1") != "0",
+            )
+        except InvalidJobError as exc:
+            raise CorruptJobError(job_id, f"{exc.field}: {exc.message}") from None
+        job.func = func
+        job.func_name = func_name
+        job.revision = field("revision", int) or 0
+        job.last_error = data.get("last_error") or import_error
+        return job
+
+    # -- reading ------------------------------------------------------------------------------
+
+    @classmethod
+    def fetch(cls, id: str, connection: Redis, *, strict: bool = True) -> RedisCronJob:
+        """Fetch one persisted cron job by id; :class:`~rediscron.errors.JobNotFound` if there is none."""
+        raw = connection.hgetall(keys.job(id))
+        if not raw:
+            raise JobNotFound(id)
+        return cls.restore(raw, connection, id=id, strict=strict)
+
+    @classmethod
+    def exists(cls, id: str, connection: Redis) -> bool:
+        """Whether a cron job with this id is stored."""
+        return bool(connection.exists(keys.job(id)))
+
+    def refresh(self) -> None:
+        """Reload this job from Redis in place (JobNotFound if it was deleted)."""
+        fresh = type(self).fetch(self.id, self._connection(), strict=False)
+        self.__dict__.update(fresh.__dict__)
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def _connection(self) -> Redis:
+        if self.connection is None:
+            raise ValueError(f"cron job {self.id!r} has no Redis connection; pass connection=")
+        return self.connection
+
+    def save(self, pipeline: Pipeline | None = None, event: str = "updated") -> None:
+        """Persist this cron job and notify schedulers about the change.
+
+        Writes the hash, updates the index, bumps ``rq:cron_jobs:last_update`` and
+        publishes an event on ``rq:cron_jobs:events``, all in one atomic step. What
+        the scheduler owns is kept: ``created_at``, ``latest_enqueue_time``, and the
+        next run unless the schedule (``interval``/``cron``) changed.
+        """
+        self._write(pipeline, event, enabled="1" if self.enabled else "0")
+
+    def _now(self, connection: Redis) -> float:
+        return self.clock() if self.clock is not None else redis_time(connection)
+
+    def _read_timing(self, connection: Redis) -> tuple[float, StoredTiming | None, str]:
+        """Now, and the stored record's timing and revision, in one round trip."""
+        with connection.pipeline(transaction=False) as pipe:
+            pipe.time()
+            pipe.hmget(self.key, "interval", "next_enqueue_time", "latest_enqueue_time", "revision")
+            (seconds, micros), (interval, next_time, latest, revision) = pipe.execute()
+        now = self.clock() if self.clock is not None else int(seconds) + int(micros) / 1_000_000
+        if revision is None:
+            return now, None, ""
+        return now, StoredTiming.parse(interval, next_time, latest), _text(revision)
+
+    def _write(
+        self,
+        pipeline: Pipeline | None,
+        event: str,
+        *,
+        enabled: str,
+        conflict: Conflict = "replace",
+        latest: datetime | None = None,
+    ) -> int:
+        connection = self._connection()
+        keys_ = [self.key, keys.schedule(), keys.ids(), keys.last_update()]
+        fields = self._definition_fields()
+        removed = [f for f in _OPTIONAL_FIELDS if f not in fields]
+        for _attempt in range(_MAX_WRITE_ATTEMPTS):
+            if pipeline is not None:
+                # Queued on the caller's pipeline: nothing can be read first, so no compare-and-set.
+                now, stored, expected = self._now(connection), None, ""
+            else:
+                now, stored, expected = self._read_timing(connection)
+            if latest is not None:
+                candidate = self.schedule.next_after_fire(slot_of(latest) or 0, to_epoch(latest))
+            else:
+                candidate = self.first_slot(now, stored)
+            args: list[Any] = [
+                self.id, event, keys.events(), format_time(from_epoch(now)),
+                candidate, format_time(from_epoch(candidate)), enabled,
+                "1" if latest is not None else "0", format_time(latest) if latest else "", conflict, expected,
+                len(SCHEDULE_FIELDS), *SCHEDULE_FIELDS,
+                len(fields), *[x for pair in fields.items() for x in pair],
+                len(removed), *removed,
+            ]
+            if pipeline is not None:
+                scripts.run("save", pipeline, keys_, args)
+                return 1
+            status, revision, created_at, next_time, stored_enabled = (
+                _text(x) for x in scripts.run("save", connection, keys_, args)
+            )
+            if int(status) == 2:
+                continue  # a scheduler fired or someone edited between our read and write
+            if int(status) == 1:
+                self.revision = int(revision)
+                self.created_at = parse_time(created_at)
+                self.updated_at = from_epoch(now)
+                self.next_enqueue_time = parse_time(next_time)
+                self.enabled = stored_enabled != "0"
+                self.last_error = None
+                if latest is not None:
+                    self.latest_enqueue_time = latest
+            return int(status)
+        raise RediscronError(f"cron job {self.id!r}: the record kept changing during the write; try again")
+
+    def _set_enabled(self, enabled: bool, pipeline: Pipeline | None) -> None:
+        connection = self._connection()
+        now, stored, _revision = self._read_timing(connection)
+        candidate = self.first_slot(now, stored)
+        args = [
+            self.id, "1" if enabled else "0", keys.events(), format_time(from_epoch(now)),
+            candidate, format_time(from_epoch(candidate)),
+        ]
+        keys_ = [self.key, keys.schedule(), keys.last_update()]
+        if pipeline is not None:
+            scripts.run("set_enabled", pipeline, keys_, args)
+            self.enabled = enabled
+            return
+        revision = int(scripts.run("set_enabled", connection, keys_, args))
+        if revision == 0:
+            raise JobNotFound(self.id)
+        self.enabled = enabled
+        self.revision = revision
+
+    def enable(self, pipeline: Pipeline | None = None) -> None:
+        """Enable this cron job and notify running schedulers.
+
+        A re-enabled job does not catch up on the slots it missed while disabled:
+        its next run is the next slot from now.
+        """
+        self._set_enabled(True, pipeline)
+
+    def disable(self, pipeline: Pipeline | None = None) -> None:
+        """Disable this cron job and notify running schedulers.
+
+        Once this returns, no scheduler enqueues a run of this job until it is enabled.
+        """
+        self._set_enabled(False, pipeline)
+
+    def delete(self, pipeline: Pipeline | None = None) -> None:
+        """Delete this cron job from Redis and notify running schedulers.
+
+        Removes the hash and its index entries in one atomic step; once this returns
+        no scheduler enqueues a run of it. Deleting a job that is already gone is not an error.
+        """
+        keys_ = [self.key, keys.schedule(), keys.ids(), keys.last_update()]
+        scripts.run("delete", pipeline if pipeline is not None else self._connection(), keys_, [self.id, keys.events()])
+
+    def set_enqueue_time(self, time: datetime) -> None:
+        """Record an enqueue timestamp and persist the recalculated next run."""
+        self.latest_enqueue_time = time
+        self._write(None, "updated", enabled="1" if self.enabled else "0", latest=time)
+
+    # -- enqueueing ---------------------------------------------------------------------------
+
+    def build_rq_job(self, queue: Queue, slot: int | None, job_id: str | None = None) -> Job:
+        """The RQ job for one run of this definition (not yet enqueued)."""
+        meta = dict(self.meta or {})
+        meta["rediscron_id"] = self.id
+        meta["rediscron_slot"] = slot
+        return queue.create_job(
+            self.func if self.func is not None else self.func_name,
+            args=list(self.args),
+            kwargs=dict(self.kwargs),
+            timeout=self.job_timeout,
+            result_ttl=self.result_ttl,
+            ttl=self.ttl,
+            failure_ttl=self.failure_ttl,
+            job_id=job_id or (rq_job_id(self.id, slot) if slot is not None else None),
+            meta=meta,
+        )
+
+    def enqueue(self, connection: Redis) -> Job:
+        """Enqueue one concrete RQ job for this cron definition now, outside its schedule.
+
+        The schedule is not moved and no slot is consumed; the RQ job carries
+        ``meta["rediscron_id"]`` and ``meta["rediscron_slot"] = None``.
+        """
+        queue = Queue(self.queue_name, connection=connection)
+        job = self.build_rq_job(queue, None)
+        return queue.enqueue_job(job)
+
+
+def _placeholder() -> None:
+    """Stands in for a function that cannot be imported in this process."""
+
+
+def slot_of(moment: datetime | None) -> int | None:
+    """Whole epoch second of a datetime (a slot), or None."""
+    return math.floor(to_epoch(moment)) if moment is not None else None

@@ -1,0 +1,97 @@
+"""The singleton scheduler lock: a random token with a TTL and a fencing epoch."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+from redis import Redis
+
+from . import keys, scripts
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """Who holds the lock, as read from Redis."""
+
+    epoch: int
+    name: str
+    ttl_ms: int
+
+    @classmethod
+    def parse(cls, value: str, ttl_ms: int = -1) -> LockHolder:
+        epoch, _, rest = value.partition("|")
+        _token, _, name = rest.partition("|")
+        return cls(int(epoch) if epoch.isdigit() else 0, name or value, ttl_ms)
+
+
+class SchedulerLock:
+    """The lock one scheduler process holds while it enqueues.
+
+    Its value is ``{epoch}|{token}|{name}``; every fire checks the whole value
+    atomically, so a scheduler that lost the lock (paused, partitioned, or
+    superseded) cannot enqueue anything.
+    """
+
+    def __init__(self, connection: Redis, name: str, ttl: int) -> None:
+        self.connection = connection
+        self.name = name
+        self.ttl = ttl
+        self.token = uuid.uuid4().hex
+        self.value: str | None = None
+        #: Monotonic time until which the lock is surely ours (set when it is taken or extended).
+        self.valid_until = 0.0
+
+    @property
+    def epoch(self) -> int | None:
+        """The fencing epoch of our lock, or None if we do not hold it."""
+        return LockHolder.parse(self.value).epoch if self.value else None
+
+    def acquire(self) -> LockHolder | None:
+        """Take the lock if it is free; return None on success, else who holds it."""
+        sent = time.monotonic()
+        ok, value = scripts.run(
+            "lock_acquire", self.connection, [keys.lock(), keys.lock_epoch()],
+            [self.token, self.name, self.ttl * 1000],
+        )
+        if int(ok):
+            self.value = _text(value)
+            self.valid_until = sent + self.ttl
+            return None
+        return LockHolder.parse(_text(value))
+
+    def extend(self) -> bool:
+        """Extend our lock's TTL; False if it is no longer ours."""
+        if self.value is None:
+            return False
+        sent = time.monotonic()
+        ok = int(scripts.run("lock_extend", self.connection, [keys.lock()], [self.value, self.ttl * 1000]))
+        if ok:
+            self.valid_until = sent + self.ttl
+        else:
+            self.value = None
+            self.valid_until = 0.0
+        return bool(ok)
+
+    def release(self) -> bool:
+        """Release the lock if it is still ours; safe to call when it is not."""
+        value, self.value, self.valid_until = self.value, None, 0.0
+        if value is None:
+            return False
+        return bool(int(scripts.run("lock_release", self.connection, [keys.lock()], [value, keys.events()])))
+
+    @staticmethod
+    def holder(connection: Redis) -> LockHolder | None:
+        """Who holds the lock now, or None."""
+        with connection.pipeline(transaction=False) as pipe:
+            pipe.get(keys.lock())
+            pipe.pttl(keys.lock())
+            value, ttl_ms = pipe.execute()
+        if value is None:
+            return None
+        return LockHolder.parse(_text(value), int(ttl_ms))

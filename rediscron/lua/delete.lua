@@ -1,0 +1,10 @@
+-- Delete one cron job: hash, index entries, marker and event together.
+-- KEYS[1] job hash, KEYS[2] schedule zset, KEYS[3] ids set, KEYS[4] last_update marker
+-- ARGV[1] id, ARGV[2] events channel
+-- Returns 1 if the job existed (hash or index entry), else 0.
+local existed = redis.call('DEL', KEYS[1])
+existed = existed + redis.call('ZREM', KEYS[2], ARGV[1]) + redis.call('SREM', KEYS[3], ARGV[1])
+redis.call('INCR', KEYS[4])
+redis.call('PUBLISH', ARGV[2], cjson.encode({event = 'deleted', id = ARGV[1]}))
+if existed > 0 then return 1 end
+return 0

@@ -1,0 +1,92 @@
+-- Create or update one cron job definition, keeping what the scheduler owns.
+-- KEYS[1] job hash, KEYS[2] schedule zset, KEYS[3] ids set, KEYS[4] last_update marker
+-- ARGV[1] id, ARGV[2] event name, ARGV[3] events channel, ARGV[4] now (RQ time string)
+-- ARGV[5] candidate next slot score, ARGV[6] candidate next_enqueue_time string
+-- ARGV[7] enabled: '1', '0', or '' to keep the stored state (new jobs: enabled)
+-- ARGV[8] '1' to take the candidate next slot even if the schedule is unchanged
+-- ARGV[9] latest_enqueue_time to store, or '' to keep the stored one
+-- ARGV[10] conflict: 'replace', 'ignore' or 'raise' when the id exists
+-- ARGV[11] the revision the caller read ('' to write whatever is stored)
+-- ARGV[12] k, then k names of the fields that make up the schedule
+-- then n, and n field/value pairs to set; then m, and m field names to delete
+-- Returns {status, revision, created_at, next_enqueue_time, enabled}:
+-- status 1 written, 0 left alone (conflict 'ignore'), -1 exists (conflict 'raise'),
+-- 2 the record changed since the caller read it (nothing written; read again)
+local hash, schedule, ids, marker = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local id, event, channel, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local cand_score, cand_next = ARGV[5], ARGV[6]
+local enabled, force_next, latest, conflict = ARGV[7], ARGV[8] == '1', ARGV[9], ARGV[10]
+
+local exists = redis.call('EXISTS', hash) == 1
+if ARGV[11] ~= '' and (redis.call('HGET', hash, 'revision') or '') ~= ARGV[11] then
+  return {2, '', '', '', ''}
+end
+local old = {}
+if exists then
+  if conflict ~= 'replace' then
+    local status = 0
+    if conflict == 'raise' then status = -1 end
+    local cur = redis.call('HMGET', hash, 'revision', 'created_at', 'next_enqueue_time', 'enabled')
+    return {status, cur[1] or '', cur[2] or '', cur[3] or '', cur[4] or ''}
+  end
+  local flat = redis.call('HGETALL', hash)
+  for i = 1, #flat, 2 do old[flat[i]] = flat[i + 1] end
+end
+
+local pos = 12
+local k = tonumber(ARGV[pos])
+local sched_fields = {}
+for i = 1, k do sched_fields[i] = ARGV[pos + i] end
+pos = pos + k + 1
+local n = tonumber(ARGV[pos])
+local new = {}
+local set = {}
+for i = 0, n - 1 do
+  local f, v = ARGV[pos + 1 + 2 * i], ARGV[pos + 2 + 2 * i]
+  new[f] = v
+  set[#set + 1] = f
+  set[#set + 1] = v
+end
+pos = pos + 2 * n + 1
+local m = tonumber(ARGV[pos])
+local del = {}
+for i = 1, m do del[i] = ARGV[pos + i] end
+
+local changed = not exists
+for _, f in ipairs(sched_fields) do
+  if old[f] ~= new[f] then changed = true end
+end
+
+if enabled == '' then enabled = old['enabled'] or '1' end
+if enabled ~= '0' then enabled = '1' end
+
+local old_score = redis.call('ZSCORE', schedule, id)
+local score, next_time = cand_score, cand_next
+local reenabled = old['enabled'] == '0' and enabled == '1'
+local quarantined = old['last_error'] ~= nil
+if exists and not changed and not force_next and not reenabled and not quarantined
+    and old_score and old['next_enqueue_time'] then
+  score, next_time = old_score, old['next_enqueue_time']
+end
+
+local revision = (tonumber(old['revision']) or 0) + 1
+set[#set + 1] = 'enabled'; set[#set + 1] = enabled
+set[#set + 1] = 'revision'; set[#set + 1] = tostring(revision)
+set[#set + 1] = 'updated_at'; set[#set + 1] = now
+set[#set + 1] = 'created_at'; set[#set + 1] = old['created_at'] or now
+set[#set + 1] = 'next_enqueue_time'; set[#set + 1] = next_time
+if latest ~= '' then set[#set + 1] = 'latest_enqueue_time'; set[#set + 1] = latest end
+
+del[#del + 1] = 'last_error'
+redis.call('HDEL', hash, unpack(del))
+redis.call('HSET', hash, unpack(set))
+if enabled == '1' then
+  redis.call('ZADD', schedule, score, id)
+else
+  redis.call('ZREM', schedule, id)
+end
+redis.call('SADD', ids, id)
+redis.call('INCR', marker)
+if not exists and event == 'updated' then event = 'created' end
+redis.call('PUBLISH', channel, cjson.encode({event = event, id = id, revision = revision}))
+return {1, tostring(revision), old['created_at'] or now, next_time, enabled}

@@ -1,0 +1,26 @@
+-- Enable or disable one cron job without touching its definition.
+-- KEYS[1] job hash, KEYS[2] schedule zset, KEYS[3] last_update marker
+-- ARGV[1] id, ARGV[2] '1' enable / '0' disable, ARGV[3] events channel, ARGV[4] now (RQ time string)
+-- ARGV[5] candidate next slot score, ARGV[6] candidate next_enqueue_time (used when enabling)
+-- Returns 0 if the job does not exist, else the new revision.
+local hash, schedule, marker = KEYS[1], KEYS[2], KEYS[3]
+local id, enable, channel, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if redis.call('EXISTS', hash) == 0 then return 0 end
+if enable == '1' then
+  local was = redis.call('HGET', hash, 'enabled')
+  local score = redis.call('ZSCORE', schedule, id)
+  if was == '0' or not score then
+    redis.call('ZADD', schedule, ARGV[5], id)
+    redis.call('HSET', hash, 'next_enqueue_time', ARGV[6])
+  end
+  redis.call('HSET', hash, 'enabled', '1', 'updated_at', now)
+else
+  redis.call('ZREM', schedule, id)
+  redis.call('HSET', hash, 'enabled', '0', 'updated_at', now)
+end
+local revision = redis.call('HINCRBY', hash, 'revision', 1)
+redis.call('INCR', marker)
+local event = 'disabled'
+if enable == '1' then event = 'enabled' end
+redis.call('PUBLISH', channel, cjson.encode({event = event, id = id, revision = revision}))
+return revision

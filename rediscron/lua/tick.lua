@@ -1,0 +1,18 @@
+-- One scheduler pass: the time, the change marker, the due jobs and the next slot.
+-- KEYS[1] schedule zset, KEYS[2] last_update marker
+-- ARGV[1] now as epoch seconds, or '' to use the server's TIME
+-- ARGV[2] most due jobs to return, ARGV[3] job hash key prefix
+-- Returns {now, marker, next score or '', {id, score, {hash fields...}}...}
+local now = ARGV[1]
+if now == '' then
+  local t = redis.call('TIME')
+  now = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
+end
+local marker = redis.call('GET', KEYS[2]) or ''
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+local upcoming = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '(inf', 'WITHSCORES', 'LIMIT', 0, 1)
+local result = {now, marker, upcoming[2] or ''}
+for i = 1, #due, 2 do
+  result[#result + 1] = {due[i], due[i + 1], redis.call('HGETALL', ARGV[3] .. due[i])}
+end
+return result

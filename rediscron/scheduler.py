@@ -1,0 +1,557 @@
+"""RedisCronScheduler: the loop that moves due slots of Redis-stored cron jobs into RQ queues."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from redis import Redis
+from redis.client import Pipeline
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from rq import cron_scheduler_registry
+from rq.cron import CronScheduler
+from rq.exceptions import StopRequested
+from rq.queue import Queue
+
+from . import enqueue, keys, scripts
+from .clock import Clock, format_time, from_epoch, redis_time
+from .errors import CorruptJobError, InvalidJobError, SchedulerLockedError
+from .events import EventListener
+from .job import DEFAULT_RESULT_TTL, Conflict, RedisCronJob
+from .lock import SchedulerLock
+
+#: How many due slots one fire script handles.
+DEFAULT_BATCH_SIZE = 200
+#: Longest back-off between attempts while Redis is unreachable.
+MAX_BACKOFF = 5.0
+#: rq's own cron tools read the scheduler hash's ``cron_jobs`` field; a huge registry is cut there.
+MAX_JOBS_IN_SCHEDULER_HASH = 1000
+#: The scheduler hash expires unless refreshed; rq's registry forgets schedulers silent this long.
+SCHEDULER_HASH_TTL = 120
+
+_CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def _pairs(flat: list[Any]) -> dict[str, str]:
+    return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
+
+
+class RedisCronScheduler(CronScheduler):  # type: ignore[misc]
+    """Cron scheduler that uses Redis as the cron job source of truth.
+
+    Each pass reads the due job ids from the Redis sorted set and their hashes,
+    and enqueues every due slot exactly once: the RQ job id is derived from
+    (job id, slot) and each enqueue is one atomic script that checks this
+    scheduler still holds the lock and the job is unchanged since it was read.
+
+    Only one scheduler enqueues at a time. :meth:`register_birth` takes
+    ``rq:cron_jobs:lock`` (RuntimeError naming the holder if it is taken),
+    :meth:`heartbeat` extends it, :meth:`register_death` releases it. Edits made
+    by any process reach the loop at once through Pub/Sub, and at the latest on
+    its next pass through the ``last_update`` marker.
+
+    ``clock`` (epoch seconds) replaces the Redis server's clock; tests use it to
+    move time without sleeping.
+
+    Example::
+
+        scheduler = RedisCronScheduler(redis, lock_ttl=120)
+        scheduler.register(rebuild_metric, queue_name="metrics", id="metric:pm25",
+                           args=("pm25",), interval=300)
+        scheduler.start()
+    """
+
+    def __init__(
+        self,
+        connection: Redis,
+        logging_level: str | int = logging.INFO,
+        name: str = "",
+        lock_ttl: int = 120,
+        max_sleep_interval: float = 60.0,
+        *,
+        clock: Clock | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> None:
+        if isinstance(lock_ttl, bool) or not isinstance(lock_ttl, int) or lock_ttl < 3:
+            raise ValueError(f"lock_ttl must be a whole number of seconds >= 3, not {lock_ttl!r}")
+        if (
+            isinstance(max_sleep_interval, bool)
+            or not isinstance(max_sleep_interval, (int, float))
+            or not math.isfinite(max_sleep_interval)
+            or max_sleep_interval <= 0
+        ):
+            raise ValueError(f"max_sleep_interval must be a positive number of seconds, not {max_sleep_interval!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive whole number, not {batch_size!r}")
+        super().__init__(connection=connection, logging_level=logging_level, name=name)
+        self.log = logging.getLogger("rediscron.scheduler")
+        _setup_logging(logging_level)
+        self.lock_ttl = lock_ttl
+        self.max_sleep_interval = float(max_sleep_interval)
+        self.batch_size = batch_size
+        self.clock = clock
+        #: Heartbeats come three times per lock TTL, so one lost heartbeat never loses the lock.
+        self.heartbeat_interval = min(lock_ttl / 3, SCHEDULER_HASH_TTL / 4)
+        self._lock = SchedulerLock(connection, self.name, lock_ttl)
+        self._wake = threading.Event()
+        self._stopping = False
+        self._listener = EventListener(connection, self._on_event)
+        self._queues: dict[str, Queue] = {}
+        self._marker: str | None = None
+        self._next_heartbeat = 0.0
+        self._jobs_hash_dirty = True
+        self._jobs_hash_saved = 0.0
+        self._redis_down_since: float | None = None
+        self._backoff = 0.1
+        self._stale = False
+        #: Counters, for logs and tests.
+        self.fired = 0
+        self.quarantined = 0
+
+    # -- registry API -------------------------------------------------------------------------
+
+    def register(  # type: ignore[override]
+        self,
+        func: Callable[..., Any] | str,
+        queue_name: str,
+        id: str,
+        args: tuple[Any, ...] | list[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        interval: int | None = None,
+        cron: str | None = None,
+        job_timeout: int | None = None,
+        result_ttl: int | None = DEFAULT_RESULT_TTL,
+        ttl: int | None = None,
+        failure_ttl: int | None = None,
+        meta: dict[str, Any] | None = None,
+        enabled: bool | None = None,
+        *,
+        conflict: Conflict = "replace",
+    ) -> RedisCronJob:
+        """Create or update one persisted cron job.
+
+        ``id`` is required and stable: calling ``register()`` again with the same id
+        edits the job instead of adding a duplicate. An edit keeps ``created_at``, the
+        enabled state (unless ``enabled=`` is given) and the next run (unless the
+        schedule changed). Everything is validated before anything is written; a bad
+        argument raises :class:`~rediscron.errors.InvalidJobError` naming the job and
+        the field. The change reaches running schedulers at once.
+
+        ``conflict`` says what to do when the id exists: ``"replace"`` (edit, the
+        default), ``"ignore"`` (leave the stored job alone) or ``"raise"``
+        (:class:`~rediscron.errors.InvalidJobError`).
+
+        Example::
+
+            scheduler.register(rebuild_metric, "metrics", id="metric:pm25", interval=300)
+            # Later, from another process:
+            scheduler.register(rebuild_metric, "metrics", id="metric:pm25", interval=600)
+        """
+        if conflict not in ("replace", "ignore", "raise"):
+            raise InvalidJobError(id if isinstance(id, str) else None, "conflict",
+                                  f"must be 'replace', 'ignore' or 'raise', not {conflict!r}")
+        if enabled is not None and not isinstance(enabled, bool):
+            raise InvalidJobError(id if isinstance(id, str) else None, "enabled",
+                                  f"must be True, False or None, not {enabled!r}")
+        job = RedisCronJob(
+            id=id,
+            queue_name=queue_name,
+            func=func,
+            args=args,
+            kwargs=kwargs,
+            interval=interval,
+            cron=cron,
+            job_timeout=job_timeout,
+            result_ttl=result_ttl,
+            ttl=ttl,
+            failure_ttl=failure_ttl,
+            meta=meta,
+            connection=self.connection,
+            enabled=True if enabled is None else enabled,
+        )
+        job.clock = self.clock
+        state = "" if enabled is None else ("1" if enabled else "0")
+        status = job._write(None, "updated", enabled=state, conflict=conflict)
+        if status == -1:
+            raise InvalidJobError(id, "id", "a cron job with this id exists (conflict='raise')")
+        if status == 0:
+            return RedisCronJob.fetch(id, self.connection, strict=False)
+        self.log.info("Registered cron job %r: %s on queue %s (%s)", id, job.func_name, queue_name,
+                      job.describe_schedule())
+        return job
+
+    def get_jobs(self) -> list[RedisCronJob]:
+        """Return all enabled jobs currently indexed in Redis, soonest first.
+
+        Index entries whose hash is gone are pruned. Records that cannot be read are
+        left out (and logged); :meth:`get_invalid_jobs` lists them.
+        """
+        ids = [_text(x) for x in self.connection.zrange(keys.schedule(), 0, -1)]
+        return self._load(ids)[0]
+
+    def get_all_jobs(self) -> list[RedisCronJob]:
+        """Return all persisted cron jobs, including disabled jobs, sorted by id."""
+        ids = sorted(_text(x) for x in self.connection.smembers(keys.ids()))
+        return self._load(ids)[0]
+
+    def get_invalid_jobs(self) -> dict[str, str]:
+        """Stored jobs that cannot be read back, with the reason, by id.
+
+        Includes jobs the scheduler quarantined because their function failed to import.
+        """
+        ids = sorted(_text(x) for x in self.connection.smembers(keys.ids()))
+        jobs, invalid = self._load(ids)
+        invalid.update({job.id: job.last_error for job in jobs if job.last_error})
+        return invalid
+
+    def _load(self, ids: list[str], chunk: int = 1000) -> tuple[list[RedisCronJob], dict[str, str]]:
+        jobs: list[RedisCronJob] = []
+        invalid: dict[str, str] = {}
+        missing: list[str] = []
+        for start in range(0, len(ids), chunk):
+            part = ids[start:start + chunk]
+            with self.connection.pipeline(transaction=False) as pipe:
+                for job_id in part:
+                    pipe.hgetall(keys.job(job_id))
+                raws = pipe.execute()
+            for job_id, raw in zip(part, raws):
+                if not raw:
+                    missing.append(job_id)
+                    continue
+                try:
+                    jobs.append(RedisCronJob.restore(raw, self.connection, id=job_id, strict=False))
+                except CorruptJobError as exc:
+                    invalid[job_id] = exc.message
+                    self.log.warning("%s", exc)
+        if missing:
+            pruned = scripts.run("prune", self.connection, [keys.schedule(), keys.ids()],
+                                 [keys.job(""), *missing])
+            if pruned:
+                self.log.info("Pruned %s stale index entries", pruned)
+        return jobs, invalid
+
+    # -- one pass -----------------------------------------------------------------------------
+
+    def _now(self) -> float:
+        return self.clock() if self.clock is not None else redis_time(self.connection)
+
+    def _queue(self, name: str) -> Queue:
+        queue = self._queues.get(name)
+        if queue is None:
+            queue = self._queues[name] = Queue(name, connection=self.connection)
+        return queue
+
+    def _tick(self) -> tuple[float, str, float | None, list[Any]]:
+        now_arg = "" if self.clock is None else repr(float(self.clock()))
+        result = scripts.run(
+            "tick", self.connection, [keys.schedule(), keys.last_update()],
+            [now_arg, self.batch_size, keys.job("")],
+        )
+        upcoming = _text(result[2])
+        return float(_text(result[0])), _text(result[1]), float(upcoming) if upcoming else None, result[3:]
+
+    def enqueue_jobs(self) -> list[RedisCronJob]:
+        """Enqueue all Redis cron jobs currently due; return the ones enqueued.
+
+        Assumes this scheduler holds the lock (see :meth:`register_birth`); if the
+        lock is missing or was lost, nothing is enqueued.
+        """
+        enqueued: list[RedisCronJob] = []
+        while True:
+            now, marker, _upcoming, due = self._tick()
+            self._note_marker(marker)
+            fired, more = self._fire_due(now, due)
+            enqueued.extend(fired)
+            if not more:
+                return enqueued
+
+    def _fire_due(self, now: float, due: list[Any]) -> tuple[list[RedisCronJob], bool]:
+        """Fire one batch; return (jobs enqueued, whether another full batch may be due)."""
+        self._stale = False
+        if not due or self._lock.value is None:
+            return [], False
+        slots: list[enqueue.Slot] = []
+        missing: list[str] = []
+        for entry in due:
+            job_id, score, raw = _text(entry[0]), _text(entry[1]), _pairs(entry[2])
+            if not raw:
+                missing.append(job_id)
+                continue
+            revision = raw.get("revision", "")
+            try:
+                job = RedisCronJob.restore(raw, self.connection, id=job_id, strict=True)
+                slot = math.floor(float(score))
+                slots.append(enqueue.prepare(self.connection, self._queue(job.queue_name), job, slot,
+                                             score, revision, now))
+            except _CONNECTION_ERRORS:
+                raise
+            except Exception as exc:
+                self._quarantine(job_id, revision, exc)
+        if missing:
+            scripts.run("prune", self.connection, [keys.schedule(), keys.ids()], [keys.job(""), *missing])
+        if not slots:
+            return [], len(due) >= self.batch_size
+        held, outcomes = enqueue.fire(self.connection, self._lock.value, slots, now)
+        if not held:
+            self.log.warning("Lock lost before enqueueing %d due slot(s); nothing enqueued", len(slots))
+            self._lock.value = None
+            self._next_heartbeat = 0.0
+            return [], False
+        fired: list[RedisCronJob] = []
+        self._stale = enqueue.STALE in outcomes
+        for s, outcome in zip(slots, outcomes):
+            if outcome == enqueue.ENQUEUED:
+                self.fired += 1
+                s.job.latest_enqueue_time = from_epoch(now)
+                s.job.next_enqueue_time = from_epoch(s.next_slot) if s.next_slot is not None else None
+                fired.append(s.job)
+                self.log.info(
+                    "Enqueued %s (slot %s, %.3fs late) as %s on queue %s",
+                    s.job.id, format_time(from_epoch(s.slot)), max(0.0, now - s.slot), s.rq_job.id,
+                    s.job.queue_name,
+                )
+            elif outcome == enqueue.ALREADY_ENQUEUED:
+                self.log.info("Slot %s of %s was already enqueued as %s; moved on",
+                              format_time(from_epoch(s.slot)), s.job.id, s.rq_job.id)
+        return fired, len(due) >= self.batch_size
+
+    def _quarantine(self, job_id: str, revision: str, exc: Exception) -> None:
+        message = exc.message if isinstance(exc, CorruptJobError) else f"{type(exc).__name__}: {exc}"
+        done = scripts.run("quarantine", self.connection, [keys.job(job_id), keys.schedule()],
+                           [job_id, revision, message])
+        if int(done):
+            self.quarantined += 1
+            self.log.error("Quarantined cron job %r: %s (register() or delete() repairs it)", job_id, message)
+
+    def calculate_sleep_interval(self) -> float:
+        """Return seconds until the next indexed cron job is due, capped by ``max_sleep_interval``.
+
+        The cap makes sure runtime updates are observed even if no Pub/Sub message arrives.
+        """
+        now, _marker, upcoming, due = self._tick()
+        if due:
+            return 0.0
+        return self._sleep_for(now, upcoming)
+
+    def _sleep_for(self, now: float, upcoming: float | None) -> float:
+        sleep = self.max_sleep_interval if upcoming is None else max(0.0, upcoming - now)
+        return min(sleep, self.max_sleep_interval)
+
+    def _note_marker(self, marker: str) -> None:
+        if marker != self._marker:
+            if self._marker is not None:
+                self.log.debug("Registry changed (marker %s -> %s)", self._marker, marker)
+            self._marker = marker
+            self._jobs_hash_dirty = True
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The scheduler hash rq's tools read, with the stored jobs in rq's ``cron_jobs`` form."""
+        data: dict[str, Any] = super().to_dict()
+        jobs = self.get_all_jobs()[:MAX_JOBS_IN_SCHEDULER_HASH]
+        data["cron_jobs"] = json.dumps([job.to_rq_dict() for job in jobs])
+        data["lock_ttl"] = str(self.lock_ttl)
+        epoch = self._lock.epoch
+        data["fencing_epoch"] = str(epoch) if epoch is not None else ""
+        return data
+
+    def save(self, pipeline: Pipeline | None = None) -> None:
+        """Write the scheduler hash (with its TTL), as rq's CronScheduler does."""
+        client = pipeline if pipeline is not None else self.connection.pipeline(transaction=False)
+        client.hset(self.key, mapping=self.to_dict())
+        client.expire(self.key, SCHEDULER_HASH_TTL)
+        if pipeline is None:
+            client.execute()
+
+    def save_jobs_data(self) -> None:
+        """No-op compatibility hook: every job is stored on its own, so there is no local list to save."""
+
+    def register_birth(self) -> None:
+        """Acquire the singleton scheduler lock and register this scheduler in rq's registry.
+
+        If the lock is owned by another scheduler, raises
+        :class:`~rediscron.errors.SchedulerLockedError` (a RuntimeError) naming it,
+        before anything is registered.
+        """
+        holder = self._lock.acquire()
+        if holder is not None:
+            raise SchedulerLockedError(f"{holder.name} (fencing epoch {holder.epoch})")
+        self.log.info("Scheduler %s: took the lock (fencing epoch %s)", self.name, self._lock.epoch)
+        with self.connection.pipeline(transaction=False) as pipe:
+            pipe.zadd(cron_scheduler_registry.get_registry_key(), {self.name: time.time()})
+            self.save(pipe)
+            pipe.execute()
+        self._jobs_hash_dirty = False
+        self._jobs_hash_saved = time.monotonic()
+        self._next_heartbeat = time.monotonic() + self.heartbeat_interval
+
+    def register_death(self, pipeline: Pipeline | None = None) -> None:
+        """Unregister this scheduler and release the singleton lock if it is still ours.
+
+        Safe to call twice, and after the lock was lost.
+        """
+        client = pipeline if pipeline is not None else self.connection
+        try:
+            client.zrem(cron_scheduler_registry.get_registry_key(), self.name)
+            client.delete(self.key)
+            released = self._lock.release()
+        except _CONNECTION_ERRORS as exc:
+            self.log.warning("Scheduler %s: could not unregister (%s); the lock expires by itself", self.name, exc)
+            return
+        if released:
+            self.log.info("Scheduler %s: released the lock", self.name)
+
+    def heartbeat(self) -> None:
+        """Heartbeat rq's scheduler registry and extend the scheduler lock.
+
+        If the lock was lost and is free, it is taken again (with a new fencing
+        epoch). If another scheduler holds it, raises ``StopRequested`` so this one
+        stops instead of running alongside it.
+        """
+        extended = self._lock.extend()
+        if not extended:
+            holder = self._lock.acquire()
+            if holder is not None:
+                self.log.error("Scheduler %s: lock is held by %s; stopping", self.name, holder.name)
+                raise StopRequested()
+            self.log.warning("Scheduler %s: lock had expired; took it again (fencing epoch %s)",
+                             self.name, self._lock.epoch)
+        with self.connection.pipeline(transaction=False) as pipe:
+            pipe.zadd(cron_scheduler_registry.get_registry_key(), {self.name: time.time()})
+            pipe.expire(self.key, SCHEDULER_HASH_TTL)
+            _added, refreshed = pipe.execute()
+        if not refreshed or self._jobs_hash_dirty:
+            self.save()
+            self._jobs_hash_dirty = False
+            self._jobs_hash_saved = time.monotonic()
+        self._next_heartbeat = time.monotonic() + self.heartbeat_interval
+
+    @property
+    def lock_epoch(self) -> int | None:
+        """Fencing epoch of the lock this scheduler holds, or None."""
+        return self._lock.epoch
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        if event.get("event") != "lock_released":
+            self._wake.set()
+
+    def request_stop(self, *_args: Any) -> None:
+        """Ask the loop to stop after the current step (what SIGINT and SIGTERM do)."""
+        self._stopping = True
+        self._wake.set()
+
+    def _request_stop(self, signum: int, frame: FrameType | None) -> None:
+        self.log.info("Scheduler %s: received signal %s; stopping", self.name, signum)
+        self.request_stop()
+
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, self._request_stop)
+        return previous
+
+    def start(self, burst: bool = False) -> None:
+        """Start the singleton Redis cron scheduler loop.
+
+        Startup acquires the lock and registers birth (RuntimeError if another
+        scheduler holds the lock). The loop then sleeps until the earliest next
+        run (at most ``max_sleep_interval``), waking at once on a change event.
+        SIGINT/SIGTERM stop it between steps: it unregisters, releases the lock
+        if it still owns it, and returns. With ``burst=True`` it enqueues what is
+        due once and returns.
+        """
+        self._stopping = False
+        previous = self._install_signal_handlers()
+        try:
+            self.register_birth()
+            if not burst:
+                self._listener.start()
+            try:
+                self._loop(burst)
+            except StopRequested:
+                self.log.info("Scheduler %s: stop requested", self.name)
+            except KeyboardInterrupt:
+                self.log.info("Scheduler %s: interrupted", self.name)
+            finally:
+                self._listener.stop()
+                self.register_death()
+                self.log.info("Scheduler %s: shutdown complete", self.name)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def run(self, burst: bool = False) -> None:
+        """Alias of :meth:`start`, as rq-scheduler names it."""
+        self.start(burst=burst)
+
+    def _loop(self, burst: bool) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                if time.monotonic() >= self._next_heartbeat or self._lock.value is None:
+                    self.heartbeat()
+                sleep = self._pass()
+                if self._redis_down_since is not None:
+                    self.log.warning("Redis reachable again after %.1fs", time.monotonic() - self._redis_down_since)
+                    self._redis_down_since = None
+                    self._backoff = 0.1
+            except _CONNECTION_ERRORS as exc:
+                if self._redis_down_since is None:
+                    self._redis_down_since = time.monotonic()
+                    self.log.error("Redis unreachable (%s); retrying with back-off", exc)
+                sleep = self._backoff
+                self._backoff = min(self._backoff * 2, MAX_BACKOFF)
+                self._next_heartbeat = 0.0
+            if burst and sleep > 0:
+                return
+            if sleep > 0 and not self._stopping:
+                self._wake.wait(sleep)
+
+    def _pass(self) -> float:
+        """One pass: fire what is due; return how long to wait before the next."""
+        if time.monotonic() >= self._lock.valid_until:
+            # Our lock may have expired unnoticed (a long pause); re-check it before firing.
+            self.heartbeat()
+        now, marker, upcoming, due = self._tick()
+        self._note_marker(marker)
+        if self._jobs_hash_dirty and time.monotonic() - self._jobs_hash_saved > 5.0:
+            self.save()
+            self._jobs_hash_dirty = False
+            self._jobs_hash_saved = time.monotonic()
+        _fired, more = self._fire_due(now, due)
+        if more or (due and self._lock.value is None):
+            return 0.0
+        if self._stale:
+            # A job changed between read and fire; it is still due, so look again shortly.
+            return 0.01
+        sleep = self._sleep_for(now, upcoming)
+        until_heartbeat = max(0.0, self._next_heartbeat - time.monotonic())
+        return min(sleep, until_heartbeat)
+
+
+def _setup_logging(level: str | int) -> None:
+    logger = logging.getLogger("rediscron")
+    if isinstance(level, str):
+        level = logging.getLevelName(level.upper())
+    if isinstance(level, int):
+        logger.setLevel(level)
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+

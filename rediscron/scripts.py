@@ -1,0 +1,40 @@
+"""The Lua scripts (in ``lua/``), loaded once per process and run by SHA.
+
+redis-py re-sends a script whose SHA the server has forgotten (after a restart),
+so callers never see ``NOSCRIPT``.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from redis import Redis
+from redis.client import Pipeline
+from redis.commands.core import Script
+
+Client = Redis | Pipeline
+
+
+@cache
+def _source(name: str) -> str:
+    return (resources.files(__package__) / "lua" / f"{name}.lua").read_text(encoding="utf-8")
+
+
+_registered: dict[str, Script] = {}
+
+
+def run(name: str, client: Client, keys: list[str], args: list[Any]) -> Any:
+    """Run script ``lua/{name}.lua`` on ``client`` (a connection, or a pipeline to queue it)."""
+    script = _registered.get(name)
+    if script is None:
+        registrar = client if isinstance(client, Redis) else _pipeline_owner(client)
+        script = registrar.register_script(_source(name))
+        _registered[name] = script
+    return script(keys=keys, args=args, client=client)
+
+
+def _pipeline_owner(pipeline: Pipeline) -> Redis:
+    # A pipeline can't register a script, but one built from a pool makes an equivalent client.
+    return Redis(connection_pool=pipeline.connection_pool)

