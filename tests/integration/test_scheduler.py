@@ -1,0 +1,439 @@
+"""RedisCronScheduler against a real Redis, with an injected clock: no sleeping to move time."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from rq import Queue, SimpleWorker
+from rq.cron import CronJob, CronScheduler
+from rq.exceptions import StopRequested
+from rq.job import Job
+
+import rediscron
+import rediscron.core
+from rediscron import InvalidJobError, RedisCronJob, RedisCronScheduler, SchedulerLockedError
+from rediscron import keys as k
+from rediscron.job import rq_job_id
+from tests import jobs
+
+T0 = 1_900_000_800  # a whole hour (UTC); slots are whole seconds
+
+
+class FakeClock:
+    def __init__(self, now: float = T0 + 0.25) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def scheduler(connection: redis.Redis, clock: FakeClock) -> Iterator[RedisCronScheduler]:
+    s = RedisCronScheduler(connection, name="primary", clock=clock, lock_ttl=30)
+    yield s
+    s.register_death()
+
+
+def queued(connection: redis.Redis, queue: str = "metrics") -> list[str]:
+    return [x.decode() for x in connection.lrange(f"rq:queue:{queue}", 0, -1)]
+
+
+def test_public_names() -> None:
+    assert rediscron.RedisCronJob is rediscron.core.RedisCronJob
+    assert rediscron.RedisCronScheduler is rediscron.core.RedisCronScheduler
+    assert issubclass(RedisCronScheduler, CronScheduler)
+    assert issubclass(RedisCronJob, CronJob)
+
+
+class TestRegister:
+    def test_spec_usage(self, scheduler: RedisCronScheduler, connection: redis.Redis) -> None:
+        job = scheduler.register(jobs.record, queue_name="metrics", id="metric:pm25", args=("pm25",), interval=300)
+        assert isinstance(job, RedisCronJob)
+        assert RedisCronJob.fetch("metric:pm25", connection).interval == 300
+
+    def test_same_id_upserts(self, scheduler: RedisCronScheduler, connection: redis.Redis, clock: FakeClock) -> None:
+        first = scheduler.register(jobs.record, "metrics", id="m", interval=300)
+        clock.advance(5)
+        second = scheduler.register(jobs.record, "metrics", id="m", interval=600, args=(1,))
+        assert second.created_at == first.created_at
+        assert [j.id for j in scheduler.get_all_jobs()] == ["m"]
+        assert connection.zcard(k.schedule()) == 1
+        assert RedisCronJob.fetch("m", connection).interval == 600
+
+    def test_keeps_enabled_state_unless_given(self, scheduler: RedisCronScheduler, connection: redis.Redis) -> None:
+        scheduler.register(jobs.record, "metrics", id="m", interval=300, enabled=False)
+        scheduler.register(jobs.record, "metrics", id="m", interval=300, args=(2,))
+        assert RedisCronJob.fetch("m", connection).enabled is False
+        assert scheduler.get_jobs() == []
+        scheduler.register(jobs.record, "metrics", id="m", interval=300, enabled=True)
+        assert [j.id for j in scheduler.get_jobs()] == ["m"]
+
+    def test_args_only_edit_keeps_next_run(self, scheduler: RedisCronScheduler, connection: redis.Redis,
+                                           clock: FakeClock) -> None:
+        scheduler.register(jobs.record, "metrics", id="c", cron="0 * * * *")
+        before = connection.zscore(k.schedule(), "c")
+        clock.advance(3600 * 5)
+        scheduler.register(jobs.record, "metrics", id="c", cron="0 * * * *", kwargs={"x": 1})
+        assert connection.zscore(k.schedule(), "c") == before
+        scheduler.register(jobs.record, "metrics", id="c", cron="30 * * * *")
+        assert connection.zscore(k.schedule(), "c") != before
+
+    def test_validation_happens_before_writing(self, scheduler: RedisCronScheduler, connection: redis.Redis) -> None:
+        for bad in (
+            {"interval": 0},
+            {"interval": None, "cron": "61 * * * *"},
+            {"interval": 10, "cron": "* * * * *"},
+            {"interval": 10, "args": (object(),)},
+            {"interval": 10, "enabled": "yes"},
+            {"interval": 10, "conflict": "merge"},
+        ):
+            with pytest.raises(InvalidJobError) as info:
+                scheduler.register(jobs.record, "metrics", id="bad", **bad)
+            assert "'bad'" in str(info.value)
+        with pytest.raises(InvalidJobError, match="lambda"):
+            scheduler.register(lambda: None, "metrics", id="bad", interval=10)
+        assert connection.keys("rq:cron*") == []
+
+    def test_kwargs_named_like_rq_options_reach_the_function(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis
+    ) -> None:
+        kwargs = {"meta": "m", "ttl": 1, "description": "d", "job_id": "j", "args": "a", "timeout": 3}
+        scheduler.register(jobs.record, "metrics", id="kw", interval=60, args=("x",), kwargs=kwargs)
+        scheduler.register_birth()
+        scheduler.enqueue_jobs()
+        job = Job.fetch(queued(connection)[0], connection=connection)
+        assert job.args == ["x"]
+        assert job.kwargs == kwargs
+        assert job.perform() == {"args": ["x"], "kwargs": kwargs}
+
+    def test_conflict_modes(self, scheduler: RedisCronScheduler, connection: redis.Redis) -> None:
+        scheduler.register(jobs.record, "metrics", id="m", interval=300)
+        kept = scheduler.register(jobs.record, "metrics", id="m", interval=600, conflict="ignore")
+        assert kept.interval == 300
+        with pytest.raises(InvalidJobError, match="exists"):
+            scheduler.register(jobs.record, "metrics", id="m", interval=600, conflict="raise")
+        assert RedisCronJob.fetch("m", connection).interval == 300
+
+
+class TestListing:
+    def test_get_jobs_prunes_stale_index_entries(self, scheduler: RedisCronScheduler,
+                                                 connection: redis.Redis) -> None:
+        scheduler.register(jobs.noop, "metrics", id="a", interval=60)
+        scheduler.register(jobs.noop, "metrics", id="b", interval=60)
+        connection.delete(k.job("b"))  # the hash vanished behind our back
+        assert [j.id for j in scheduler.get_jobs()] == ["a"]
+        assert connection.zscore(k.schedule(), "b") is None
+        assert not connection.sismember(k.ids(), "b")
+
+    def test_get_all_jobs_includes_disabled(self, scheduler: RedisCronScheduler) -> None:
+        scheduler.register(jobs.noop, "metrics", id="on", interval=60)
+        scheduler.register(jobs.noop, "metrics", id="off", interval=60, enabled=False)
+        assert [j.id for j in scheduler.get_all_jobs()] == ["off", "on"]
+        assert [j.id for j in scheduler.get_jobs()] == ["on"]
+
+    def test_corrupt_records_do_not_break_listing(self, scheduler: RedisCronScheduler,
+                                                  connection: redis.Redis) -> None:
+        scheduler.register(jobs.noop, "metrics", id="good", interval=60)
+        for job_id, mapping in corrupt_records().items():
+            connection.hset(k.job(job_id), mapping=mapping)
+            connection.sadd(k.ids(), job_id)
+        assert [j.id for j in scheduler.get_all_jobs()] == ["good", "unimportable"]
+        invalid = scheduler.get_invalid_jobs()
+        assert set(invalid) == {"badcron", "badjson", "nofunc", "unimportable"}
+        assert "cannot be imported" in invalid["unimportable"]
+
+
+def corrupt_records() -> dict[str, dict[str, str]]:
+    base = {"queue_name": "metrics", "func_name": "tests.jobs.noop", "interval": "1", "enabled": "1",
+            "args": "[]", "kwargs": "{}"}
+    return {
+        "badcron": {**base, "interval": "", "cron": "99 99 * * *"},
+        "badjson": {**base, "args": "[oops"},
+        "unimportable": {**base, "func_name": "no_such_module.func"},
+        "nofunc": {k_: v for k_, v in base.items() if k_ != "func_name"},
+    }
+
+
+class TestEnqueue:
+    def test_nothing_without_the_lock(self, scheduler: RedisCronScheduler, connection: redis.Redis) -> None:
+        scheduler.register(jobs.noop, "metrics", id="a", interval=60)
+        assert scheduler.enqueue_jobs() == []
+        assert queued(connection) == []
+
+    def test_each_slot_once(self, scheduler: RedisCronScheduler, connection: redis.Redis, clock: FakeClock) -> None:
+        scheduler.register(jobs.noop, "metrics", id="a", interval=60)
+        scheduler.register_birth()
+        assert [j.id for j in scheduler.enqueue_jobs()] == ["a"]
+        assert scheduler.enqueue_jobs() == []
+        clock.advance(30)
+        assert scheduler.enqueue_jobs() == []
+        clock.advance(30)
+        assert [j.id for j in scheduler.enqueue_jobs()] == ["a"]
+        assert queued(connection) == [rq_job_id("a", T0), rq_job_id("a", T0 + 60)]
+        job = Job.fetch(rq_job_id("a", T0 + 60), connection=connection)
+        assert job.meta == {"rediscron_id": "a", "rediscron_slot": T0 + 60}
+        stored = RedisCronJob.fetch("a", connection)
+        assert stored.latest_enqueue_time and stored.latest_enqueue_time.timestamp() == pytest.approx(clock.now)
+        assert stored.next_enqueue_time and stored.next_enqueue_time.timestamp() == T0 + 120
+
+    def test_missed_slots_coalesce_into_one_late_run(self, scheduler: RedisCronScheduler,
+                                                     connection: redis.Redis, clock: FakeClock) -> None:
+        scheduler.register(jobs.noop, "metrics", id="c", cron="*/1 * * * *")
+        scheduler.register_birth()
+        clock.advance(3600)  # an hour of downtime: 60 missed slots
+        assert len(scheduler.enqueue_jobs()) == 1
+        assert len(queued(connection)) == 1
+        assert scheduler.enqueue_jobs() == []
+        assert connection.zscore(k.schedule(), "c") > clock.now
+
+    def test_job_options_reach_rq(self, scheduler: RedisCronScheduler, connection: redis.Redis) -> None:
+        scheduler.register(jobs.noop, "metrics", id="o", interval=60, job_timeout=77, result_ttl=0,
+                           ttl=900, failure_ttl=1234, meta={"team": "air"})
+        scheduler.register_birth()
+        scheduler.enqueue_jobs()
+        job = Job.fetch(queued(connection)[0], connection=connection)
+        assert (job.timeout, job.result_ttl, job.ttl, job.failure_ttl) == (77, 0, 900, 1234)
+        assert job.meta["team"] == "air"
+        assert job.origin == "metrics"
+        assert job.get_status() == "queued"
+
+    def test_disabled_and_deleted_jobs_never_fire(self, scheduler: RedisCronScheduler,
+                                                 connection: redis.Redis) -> None:
+        scheduler.register(jobs.noop, "metrics", id="d", interval=60)
+        scheduler.register(jobs.noop, "metrics", id="x", interval=60)
+        scheduler.register_birth()
+        RedisCronJob.fetch("d", connection).disable()
+        RedisCronJob.fetch("x", connection).delete()
+        assert scheduler.enqueue_jobs() == []
+
+    def test_two_schedulers_never_double_fire(self, connection: redis.Redis, clock: FakeClock) -> None:
+        a = RedisCronScheduler(connection, name="a", clock=clock)
+        b = RedisCronScheduler(connection, name="b", clock=clock)
+        for i in range(20):
+            a.register(jobs.noop, "metrics", id=f"j{i}", interval=10)
+        a.register_birth()
+        with pytest.raises(RuntimeError, match="a .fencing epoch 1"):
+            b.register_birth()
+        with pytest.raises(SchedulerLockedError):
+            b.register_birth()
+        for _ in range(5):
+            a.enqueue_jobs()
+            b.enqueue_jobs()  # holds no lock: must do nothing
+            clock.advance(10)
+        ids = queued(connection)
+        assert len(ids) == len(set(ids)) == 100
+        a.register_death()
+
+    def test_stale_scheduler_cannot_fire_after_losing_the_lock(self, connection: redis.Redis,
+                                                               clock: FakeClock) -> None:
+        a = RedisCronScheduler(connection, name="a", clock=clock, lock_ttl=30)
+        a.register(jobs.noop, "metrics", id="j", interval=10)
+        a.register_birth()
+        connection.delete(k.lock())  # the lock expired while `a` was paused
+        b = RedisCronScheduler(connection, name="b", clock=clock)
+        b.register_birth()
+        assert b.lock_epoch == 2
+        assert a.enqueue_jobs() == []
+        assert [j.id for j in b.enqueue_jobs()] == ["j"]
+        with pytest.raises(StopRequested):
+            a.heartbeat()
+        b.register_death()
+        assert len(queued(connection)) == 1
+
+    def test_edit_between_read_and_fire_is_not_overwritten(self, scheduler: RedisCronScheduler,
+                                                           connection: redis.Redis) -> None:
+        scheduler.register(jobs.record, "metrics", id="e", interval=60, args=("old",))
+        scheduler.register_birth()
+        now, _marker, _up, due = scheduler._tick()
+        # Another process edits after the scheduler read the job, before it fires.
+        scheduler.register(jobs.record, "metrics", id="e", interval=60, args=("new",))
+        fired, _more = scheduler._fire_due(now, due)
+        assert fired == []  # stale read: nothing enqueued, nothing written back
+        assert RedisCronJob.fetch("e", connection).args == ("new",)
+        assert [j.args for j in scheduler.enqueue_jobs()] == [("new",)]
+
+    def test_existing_rq_job_for_the_slot_is_not_enqueued_twice(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis
+    ) -> None:
+        scheduler.register(jobs.noop, "metrics", id="a", interval=60)
+        scheduler.register_birth()
+        scheduler.enqueue_jobs()
+        # Put the index back as if a crashed writer had not advanced it.
+        connection.zadd(k.schedule(), {"a": T0})
+        connection.hset(k.job("a"), "revision", "99")
+        assert scheduler.enqueue_jobs() == []
+        assert queued(connection) == [rq_job_id("a", T0)]
+        assert connection.zscore(k.schedule(), "a") == T0 + 60
+
+    def test_batches(self, connection: redis.Redis, clock: FakeClock) -> None:
+        s = RedisCronScheduler(connection, name="b", clock=clock, batch_size=7)
+        for i in range(50):
+            s.register(jobs.noop, "metrics", id=f"j{i:02}", interval=60)
+        s.register_birth()
+        assert len(s.enqueue_jobs()) == 50
+        assert len(set(queued(connection))) == 50
+        s.register_death()
+
+    def test_corrupt_records_are_quarantined_and_others_run(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis
+    ) -> None:
+        scheduler.register(jobs.noop, "metrics", id="good", interval=60)
+        for job_id, mapping in corrupt_records().items():
+            connection.hset(k.job(job_id), mapping=mapping)
+            connection.sadd(k.ids(), job_id)
+            connection.zadd(k.schedule(), {job_id: T0 - 5})
+        connection.zadd(k.schedule(), {"ghost": T0 - 5})  # index entry without a hash
+        scheduler.register_birth()
+        assert [j.id for j in scheduler.enqueue_jobs()] == ["good"]
+        assert scheduler.quarantined == 4
+        for job_id in corrupt_records():
+            assert connection.zscore(k.schedule(), job_id) == float("inf")
+            assert connection.hget(k.job(job_id), "last_error")
+        assert connection.zscore(k.schedule(), "ghost") is None
+        assert scheduler.calculate_sleep_interval() == pytest.approx(59.75)
+        # register() repairs a quarantined job.
+        scheduler.register(jobs.noop, "metrics", id="badcron", cron="*/5 * * * *")
+        assert connection.zscore(k.schedule(), "badcron") != float("inf")
+        assert not connection.hexists(k.job("badcron"), "last_error")
+
+    def test_decode_responses_connection(self, text_connection: redis.Redis, clock: FakeClock) -> None:
+        s = RedisCronScheduler(text_connection, name="t", clock=clock)
+        s.register(jobs.noop, "metrics", id="a", interval=60)
+        s.register_birth()
+        assert [j.id for j in s.enqueue_jobs()] == ["a"]
+        assert [j.id for j in s.get_all_jobs()] == ["a"]
+        s.register_death()
+
+
+class TestLifecycle:
+    def test_sleep_interval(self, scheduler: RedisCronScheduler, clock: FakeClock) -> None:
+        assert scheduler.calculate_sleep_interval() == 60.0  # nothing registered: the cap
+        scheduler.register(jobs.noop, "metrics", id="c", cron="*/1 * * * *")
+        assert scheduler.calculate_sleep_interval() == pytest.approx(59.75)
+        clock.advance(59.75)
+        assert scheduler.calculate_sleep_interval() == 0.0
+        s = RedisCronScheduler(scheduler.connection, clock=clock, max_sleep_interval=5)
+        assert s.calculate_sleep_interval() == 0.0
+        clock.advance(1)
+        assert s.calculate_sleep_interval() == 0.0  # overdue
+
+    def test_birth_registers_in_rqs_registry(self, scheduler: RedisCronScheduler,
+                                              connection: redis.Redis) -> None:
+        scheduler.register(jobs.noop, "metrics", id="a", interval=60)
+        scheduler.register_birth()
+        assert connection.zscore("rq:cron_schedulers", "primary") is not None
+        listed = CronScheduler.all(connection)
+        assert [s.name for s in listed] == ["primary"]
+        assert [j.func_name for j in listed[0].get_jobs()] == ["tests.jobs.noop"]
+        data = json.loads(connection.hget(scheduler.key, "cron_jobs"))
+        assert data[0]["name"] == "a"
+
+    def test_birth_refused_when_locked_registers_nothing(self, scheduler: RedisCronScheduler,
+                                                          connection: redis.Redis) -> None:
+        scheduler.register_birth()
+        other = RedisCronScheduler(connection, name="other")
+        with pytest.raises(RuntimeError, match="primary"):
+            other.register_birth()
+        assert connection.zscore("rq:cron_schedulers", "other") is None
+        assert not connection.exists(other.key)
+
+    def test_death_releases_only_our_lock_and_is_idempotent(self, scheduler: RedisCronScheduler,
+                                                             connection: redis.Redis) -> None:
+        scheduler.register_birth()
+        scheduler.register_death()
+        scheduler.register_death()
+        assert not connection.exists(k.lock())
+        assert connection.zscore("rq:cron_schedulers", "primary") is None
+        other = RedisCronScheduler(connection, name="other")
+        other.register_birth()
+        scheduler.register_death()
+        assert connection.get(k.lock()).decode().endswith("|other")
+        other.register_death()
+
+    def test_heartbeat_extends_lock(self, scheduler: RedisCronScheduler, connection: redis.Redis) -> None:
+        scheduler.register_birth()
+        connection.pexpire(k.lock(), 1000)
+        scheduler.heartbeat()
+        assert connection.pttl(k.lock()) > 25_000
+
+    def test_heartbeat_retakes_a_free_lock(self, scheduler: RedisCronScheduler, connection: redis.Redis) -> None:
+        scheduler.register_birth()
+        connection.flushall()  # e.g. Redis restarted without persistence
+        scheduler.heartbeat()
+        assert scheduler.lock_epoch == 1
+        assert connection.get(k.lock()).decode().endswith("|primary")
+        assert connection.zscore("rq:cron_schedulers", "primary") is not None
+
+    def test_heartbeat_stops_when_another_holds_the_lock(self, scheduler: RedisCronScheduler,
+                                                          connection: redis.Redis) -> None:
+        scheduler.register_birth()
+        connection.set(k.lock(), "7|token|intruder")
+        with pytest.raises(StopRequested):
+            scheduler.heartbeat()
+
+    @pytest.mark.parametrize("bad", [{"lock_ttl": 2}, {"lock_ttl": "60"}, {"max_sleep_interval": 0},
+                                     {"max_sleep_interval": float("nan")}, {"batch_size": 0}])
+    def test_bad_settings(self, connection: redis.Redis, bad: dict[str, Any]) -> None:
+        with pytest.raises(ValueError):
+            RedisCronScheduler(connection, **bad)
+
+    def test_burst(self, connection: redis.Redis, clock: FakeClock) -> None:
+        s = RedisCronScheduler(connection, name="burst", clock=clock)
+        for i in range(3):
+            s.register(jobs.noop, "metrics", id=f"j{i}", interval=60)
+        s.start(burst=True)
+        assert len(queued(connection)) == 3
+        assert not connection.exists(k.lock())
+
+    def test_loop_wakes_on_event_and_stops_on_request(self, connection: redis.Redis) -> None:
+        s = RedisCronScheduler(connection, name="loop", max_sleep_interval=30)
+        thread = threading.Thread(target=s.start)
+        thread.start()
+        try:
+            other = RedisCronScheduler(connection)
+            _wait_for(lambda: s._listener.connected)
+            other.register(jobs.noop, "metrics", id="live", interval=3600)
+            _wait_for(lambda: len(queued(connection)) == 1, timeout=2.0)
+        finally:
+            s.request_stop()
+            thread.join(5)
+        assert not thread.is_alive()
+        assert not connection.exists(k.lock())
+
+
+def _wait_for(predicate: Any, timeout: float = 5.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.01)
+    raise AssertionError("condition not met in time")
+
+
+def test_a_real_worker_runs_the_job(connection: redis.Redis, clock: FakeClock) -> None:
+    s = RedisCronScheduler(connection, name="w", clock=clock)
+    s.register(jobs.record, "metrics", id="w", interval=60, args=("pm25",), kwargs={"n": 1})
+    s.register_birth()
+    s.enqueue_jobs()
+    s.register_death()
+    queue = Queue("metrics", connection=connection)
+    worker = SimpleWorker([queue], connection=connection)
+    assert worker.work(burst=True)
+    job = Job.fetch(rq_job_id("w", T0), connection=connection)
+    assert job.get_status() == "finished"
+    assert job.return_value() == {"args": ["pm25"], "kwargs": {"n": 1}}
