@@ -40,7 +40,7 @@ def record_enqueue(connection: Redis, queue: Queue, rq_job: Job) -> list[list[by
     try:
         queue.enqueue_job(rq_job, pipeline=pipe)
         encoder = connection.get_encoder()
-        return [[encoder.encode(arg) for arg in args] for args, _options in pipe.command_stack]
+        return [[encoder.encode(arg) for arg in args] for args, _options in pipe.command_stack]  # type: ignore[no-untyped-call]
     finally:
         pipe.reset()
 

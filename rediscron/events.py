@@ -51,7 +51,7 @@ class EventListener:
         backoff = 0.1
         failing = False
         while not self._stop.is_set():
-            pubsub = self.connection.pubsub(ignore_subscribe_messages=True)
+            pubsub = self.connection.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
             try:
                 pubsub.subscribe(keys.events())
                 self.connected = True

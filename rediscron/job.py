@@ -70,8 +70,7 @@ def import_path(path: str) -> Any:
         try:
             obj: Any = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name) and exc.name != module_name.split(".")[0]:
-                continue
+            # Only a missing prefix means "try a shorter module"; a module missing inside it is a real error.
             if exc.name == module_name or module_name.startswith(f"{exc.name}."):
                 continue
             raise
@@ -92,7 +91,9 @@ def callable_path(func: Callable[..., Any], job_id: str | None) -> str:
         raise InvalidJobError(job_id, "func", f"{func!r} is not a function importable by dotted path")
     if "<lambda>" in qualname:
         raise InvalidJobError(
-            job_id, "func", "a lambda cannot be imported by the scheduler or workers; define a named function in a module"
+            job_id,
+            "func",
+            "a lambda cannot be imported by the scheduler or workers; define a named function in a module",
         )
     if "<locals>" in qualname:
         raise InvalidJobError(
@@ -168,7 +169,7 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
-class RedisCronJob(CronJob):  # type: ignore[misc]
+class RedisCronJob(CronJob):
     """A Redis-persisted RQ cron job with a stable application-owned id.
 
     The job is stored in a Redis hash at ``rq:cron_job:{id}`` and, while enabled,
@@ -623,8 +624,9 @@ class RedisCronJob(CronJob):  # type: ignore[misc]
         meta = dict(self.meta or {})
         meta["rediscron_id"] = self.id
         meta["rediscron_slot"] = slot
+        target: Any = self.func if self.func is not None else self.func_name
         return queue.create_job(
-            self.func if self.func is not None else self.func_name,
+            target,
             args=list(self.args),
             kwargs=dict(self.kwargs),
             timeout=self.job_timeout,

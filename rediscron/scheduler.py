@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from types import FrameType
-from typing import Any
+from typing import Any, cast
 
 from redis import Redis
 from redis.client import Pipeline
@@ -48,7 +48,7 @@ def _pairs(flat: list[Any]) -> dict[str, str]:
     return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
 
 
-class RedisCronScheduler(CronScheduler):  # type: ignore[misc]
+class RedisCronScheduler(CronScheduler):
     """Cron scheduler that uses Redis as the cron job source of truth.
 
     Each pass reads the due job ids from the Redis sorted set and their hashes,
@@ -192,13 +192,13 @@ class RedisCronScheduler(CronScheduler):  # type: ignore[misc]
                       job.describe_schedule())
         return job
 
-    def get_jobs(self) -> list[RedisCronJob]:
+    def get_jobs(self) -> list[RedisCronJob]:  # type: ignore[override]
         """Return all enabled jobs currently indexed in Redis, soonest first.
 
         Index entries whose hash is gone are pruned. Records that cannot be read are
         left out (and logged); :meth:`get_invalid_jobs` lists them.
         """
-        ids = [_text(x) for x in self.connection.zrange(keys.schedule(), 0, -1)]
+        ids = [_text(x) for x in cast(list[Any], self.connection.zrange(keys.schedule(), 0, -1))]
         return self._load(ids)[0]
 
     def get_all_jobs(self) -> list[RedisCronJob]:
@@ -226,7 +226,7 @@ class RedisCronScheduler(CronScheduler):  # type: ignore[misc]
                 for job_id in part:
                     pipe.hgetall(keys.job(job_id))
                 raws = pipe.execute()
-            for job_id, raw in zip(part, raws):
+            for job_id, raw in zip(part, raws, strict=True):
                 if not raw:
                     missing.append(job_id)
                     continue
@@ -262,7 +262,7 @@ class RedisCronScheduler(CronScheduler):  # type: ignore[misc]
         upcoming = _text(result[2])
         return float(_text(result[0])), _text(result[1]), float(upcoming) if upcoming else None, result[3:]
 
-    def enqueue_jobs(self) -> list[RedisCronJob]:
+    def enqueue_jobs(self) -> list[RedisCronJob]:  # type: ignore[override]
         """Enqueue all Redis cron jobs currently due; return the ones enqueued.
 
         Assumes this scheduler holds the lock (see :meth:`register_birth`); if the
@@ -311,7 +311,7 @@ class RedisCronScheduler(CronScheduler):  # type: ignore[misc]
             return [], False
         fired: list[RedisCronJob] = []
         self._stale = enqueue.STALE in outcomes
-        for s, outcome in zip(slots, outcomes):
+        for s, outcome in zip(slots, outcomes, strict=True):
             if outcome == enqueue.ENQUEUED:
                 self.fired += 1
                 s.job.latest_enqueue_time = from_epoch(now)
@@ -371,7 +371,7 @@ class RedisCronScheduler(CronScheduler):  # type: ignore[misc]
     def save(self, pipeline: Pipeline | None = None) -> None:
         """Write the scheduler hash (with its TTL), as rq's CronScheduler does."""
         client = pipeline if pipeline is not None else self.connection.pipeline(transaction=False)
-        client.hset(self.key, mapping=self.to_dict())
+        client.hset(self.key, mapping=cast(dict[Any, Any], self.to_dict()))
         client.expire(self.key, SCHEDULER_HASH_TTL)
         if pipeline is None:
             client.execute()
@@ -460,7 +460,7 @@ class RedisCronScheduler(CronScheduler):  # type: ignore[misc]
     def _install_signal_handlers(self) -> dict[int, Any]:
         if threading.current_thread() is not threading.main_thread():
             return {}
-        previous = {}
+        previous: dict[int, Any] = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, self._request_stop)
         return previous

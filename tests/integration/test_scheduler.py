@@ -225,7 +225,7 @@ class TestEnqueue:
         for i in range(20):
             a.register(jobs.noop, "metrics", id=f"j{i}", interval=10)
         a.register_birth()
-        with pytest.raises(RuntimeError, match="a .fencing epoch 1"):
+        with pytest.raises(RuntimeError, match=r"a \(fencing epoch 1\)"):
             b.register_birth()
         with pytest.raises(SchedulerLockedError):
             b.register_birth()

@@ -1,0 +1,231 @@
+"""Scheduler processes started, edited live, stopped, killed and paused for real."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from rediscron import RedisCronJob, RedisCronScheduler
+from rediscron import keys as k
+from rediscron.job import rq_job_id
+from tests import jobs
+from tests.redis_server import RedisServer
+from tests.system.conftest import ROOT, SchedulerProcess, holds_lock, queue_ids, wait_until
+
+pytestmark = pytest.mark.system
+
+Spawn = Callable[..., SchedulerProcess]
+
+
+def ids_of(connection: redis.Redis, cron_id: str, queue: str = "default") -> list[str]:
+    prefix = rq_job_id(cron_id, 0).rsplit("-", 1)[0] + "-"
+    return [x for x in queue_ids(connection, queue) if x.startswith(prefix)]
+
+
+def assert_no_duplicates(connection: redis.Redis, queue: str = "default") -> int:
+    counts = Counter(queue_ids(connection, queue))
+    duplicates = {job_id: n for job_id, n in counts.items() if n > 1}
+    assert not duplicates, f"slots enqueued more than once: {duplicates}"
+    return len(counts)
+
+
+def test_live_edits_reach_a_running_scheduler_within_a_second(connection: redis.Redis, spawn: Spawn) -> None:
+    admin = RedisCronScheduler(connection)
+    proc = spawn("live", max_sleep=60)
+    wait_until(lambda: holds_lock(connection, "live"), what="lock")
+    time.sleep(0.3)  # let it subscribe and settle into a long sleep
+
+    # Create: an interval job is due at once; only the event can wake the scheduler in time.
+    start = time.monotonic()
+    admin.register(jobs.noop, "default", id="created", interval=3600)
+    took = wait_until(lambda: ids_of(connection, "created"), timeout=5, what="create pickup")
+    assert took < 1.0, proc.log()
+
+    # Edit: a far-future cron job becomes an interval job, due now.
+    admin.register(jobs.noop, "default", id="edited", cron="0 0 1 1 *")
+    time.sleep(0.2)
+    assert ids_of(connection, "edited") == []
+    start = time.monotonic()
+    admin.register(jobs.noop, "default", id="edited", interval=3600)
+    wait_until(lambda: ids_of(connection, "edited"), timeout=5, what="edit pickup")
+    assert time.monotonic() - start < 1.0, proc.log()
+
+    # Disable and delete: nothing fires after the call returns.
+    admin.register(jobs.noop, "default", id="fast", interval=1)
+    admin.register(jobs.noop, "default", id="gone", interval=1)
+    wait_until(lambda: len(ids_of(connection, "fast")) >= 2 and len(ids_of(connection, "gone")) >= 2,
+               timeout=5, what="fast jobs firing")
+    RedisCronJob.fetch("fast", connection).disable()
+    fast_count = len(ids_of(connection, "fast"))
+    RedisCronJob.fetch("gone", connection).delete()
+    gone_count = len(ids_of(connection, "gone"))
+    time.sleep(2.5)
+    assert len(ids_of(connection, "fast")) == fast_count
+    assert len(ids_of(connection, "gone")) == gone_count
+
+    # Enable: it runs again (the next slot of its rhythm, within a second).
+    RedisCronJob.fetch("fast", connection).enable()
+    wait_until(lambda: len(ids_of(connection, "fast")) > fast_count, timeout=3, what="re-enabled job")
+    assert proc.alive(), proc.log()
+    assert_no_duplicates(connection)
+
+
+def test_sigterm_releases_the_lock_and_exits_zero(connection: redis.Redis, spawn: Spawn) -> None:
+    proc = spawn("term")
+    wait_until(lambda: holds_lock(connection, "term"), what="lock")
+    proc.signal(signal.SIGTERM)
+    assert proc.wait(10) == 0, proc.log()
+    assert connection.get(k.lock()) is None
+    assert connection.zscore("rq:cron_schedulers", "term") is None
+    # A successor starts at once, without waiting for a TTL.
+    nxt = spawn("next")
+    wait_until(lambda: holds_lock(connection, "next"), timeout=5, what="successor lock")
+    nxt.signal(signal.SIGINT)
+    assert nxt.wait(10) == 0, nxt.log()
+
+
+def test_second_scheduler_is_refused_then_fails_over_after_the_ttl(connection: redis.Redis, spawn: Spawn) -> None:
+    admin = RedisCronScheduler(connection)
+    admin.register(jobs.noop, "default", id="tick", interval=1)
+    first = spawn("first", lock_ttl=3)
+    wait_until(lambda: holds_lock(connection, "first"), what="lock")
+    wait_until(lambda: len(ids_of(connection, "tick")) >= 2, what="first fires")
+    first.signal(signal.SIGKILL)
+    first.wait()
+    killed_at = time.monotonic()
+
+    refused = spawn("second", lock_ttl=3)
+    assert refused.wait(10) == 1
+    assert "first" in refused.log() and "Traceback" not in refused.log()
+
+    # The dead holder's lock lapses after its TTL (3 s), not before.
+    assert connection.get(k.lock()) is not None
+    wait_until(lambda: connection.get(k.lock()) is None, timeout=5, what="lock expiry")
+    assert 1.0 < time.monotonic() - killed_at < 3 + 0.5
+    second = spawn("third", lock_ttl=3)
+    wait_until(lambda: holds_lock(connection, "third"), timeout=10, what="failover")
+    before = len(ids_of(connection, "tick"))
+    wait_until(lambda: len(ids_of(connection, "tick")) > before, what="successor fires")
+    assert_no_duplicates(connection)
+    assert second.alive()
+
+
+def test_paused_holder_fires_nothing_after_it_wakes(connection: redis.Redis, spawn: Spawn) -> None:
+    admin = RedisCronScheduler(connection)
+    for i in range(5):
+        admin.register(jobs.noop, "default", id=f"tick{i}", interval=1)
+    paused = spawn("paused", lock_ttl=3)
+    wait_until(lambda: holds_lock(connection, "paused"), what="lock")
+    wait_until(lambda: len(ids_of(connection, "tick0")) >= 2, what="first fires")
+    paused.signal(signal.SIGSTOP)
+    wait_until(lambda: connection.get(k.lock()) is None, timeout=6, what="lock expiry")
+    successor = spawn("successor", lock_ttl=3)
+    wait_until(lambda: holds_lock(connection, "successor"), what="successor lock")
+    time.sleep(1.5)
+    paused.signal(signal.SIGCONT)
+    # It finds the lock taken, stops cleanly, and enqueues nothing meanwhile.
+    assert paused.wait(10) == 0, paused.log()
+    assert "lock is held by successor" in paused.log()
+    time.sleep(1.0)
+    assert_no_duplicates(connection)
+    assert successor.alive()
+    epoch = int(connection.get(k.lock()).decode().split("|")[0])
+    assert epoch == 2
+
+
+def test_sigkill_at_random_points_never_duplicates_a_slot(connection: redis.Redis, spawn: Spawn) -> None:
+    admin = RedisCronScheduler(connection)
+    for i in range(30):
+        admin.register(jobs.noop, "default", id=f"job{i}", interval=1)
+    rng = random.Random(20261122)
+    for round_ in range(6):
+        proc = spawn(f"victim{round_}", lock_ttl=3)
+        wait_until(lambda name=f"victim{round_}": holds_lock(connection, name), what="lock")  # type: ignore[misc]
+        time.sleep(rng.uniform(0.05, 1.5))
+        proc.signal(signal.SIGKILL)
+        proc.wait()
+        connection.delete(k.lock())  # as if the TTL had run out, without waiting for it
+    total = assert_no_duplicates(connection)
+    assert total >= 30
+    # Every queued id has its RQ job hash: no half-written enqueue.
+    assert all(connection.exists(f"rq:job:{job_id}") for job_id in queue_ids(connection))
+
+
+def test_corrupt_records_leave_the_others_running(connection: redis.Redis, spawn: Spawn) -> None:
+    from tests.integration.test_scheduler import corrupt_records
+
+    admin = RedisCronScheduler(connection)
+    admin.register(jobs.noop, "default", id="good", interval=1)
+    for job_id, mapping in corrupt_records().items():
+        connection.hset(k.job(job_id), mapping={**mapping, "queue_name": "default"} if "queue_name" in mapping
+                        else mapping)
+        connection.sadd(k.ids(), job_id)
+        connection.zadd(k.schedule(), {job_id: 0})
+    proc = spawn("robust")
+    wait_until(lambda: len(ids_of(connection, "good")) >= 3, what="good job keeps firing")
+    assert proc.alive(), proc.log()
+    assert set(admin.get_invalid_jobs()) == set(corrupt_records())
+    assert [j.id for j in admin.get_all_jobs()] == ["good", "unimportable"]
+    assert proc.log().count("Quarantined") == 4
+
+
+@pytest.fixture
+def aof_server() -> Iterator[RedisServer]:
+    server = RedisServer(appendonly=True)
+    server.start()
+    yield server
+    server.cleanup()
+
+
+def test_scheduler_survives_redis_restart(aof_server: RedisServer, tmp_path: Path) -> None:
+    connection = aof_server.client()
+    admin = RedisCronScheduler(connection)
+    admin.register(jobs.noop, "default", id="tick", interval=1)
+    proc = SchedulerProcess(aof_server.url, "survivor", tmp_path, "--lock-ttl", "3", "--max-sleep-interval", "30")
+    try:
+        wait_until(lambda: len(ids_of(connection, "tick")) >= 2, what="first fires")
+        aof_server.restart(downtime=2.0)
+        before = len(ids_of(connection, "tick"))
+        wait_until(lambda: len(ids_of(connection, "tick")) >= before + 2, timeout=15, what="fires after restart")
+        assert proc.alive(), proc.log()
+        assert "Redis unreachable" in proc.log()
+        assert assert_no_duplicates(connection) >= before + 2
+
+        # Restarted without its data: the registry is empty; a new registration runs at once.
+        aof_server.stop()
+        for name in ("appendonly.aof", "appendonlydir"):
+            target = Path(aof_server.dir) / name
+            if target.is_dir():
+                for f in target.iterdir():
+                    f.unlink()
+            elif target.exists():
+                target.unlink()
+        aof_server.start()
+        admin.register(jobs.noop, "default", id="again", interval=1)
+        wait_until(lambda: len(ids_of(connection, "again")) >= 2, timeout=15, what="fires after data loss")
+        assert proc.alive(), proc.log()
+    finally:
+        proc.stop()
+
+
+def test_a_real_rq_worker_process_runs_the_cron_job(connection: redis.Redis, redis_url: str, spawn: Spawn) -> None:
+    admin = RedisCronScheduler(connection)
+    admin.register(jobs.append_to, "work", id="e2e", interval=3600, args=("e2e:out", "ran"))
+    spawn("e2e")
+    wait_until(lambda: ids_of(connection, "e2e", queue="work"), what="enqueue")
+    rq_bin = Path(sys.executable).parent / "rq"
+    subprocess.run(
+        [str(rq_bin), "worker", "--burst", "--url", redis_url, "work"],
+        cwd=ROOT, env={"PYTHONPATH": str(ROOT), "REDISCRON_TEST_URL": redis_url, "PATH": "/usr/bin:/bin"},
+        check=True, capture_output=True, timeout=60,
+    )
+    assert connection.lrange("e2e:out", 0, -1) == [b"ran"]
