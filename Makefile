@@ -20,11 +20,12 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check rediscron tests
+	$(BIN)/ruff check rediscron tests benchmarks examples
 	$(BIN)/mypy
 
+# REDIS_URL=redis://... uses an existing Redis instead of a throwaway one.
 demo: $(STAMP)
-	@echo "make demo: not yet - the live demo arrives with the docs/demo issue. Try 'make test'."
+	REDIS_URL=$(REDIS_URL) $(BIN)/python -m examples.demo
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info

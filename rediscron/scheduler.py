@@ -32,7 +32,7 @@ from .lock import SchedulerLock
 DEFAULT_BATCH_SIZE = 200
 #: Longest back-off between attempts while Redis is unreachable.
 MAX_BACKOFF = 5.0
-#: rq's own cron tools read the scheduler hash's ``cron_jobs`` field; a huge registry is cut there.
+#: rq's own cron tools read the scheduler hash's ``cron_jobs`` field: it lists the soonest enabled jobs, this many.
 MAX_JOBS_IN_SCHEDULER_HASH = 1000
 #: The scheduler hash expires unless refreshed; rq's registry forgets schedulers silent this long.
 SCHEDULER_HASH_TTL = 120
@@ -116,6 +116,7 @@ class RedisCronScheduler(CronScheduler):
         self._redis_down_since: float | None = None
         self._backoff = 0.1
         self._stale = False
+        self._advanced_to: float | None = None
         #: Counters, for logs and tests.
         self.fired = 0
         self.quarantined = 0
@@ -280,6 +281,7 @@ class RedisCronScheduler(CronScheduler):
     def _fire_due(self, now: float, due: list[Any]) -> tuple[list[RedisCronJob], bool]:
         """Fire one batch; return (jobs enqueued, whether another full batch may be due)."""
         self._stale = False
+        self._advanced_to = None
         if not due or self._lock.value is None:
             return [], False
         slots: list[enqueue.Slot] = []
@@ -311,6 +313,11 @@ class RedisCronScheduler(CronScheduler):
             return [], False
         fired: list[RedisCronJob] = []
         self._stale = enqueue.STALE in outcomes
+        advanced = [
+            s.next_slot for s, outcome in zip(slots, outcomes, strict=True)
+            if outcome in (enqueue.ENQUEUED, enqueue.ALREADY_ENQUEUED) and s.next_slot is not None
+        ]
+        self._advanced_to = float(min(advanced)) if advanced else None
         for s, outcome in zip(slots, outcomes, strict=True):
             if outcome == enqueue.ENQUEUED:
                 self.fired += 1
@@ -352,16 +359,20 @@ class RedisCronScheduler(CronScheduler):
     def _note_marker(self, marker: str) -> None:
         if marker != self._marker:
             if self._marker is not None:
+                # The first reading follows register_birth(), which has just written the scheduler hash.
                 self.log.debug("Registry changed (marker %s -> %s)", self._marker, marker)
+                self._jobs_hash_dirty = True
             self._marker = marker
-            self._jobs_hash_dirty = True
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
         """The scheduler hash rq's tools read, with the stored jobs in rq's ``cron_jobs`` form."""
         data: dict[str, Any] = super().to_dict()
-        jobs = self.get_all_jobs()[:MAX_JOBS_IN_SCHEDULER_HASH]
+        # The soonest enabled jobs only: reading the whole registry on every change would cost O(N).
+        soonest = self.connection.zrange(keys.schedule(), 0, MAX_JOBS_IN_SCHEDULER_HASH - 1)
+        ids = [_text(x) for x in cast(list[Any], soonest)]
+        jobs = self._load(ids)[0]
         data["cron_jobs"] = json.dumps([job.to_rq_dict() for job in jobs])
         data["lock_ttl"] = str(self.lock_ttl)
         epoch = self._lock.epoch
@@ -539,19 +550,23 @@ class RedisCronScheduler(CronScheduler):
         if self._stale:
             # A job changed between read and fire; it is still due, so look again shortly.
             return 0.01
+        if self._advanced_to is not None:
+            # The slots just fired moved on; their next one may come before anything read in the tick.
+            upcoming = self._advanced_to if upcoming is None else min(upcoming, self._advanced_to)
         sleep = self._sleep_for(now, upcoming)
         until_heartbeat = max(0.0, self._next_heartbeat - time.monotonic())
         return min(sleep, until_heartbeat)
 
 
 def _setup_logging(level: str | int) -> None:
+    # Like rq's CronScheduler: configure output only when the application has not.
     logger = logging.getLogger("rediscron")
+    if logger.handlers or logging.getLogger().handlers:
+        return
     if isinstance(level, str):
         level = logging.getLevelName(level.upper())
     if isinstance(level, int):
         logger.setLevel(level)
-    if not logger.handlers and not logging.getLogger().handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        logger.addHandler(handler)
-
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)

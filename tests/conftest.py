@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.redis_server import RedisServer
+from rediscron.testing import RedisServer
 
 
 @pytest.fixture(scope="session")

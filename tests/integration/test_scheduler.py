@@ -330,6 +330,18 @@ class TestLifecycle:
         clock.advance(1)
         assert s.calculate_sleep_interval() == 0.0  # overdue
 
+    def test_pass_sleeps_until_the_next_slot_of_what_it_just_fired(self, connection: redis.Redis,
+                                                                 clock: FakeClock) -> None:
+        s = RedisCronScheduler(connection, name="p", clock=clock, max_sleep_interval=300, lock_ttl=3000)
+        s.register(jobs.noop, "metrics", id="a", interval=20)
+        s.register(jobs.noop, "metrics", id="b", interval=40)
+        s.register_birth()
+        assert s._pass() == pytest.approx(19.75)  # fired both; "a" comes back first
+        clock.advance(19.75)
+        assert s._pass() == pytest.approx(20.0)  # fired "a" again; "b" is next, at T0 + 40
+        assert len(queued(connection)) == 3
+        s.register_death()
+
     def test_birth_registers_in_rqs_registry(self, scheduler: RedisCronScheduler,
                                               connection: redis.Redis) -> None:
         scheduler.register(jobs.noop, "metrics", id="a", interval=60)
@@ -437,3 +449,31 @@ def test_a_real_worker_runs_the_job(connection: redis.Redis, clock: FakeClock) -
     job = Job.fetch(rq_job_id("w", T0), connection=connection)
     assert job.get_status() == "finished"
     assert job.return_value() == {"args": ["pm25"], "kwargs": {"n": 1}}
+
+
+class CountingConnection(redis.Connection):
+    sent = 0
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        CountingConnection.sent += 1
+        super().send_packed_command(command, check_health)
+
+
+@pytest.mark.parametrize("registered", [1, 500])
+def test_an_idle_pass_is_one_round_trip_whatever_the_registry_size(
+    redis_url: str, connection: redis.Redis, clock: FakeClock, registered: int
+) -> None:
+    counted = redis.Redis(connection_pool=redis.ConnectionPool.from_url(redis_url, connection_class=CountingConnection))
+    s = RedisCronScheduler(counted, name="idle", clock=clock)
+    for i in range(registered):
+        s.register(jobs.noop, "metrics", id=f"j{i}", cron="0 0 1 1 *")
+    s.register_birth()
+    s._pass()  # loads scripts, writes the scheduler hash
+    CountingConnection.sent = 0
+    for _ in range(10):
+        s._pass()
+    assert CountingConnection.sent == 10
+    CountingConnection.sent = 0
+    s.heartbeat()
+    assert CountingConnection.sent == 2  # extend the lock; refresh rq's registry entry
+    s.register_death()

@@ -17,8 +17,8 @@ import redis
 from rediscron import RedisCronJob, RedisCronScheduler
 from rediscron import keys as k
 from rediscron.job import rq_job_id
+from rediscron.testing import RedisServer
 from tests import jobs
-from tests.redis_server import RedisServer
 from tests.system.conftest import ROOT, SchedulerProcess, holds_lock, queue_ids, wait_until
 
 pytestmark = pytest.mark.system
@@ -77,6 +77,19 @@ def test_live_edits_reach_a_running_scheduler_within_a_second(connection: redis.
     wait_until(lambda: len(ids_of(connection, "fast")) > fast_count, timeout=3, what="re-enabled job")
     assert proc.alive(), proc.log()
     assert_no_duplicates(connection)
+
+
+def test_an_interval_job_fires_on_every_slot_of_an_idle_scheduler(connection: redis.Redis, spawn: Spawn) -> None:
+    # A long lock TTL: heartbeats are rare, so only the schedule itself can wake the loop.
+    admin = RedisCronScheduler(connection)
+    admin.register(jobs.noop, "default", id="every", interval=1)
+    proc = spawn("steady", lock_ttl=120, max_sleep=60)
+    wait_until(lambda: ids_of(connection, "every"), what="first fire")
+    time.sleep(4.2)
+    fired = len(ids_of(connection, "every"))
+    assert 4 <= fired <= 6, proc.log()
+    slots = sorted(int(job_id.rsplit("-", 1)[1]) for job_id in ids_of(connection, "every"))
+    assert slots == list(range(slots[0], slots[0] + len(slots)))  # no slot skipped
 
 
 def test_sigterm_releases_the_lock_and_exits_zero(connection: redis.Redis, spawn: Spawn) -> None:

