@@ -15,9 +15,9 @@ from pathlib import Path
 
 from redis import Redis
 
+from examples.tasks import greet
 from rediscron import RedisCronJob, RedisCronScheduler
 from rediscron.testing import RedisServer
-from examples.tasks import greet
 
 ROOT = Path(__file__).resolve().parents[1]
 
