@@ -43,7 +43,8 @@ def main(ctx: click.Context, url: str, paths: tuple[str, ...]) -> None:
 
 def _connect(url: str) -> Redis:
     try:
-        connection = Redis.from_url(url)
+        # Timeouts, so a Redis that hangs (paused, partitioned) is an error the loop backs off from, not a hang.
+        connection = Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=15)
         connection.ping()
     except (RedisConnectionError, RedisTimeoutError, ValueError) as exc:
         raise click.ClickException(f"cannot reach Redis at {url}: {exc}") from None

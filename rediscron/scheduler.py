@@ -113,7 +113,8 @@ class RedisCronScheduler(CronScheduler):
         self._next_heartbeat = 0.0
         self._jobs_hash_dirty = True
         self._jobs_hash_saved = 0.0
-        self._redis_down_since: float | None = None
+        self._failing: str | None = None
+        self._failing_since = 0.0
         self._backoff = 0.1
         self._stale = False
         self._advanced_to: float | None = None
@@ -235,7 +236,7 @@ class RedisCronScheduler(CronScheduler):
                     jobs.append(RedisCronJob.restore(raw, self.connection, id=job_id, strict=False))
                 except CorruptJobError as exc:
                     invalid[job_id] = exc.message
-                    self.log.warning("%s", exc)
+                    self.log.debug("%s", exc)
         if missing:
             pruned = scripts.run("prune", self.connection, [keys.schedule(), keys.ids()],
                                  [keys.job(""), *missing])
@@ -465,7 +466,11 @@ class RedisCronScheduler(CronScheduler):
         self._wake.set()
 
     def _request_stop(self, signum: int, frame: FrameType | None) -> None:
-        self.log.info("Scheduler %s: received signal %s; stopping", self.name, signum)
+        if self._stopping:
+            # A second signal: the loop is stuck (e.g. Redis hangs); leave now. The lock expires by itself.
+            self.log.warning("Scheduler %s: second signal %s; exiting at once", self.name, signum)
+            raise KeyboardInterrupt
+        self.log.info("Scheduler %s: received signal %s; stopping after the current step", self.name, signum)
         self.request_stop()
 
     def _install_signal_handlers(self) -> dict[int, Any]:
@@ -517,21 +522,38 @@ class RedisCronScheduler(CronScheduler):
                 if time.monotonic() >= self._next_heartbeat or self._lock.value is None:
                     self.heartbeat()
                 sleep = self._pass()
-                if self._redis_down_since is not None:
-                    self.log.warning("Redis reachable again after %.1fs", time.monotonic() - self._redis_down_since)
-                    self._redis_down_since = None
+                if self._failing is not None:
+                    self.log.warning("Scheduler %s: recovered after %.1fs (%s)", self.name,
+                                     time.monotonic() - self._failing_since, self._failing)
+                    self._failing = None
                     self._backoff = 0.1
-            except _CONNECTION_ERRORS as exc:
-                if self._redis_down_since is None:
-                    self._redis_down_since = time.monotonic()
-                    self.log.error("Redis unreachable (%s); retrying with back-off", exc)
-                sleep = self._backoff
-                self._backoff = min(self._backoff * 2, MAX_BACKOFF)
-                self._next_heartbeat = 0.0
+            except StopRequested:
+                raise
+            except Exception as exc:
+                if burst:
+                    raise
+                sleep = self._on_failure(exc)
             if burst and sleep > 0:
                 return
             if sleep > 0 and not self._stopping:
                 self._wake.wait(sleep)
+
+    def _on_failure(self, exc: Exception) -> float:
+        """Log a failure once per kind, and return how long to back off before the next try."""
+        kind = "Redis unreachable" if isinstance(exc, _CONNECTION_ERRORS) else type(exc).__name__
+        if kind != self._failing:
+            if self._failing is None:
+                self._failing_since = time.monotonic()
+            self._failing = kind
+            if isinstance(exc, _CONNECTION_ERRORS):
+                self.log.error("Scheduler %s: Redis unreachable (%s); retrying with back-off", self.name, exc)
+            else:
+                # A Redis error reply (OOM, READONLY, BUSY...) or a bug: keep going, loudly, without crashing.
+                self.log.exception("Scheduler %s: pass failed; retrying with back-off", self.name)
+        backoff = self._backoff
+        self._backoff = min(self._backoff * 2, MAX_BACKOFF)
+        self._next_heartbeat = 0.0
+        return backoff
 
     def _pass(self) -> float:
         """One pass: fire what is due; return how long to wait before the next."""

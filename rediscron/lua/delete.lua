@@ -4,7 +4,9 @@
 -- Returns 1 if the job existed (hash or index entry), else 0.
 local existed = redis.call('DEL', KEYS[1])
 existed = existed + redis.call('ZREM', KEYS[2], ARGV[1]) + redis.call('SREM', KEYS[3], ARGV[1])
-redis.call('INCR', KEYS[4])
+-- A delete must work even under maxmemory (it frees memory); the marker is best effort then,
+-- and the event still goes out.
+redis.pcall('INCR', KEYS[4])
 redis.call('PUBLISH', ARGV[2], cjson.encode({event = 'deleted', id = ARGV[1]}))
 if existed > 0 then return 1 end
 return 0

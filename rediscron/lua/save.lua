@@ -77,9 +77,10 @@ set[#set + 1] = 'created_at'; set[#set + 1] = old['created_at'] or now
 set[#set + 1] = 'next_enqueue_time'; set[#set + 1] = next_time
 if latest ~= '' then set[#set + 1] = 'latest_enqueue_time'; set[#set + 1] = latest end
 
+-- HSET first: under maxmemory it is refused before anything has changed (scripts do not roll back).
+redis.call('HSET', hash, unpack(set))
 del[#del + 1] = 'last_error'
 redis.call('HDEL', hash, unpack(del))
-redis.call('HSET', hash, unpack(set))
 if enabled == '1' then
   redis.call('ZADD', schedule, score, id)
 else

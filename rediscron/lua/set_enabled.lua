@@ -6,17 +6,18 @@
 local hash, schedule, marker = KEYS[1], KEYS[2], KEYS[3]
 local id, enable, channel, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if redis.call('EXISTS', hash) == 0 then return 0 end
+-- The HSET comes first: under maxmemory it is refused before anything has changed.
 if enable == '1' then
   local was = redis.call('HGET', hash, 'enabled')
   local score = redis.call('ZSCORE', schedule, id)
-  if was == '0' or not score then
-    redis.call('ZADD', schedule, ARGV[5], id)
-    redis.call('HSET', hash, 'next_enqueue_time', ARGV[6])
-  end
   redis.call('HSET', hash, 'enabled', '1', 'updated_at', now)
+  if was == '0' or not score then
+    redis.call('HSET', hash, 'next_enqueue_time', ARGV[6])
+    redis.call('ZADD', schedule, ARGV[5], id)
+  end
 else
-  redis.call('ZREM', schedule, id)
   redis.call('HSET', hash, 'enabled', '0', 'updated_at', now)
+  redis.call('ZREM', schedule, id)
 end
 local revision = redis.call('HINCRBY', hash, 'revision', 1)
 redis.call('INCR', marker)

@@ -426,6 +426,38 @@ class TestLifecycle:
         assert not connection.exists(k.lock())
 
 
+def test_redis_error_replies_do_not_stop_the_loop(connection: redis.Redis) -> None:
+    s = RedisCronScheduler(connection, name="oom", max_sleep_interval=0.2)
+    thread = threading.Thread(target=s.start)
+    try:
+        thread.start()
+        _wait_for(lambda: s.lock_epoch is not None)
+        RedisCronScheduler(connection).register(jobs.noop, "metrics", id="tick", cron="0 0 1 1 *", args=(1,))
+        connection.config_set("maxmemory-policy", "noeviction")
+        with connection.pipeline(transaction=True) as pipe:
+            # Due now, and from the same instant every write is refused with an OOM error reply.
+            pipe.zadd(k.schedule(), {"tick": 0})
+            pipe.config_set("maxmemory", "1")
+            pipe.execute()
+        before = connection.hgetall(k.job("tick"))
+        with pytest.raises(redis.ResponseError, match="OOM"):
+            RedisCronScheduler(connection).register(jobs.noop, "metrics", id="tick", interval=1, args=(2,))
+        with pytest.raises(redis.ResponseError, match="OOM"):
+            RedisCronJob.fetch("tick", connection).disable()
+        assert connection.hgetall(k.job("tick")) == before  # refused whole: nothing half-written
+        _wait_for(lambda: s._failing is not None, timeout=5)
+        assert queued(connection) == []
+        assert thread.is_alive()
+        connection.config_set("maxmemory", "0")
+        _wait_for(lambda: len(queued(connection)) >= 1, timeout=10)
+        assert s._failing is None
+    finally:
+        connection.config_set("maxmemory", "0")
+        s.request_stop()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
 def _wait_for(predicate: Any, timeout: float = 5.0) -> None:
     import time
 

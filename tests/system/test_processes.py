@@ -210,7 +210,7 @@ def test_scheduler_survives_redis_restart(aof_server: RedisServer, tmp_path: Pat
         before = len(ids_of(connection, "tick"))
         wait_until(lambda: len(ids_of(connection, "tick")) >= before + 2, timeout=15, what="fires after restart")
         assert proc.alive(), proc.log()
-        assert "Redis unreachable" in proc.log()
+        assert "Redis unreachable" in proc.log() and "recovered after" in proc.log()
         assert assert_no_duplicates(connection) >= before + 2
 
         # Restarted without its data: the registry is empty; a new registration runs at once.
