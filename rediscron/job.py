@@ -159,6 +159,102 @@ def _check_int(value: object, job_id: str, field: str, minimum: int) -> int | No
     return value
 
 
+@dataclass
+class _Definition:
+    """A validated, normalised job definition."""
+
+    id: str
+    queue_name: str
+    func: Callable[..., Any] | None
+    func_name: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    interval: int | None
+    cron: str | None
+    meta: dict[str, Any] | None
+    ints: dict[str, int | None]
+    enabled: bool
+    json: dict[str, str | None]
+
+
+def _normalise(
+    job_id: object,
+    queue_name: object,
+    func: object,
+    func_name: object,
+    args: object,
+    kwargs: object,
+    interval: object,
+    cron: object,
+    meta: object,
+    ints: dict[str, object],
+    enabled: object,
+    trusted_func_name: str | None,
+) -> _Definition:
+    """Check every field of a definition, naming the job and the field on the first error."""
+    jid = validate_id(job_id)
+    if not isinstance(queue_name, str) or not queue_name or _BAD_ID_CHARS.search(queue_name):
+        raise InvalidJobError(jid, "queue_name", f"must be a non-empty name without spaces, not {queue_name!r}")
+    if interval is not None and cron is not None:
+        raise InvalidJobError(jid, "interval/cron", "give exactly one of interval and cron, not both")
+    if interval is None and cron is None:
+        raise InvalidJobError(jid, "interval/cron", "give exactly one of interval (seconds) and cron")
+    try:
+        checked_interval = validate_interval(interval) if interval is not None else None
+        checked_cron = validate_cron(cron) if cron is not None else None
+    except ValueError as exc:
+        raise InvalidJobError(jid, "interval" if interval is not None else "cron", str(exc)) from None
+
+    if isinstance(func, str):
+        if func_name is not None:
+            raise InvalidJobError(jid, "func", "give func or func_name, not both")
+        func, func_name = None, func
+    resolved: Callable[..., Any] | None = None
+    if func is not None:
+        if func_name is not None and func_name != trusted_func_name:
+            raise InvalidJobError(jid, "func", "give func or func_name, not both")
+        if not callable(func):
+            raise InvalidJobError(jid, "func", f"{func!r} is not callable")
+        resolved = func
+        path = trusted_func_name if trusted_func_name is not None else callable_path(func, jid)
+    elif func_name is not None:
+        path = _check_func_name(func_name, jid) if func_name != trusted_func_name else str(func_name)
+    else:
+        raise InvalidJobError(jid, "func", "give the function (or its dotted path as func_name)")
+
+    if args is None:
+        args = ()
+    if not isinstance(args, (tuple, list)):
+        raise InvalidJobError(jid, "args", f"must be a tuple or list, not {type(args).__name__}")
+    if kwargs is None:
+        kwargs = {}
+    if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
+        raise InvalidJobError(jid, "kwargs", "must be a dict with string keys")
+    if meta is not None and (not isinstance(meta, dict) or not all(isinstance(k, str) for k in meta)):
+        raise InvalidJobError(jid, "meta", "must be a dict with string keys or None")
+    # Round-trip through JSON now, so what runs later is exactly what was validated.
+    args_json = _check_json(list(args), jid, "args")
+    kwargs_json = _check_json(kwargs, jid, "kwargs")
+    meta_json = _check_json(meta, jid, "meta") if meta is not None else None
+    checked_ints = {name: _check_int(value, jid, name, -1) for name, value in ints.items()}
+    if not isinstance(enabled, bool):
+        raise InvalidJobError(jid, "enabled", f"must be True or False, not {enabled!r}")
+    return _Definition(
+        id=jid,
+        queue_name=queue_name,
+        func=resolved,
+        func_name=path,
+        args=tuple(json.loads(args_json)),
+        kwargs=json.loads(kwargs_json),
+        interval=checked_interval,
+        cron=checked_cron,
+        meta=json.loads(meta_json) if meta_json is not None else None,
+        ints=checked_ints,
+        enabled=enabled,
+        json={"args": args_json, "kwargs": kwargs_json, "meta": meta_json},
+    )
+
+
 def rq_job_id(cron_id: str, slot: int) -> str:
     """The RQ job id of one slot: the same for every scheduler, so a slot is enqueued at most once."""
     digest = hashlib.sha1(cron_id.encode("utf-8")).hexdigest()[:16]
@@ -210,90 +306,87 @@ class RedisCronJob(CronJob):
         updated_at: datetime | None = None,
         enabled: bool = True,
     ) -> None:
-        job_id = validate_id(id)
-        if not isinstance(queue_name, str) or not queue_name or _BAD_ID_CHARS.search(queue_name):
-            raise InvalidJobError(job_id, "queue_name", f"must be a non-empty name without spaces, not {queue_name!r}")
-        if interval is not None and cron is not None:
-            raise InvalidJobError(job_id, "interval/cron", "give exactly one of interval and cron, not both")
-        if interval is None and cron is None:
-            raise InvalidJobError(job_id, "interval/cron", "give exactly one of interval (seconds) and cron")
-        try:
-            checked_interval = validate_interval(interval) if interval is not None else None
-            checked_cron = validate_cron(cron) if cron is not None else None
-        except ValueError as exc:
-            raise InvalidJobError(job_id, "interval" if interval is not None else "cron", str(exc)) from None
-
-        resolved: Callable[..., Any] | None
-        if func is not None and func_name is not None:
-            raise InvalidJobError(job_id, "func", "give func or func_name, not both")
-        if isinstance(func, str):
-            func, func_name = None, func
-        if func is not None:
-            path = callable_path(func, job_id)
-            resolved = func
-        elif func_name is not None:
-            path = _check_func_name(func_name, job_id)
-            resolved = None
-        else:
-            raise InvalidJobError(job_id, "func", "give the function (or its dotted path as func_name)")
-
-        if args is None:
-            args = ()
-        if not isinstance(args, (tuple, list)):
-            raise InvalidJobError(job_id, "args", f"must be a tuple or list, not {type(args).__name__}")
-        if kwargs is None:
-            kwargs = {}
-        if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
-            raise InvalidJobError(job_id, "kwargs", "must be a dict with string keys")
-        if meta is not None and (not isinstance(meta, dict) or not all(isinstance(k, str) for k in meta)):
-            raise InvalidJobError(job_id, "meta", "must be a dict with string keys or None")
-        # Round-trip through JSON now, so what runs later is exactly what was validated.
-        self._args_json = _check_json(list(args), job_id, "args")
-        self._kwargs_json = _check_json(kwargs, job_id, "kwargs")
-        self._meta_json = _check_json(meta, job_id, "meta") if meta is not None else None
-        checked = {
-            "job_timeout": _check_int(job_timeout, job_id, "job_timeout", -1),
-            "result_ttl": _check_int(result_ttl, job_id, "result_ttl", -1),
-            "ttl": _check_int(ttl, job_id, "ttl", -1),
-            "failure_ttl": _check_int(failure_ttl, job_id, "failure_ttl", -1),
-        }
-        if not isinstance(enabled, bool):
-            raise InvalidJobError(job_id, "enabled", f"must be True or False, not {enabled!r}")
-
-        super().__init__(
-            queue_name=queue_name,
-            func=resolved,
-            func_name=None if resolved is not None else path,
-            args=tuple(json.loads(self._args_json)),
-            kwargs=json.loads(self._kwargs_json),
-            interval=checked_interval,
-            cron=checked_cron,
-            job_timeout=checked["job_timeout"],
-            result_ttl=checked["result_ttl"],  # type: ignore[arg-type]
-            ttl=checked["ttl"],
-            failure_ttl=checked["failure_ttl"],
-            meta=json.loads(self._meta_json) if self._meta_json is not None else None,
+        d = _normalise(
+            id, queue_name, func, func_name, args, kwargs, interval, cron, meta,
+            {"job_timeout": job_timeout, "result_ttl": result_ttl, "ttl": ttl, "failure_ttl": failure_ttl},
+            enabled, trusted_func_name=None,
         )
-        self.id: str = job_id
-        self.name: str = job_id
-        self.func_name = path
-        self.job_timeout: int | None = checked["job_timeout"]
-        self.result_ttl: int | None = checked["result_ttl"]
-        self.ttl: int | None = checked["ttl"]
-        self.failure_ttl: int | None = checked["failure_ttl"]
-        self.meta: dict[str, Any] | None = json.loads(self._meta_json) if self._meta_json is not None else None
+        super().__init__(
+            queue_name=d.queue_name,
+            func=d.func,
+            func_name=None if d.func is not None else d.func_name,
+            args=d.args,
+            kwargs=d.kwargs,
+            interval=d.interval,
+            cron=d.cron,
+            job_timeout=d.ints["job_timeout"],
+            result_ttl=d.ints["result_ttl"],  # type: ignore[arg-type]
+            ttl=d.ints["ttl"],
+            failure_ttl=d.ints["failure_ttl"],
+            meta=d.meta,
+        )
+        self.id: str = d.id
         self.connection: Redis | None = connection
         self.latest_enqueue_time = latest_enqueue_time
         self.next_enqueue_time = next_enqueue_time
         self.created_at: datetime | None = created_at
         self.updated_at: datetime | None = updated_at
-        self.enabled: bool = enabled
+        self.job_timeout: int | None = None
+        self.result_ttl: int | None = None
+        self.ttl: int | None = None
+        self.failure_ttl: int | None = None
+        self.meta: dict[str, Any] | None = None
+        self.enabled: bool = True
+        self._apply(d)
         #: Bumped by every write to the stored record; the scheduler fires only the revision it read.
         self.revision: int = 0
         #: Why the scheduler quarantined this job, if it did.
         self.last_error: str | None = None
         #: Replaces the Redis server's clock when computing next runs (tests, injected by the scheduler).
         self.clock: Clock | None = None
+
+    def _apply(self, d: _Definition) -> None:
+        self.id = d.id
+        self.name = d.id
+        self.queue_name = d.queue_name
+        self.func = d.func
+        self.func_name = d.func_name
+        self.args = d.args
+        self.kwargs = d.kwargs
+        self.interval = d.interval
+        self.cron = d.cron
+        self.meta = d.meta
+        self.job_timeout = d.ints["job_timeout"]
+        self.result_ttl = d.ints["result_ttl"]
+        self.ttl = d.ints["ttl"]
+        self.failure_ttl = d.ints["failure_ttl"]
+        self.enabled = d.enabled
+        self.job_options = {k: v for k, v in {**d.ints, "meta": d.meta}.items() if v is not None}
+        self._json = d.json
+        # What func_name was derived from (or read from Redis): an unchanged pair is not re-checked.
+        self._checked = (d.func, d.func_name)
+
+    def _validated(self) -> _Definition:
+        """Validate the job's current attributes (callers may have edited them) and normalise them."""
+        func_checked, name_checked = self._checked
+        func: Any = self.func
+        func_name: str | None = self.func_name
+        trusted: str | None = None
+        if func is func_checked and func_name == name_checked:
+            trusted = func_name
+        elif func is not func_checked:
+            func_name = None  # a new function: its path is derived from it
+        else:
+            func = None  # a new dotted path: it is imported to check it
+        d = _normalise(
+            self.id, self.queue_name, func, func_name, self.args, self.kwargs, self.interval, self.cron,
+            self.meta,
+            {"job_timeout": self.job_timeout, "result_ttl": self.result_ttl, "ttl": self.ttl,
+             "failure_ttl": self.failure_ttl},
+            self.enabled, trusted_func_name=trusted,
+        )
+        self._apply(d)
+        return d
 
     def __repr__(self) -> str:
         return f"RedisCronJob(id={self.id!r}, func_name={self.func_name!r}, schedule={self.describe_schedule()!r})"
@@ -339,14 +432,15 @@ class RedisCronJob(CronJob):
         datetimes are in RQ's UTC format. A field whose value is None is left out,
         so ``redis-cli hgetall rq:cron_job:{id}`` shows exactly what is set.
         """
+        self._validated()
         data: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "id": self.id,
             "func_name": self.func_name,
             "queue_name": self.queue_name,
-            "args": self._args_json,
-            "kwargs": self._kwargs_json,
-            "meta": self._meta_json,
+            "args": self._json["args"],
+            "kwargs": self._json["kwargs"],
+            "meta": self._json["meta"],
             "interval": self.interval,
             "cron": self.cron,
             "job_timeout": self.job_timeout,
@@ -365,6 +459,7 @@ class RedisCronJob(CronJob):
 
     def to_rq_dict(self) -> dict[str, Any]:
         """rq's own monitoring form of this job (what ``rq.cron.CronJob.from_dict`` reads)."""
+        self._validated()
         data: dict[str, Any] = CronJob.to_dict(self)
         data["name"] = self.id
         return data
@@ -463,6 +558,7 @@ class RedisCronJob(CronJob):
             raise CorruptJobError(job_id, f"{exc.field}: {exc.message}") from None
         job.func = func
         job.func_name = func_name
+        job._checked = (func, func_name)
         job.revision = field("revision", int) or 0
         job.last_error = data.get("last_error") or import_error
         return job

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import redis
 
-from rediscron import JobNotFound, RedisCronJob
+from rediscron import InvalidJobError, JobNotFound, RedisCronJob
 from rediscron import keys as k
 from tests import jobs
 
@@ -116,6 +116,37 @@ def test_interval_change_keeps_rhythm_from_last_slot(connection: redis.Redis) ->
     assert connection.zscore(k.schedule(), "metric:pm25") == int(NOW) - 300 + 600
 
 
+def test_spec_edit_by_attribute(connection: redis.Redis) -> None:
+    make(connection).save()
+    job = RedisCronJob.fetch("metric:pm25", connection)
+    job.interval = 600
+    job.args = ("pm10",)
+    job.meta = {"v": 2}
+    job.save(event="updated")
+    stored = RedisCronJob.fetch("metric:pm25", connection)
+    assert (stored.interval, stored.args, stored.meta) == (600, ("pm10",), {"v": 2})
+    job.func = jobs.noop
+    job.save()
+    assert RedisCronJob.fetch("metric:pm25", connection).func_name == "tests.jobs.noop"
+    job.func_name = "tests.jobs.record"
+    job.save()
+    assert RedisCronJob.fetch("metric:pm25", connection).func is jobs.record
+
+
+def test_attribute_edits_are_validated_and_write_nothing(connection: redis.Redis) -> None:
+    make(connection).save()
+    before = connection.hgetall("rq:cron_job:metric:pm25")
+    for field, value in (("interval", -5), ("cron", "* * * * *"), ("args", (object(),)), ("queue_name", ""),
+                         ("func_name", "tests.jobs.nope"), ("ttl", "x"), ("enabled", "yes")):
+        job = RedisCronJob.fetch("metric:pm25", connection)
+        setattr(job, field, value)
+        with pytest.raises(InvalidJobError) as info:
+            job.save()
+        assert info.value.job_id == "metric:pm25"
+        assert info.value.field.startswith(field.split("_name")[0]) or field in info.value.field
+    assert connection.hgetall("rq:cron_job:metric:pm25") == before
+
+
 def test_save_removes_fields_set_to_none(connection: redis.Redis) -> None:
     make(connection, ttl=50, meta={"a": 1}).save()
     make(connection).save()
@@ -163,7 +194,6 @@ def test_refresh_sees_other_process_edit(connection: redis.Redis) -> None:
     job.save()
     other = RedisCronJob.fetch(job.id, connection)
     other.kwargs = {"x": 1}
-    other._kwargs_json = '{"x":1}'
     other.save()
     job.refresh()
     assert job.kwargs == {"x": 1}
