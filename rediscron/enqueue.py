@@ -11,7 +11,7 @@ from rq.queue import Queue
 
 from . import keys, scripts
 from .clock import format_time, from_epoch
-from .job import RedisCronJob
+from .job import HISTORY_LENGTH, RedisCronJob
 
 #: Per-slot outcome of :func:`fire`.
 STALE, ENQUEUED, ALREADY_ENQUEUED = 0, 1, 2
@@ -60,13 +60,13 @@ def fire(connection: Redis, lock_value: str, slots: list[Slot], now: float) -> t
     is STALE and left for the next pass; one whose RQ job already exists is only advanced.
     """
     latest = format_time(from_epoch(now))
-    args: list[Any] = [lock_value, len(slots)]
+    args: list[Any] = [lock_value, len(slots), repr(now), HISTORY_LENGTH]
     for s in slots:
         args += [
             s.job.id, s.job.key, s.revision, s.score,
             "" if s.next_slot is None else s.next_slot,
             "" if s.next_slot is None else format_time(from_epoch(s.next_slot)),
-            latest, s.rq_job.key, len(s.commands),
+            latest, s.rq_job.key, s.rq_job.id, keys.history(s.job.id), len(s.commands),
         ]
         for command in s.commands:
             args.append(len(command))

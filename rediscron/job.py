@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from redis import Redis
 from redis.client import Pipeline
@@ -36,7 +36,22 @@ _BAD_ID_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 
 Conflict = Literal["replace", "ignore", "raise"]
+#: How many RQ job ids each cron job's history keeps (memory stays bounded).
+HISTORY_LENGTH = 20
 _MAX_WRITE_ATTEMPTS = 20
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One RQ job a cron job spawned."""
+
+    rq_job_id: str
+    #: The slot (epoch seconds) it was enqueued for.
+    slot: int | None
+    enqueued_at: datetime
+    #: RQ's job status (``queued``, ``started``, ``finished``, ``failed``...), or ``expired``
+    #: once RQ has dropped the job.
+    status: str
 
 
 @dataclass(frozen=True)
@@ -705,8 +720,24 @@ class RedisCronJob(CronJob):
         Removes the hash and its index entries in one atomic step; once this returns
         no scheduler enqueues a run of it. Deleting a job that is already gone is not an error.
         """
-        keys_ = [self.key, keys.schedule(), keys.ids(), keys.last_update()]
+        keys_ = [self.key, keys.schedule(), keys.ids(), keys.last_update(), keys.history(self.id)]
         scripts.run("delete", pipeline if pipeline is not None else self._connection(), keys_, [self.id, keys.events()])
+
+    def get_history(self, limit: int = HISTORY_LENGTH) -> list[HistoryEntry]:
+        """The most recent RQ jobs this cron job spawned, newest first, with their status."""
+        connection = self._connection()
+        raw = connection.zrange(keys.history(self.id), 0, max(0, limit - 1), desc=True, withscores=True)
+        entries = [(_text(member), float(score)) for member, score in cast(list[tuple[Any, Any]], raw)]
+        found = Job.fetch_many([job_id for job_id, _ in entries], connection=connection) if entries else []
+        history = []
+        for (job_id, score), job in zip(entries, found, strict=True):
+            status = "expired"
+            if job is not None:
+                state = job.get_status(refresh=False)
+                status = str(getattr(state, "value", state))
+            tail = job_id.rsplit("-", 1)[-1]
+            history.append(HistoryEntry(job_id, int(tail) if tail.isdigit() else None, from_epoch(score), status))
+        return history
 
     def set_enqueue_time(self, time: datetime) -> None:
         """Record an enqueue timestamp and persist the recalculated next run."""

@@ -19,6 +19,15 @@ def job(job_id: str) -> str:
     return f"{prefix()}:cron_job:{job_id}"
 
 
+def history(job_id: str) -> str:
+    """Sorted set of the RQ job ids a cron job spawned, scored by enqueue time.
+
+    The key and format are rq's own cron history (``rq.cron.get_cron_job_ids`` reads it);
+    ids ending in ``:jobs`` are refused so it can never be another job's hash.
+    """
+    return f"{prefix()}:cron_job:{job_id}:jobs"
+
+
 def schedule() -> str:
     """Sorted set of enabled job ids scored by their next slot (epoch seconds)."""
     return f"{prefix()}:cron_jobs:schedule"

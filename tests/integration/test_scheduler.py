@@ -189,6 +189,30 @@ class TestEnqueue:
         assert stored.latest_enqueue_time and stored.latest_enqueue_time.timestamp() == pytest.approx(clock.now)
         assert stored.next_enqueue_time and stored.next_enqueue_time.timestamp() == T0 + 120
 
+    def test_history_is_rqs_format_bounded_and_deleted_with_the_job(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis, clock: FakeClock
+    ) -> None:
+        from rediscron.job import HISTORY_LENGTH
+
+        scheduler.register(jobs.noop, "metrics", id="h", interval=10)
+        scheduler.register_birth()
+        for _ in range(HISTORY_LENGTH + 5):
+            scheduler.enqueue_jobs()
+            clock.advance(10)
+        job = RedisCronJob.fetch("h", connection)
+        history = job.get_history()
+        assert len(history) == HISTORY_LENGTH
+        assert history[0].slot == T0 + 10 * (HISTORY_LENGTH + 4)
+        assert history[0].rq_job_id == rq_job_id("h", T0 + 10 * (HISTORY_LENGTH + 4))
+        assert {e.status for e in history} == {"queued"}
+        Job.fetch(history[0].rq_job_id, connection=connection).delete()
+        assert job.get_history(limit=1)[0].status == "expired"
+        # rq's own history format: rq.cron.get_cron_job_ids (rq >= 2.10) reads the same sorted set.
+        newest = connection.zrange("rq:cron_job:h:jobs", 0, 1, desc=True)
+        assert [x.decode() for x in newest] == [e.rq_job_id for e in history[:2]]
+        job.delete()
+        assert not connection.exists(k.history("h"))
+
     def test_missed_slots_coalesce_into_one_late_run(self, scheduler: RedisCronScheduler,
                                                      connection: redis.Redis, clock: FakeClock) -> None:
         scheduler.register(jobs.noop, "metrics", id="c", cron="*/1 * * * *")
