@@ -1,84 +1,406 @@
-"""The ``rqrcron`` command line."""
+"""The ``rqrcron`` command line: watch, operate and run rediscron's cron jobs.
+
+Conventions follow rq's own CLI: ``-u/--url``, ``-c/--config`` (an rq settings module),
+``-P/--path``; exit status 0 on success, 1 when Redis is unreachable or an operation
+fails (one line on stderr, never a traceback), 2 on a usage error.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, NoReturn
 
 import click
 from redis import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
+from rq.cli.helpers import get_redis_from_config, read_config_file
 
 from .__version__ import __version__
 from .errors import RediscronError
+from .job import RedisCronJob
 from .scheduler import RedisCronScheduler
+from .view import render_info, snapshot
 
 DEFAULT_URL = "redis://localhost:6379/0"
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-def _default_url() -> str:
-    return os.environ.get("RQ_REDIS_URL") or os.environ.get("REDIS_URL") or DEFAULT_URL
+class Settings:
+    """What the group options resolve to; the connection is made on first use."""
+
+    def __init__(self, url: str | None, config: str | None) -> None:
+        self.url = url
+        self.config = config
+        self._connection: Redis | None = None
+
+    def describe(self) -> str:
+        return self.url or (f"the Redis of config {self.config}" if self.config else "")
+
+    @property
+    def connection(self) -> Redis:
+        if self._connection is None:
+            self._connection = connect(self.url, self.config)
+        return self._connection
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def fail(message: str) -> NoReturn:
+    """Exit 1 with a one-line message on stderr."""
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(1)
+
+
+def connect(url: str | None, config: str | None) -> Redis:
+    """A checked connection: ``--url``, else the config's settings, else the environment."""
+    try:
+        if url is None and config:
+            settings = read_config_file(config)
+            if settings.get("REDIS_URL") is None and settings.get("SENTINEL") is None and not any(
+                k.startswith("REDIS_") for k in settings
+            ):
+                fail(f"config {config} sets neither REDIS_URL, SENTINEL nor REDIS_HOST/PORT/...")
+            connection = get_redis_from_config(settings)
+        else:
+            url = url or os.environ.get("RQ_REDIS_URL") or os.environ.get("REDIS_URL") or DEFAULT_URL
+            # Timeouts, so a Redis that hangs (paused, partitioned) is an error the loop backs off
+            # from, not a hang.
+            connection = Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=15)
+        connection.ping()
+    except ImportError as exc:
+        fail(f"cannot import config module {config}: {exc}")
+    except (RedisError, ValueError, OSError) as exc:
+        where = url or f"the Redis of config {config}"
+        fail(f"cannot reach Redis at {where}: {exc}")
+    return connection
+
+
+@contextmanager
+def operation() -> Iterator[None]:
+    """Turn library and Redis errors into exit status 1 with one line, never a traceback."""
+    try:
+        yield
+    except RediscronError as exc:
+        fail(str(exc))
+    except RedisError as exc:
+        fail(f"Redis error: {exc}")
+
+
+def json_option(name: str) -> Callable[[click.Context, click.Parameter, str | None], Any]:
+    def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+        if value is None:
+            return None
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            raise click.BadParameter(f"not valid JSON ({exc}): {value!r}") from None
+
+    return parse
+
+
+@click.group(context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="rqrcron")
-@click.option("-u", "--url", default=_default_url, show_default="$RQ_REDIS_URL, $REDIS_URL or " + DEFAULT_URL,
-              help="Redis URL (redis://, rediss:// or unix://).")
-@click.option("-P", "--path", "paths", multiple=True, default=["."], show_default=True,
-              help="Directory added to sys.path so job functions import (repeatable).")
+@click.option("-u", "--url", default=None, metavar="URL",
+              help=f"Redis URL: redis://, rediss:// or unix://. Default: $RQ_REDIS_URL, $REDIS_URL, {DEFAULT_URL}.")
+@click.option("-c", "--config", default=None, metavar="MODULE",
+              help="An rq settings module (REDIS_URL, SENTINEL, REDIS_HOST/PORT/DB/PASSWORD/SSL...).")
+@click.option("-P", "--path", "paths", multiple=True, default=["."], show_default=True, metavar="DIR",
+              help="Directory added to sys.path so job functions and config modules import (repeatable).")
 @click.pass_context
-def main(ctx: click.Context, url: str, paths: tuple[str, ...]) -> None:
-    """Watch and run rediscron's Redis-stored cron jobs.
+def main(ctx: click.Context, url: str | None, config: str | None, paths: tuple[str, ...]) -> None:
+    """Watch, operate and run rediscron's Redis-stored cron jobs.
 
     \b
-    Example:
+    Examples:
+      rqrcron info -R -i 1
+      rqrcron add metric:pm25 myapp.tasks.rebuild_metric --queue metrics --interval 300 --args '["pm25"]'
       rqrcron -u redis://localhost:6379/0 scheduler
     """
     for path in reversed(paths):
         sys.path.insert(0, os.path.abspath(path))
-    ctx.obj = url
+    ctx.obj = Settings(url, config)
 
 
-def _connect(url: str) -> Redis:
-    try:
-        # Timeouts, so a Redis that hangs (paused, partitioned) is an error the loop backs off from, not a hang.
-        connection = Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=15)
-        connection.ping()
-    except (RedisConnectionError, RedisTimeoutError, ValueError) as exc:
-        raise click.ClickException(f"cannot reach Redis at {url}: {exc}") from None
-    return connection
+# -- watching -------------------------------------------------------------------------------------
 
 
-@main.command("scheduler")
-@click.option("--lock-ttl", type=click.IntRange(min=3), default=120, show_default=True,
-              help="Seconds the scheduler lock lives without a heartbeat.")
-@click.option("--max-sleep-interval", type=click.FloatRange(min=0, min_open=True), default=60.0,
-              show_default=True, help="Longest wait between two passes, in seconds.")
-@click.option("-l", "--logging-level", default="INFO", show_default=True,
-              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
-@click.option("--name", default="", help="Scheduler name (default: host:pid:random).")
-@click.option("--burst", is_flag=True, help="Enqueue what is due once, then exit.")
+@main.command(context_settings=CONTEXT)
+@click.argument("queues", nargs=-1)
+@click.option("-R", "--by-queue", is_flag=True, help="Group the jobs by queue.")
+@click.option("-i", "--interval", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
+              help="Redraw every SECONDS until Ctrl-C.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable rows (one JSON document per poll).")
 @click.pass_obj
-def scheduler_command(url: str, lock_ttl: int, max_sleep_interval: float, logging_level: str, name: str,
-                      burst: bool) -> None:
-    """Run the scheduler: move due slots into their RQ queues until SIGINT/SIGTERM.
+def info(settings: Settings, queues: tuple[str, ...], by_queue: bool, interval: float | None,
+         as_json: bool) -> None:
+    """Show the registered cron jobs (enabled or not) and which scheduler runs them.
+
+    \b
+    Examples:
+      rqrcron info
+      rqrcron info -R metrics maintenance
+      rqrcron info -i 1
+      rqrcron info --json
+    """
+    connection = settings.connection
+
+    def render() -> Any:
+        with operation():
+            snap = snapshot(connection, queues)
+        if as_json:
+            return json.dumps(snap.as_json(), indent=None if interval else 2)
+        return render_info(snap, by_queue)
+
+    if interval is None:
+        _print(render(), as_json)
+        return
+    if as_json or not sys.stdout.isatty():
+        try:
+            while True:
+                _print(render(), as_json)
+                time.sleep(interval)
+        except KeyboardInterrupt:
+            return
+    from rich.console import Console
+    from rich.live import Live
+
+    console = Console()
+    try:
+        with Live(render(), console=console, auto_refresh=False, screen=False,
+                  vertical_overflow="crop") as live:
+            while True:
+                time.sleep(interval)
+                live.update(render(), refresh=True)
+    except KeyboardInterrupt:
+        return
+
+
+def _print(rendered: Any, as_json: bool) -> None:
+    if as_json:
+        click.echo(rendered)
+        return
+    from rich.console import Console
+
+    Console(highlight=False, soft_wrap=True).print(rendered)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("job_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="Print the stored fields as JSON.")
+@click.pass_obj
+def show(settings: Settings, job_id: str, as_json: bool) -> None:
+    """Show one cron job: its definition, schedule, state and recent runs.
 
     \b
     Example:
-      rqrcron scheduler --lock-ttl 60
+      rqrcron show metric:pm25
     """
+    with operation():
+        job = RedisCronJob.fetch(job_id, settings.connection, strict=False)
+        history = job.get_history(limit=5)
+    fields = job.to_dict()
+    if as_json:
+        click.echo(json.dumps({**fields, "history": [
+            {"rq_job_id": e.rq_job_id, "slot": e.slot, "enqueued_at": e.enqueued_at.isoformat(), "status": e.status}
+            for e in history]}, indent=2, default=str))
+        return
+    rows = [
+        ("id", job.id),
+        ("function", job.func_name),
+        ("queue", job.queue_name),
+        ("schedule", job.describe_schedule()),
+        ("state", "enabled" if job.enabled else "disabled"),
+        ("next run", fields.get("next_enqueue_time", "-") if job.enabled else "-"),
+        ("last run", fields.get("latest_enqueue_time", "-")),
+        ("args", fields["args"]),
+        ("kwargs", fields["kwargs"]),
+    ]
+    for option in ("meta", "job_timeout", "result_ttl", "ttl", "failure_ttl"):
+        if option in fields:
+            rows.append((option, str(fields[option])))
+    rows += [("created", fields.get("created_at", "-")), ("updated", fields.get("updated_at", "-")),
+             ("revision", str(job.revision))]
+    if job.last_error:
+        rows.append(("error", job.last_error))
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        click.echo(f"{name.ljust(width)}  {value}")
+    if history:
+        click.echo("recent runs:")
+        for entry in history:
+            click.echo(f"  {entry.enqueued_at:%Y-%m-%dT%H:%M:%S}Z  {entry.status:9}  {entry.rq_job_id}")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("job_id", metavar="ID")
+@click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.pass_obj
+def history(settings: Settings, job_id: str, limit: int) -> None:
+    """List the recent RQ jobs a cron job spawned, newest first, with their status.
+
+    \b
+    Example:
+      rqrcron history metric:pm25 -n 5
+    """
+    with operation():
+        entries = RedisCronJob.fetch(job_id, settings.connection, strict=False).get_history(limit)
+    if not entries:
+        click.echo(f"{job_id}: no runs recorded yet")
+    for entry in entries:
+        slot = datetime.utcfromtimestamp(entry.slot).strftime("%Y-%m-%dT%H:%M:%SZ") if entry.slot else "-"
+        click.echo(f"{entry.enqueued_at:%Y-%m-%dT%H:%M:%S.%f}Z  slot {slot}  {entry.status:9}  {entry.rq_job_id}")
+
+
+# -- operating ------------------------------------------------------------------------------------
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("job_id", metavar="ID")
+@click.argument("func", metavar="FUNC")
+@click.option("-q", "--queue", required=True, help="RQ queue the runs go to.")
+@click.option("--cron", default=None, metavar="EXPR", help="Cron expression (UTC), e.g. '*/5 * * * *'.")
+@click.option("--interval", type=int, default=None, metavar="SECONDS", help="Run every SECONDS.")
+@click.option("--args", "args", callback=json_option("args"), metavar="JSON", help="Positional arguments, a JSON list.")
+@click.option("--kwargs", "kwargs", callback=json_option("kwargs"), metavar="JSON",
+              help="Keyword arguments, a JSON object.")
+@click.option("--meta", callback=json_option("meta"), metavar="JSON", help="RQ job meta, a JSON object.")
+@click.option("--timeout", "job_timeout", type=int, default=None, metavar="SECONDS", help="RQ job timeout.")
+@click.option("--result-ttl", type=int, default=500, show_default=True, metavar="SECONDS")
+@click.option("--ttl", type=int, default=None, metavar="SECONDS", help="How long a run may wait in the queue.")
+@click.option("--failure-ttl", type=int, default=None, metavar="SECONDS")
+@click.option("--disabled", is_flag=True, help="Store it disabled.")
+@click.pass_obj
+def add(settings: Settings, job_id: str, func: str, queue: str, cron: str | None, interval: int | None,
+        args: Any, kwargs: Any, meta: Any, job_timeout: int | None, result_ttl: int, ttl: int | None,
+        failure_ttl: int | None, disabled: bool) -> None:
+    """Create or update (upsert) the cron job ID running FUNC (a dotted path).
+
+    An existing job keeps its enabled state unless --disabled is given, and its next
+    run unless the schedule changed.
+
+    \b
+    Examples:
+      rqrcron add metric:pm25 myapp.tasks.rebuild_metric -q metrics --interval 300 --args '["pm25"]'
+      rqrcron add nightly myapp.tasks.vacuum -q maintenance --cron '0 3 * * *' --disabled
+    """
+    if (cron is None) == (interval is None):
+        raise click.UsageError("give exactly one of --cron and --interval")
+    with operation():
+        job = RedisCronScheduler(settings.connection, logging_level="WARNING").register(
+            func, queue, id=job_id, args=args, kwargs=kwargs, interval=interval, cron=cron,
+            job_timeout=job_timeout, result_ttl=result_ttl, ttl=ttl, failure_ttl=failure_ttl, meta=meta,
+            enabled=False if disabled else None,
+        )
+    state = "enabled" if job.enabled else "disabled"
+    nxt = job.to_dict().get("next_enqueue_time", "-") if job.enabled else "-"
+    click.echo(f"{job.id}: {job.describe_schedule()} on {job.queue_name}, {state}, next run {nxt}")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("job_id", metavar="ID")
+@click.pass_obj
+def rm(settings: Settings, job_id: str) -> None:
+    """Delete a cron job; no run of it is enqueued once this returns.
+
+    \b
+    Example:
+      rqrcron rm metric:pm25
+    """
+    with operation():
+        if not RedisCronJob.exists(job_id, settings.connection):
+            fail(f"cron job {job_id!r} does not exist")
+        RedisCronJob.fetch(job_id, settings.connection, strict=False).delete()
+    click.echo(f"{job_id}: deleted")
+
+
+def _toggle(settings: Settings, job_id: str, enable: bool) -> None:
+    with operation():
+        job = RedisCronJob.fetch(job_id, settings.connection, strict=False)
+        (job.enable if enable else job.disable)()
+    click.echo(f"{job_id}: {'enabled' if enable else 'disabled'}")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("job_id", metavar="ID")
+@click.pass_obj
+def enable(settings: Settings, job_id: str) -> None:
+    """Enable a cron job: it resumes at its next slot, without catching up.
+
+    \b
+    Example:
+      rqrcron enable metric:pm25
+    """
+    _toggle(settings, job_id, True)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("job_id", metavar="ID")
+@click.pass_obj
+def disable(settings: Settings, job_id: str) -> None:
+    """Disable a cron job; no run of it is enqueued once this returns.
+
+    \b
+    Example:
+      rqrcron disable metric:pm25
+    """
+    _toggle(settings, job_id, False)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("job_id", metavar="ID")
+@click.pass_obj
+def trigger(settings: Settings, job_id: str) -> None:
+    """Enqueue one run of a cron job now, without moving its schedule.
+
+    \b
+    Example:
+      rqrcron trigger metric:pm25
+    """
+    with operation():
+        job = RedisCronJob.fetch(job_id, settings.connection)
+        rq_job = job.enqueue(settings.connection)
+    click.echo(f"{job_id}: enqueued {rq_job.id} on {job.queue_name}")
+
+
+# -- running --------------------------------------------------------------------------------------
+
+
+@main.command("scheduler", context_settings=CONTEXT)
+@click.option("--lock-ttl", type=click.IntRange(min=3), default=120, show_default=True, metavar="SECONDS",
+              help="How long the lock outlives a scheduler that stops heartbeating.")
+@click.option("--max-sleep-interval", type=click.FloatRange(min=0, min_open=True), default=60.0,
+              show_default=True, metavar="SECONDS", help="Longest wait between two passes.")
+@click.option("-l", "--logging-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.option("--name", default="", help="Scheduler name (default: host:pid:random).")
+@click.option("--burst", is_flag=True, help="Enqueue what is due once, then exit (for running from system cron).")
+@click.option("--standby", is_flag=True, help="Wait for the lock instead of exiting when another scheduler holds it.")
+@click.pass_obj
+def scheduler_command(settings: Settings, lock_ttl: int, max_sleep_interval: float, logging_level: str,
+                      name: str, burst: bool, standby: bool) -> None:
+    """Run the scheduler: move due slots into their RQ queues until SIGINT/SIGTERM.
+
+    Logs one line per enqueued run. Exits 0 when stopped by a signal, 1 if another
+    scheduler holds the lock (unless --standby) or Redis is unreachable at start.
+
+    \b
+    Examples:
+      rqrcron scheduler --lock-ttl 60
+      rqrcron scheduler --standby        # a hot spare on a second host
+      rqrcron scheduler --burst          # from system cron, every minute
+    """
+    if burst and standby:
+        raise click.UsageError("--burst and --standby exclude each other")
     logging.basicConfig(level=logging_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    connection = _connect(url)
-    scheduler = RedisCronScheduler(connection, logging_level=logging_level.upper(), name=name,
+    scheduler = RedisCronScheduler(settings.connection, logging_level=logging_level.upper(), name=name,
                                    lock_ttl=lock_ttl, max_sleep_interval=max_sleep_interval)
-    try:
-        scheduler.start(burst=burst)
-    except RediscronError as exc:
-        raise click.ClickException(str(exc)) from None
-    except (RedisConnectionError, RedisTimeoutError) as exc:
-        raise click.ClickException(f"lost Redis at {url}: {exc}") from None
+    with operation():
+        scheduler.start(burst=burst, standby=standby)
 
 
 main.add_command(scheduler_command, "run")

@@ -14,6 +14,7 @@ from typing import Any, Literal, cast
 
 from redis import Redis
 from redis.client import Pipeline
+from redis.exceptions import ResponseError
 from rq.cron import CronJob
 from rq.job import Job
 from rq.queue import Queue
@@ -583,7 +584,10 @@ class RedisCronJob(CronJob):
     @classmethod
     def fetch(cls, id: str, connection: Redis, *, strict: bool = True) -> RedisCronJob:
         """Fetch one persisted cron job by id; :class:`~rediscron.errors.JobNotFound` if there is none."""
-        raw = connection.hgetall(keys.job(id))
+        try:
+            raw = connection.hgetall(keys.job(id))
+        except ResponseError as exc:
+            raise CorruptJobError(id, f"{keys.job(id)} is not a hash ({exc})") from None
         if not raw:
             raise JobNotFound(id)
         return cls.restore(raw, connection, id=id, strict=strict)
@@ -623,8 +627,11 @@ class RedisCronJob(CronJob):
         with connection.pipeline(transaction=False) as pipe:
             pipe.time()
             pipe.hmget(self.key, "interval", "next_enqueue_time", "latest_enqueue_time", "revision")
-            (seconds, micros), (interval, next_time, latest, revision) = pipe.execute()
+            (seconds, micros), stored = pipe.execute(raise_on_error=False)
         now = self.clock() if self.clock is not None else int(seconds) + int(micros) / 1_000_000
+        if isinstance(stored, Exception):
+            return now, None, ""  # not a hash: the write replaces it
+        interval, next_time, latest, revision = stored
         if revision is None:
             return now, None, ""
         return now, StoredTiming.parse(interval, next_time, latest), _text(revision)
@@ -773,6 +780,37 @@ class RedisCronJob(CronJob):
         queue = Queue(self.queue_name, connection=connection)
         job = self.build_rq_job(queue, None)
         return queue.enqueue_job(job)
+
+
+def load_jobs(connection: Redis, ids: list[str], chunk: int = 1000) -> tuple[list[RedisCronJob], dict[str, str], int]:
+    """Read many jobs in pipelined chunks: (readable jobs, unreadable ones with the reason, ids pruned).
+
+    Index entries whose hash is gone are pruned. Functions that don't import here are
+    recorded in ``last_error`` rather than refused, so listings work anywhere.
+    """
+    jobs: list[RedisCronJob] = []
+    invalid: dict[str, str] = {}
+    missing: list[str] = []
+    for start in range(0, len(ids), chunk):
+        part = ids[start:start + chunk]
+        with connection.pipeline(transaction=False) as pipe:
+            for job_id in part:
+                pipe.hgetall(keys.job(job_id))
+            raws = pipe.execute(raise_on_error=False)
+        for job_id, raw in zip(part, raws, strict=True):
+            if isinstance(raw, Exception):
+                invalid[job_id] = f"{keys.job(job_id)} cannot be read as a hash: {raw}"
+            elif not raw:
+                missing.append(job_id)
+            else:
+                try:
+                    jobs.append(RedisCronJob.restore(raw, connection, id=job_id, strict=False))
+                except CorruptJobError as exc:
+                    invalid[job_id] = exc.message
+    pruned = 0
+    if missing:
+        pruned = int(scripts.run("prune", connection, [keys.schedule(), keys.ids()], [keys.job(""), *missing]))
+    return jobs, invalid, pruned
 
 
 def _placeholder() -> None:

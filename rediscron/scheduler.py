@@ -25,7 +25,7 @@ from . import enqueue, keys, scripts
 from .clock import Clock, format_time, from_epoch, redis_time
 from .errors import CorruptJobError, InvalidJobError, SchedulerLockedError
 from .events import EventListener
-from .job import DEFAULT_RESULT_TTL, Conflict, RedisCronJob
+from .job import DEFAULT_RESULT_TTL, Conflict, RedisCronJob, load_jobs
 from .lock import SchedulerLock
 
 #: How many due slots one fire script handles.
@@ -218,30 +218,10 @@ class RedisCronScheduler(CronScheduler):
         invalid.update({job.id: job.last_error for job in jobs if job.last_error})
         return invalid
 
-    def _load(self, ids: list[str], chunk: int = 1000) -> tuple[list[RedisCronJob], dict[str, str]]:
-        jobs: list[RedisCronJob] = []
-        invalid: dict[str, str] = {}
-        missing: list[str] = []
-        for start in range(0, len(ids), chunk):
-            part = ids[start:start + chunk]
-            with self.connection.pipeline(transaction=False) as pipe:
-                for job_id in part:
-                    pipe.hgetall(keys.job(job_id))
-                raws = pipe.execute()
-            for job_id, raw in zip(part, raws, strict=True):
-                if not raw:
-                    missing.append(job_id)
-                    continue
-                try:
-                    jobs.append(RedisCronJob.restore(raw, self.connection, id=job_id, strict=False))
-                except CorruptJobError as exc:
-                    invalid[job_id] = exc.message
-                    self.log.debug("%s", exc)
-        if missing:
-            pruned = scripts.run("prune", self.connection, [keys.schedule(), keys.ids()],
-                                 [keys.job(""), *missing])
-            if pruned:
-                self.log.info("Pruned %s stale index entries", pruned)
+    def _load(self, ids: list[str]) -> tuple[list[RedisCronJob], dict[str, str]]:
+        jobs, invalid, pruned = load_jobs(self.connection, ids)
+        if pruned:
+            self.log.info("Pruned %s stale index entries", pruned)
         return jobs, invalid
 
     # -- one pass -----------------------------------------------------------------------------
@@ -288,7 +268,12 @@ class RedisCronScheduler(CronScheduler):
         slots: list[enqueue.Slot] = []
         missing: list[str] = []
         for entry in due:
-            job_id, score, raw = _text(entry[0]), _text(entry[1]), _pairs(entry[2])
+            job_id, score = _text(entry[0]), _text(entry[1])
+            if not isinstance(entry[2], list):
+                # tick.lua found another type of key where the hash should be.
+                self._quarantine(job_id, "", CorruptJobError(job_id, f"{keys.job(job_id)} is a {_text(entry[2])}"))
+                continue
+            raw = _pairs(entry[2])
             if not raw:
                 missing.append(job_id)
                 continue
@@ -457,8 +442,7 @@ class RedisCronScheduler(CronScheduler):
         return self._lock.epoch
 
     def _on_event(self, event: dict[str, Any]) -> None:
-        if event.get("event") != "lock_released":
-            self._wake.set()
+        self._wake.set()
 
     def request_stop(self, *_args: Any) -> None:
         """Ask the loop to stop after the current step (what SIGINT and SIGTERM do)."""
@@ -481,24 +465,29 @@ class RedisCronScheduler(CronScheduler):
             previous[sig] = signal.signal(sig, self._request_stop)
         return previous
 
-    def start(self, burst: bool = False) -> None:
+    def start(self, burst: bool = False, standby: bool = False) -> None:
         """Start the singleton Redis cron scheduler loop.
 
         Startup acquires the lock and registers birth (RuntimeError if another
-        scheduler holds the lock). The loop then sleeps until the earliest next
-        run (at most ``max_sleep_interval``), waking at once on a change event.
-        SIGINT/SIGTERM stop it between steps: it unregisters, releases the lock
-        if it still owns it, and returns. With ``burst=True`` it enqueues what is
-        due once and returns.
+        scheduler holds the lock, unless ``standby=True``: then it waits, and takes
+        over as soon as the holder releases the lock or its lock expires). The loop
+        then sleeps until the earliest next run (at most ``max_sleep_interval``),
+        waking at once on a change event. SIGINT/SIGTERM stop it between steps: it
+        unregisters, releases the lock if it still owns it, and returns. With
+        ``burst=True`` it enqueues what is due once and returns.
         """
         self._stopping = False
         previous = self._install_signal_handlers()
         try:
-            self.register_birth()
             if not burst:
                 self._listener.start()
             try:
-                self._loop(burst)
+                if standby and not burst:
+                    self._wait_for_lock()
+                else:
+                    self.register_birth()
+                if not self._stopping:
+                    self._loop(burst)
             except StopRequested:
                 self.log.info("Scheduler %s: stop requested", self.name)
             except KeyboardInterrupt:
@@ -510,6 +499,25 @@ class RedisCronScheduler(CronScheduler):
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+    def _wait_for_lock(self) -> None:
+        """Standby: retry register_birth() until it succeeds or a stop is requested."""
+        announced: str | None = None
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                self.register_birth()
+                return
+            except SchedulerLockedError as exc:
+                if exc.holder != announced:
+                    self.log.info("Scheduler %s: standing by; the lock is held by %s", self.name, exc.holder)
+                    announced = exc.holder
+                wait = 1.0
+            except Exception as exc:
+                wait = self._on_failure(exc)
+            # A release is published, so a graceful handover is immediate; a crashed holder's lock
+            # just expires, which the periodic retry notices.
+            self._wake.wait(wait)
 
     def run(self, burst: bool = False) -> None:
         """Alias of :meth:`start`, as rq-scheduler names it."""

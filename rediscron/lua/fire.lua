@@ -23,7 +23,8 @@ for _ = 1, tonumber(ARGV[2]) do
     pos = pos + argc + 1
   end
   local score = redis.call('ZSCORE', KEYS[2], id)
-  local current = redis.call('HGET', hash, 'revision') or ''
+  local current = nil
+  if redis.call('TYPE', hash)['ok'] == 'hash' then current = redis.call('HGET', hash, 'revision') or '' end
   if current ~= revision or not score or tonumber(score) ~= tonumber(slot) then
     result[#result + 1] = 0
   elseif redis.call('HGET', hash, 'enabled') == '0' then

@@ -2,8 +2,9 @@
 -- KEYS[1] job hash, KEYS[2] schedule zset
 -- ARGV[1] id, ARGV[2] revision read ('' if none), ARGV[3] error text
 -- Returns 1 if quarantined, 0 if the record changed (or vanished) since it was read.
-if (redis.call('HGET', KEYS[1], 'revision') or '') ~= ARGV[2] then return 0 end
-if redis.call('EXISTS', KEYS[1]) == 1 then
+local kind = redis.call('TYPE', KEYS[1])['ok']
+if kind == 'hash' and (redis.call('HGET', KEYS[1], 'revision') or '') ~= ARGV[2] then return 0 end
+if kind == 'hash' then
   redis.call('HSET', KEYS[1], 'last_error', ARGV[3])
   redis.call('HINCRBY', KEYS[1], 'revision', 1)
 end

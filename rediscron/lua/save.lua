@@ -17,7 +17,12 @@ local id, event, channel, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local cand_score, cand_next = ARGV[5], ARGV[6]
 local enabled, force_next, latest, conflict = ARGV[7], ARGV[8] == '1', ARGV[9], ARGV[10]
 
-local exists = redis.call('EXISTS', hash) == 1
+local kind = redis.call('TYPE', hash)['ok']
+if kind ~= 'hash' and kind ~= 'none' then
+  -- Not a job record (a corrupted key in our namespace): writing the job repairs it.
+  redis.call('DEL', hash)
+end
+local exists = kind == 'hash'
 if ARGV[11] ~= '' and (redis.call('HGET', hash, 'revision') or '') ~= ARGV[11] then
   return {2, '', '', '', ''}
 end

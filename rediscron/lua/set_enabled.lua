@@ -5,7 +5,7 @@
 -- Returns 0 if the job does not exist, else the new revision.
 local hash, schedule, marker = KEYS[1], KEYS[2], KEYS[3]
 local id, enable, channel, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-if redis.call('EXISTS', hash) == 0 then return 0 end
+if redis.call('TYPE', hash)['ok'] ~= 'hash' then return 0 end
 -- The HSET comes first: under maxmemory it is refused before anything has changed.
 if enable == '1' then
   local was = redis.call('HGET', hash, 'enabled')

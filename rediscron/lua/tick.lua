@@ -2,7 +2,7 @@
 -- KEYS[1] schedule zset, KEYS[2] last_update marker
 -- ARGV[1] now as epoch seconds, or '' to use the server's TIME
 -- ARGV[2] most due jobs to return, ARGV[3] job hash key prefix
--- Returns {now, marker, next score or '', {id, score, {hash fields...}}...}
+-- Returns {now, marker, next score or '', {id, score, {hash fields...} or the key's type}...}
 local now = ARGV[1]
 if now == '' then
   local t = redis.call('TIME')
@@ -13,6 +13,14 @@ local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIM
 local upcoming = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '(inf', 'WITHSCORES', 'LIMIT', 0, 1)
 local result = {now, marker, upcoming[2] or ''}
 for i = 1, #due, 2 do
-  result[#result + 1] = {due[i], due[i + 1], redis.call('HGETALL', ARGV[3] .. due[i])}
+  local key = ARGV[3] .. due[i]
+  local kind = redis.call('TYPE', key)['ok']
+  local fields = {}
+  if kind == 'hash' then
+    fields = redis.call('HGETALL', key)
+  elseif kind ~= 'none' then
+    fields = kind  -- another type of key sits where the hash should be
+  end
+  result[#result + 1] = {due[i], due[i + 1], fields}
 end
 return result

@@ -16,7 +16,7 @@ from rq.job import Job
 
 import rediscron
 import rediscron.core
-from rediscron import InvalidJobError, RedisCronJob, RedisCronScheduler, SchedulerLockedError
+from rediscron import CorruptJobError, InvalidJobError, RedisCronJob, RedisCronScheduler, SchedulerLockedError
 from rediscron import keys as k
 from rediscron.job import rq_job_id
 from tests import jobs
@@ -332,6 +332,24 @@ class TestEnqueue:
         scheduler.register(jobs.noop, "metrics", id="badcron", cron="*/5 * * * *")
         assert connection.zscore(k.schedule(), "badcron") != float("inf")
         assert not connection.hexists(k.job("badcron"), "last_error")
+
+    def test_a_key_of_another_type_is_quarantined_and_repaired_by_register(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis
+    ) -> None:
+        scheduler.register(jobs.noop, "metrics", id="good", interval=60)
+        connection.set(k.job("str"), "not a hash")
+        connection.sadd(k.ids(), "str")
+        connection.zadd(k.schedule(), {"str": T0 - 1})
+        scheduler.register_birth()
+        assert [j.id for j in scheduler.enqueue_jobs()] == ["good"]
+        assert connection.zscore(k.schedule(), "str") == float("inf")
+        assert "cannot be read as a hash" in scheduler.get_invalid_jobs()["str"]
+        assert [j.id for j in scheduler.get_all_jobs()] == ["good"]
+        with pytest.raises(CorruptJobError):
+            RedisCronJob.fetch("str", connection)
+        scheduler.register(jobs.noop, "metrics", id="str", interval=60)
+        assert RedisCronJob.fetch("str", connection).interval == 60
+        assert [j.id for j in scheduler.enqueue_jobs()] == ["str"]
 
     def test_decode_responses_connection(self, text_connection: redis.Redis, clock: FakeClock) -> None:
         s = RedisCronScheduler(text_connection, name="t", clock=clock)
