@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import click
 from redis import Redis
@@ -60,12 +60,12 @@ def connect(url: str | None, config: str | None) -> Redis:
     """A checked connection: ``--url``, else the config's settings, else the environment."""
     try:
         if url is None and config:
-            settings = read_config_file(config)
+            settings: dict[str, Any] = read_config_file(config)  # type: ignore[no-untyped-call]
             if settings.get("REDIS_URL") is None and settings.get("SENTINEL") is None and not any(
                 k.startswith("REDIS_") for k in settings
             ):
                 fail(f"config {config} sets neither REDIS_URL, SENTINEL nor REDIS_HOST/PORT/...")
-            connection = get_redis_from_config(settings)
+            connection = cast(Redis, get_redis_from_config(settings))  # type: ignore[no-untyped-call]
         else:
             url = url or os.environ.get("RQ_REDIS_URL") or os.environ.get("REDIS_URL") or DEFAULT_URL
             # Timeouts, so a Redis that hangs (paused, partitioned) is an error the loop backs off

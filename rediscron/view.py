@@ -1,0 +1,157 @@
+"""What ``rqrcron info`` shows: a snapshot of the registry and its plain-text rendering."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
+
+from redis import Redis
+from rich.console import Group
+from rich.text import Text
+from rq import cron_scheduler_registry
+
+from . import keys
+from .clock import format_time
+from .job import RedisCronJob, load_jobs
+from .lock import LockHolder, SchedulerLock
+
+_STATE_WIDTH = len("disabled")
+_GAP = "  "
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+@dataclass
+class Row:
+    """One line of the listing."""
+
+    id: str
+    schedule: str
+    state: str  # enabled, disabled, invalid
+    next_run: str
+    queue: str
+    error: str | None = None
+    func_name: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "schedule": self.schedule,
+            "enabled": self.state == "enabled",
+            "state": self.state,
+            "next_enqueue_time": self.next_run if self.next_run != "-" else None,
+            "queue": self.queue,
+            "func_name": self.func_name,
+            "error": self.error,
+        }
+
+
+@dataclass
+class Snapshot:
+    """The registry as one listing sees it."""
+
+    rows: list[Row]
+    holder: LockHolder | None
+    heartbeat_age: float | None
+    taken_at: datetime = field(default_factory=datetime.now)
+
+    def as_json(self) -> dict[str, Any]:
+        scheduler = None
+        if self.holder is not None:
+            scheduler = {
+                "name": self.holder.name,
+                "fencing_epoch": self.holder.epoch,
+                "lock_ttl_ms": self.holder.ttl_ms,
+                "heartbeat_age_seconds": self.heartbeat_age,
+            }
+        return {"jobs": [row.as_json() for row in self.rows], "scheduler": scheduler,
+                "updated": self.taken_at.isoformat()}
+
+
+def _row(job: RedisCronJob) -> Row:
+    state = "enabled" if job.enabled else "disabled"
+    next_run = format_time(job.next_enqueue_time) if job.enabled and job.next_enqueue_time else "-"
+    error = job.last_error
+    if error:
+        state = "invalid"
+    return Row(job.id, job.describe_schedule(), state, next_run, job.queue_name, error, job.func_name)
+
+
+def snapshot(connection: Redis, queues: tuple[str, ...] = ()) -> Snapshot:
+    """Read every job (pipelined), the lock holder and its last heartbeat."""
+    ids = sorted(_text(x) for x in cast(set[Any], connection.smembers(keys.ids())))
+    jobs, invalid, _pruned = load_jobs(connection, ids)
+    rows = [_row(job) for job in jobs]
+    rows += [Row(job_id, "?", "invalid", "-", "?", error) for job_id, error in invalid.items()]
+    if queues:
+        rows = [row for row in rows if row.queue in queues]
+    rows.sort(key=lambda row: row.id)
+    holder = SchedulerLock.holder(connection)
+    age = None
+    if holder is not None:
+        seen = connection.zscore(cron_scheduler_registry.get_registry_key(), holder.name)
+        if seen is not None:
+            age = max(0.0, time.time() - float(seen))
+    return Snapshot(rows, holder, age)
+
+
+_STYLES = {"enabled": "green", "disabled": "yellow", "invalid": "bold red"}
+
+
+def _table(rows: list[Row], indent: str, with_queue: bool) -> list[Text]:
+    id_width = max((len(r.id) for r in rows), default=0)
+    schedule_width = max((len(r.schedule) for r in rows), default=0)
+    lines = []
+    for r in rows:
+        line = Text(indent)
+        line.append(r.id.ljust(id_width) + _GAP)
+        line.append(r.schedule.ljust(schedule_width) + _GAP)
+        line.append(r.state.ljust(_STATE_WIDTH), style=_STYLES.get(r.state))
+        line.append(_GAP)
+        if r.error:
+            line.append(f"error: {r.error}", style="red")
+            if with_queue and r.queue != "?":
+                line.append(_GAP + r.queue)
+        else:
+            line.append(r.next_run.ljust(27) if with_queue else r.next_run)
+            if with_queue:
+                line.append(_GAP + r.queue)
+        line.rstrip()
+        lines.append(line)
+    return lines
+
+
+def _scheduler_line(snap: Snapshot) -> Text:
+    if snap.holder is None:
+        return Text("Scheduler: none running (the lock is free)", style="yellow")
+    parts = [f"Scheduler: {snap.holder.name} (fencing epoch {snap.holder.epoch})"]
+    if snap.holder.ttl_ms >= 0:
+        parts.append(f"lock expires in {snap.holder.ttl_ms / 1000:.0f}s")
+    if snap.heartbeat_age is not None:
+        parts.append(f"heartbeat {snap.heartbeat_age:.0f}s ago")
+    return Text(", ".join(parts))
+
+
+def render_info(snap: Snapshot, by_queue: bool) -> Group:
+    """The listing in the specification's layout, as rich text (plain when not a terminal)."""
+    lines: list[Text] = []
+    if by_queue:
+        groups: dict[str, list[Row]] = {}
+        for row in snap.rows:
+            groups.setdefault(row.queue, []).append(row)
+        for queue in sorted(groups):
+            lines.append(Text(f"{queue}:"))
+            lines += _table(groups[queue], "  ", with_queue=False)
+            lines.append(Text(""))
+        lines.append(Text(f"{len(groups)} queues, {len(snap.rows)} scheduled jobs total"))
+    else:
+        lines += _table(snap.rows, "", with_queue=True)
+        lines.append(Text(f"{len(snap.rows)} scheduled jobs total"))
+    lines.append(_scheduler_line(snap))
+    lines.append(Text(""))
+    lines.append(Text(f"Updated: {snap.taken_at}"))
+    return Group(*lines)
