@@ -1,0 +1,212 @@
+"""The rqrcron command line, driven with click's CliRunner against a real Redis."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import redis
+from click.testing import CliRunner, Result
+
+from rediscron import RedisCronJob, RedisCronScheduler
+from rediscron import keys as k
+from rediscron.cli import main
+from tests import jobs
+
+
+@pytest.fixture
+def rqrcron(redis_url: str, connection: redis.Redis) -> Any:
+    runner = CliRunner()
+
+    def run(*args: str) -> Result:
+        return runner.invoke(main, ["-u", redis_url, *args], catch_exceptions=False)
+
+    return run
+
+
+@pytest.fixture
+def registered(connection: redis.Redis) -> RedisCronScheduler:
+    s = RedisCronScheduler(connection, logging_level="WARNING")
+    s.register(jobs.noop, "analytics", id="visits", cron="*/1 * * * *")
+    s.register(jobs.noop, "maintenance", id="vacuum", interval=10)
+    return s
+
+
+def lines(result: Result) -> list[str]:
+    return result.output.splitlines()
+
+
+class TestInfo:
+    def test_spec_layout(self, rqrcron: Any, registered: RedisCronScheduler, connection: redis.Redis) -> None:
+        result = rqrcron("info")
+        assert result.exit_code == 0, result.output
+        out = lines(result)
+        vacuum = RedisCronJob.fetch("vacuum", connection).to_dict()["next_enqueue_time"]
+        visits = RedisCronJob.fetch("visits", connection).to_dict()["next_enqueue_time"]
+        assert out[0] == f"vacuum  every 10s    enabled   {vacuum}  maintenance"
+        assert out[1] == f"visits  */1 * * * *  enabled   {visits}  analytics"
+        assert out[2] == "2 scheduled jobs total"
+        assert out[3].startswith("Scheduler: none running")
+        assert out[4] == ""
+        assert out[5].startswith("Updated: 20")
+
+    def test_by_queue(self, rqrcron: Any, registered: RedisCronScheduler, connection: redis.Redis) -> None:
+        out = lines(rqrcron("info", "-R"))
+        vacuum = RedisCronJob.fetch("vacuum", connection).to_dict()["next_enqueue_time"]
+        assert out[:6] == [
+            "analytics:",
+            out[1],
+            "",
+            "maintenance:",
+            f"  vacuum  every 10s  enabled   {vacuum}",
+            "",
+        ]
+        assert out[1].startswith("  visits  */1 * * * *  enabled   20")
+        assert out[6] == "2 queues, 2 scheduled jobs total"
+
+    def test_queue_filter_and_disabled(self, rqrcron: Any, registered: RedisCronScheduler) -> None:
+        RedisCronJob.fetch("vacuum", registered.connection).disable()
+        out = lines(rqrcron("info", "maintenance"))
+        assert out[0].split() == ["vacuum", "every", "10s", "disabled", "-", "maintenance"]
+        assert out[1] == "1 scheduled jobs total"
+
+    def test_json_and_lock_holder(self, rqrcron: Any, registered: RedisCronScheduler) -> None:
+        registered.register_birth()
+        data = json.loads(rqrcron("info", "--json").output)
+        assert [row["id"] for row in data["jobs"]] == ["vacuum", "visits"]
+        assert data["jobs"][0]["enabled"] is True
+        assert data["scheduler"]["name"] == registered.name
+        assert data["scheduler"]["fencing_epoch"] == 1
+        assert "Scheduler: " + registered.name in rqrcron("info").output
+        registered.register_death()
+
+    def test_quarantined_and_corrupt_jobs_show_their_error(self, rqrcron: Any, registered: RedisCronScheduler,
+                                                           connection: redis.Redis) -> None:
+        connection.hset(k.job("broken"), mapping={"queue_name": "q", "func_name": "tests.jobs.noop", "cron": "bad"})
+        connection.sadd(k.ids(), "broken")
+        connection.set(k.job("str"), "x")
+        connection.sadd(k.ids(), "str")
+        result = rqrcron("info")
+        assert result.exit_code == 0
+        broken = next(line for line in lines(result) if line.startswith("broken"))
+        assert "invalid" in broken and "error:" in broken and "bad" in broken
+        assert any(line.startswith("str ") and "error:" in line for line in lines(result))
+        assert "4 scheduled jobs total" in result.output
+
+    def test_empty(self, rqrcron: Any) -> None:
+        assert lines(rqrcron("info"))[0] == "0 scheduled jobs total"
+
+
+class TestOperate:
+    def test_add_show_disable_enable_trigger_rm(self, rqrcron: Any, connection: redis.Redis) -> None:
+        result = rqrcron("add", "metric:pm25", "tests.jobs.record", "-q", "metrics", "--interval", "300",
+                         "--args", '["pm25"]', "--kwargs", '{"meta": 1}', "--timeout", "30", "--meta", '{"a": 1}')
+        assert result.exit_code == 0, result.output
+        assert result.output.startswith("metric:pm25: every 300s on metrics, enabled, next run 20")
+        job = RedisCronJob.fetch("metric:pm25", connection)
+        assert (job.args, job.kwargs, job.job_timeout, job.meta) == (("pm25",), {"meta": 1}, 30, {"a": 1})
+
+        shown = rqrcron("show", "metric:pm25").output
+        assert "\nfunction     tests.jobs.record\n" in shown
+        assert "\nschedule     every 300s\n" in shown
+        assert "\njob_timeout  30\n" in shown
+
+        assert rqrcron("disable", "metric:pm25").output == "metric:pm25: disabled\n"
+        assert RedisCronJob.fetch("metric:pm25", connection).enabled is False
+        # Upsert keeps the disabled state unless --disabled says otherwise.
+        rqrcron("add", "metric:pm25", "tests.jobs.record", "-q", "metrics", "--interval", "600")
+        assert RedisCronJob.fetch("metric:pm25", connection).enabled is False
+        assert rqrcron("enable", "metric:pm25").exit_code == 0
+        assert RedisCronJob.fetch("metric:pm25", connection).enabled is True
+
+        before = connection.zscore(k.schedule(), "metric:pm25")
+        triggered = rqrcron("trigger", "metric:pm25")
+        assert triggered.exit_code == 0
+        assert connection.llen("rq:queue:metrics") == 1
+        assert connection.zscore(k.schedule(), "metric:pm25") == before
+
+        assert rqrcron("rm", "metric:pm25").output == "metric:pm25: deleted\n"
+        assert not connection.exists(k.job("metric:pm25"))
+
+    def test_history(self, rqrcron: Any, connection: redis.Redis) -> None:
+        now = [2_000_000_000.0]
+        s = RedisCronScheduler(connection, clock=lambda: now[0], logging_level="WARNING")
+        s.register(jobs.noop, "q", id="h", interval=60)
+        s.register_birth()
+        for _ in range(3):
+            s.enqueue_jobs()
+            now[0] += 60
+        s.register_death()
+        out = lines(rqrcron("history", "h", "-n", "2"))
+        assert len(out) == 2
+        assert "slot 2033-05-18T03:35:20Z" in out[0] and "queued" in out[0]
+        assert "recent runs:" in rqrcron("show", "h").output
+
+    @pytest.mark.parametrize(
+        ("args", "code", "message"),
+        [
+            (["add", "x", "tests.jobs.noop", "-q", "q"], 2, "exactly one of --cron and --interval"),
+            (["add", "x", "tests.jobs.noop", "-q", "q", "--interval", "5", "--cron", "* * * * *"], 2, "exactly one"),
+            (["add", "x", "tests.jobs.noop", "-q", "q", "--interval", "5", "--args", "[1,"], 2, "not valid JSON"),
+            (["add", "x", "tests.jobs.noop", "-q", "q", "--interval", "0"], 1, "'x': interval: must be positive"),
+            (["add", "x", "tests.jobs.noop", "-q", "q", "--cron", "61 * * * *"], 1, "'x': cron:"),
+            (["add", "x", "tests.jobs.gone", "-q", "q", "--interval", "5"], 1, "'x': func_name:"),
+            (["add", "x", "tests.jobs.noop", "-q", "q", "--interval", "5", "--args", '{"a": 1}'], 1, "'x': args:"),
+            (["add", "x:jobs", "tests.jobs.noop", "-q", "q", "--interval", "5"], 1, "id: must not end with ':jobs'"),
+            (["show", "nope"], 1, "'nope' does not exist"),
+            (["rm", "nope"], 1, "'nope' does not exist"),
+            (["enable", "nope"], 1, "'nope' does not exist"),
+            (["disable", "nope"], 1, "'nope' does not exist"),
+            (["trigger", "nope"], 1, "'nope' does not exist"),
+            (["history", "nope"], 1, "'nope' does not exist"),
+            (["info", "-i", "0"], 2, "Invalid value"),
+            (["scheduler", "--lock-ttl", "2"], 2, "Invalid value"),
+            (["scheduler", "--burst", "--standby"], 2, "exclude each other"),
+            (["frobnicate"], 2, "No such command"),
+        ],
+    )
+    def test_errors_are_one_line_and_change_nothing(self, rqrcron: Any, connection: redis.Redis, args: list[str],
+                                                     code: int, message: str) -> None:
+        result = rqrcron(*args)
+        assert result.exit_code == code, result.output
+        assert message in result.output
+        assert "Traceback" not in result.output
+        assert connection.smembers(k.ids()) == set()
+
+    def test_unreachable_redis(self) -> None:
+        result = CliRunner().invoke(main, ["-u", "redis://127.0.0.1:1/0", "info"])
+        assert result.exit_code == 1
+        assert result.output.startswith("Error: cannot reach Redis at redis://127.0.0.1:1/0")
+        assert len(result.output.strip().splitlines()) == 1
+
+    def test_url_from_environment_and_config_module(self, redis_url: str, registered: RedisCronScheduler,
+                                                    tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        runner = CliRunner()
+        result = runner.invoke(main, ["info"], env={"RQ_REDIS_URL": redis_url, "REDIS_URL": "redis://127.0.0.1:1"})
+        assert "2 scheduled jobs total" in result.output
+        (tmp_path / "rqsettings.py").write_text(f"REDIS_URL = {redis_url!r}\n")
+        result = runner.invoke(main, ["-P", str(tmp_path), "-c", "rqsettings", "info"], env={"RQ_REDIS_URL": ""})
+        assert "2 scheduled jobs total" in result.output, result.output
+        result = runner.invoke(main, ["-c", "no_such_settings_module", "info"])
+        assert result.exit_code == 1 and "cannot import config module" in result.output
+
+    def test_every_command_has_help_with_an_example(self) -> None:
+        runner = CliRunner()
+        for command in ("info", "show", "history", "add", "rm", "enable", "disable", "trigger", "scheduler", "run"):
+            result = runner.invoke(main, [command, "--help"])
+            assert result.exit_code == 0
+            assert "Example" in result.output, command
+
+    def test_burst_scheduler(self, rqrcron: Any, registered: RedisCronScheduler, connection: redis.Redis) -> None:
+        result = rqrcron("scheduler", "--burst", "-l", "WARNING")
+        assert result.exit_code == 0, result.output
+        assert connection.llen("rq:queue:maintenance") == 1
+        assert not connection.exists(k.lock())
+
+    def test_scheduler_refused_while_locked(self, rqrcron: Any, registered: RedisCronScheduler) -> None:
+        registered.register_birth()
+        result = rqrcron("scheduler", "-l", "WARNING")
+        assert result.exit_code == 1
+        assert registered.name in result.output
+        registered.register_death()

@@ -1,0 +1,70 @@
+"""`rqrcron info -i` in a real (pseudo) terminal: the screen is redrawn in place."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import select
+import signal
+import struct
+import sys
+import termios
+import time
+
+import pyte
+import redis
+
+from rediscron import RedisCronScheduler
+from tests import jobs
+from tests.system.conftest import ROOT
+
+COLUMNS, LINES = 120, 30
+
+
+def test_info_interval_redraws_in_place(redis_url: str, connection: redis.Redis) -> None:
+    admin = RedisCronScheduler(connection, logging_level="WARNING")
+    admin.register(jobs.noop, "analytics", id="visits", cron="*/1 * * * *")
+    admin.register(jobs.noop, "maintenance", id="vacuum", interval=10)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: rqrcron on the terminal
+        env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(COLUMNS), "LINES": str(LINES),
+               "PYTHONPATH": str(ROOT)}
+        os.execvpe(sys.executable, [sys.executable, "-m", "rediscron", "-u", redis_url, "info", "-R", "-i", "0.2"],
+                   env)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", LINES, COLUMNS, 0, 0))
+    screen = pyte.Screen(COLUMNS, LINES)
+    stream = pyte.ByteStream(screen)
+    raw = bytearray()
+
+    def pump(seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.05)
+            if ready:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:
+                    return
+                raw.extend(chunk)
+                stream.feed(chunk)
+
+    try:
+        pump(1.5)
+        admin.register(jobs.noop, "analytics", id="added", interval=60)
+        pump(1.5)
+        os.kill(pid, signal.SIGINT)
+        pump(1.0)
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0, raw.decode(errors="replace")[-2000:]
+    shown = [line.rstrip() for line in screen.display]
+    text = "\n".join(shown)
+    # Redrawn many times, yet the screen holds one listing: the new state, nothing scrolled.
+    assert raw.count(b"Updated:") >= 5
+    assert sum(line.startswith("Updated:") for line in shown) == 1, text
+    assert "2 queues, 3 scheduled jobs total" in text
+    assert "2 queues, 2 scheduled jobs total" not in text
+    assert any(line.startswith("  added   every 60s") for line in shown), text
+    assert "Traceback" not in text
