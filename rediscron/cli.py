@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any, NoReturn, cast
 
 import click
@@ -22,9 +23,10 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq.cli.helpers import get_redis_from_config, read_config_file
 
+from . import sync
 from .__version__ import __version__
 from .errors import RediscronError
-from .job import RedisCronJob
+from .job import RedisCronJob, delete_job
 from .scheduler import RedisCronScheduler
 from .view import render_info, snapshot
 
@@ -312,9 +314,8 @@ def rm(settings: Settings, job_id: str) -> None:
       rqrcron rm metric:pm25
     """
     with operation():
-        if not RedisCronJob.exists(job_id, settings.connection):
+        if not delete_job(settings.connection, job_id):
             fail(f"cron job {job_id!r} does not exist")
-        RedisCronJob.fetch(job_id, settings.connection, strict=False).delete()
     click.echo(f"{job_id}: deleted")
 
 
@@ -365,6 +366,61 @@ def trigger(settings: Settings, job_id: str) -> None:
         job = RedisCronJob.fetch(job_id, settings.connection)
         rq_job = job.enqueue(settings.connection)
     click.echo(f"{job_id}: enqueued {rq_job.id} on {job.queue_name}")
+
+
+# -- schedules as code ---------------------------------------------------------------------------
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("-f", "--format", "fmt", type=click.Choice(["json", "yaml"]), default="json", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write to this file instead of standard output.")
+@click.pass_obj
+def export(settings: Settings, fmt: str, output: str | None) -> None:
+    """Print every cron job's definition, for version control and `rqrcron apply`.
+
+    Only what defines a job is exported (function, queue, schedule, arguments, options,
+    enabled), not the scheduler's timing.
+
+    \b
+    Examples:
+      rqrcron export > schedules.json
+      rqrcron export --format yaml -o schedules.yaml
+    """
+    with operation():
+        text = sync.dump(sync.export(settings.connection), fmt)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("file", metavar="FILE")
+@click.option("--prune", is_flag=True,
+              help="Delete jobs an earlier apply created that FILE no longer lists (never jobs made otherwise).")
+@click.option("--dry-run", is_flag=True, help="Print what would change, change nothing.")
+@click.pass_obj
+def apply(settings: Settings, file: str, prune: bool, dry_run: bool) -> None:
+    """Make the registry match FILE: a .json/.yaml export, or an rq cron config (.py file or module).
+
+    Every job in FILE is validated before anything is written. Jobs FILE does not
+    mention are left alone unless --prune is given.
+
+    \b
+    Examples:
+      rqrcron apply schedules.json --dry-run
+      rqrcron apply schedules.yaml --prune
+      rqrcron apply myapp/cron_config.py      # migrate from `rq cron`
+    """
+    with operation():
+        entries = sync.load(file)
+        todo = sync.plan(settings.connection, entries, prune) if dry_run else sync.apply(
+            settings.connection, entries, prune)
+    for line in todo.describe():
+        click.echo(line)
+    if dry_run:
+        click.echo("(dry run: nothing changed)")
 
 
 # -- running --------------------------------------------------------------------------------------

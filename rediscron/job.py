@@ -727,8 +727,7 @@ class RedisCronJob(CronJob):
         Removes the hash and its index entries in one atomic step; once this returns
         no scheduler enqueues a run of it. Deleting a job that is already gone is not an error.
         """
-        keys_ = [self.key, keys.schedule(), keys.ids(), keys.last_update(), keys.history(self.id)]
-        scripts.run("delete", pipeline if pipeline is not None else self._connection(), keys_, [self.id, keys.events()])
+        delete_job(pipeline if pipeline is not None else self._connection(), self.id)
 
     def get_history(self, limit: int = HISTORY_LENGTH) -> list[HistoryEntry]:
         """The most recent RQ jobs this cron job spawned, newest first, with their status."""
@@ -780,6 +779,16 @@ class RedisCronJob(CronJob):
         queue = Queue(self.queue_name, connection=connection)
         job = self.build_rq_job(queue, None)
         return queue.enqueue_job(job)
+
+
+def delete_job(client: Redis | Pipeline, job_id: str) -> bool:
+    """Delete a job by id, even one whose record is unreadable: hash, index entries and history.
+
+    Returns whether anything existed (always True when queued on a pipeline).
+    """
+    keys_ = [keys.job(job_id), keys.schedule(), keys.ids(), keys.last_update(), keys.history(job_id)]
+    existed = scripts.run("delete", client, keys_, [job_id, keys.events()])
+    return True if isinstance(client, Pipeline) else bool(int(existed))
 
 
 def load_jobs(connection: Redis, ids: list[str], chunk: int = 1000) -> tuple[list[RedisCronJob], dict[str, str], int]:

@@ -38,6 +38,11 @@ def ids() -> str:
     return f"{prefix()}:cron_jobs:ids"
 
 
+def applied() -> str:
+    """Set of the job ids ``rqrcron apply`` created or took over (``--prune`` may delete only these)."""
+    return f"{prefix()}:cron_jobs:applied"
+
+
 def lock() -> str:
     """The singleton scheduler lock."""
     return f"{prefix()}:cron_jobs:lock"

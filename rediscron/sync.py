@@ -1,0 +1,249 @@
+"""Schedules as code: export the registry to a file, and apply a file (or rq's own cron config) to it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from redis import Redis
+
+from . import keys
+from .errors import InvalidJobError, RediscronError
+from .job import DEFAULT_RESULT_TTL, RedisCronJob, delete_job, load_jobs
+
+FORMAT_VERSION = 1
+#: The fields of an entry, in the order files show them.
+FIELDS = ("id", "func", "queue", "interval", "cron", "args", "kwargs", "meta",
+          "job_timeout", "result_ttl", "ttl", "failure_ttl", "enabled")
+_OPTIONS = ("meta", "job_timeout", "ttl", "failure_ttl")
+
+
+class SyncError(RediscronError, ValueError):
+    """A schedules file cannot be read or applied; nothing was changed."""
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def entry_of(job: RedisCronJob) -> dict[str, Any]:
+    """The file form of a job: only what defines it, nothing the scheduler owns."""
+    entry: dict[str, Any] = {"id": job.id, "func": job.func_name, "queue": job.queue_name}
+    if job.cron is not None:
+        entry["cron"] = job.cron
+    else:
+        entry["interval"] = job.interval
+    if job.args:
+        entry["args"] = list(job.args)
+    if job.kwargs:
+        entry["kwargs"] = dict(job.kwargs)
+    for option in _OPTIONS:
+        value = getattr(job, option)
+        if value is not None:
+            entry[option] = value
+    if job.result_ttl != DEFAULT_RESULT_TTL:
+        entry["result_ttl"] = job.result_ttl
+    entry["enabled"] = job.enabled
+    return entry
+
+
+def export(connection: Redis) -> dict[str, Any]:
+    """Every readable job, sorted by id, in the file form; unreadable records are listed apart."""
+    ids = sorted(_text(x) for x in cast(set[Any], connection.smembers(keys.ids())))
+    jobs, invalid, _pruned = load_jobs(connection, ids)
+    document: dict[str, Any] = {"version": FORMAT_VERSION, "jobs": [entry_of(job) for job in jobs]}
+    if invalid:
+        document["unreadable"] = invalid
+    return document
+
+
+def dump(document: dict[str, Any], fmt: str) -> str:
+    """Serialise an exported document as ``json`` or ``yaml``."""
+    if fmt == "json":
+        return json.dumps(document, indent=2) + "\n"
+    yaml = _yaml()
+    return str(yaml.safe_dump(document, sort_keys=False, default_flow_style=None, allow_unicode=True))
+
+
+def _yaml() -> Any:
+    try:
+        import yaml
+    except ImportError:
+        raise SyncError("YAML needs PyYAML: pip install 'rediscron[yaml]' (or use JSON)") from None
+    return yaml
+
+
+# -- reading files -------------------------------------------------------------------------------
+
+
+def load(path: str) -> list[dict[str, Any]]:
+    """The entries of a schedules file (.json, .yaml/.yml) or of an rq cron config (.py file or module)."""
+    if path.endswith(".py") or (not Path(path).exists() and Path(path).suffix not in (".json", ".yaml", ".yml")):
+        return _load_rq_config(path)
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SyncError(f"cannot read {path}: {exc.strerror or exc}") from None
+    is_yaml = file.suffix in (".yaml", ".yml")
+    try:
+        document = _yaml().safe_load(text) if is_yaml else json.loads(text)
+    except SyncError:
+        raise
+    except Exception as exc:
+        raise SyncError(f"{path} is not valid {'YAML' if is_yaml else 'JSON'}: {exc}") from None
+    if isinstance(document, list):
+        jobs = document
+    elif isinstance(document, dict) and isinstance(document.get("jobs"), list):
+        version = document.get("version", FORMAT_VERSION)
+        if version != FORMAT_VERSION:
+            raise SyncError(f"{path}: unsupported version {version!r} (this rediscron reads {FORMAT_VERSION})")
+        jobs = document["jobs"]
+    else:
+        raise SyncError(f"{path}: expected a list of jobs, or an object with a 'jobs' list")
+    for number, entry in enumerate(jobs, 1):
+        if not isinstance(entry, dict):
+            raise SyncError(f"{path}: job #{number} is not an object")
+        unknown = set(entry) - set(FIELDS)
+        if unknown:
+            raise SyncError(f"{path}: job #{number} ({entry.get('id', '?')}): unknown field(s) {sorted(unknown)}")
+    return cast(list[dict[str, Any]], jobs)
+
+
+def _load_rq_config(path: str) -> list[dict[str, Any]]:
+    """Entries from an rq cron config (a module calling ``rq.cron.register(...)``)."""
+    from rq.cron import CronScheduler
+
+    class Collector(CronScheduler):
+        def __init__(self) -> None:
+            self.collected: list[dict[str, Any]] = []
+            self.config_file = ""
+            import logging
+
+            self.log = logging.getLogger("rediscron.sync")
+
+        def register(self, **data: Any) -> None:  # type: ignore[override]
+            self.collected.append(data)
+
+    collector = Collector()
+    try:
+        collector.load_config_from_file(path)
+    except Exception as exc:
+        raise SyncError(f"cannot load rq cron config {path}: {exc}") from None
+    entries = []
+    for data in collector.collected:
+        func = data["func"]
+        func_name = f"{func.__module__}.{func.__qualname__}"
+        if data.get("webhooks"):
+            raise SyncError(f"{path}: {func_name}: webhooks are not supported by rediscron")
+        entry: dict[str, Any] = {
+            "id": data.get("name") or func_name,
+            "func": func_name,
+            "queue": data["queue_name"],
+        }
+        for name in ("interval", "cron", "args", "kwargs", "meta", "job_timeout", "ttl", "failure_ttl"):
+            if data.get(name) is not None:
+                entry[name] = list(data[name]) if name == "args" else data[name]
+        if data.get("result_ttl", DEFAULT_RESULT_TTL) != DEFAULT_RESULT_TTL:
+            entry["result_ttl"] = data["result_ttl"]
+        entries.append(entry)
+    return entries
+
+
+# -- planning and applying ------------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    """What ``apply`` would do."""
+
+    create: list[RedisCronJob] = field(default_factory=list)
+    update: list[tuple[RedisCronJob, dict[str, tuple[Any, Any]]]] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    prune: list[str] = field(default_factory=list)
+
+    def describe(self) -> list[str]:
+        lines = [f"+ {job.id}: create ({job.describe_schedule()} on {job.queue_name})" for job in self.create]
+        for job, changes in self.update:
+            detail = "; ".join(f"{name} {json.dumps(old)} -> {json.dumps(new)}" for name, (old, new) in changes.items())
+            lines.append(f"~ {job.id}: {detail}")
+        lines += [f"- {job_id}: delete (created by an earlier apply, gone from the file)" for job_id in self.prune]
+        lines.append(f"{len(self.create)} to create, {len(self.update)} to update, {len(self.prune)} to delete, "
+                     f"{len(self.unchanged)} unchanged")
+        return lines
+
+
+def _job_from_entry(entry: dict[str, Any], connection: Redis, number: int) -> RedisCronJob:
+    job_id = entry.get("id")
+    if "func" not in entry:
+        raise InvalidJobError(job_id if isinstance(job_id, str) else f"#{number}", "func", "is missing")
+    if "queue" not in entry:
+        raise InvalidJobError(job_id if isinstance(job_id, str) else f"#{number}", "queue", "is missing")
+    enabled = entry.get("enabled", True)
+    return RedisCronJob(
+        id=cast(str, job_id), queue_name=entry["queue"], func=entry["func"],
+        args=entry.get("args"), kwargs=entry.get("kwargs"), interval=entry.get("interval"), cron=entry.get("cron"),
+        job_timeout=entry.get("job_timeout"), result_ttl=entry.get("result_ttl", DEFAULT_RESULT_TTL),
+        ttl=entry.get("ttl"), failure_ttl=entry.get("failure_ttl"), meta=entry.get("meta"),
+        connection=connection, enabled=enabled,
+    )
+
+
+def plan(connection: Redis, entries: list[dict[str, Any]], prune: bool = False) -> Plan:
+    """Validate every entry (all or nothing) and compare it with what is stored."""
+    wanted: list[tuple[RedisCronJob, dict[str, Any]]] = []
+    seen: set[str] = set()
+    for number, entry in enumerate(entries, 1):
+        job = _job_from_entry(entry, connection, number)
+        if job.id in seen:
+            raise SyncError(f"job id {job.id!r} appears twice in the file; give each job its own id (or rq name=)")
+        seen.add(job.id)
+        wanted.append((job, entry))
+    stored_jobs, invalid, _ = load_jobs(connection, sorted(seen))
+    stored = {job.id: entry_of(job) for job in stored_jobs}
+    result = Plan()
+    for job, entry in wanted:
+        new = entry_of(job)
+        if "enabled" not in entry and job.id in stored:
+            new["enabled"] = stored[job.id]["enabled"]  # a file that does not say keeps the state
+        old = stored.get(job.id)
+        if old is None:
+            result.create.append(job)
+            continue
+        changes = {name: (old.get(name), new.get(name)) for name in FIELDS if old.get(name) != new.get(name)}
+        if changes or job.id in invalid:
+            result.update.append((job, changes))
+        else:
+            result.unchanged.append(job.id)
+    if prune:
+        applied = {_text(x) for x in cast(set[Any], connection.smembers(keys.applied()))}
+        result.prune = sorted(applied - seen)
+    return result
+
+
+def apply(connection: Redis, entries: list[dict[str, Any]], prune: bool = False) -> Plan:
+    """Make the registry match ``entries``; every entry is validated before anything is written."""
+    from .scheduler import RedisCronScheduler
+
+    todo = plan(connection, entries, prune)
+    keep_state = {job.id for job, _ in todo.update} | {job.id for job in todo.create}
+    explicit = {e.get("id") for e in entries if "enabled" in e}
+    scheduler = RedisCronScheduler(connection, logging_level="WARNING")
+    for job in [*todo.create, *(job for job, _ in todo.update)]:
+        scheduler.register(
+            job.func if job.func is not None else job.func_name, job.queue_name, id=job.id, args=job.args,
+            kwargs=job.kwargs, interval=job.interval, cron=job.cron, job_timeout=job.job_timeout,
+            result_ttl=job.result_ttl, ttl=job.ttl, failure_ttl=job.failure_ttl, meta=job.meta,
+            enabled=job.enabled if job.id in explicit else None,
+        )
+    if keep_state:
+        connection.sadd(keys.applied(), *keep_state)
+    unchanged_ids = set(todo.unchanged)
+    if unchanged_ids:
+        connection.sadd(keys.applied(), *unchanged_ids)
+    for job_id in todo.prune:
+        delete_job(connection, job_id)
+        connection.srem(keys.applied(), job_id)
+    return todo
