@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,9 +24,11 @@ class Slot:
 
     job: RedisCronJob
     slot: int
+    slot_time: str
     score: str
-    revision: str
+    revision: bytes | str
     next_slot: int | None
+    next_time: str
     rq_job: Job
     commands: list[list[bytes]]
 
@@ -45,12 +48,19 @@ def record_enqueue(connection: Redis, queue: Queue, rq_job: Job) -> list[list[by
         pipe.reset()
 
 
-def prepare(connection: Redis, queue: Queue, job: RedisCronJob, slot: int, score: str, revision: str,
+def prepare(connection: Redis, queue: Queue, job: RedisCronJob, score: str, revision: bytes | str,
             now: float) -> Slot:
-    """Build the RQ job of ``slot`` and compute the slot after it."""
+    """Build the RQ job of the slot indexed at ``score`` and compute the slot after it.
+
+    Everything that can fail for one job (a slot out of range, rq refusing an option)
+    fails here, so the caller can quarantine that job alone.
+    """
+    slot = math.floor(float(score))
+    slot_time = format_time(from_epoch(slot))
     next_slot = job.schedule.next_after_fire(slot, now)
     rq_job = job.build_rq_job(queue, slot)
-    return Slot(job, slot, score, revision, next_slot, rq_job, record_enqueue(connection, queue, rq_job))
+    return Slot(job, slot, slot_time, score, revision, next_slot, format_time(from_epoch(next_slot)), rq_job,
+                record_enqueue(connection, queue, rq_job))
 
 
 def fire(connection: Redis, lock_value: str, slots: list[Slot], now: float) -> tuple[bool, list[int]]:
@@ -65,13 +75,13 @@ def fire(connection: Redis, lock_value: str, slots: list[Slot], now: float) -> t
         args += [
             s.job.id, s.job.key, s.revision, s.score,
             "" if s.next_slot is None else s.next_slot,
-            "" if s.next_slot is None else format_time(from_epoch(s.next_slot)),
+            s.next_time,
             latest, s.rq_job.key, s.rq_job.id, keys.history(s.job.id), len(s.commands),
         ]
         for command in s.commands:
             args.append(len(command))
             args.extend(command)
-    result = scripts.run("fire", connection, [keys.lock(), keys.schedule()], args)
+    result = scripts.run("fire", connection, [keys.lock(), keys.schedule(), keys.revision()], args)
     if not int(result[0]):
         return False, []
     return True, [int(x) for x in result[1:]]

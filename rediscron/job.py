@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, cast
@@ -96,7 +97,12 @@ def import_path(path: str) -> Any:
         except AttributeError:
             raise ImportError(f"module {module_name!r} has no attribute {'.'.join(parts[split:])!r}") from None
         return obj
-    raise ImportError(f"no module found for {path!r}")
+    raise ImportError(f"no module found for {path!r} (expected package.module.function)")
+
+
+#: What importing user code may raise: a module that calls sys.exit() (e.g. argparse) must not
+#: end the scheduler or the caller.
+_IMPORT_ERRORS = (Exception, SystemExit)
 
 
 def callable_path(func: Callable[..., Any], job_id: str | None) -> str:
@@ -105,6 +111,8 @@ def callable_path(func: Callable[..., Any], job_id: str | None) -> str:
     qualname = getattr(func, "__qualname__", None)
     if not callable(func) or not module or not qualname:
         raise InvalidJobError(job_id, "func", f"{func!r} is not a function importable by dotted path")
+    if inspect.isclass(func):
+        raise InvalidJobError(job_id, "func", f"{qualname} is a class; schedule a function")
     if "<lambda>" in qualname:
         raise InvalidJobError(
             job_id,
@@ -125,11 +133,24 @@ def callable_path(func: Callable[..., Any], job_id: str | None) -> str:
     path = f"{module}.{qualname}"
     try:
         resolved = import_path(path)
-    except Exception as exc:
-        raise InvalidJobError(job_id, "func", f"{path} cannot be imported: {exc}") from None
+    except _IMPORT_ERRORS as exc:
+        raise InvalidJobError(job_id, "func", f"{path} cannot be imported: {exc!r}") from None
     if resolved is not func and resolved != func:
         raise InvalidJobError(job_id, "func", f"{path} does not resolve to {func!r} when imported")
+    _refuse_instance_method(path, job_id, "func")
     return path
+
+
+def _refuse_instance_method(path: str, job_id: str | None, field: str) -> None:
+    """A plain function found on a class is an instance method: a worker would call it without ``self``."""
+    owner_path, _, name = path.rpartition(".")
+    try:
+        owner = import_path(owner_path) if "." in owner_path else None
+    except _IMPORT_ERRORS:
+        return
+    if inspect.isclass(owner) and inspect.isfunction(inspect.getattr_static(owner, name, None)):
+        raise InvalidJobError(job_id, field, f"{path} is an instance method; use a function, a staticmethod "
+                                             "or a classmethod")
 
 
 def _check_func_name(func_name: object, job_id: str | None) -> str:
@@ -137,10 +158,11 @@ def _check_func_name(func_name: object, job_id: str | None) -> str:
         raise InvalidJobError(job_id, "func_name", f"{func_name!r} is not a dotted path like 'package.module.function'")
     try:
         target = import_path(func_name)
-    except Exception as exc:
-        raise InvalidJobError(job_id, "func_name", f"{func_name} cannot be imported: {exc}") from None
-    if not callable(target):
-        raise InvalidJobError(job_id, "func_name", f"{func_name} is not callable")
+    except _IMPORT_ERRORS as exc:
+        raise InvalidJobError(job_id, "func_name", f"{func_name} cannot be imported: {exc!r}") from None
+    if not callable(target) or inspect.isclass(target):
+        raise InvalidJobError(job_id, "func_name", f"{func_name} is not a function")
+    _refuse_instance_method(func_name, job_id, "func_name")
     return func_name
 
 
@@ -152,26 +174,60 @@ def validate_id(job_id: object) -> str:
         raise InvalidJobError(job_id[:40] + "...", "id", f"is longer than {_MAX_ID_LENGTH} characters")
     if _BAD_ID_CHARS.search(job_id):
         raise InvalidJobError(job_id, "id", "must not contain white space or control characters")
+    if not _encodable(job_id):
+        raise InvalidJobError(None, "id", f"{job_id!r} is not valid Unicode text (lone surrogates)")
     if job_id.endswith(":jobs"):
         # rq >= 2.9 keeps cron history at {prefix}:cron_job:{name}:jobs; refuse rather than collide.
         raise InvalidJobError(job_id, "id", "must not end with ':jobs' (reserved by rq's cron history keys)")
     return job_id
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _string_keys_only(value: object, where: str) -> None:
+    """JSON would turn other keys into strings (and merge 1 with "1"); refuse them instead."""
+    stack = [(value, where)]
+    while stack:
+        item, at = stack.pop()
+        if isinstance(item, dict):
+            for key, inner in item.items():
+                if not isinstance(key, str):
+                    raise ValueError(f"{at} has a non-string key {key!r}; JSON keys are strings")
+                stack.append((inner, f"{at}[{key!r}]"))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((inner, f"{at}[{i}]") for i, inner in enumerate(item))
+
+
 def _check_json(value: object, job_id: str, field: str) -> str:
     try:
+        _string_keys_only(value, field)
         return json.dumps(value, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
+    except RecursionError:
+        raise InvalidJobError(job_id, field, "is nested too deeply to store") from None
+    except (TypeError, ValueError, UnicodeError) as exc:
         raise InvalidJobError(job_id, field, f"must be JSON-serializable: {exc}") from None
 
 
-def _check_int(value: object, job_id: str, field: str, minimum: int) -> int | None:
+#: Smallest value each rq option accepts; -1 means "forever" where rq allows it.
+_INT_MINIMUM = {"job_timeout": -1, "result_ttl": -1, "ttl": 1, "failure_ttl": -1}
+
+
+def _check_int(value: object, job_id: str, field: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidJobError(job_id, field, f"must be a whole number of seconds or None, not {value!r}")
-    if value < minimum:
-        raise InvalidJobError(job_id, field, f"must be >= {minimum}, not {value}")
+    if value < _INT_MINIMUM[field] or (field == "job_timeout" and value == 0):
+        allowed = {"job_timeout": "-1 (no limit) or a positive number", "ttl": "a positive number",
+                   "result_ttl": "-1 (forever), 0 or a positive number",
+                   "failure_ttl": "-1 (forever), 0 or a positive number"}[field]
+        raise InvalidJobError(job_id, field, f"must be {allowed}, not {value}")
     return value
 
 
@@ -209,7 +265,8 @@ def _normalise(
 ) -> _Definition:
     """Check every field of a definition, naming the job and the field on the first error."""
     jid = validate_id(job_id)
-    if not isinstance(queue_name, str) or not queue_name or _BAD_ID_CHARS.search(queue_name):
+    if not isinstance(queue_name, str) or not queue_name or _BAD_ID_CHARS.search(queue_name) \
+            or not _encodable(queue_name):
         raise InvalidJobError(jid, "queue_name", f"must be a non-empty name without spaces, not {queue_name!r}")
     if interval is not None and cron is not None:
         raise InvalidJobError(jid, "interval/cron", "give exactly one of interval and cron, not both")
@@ -252,7 +309,9 @@ def _normalise(
     args_json = _check_json(list(args), jid, "args")
     kwargs_json = _check_json(kwargs, jid, "kwargs")
     meta_json = _check_json(meta, jid, "meta") if meta is not None else None
-    checked_ints = {name: _check_int(value, jid, name, -1) for name, value in ints.items()}
+    if isinstance(meta, dict) and any(key.startswith("rediscron_") for key in meta):
+        raise InvalidJobError(jid, "meta", "keys starting with 'rediscron_' are reserved for rediscron")
+    checked_ints = {name: _check_int(value, jid, name) for name, value in ints.items()}
     if not isinstance(enabled, bool):
         raise InvalidJobError(jid, "enabled", f"must be True or False, not {enabled!r}")
     return _Definition(
@@ -269,6 +328,28 @@ def _normalise(
         enabled=enabled,
         json={"args": args_json, "kwargs": kwargs_json, "meta": meta_json},
     )
+
+
+def _check_time(value: object, job_id: str, field: str) -> None:
+    if value is None:
+        return
+    if not isinstance(value, datetime):
+        raise InvalidJobError(job_id, field, f"must be a datetime or None, not {value!r}")
+    if not 1970 <= value.year <= 9000:
+        raise InvalidJobError(job_id, field, f"must be between the years 1970 and 9000, not {value.isoformat()}")
+
+
+def _strict_int(text: str) -> int:
+    """Only what rediscron writes: ASCII digits with an optional minus sign."""
+    if not re.fullmatch(r"-?[0-9]{1,18}", text):
+        raise ValueError("not a whole number")
+    return int(text)
+
+
+def _flag(text: str) -> bool:
+    if text not in ("0", "1"):
+        raise ValueError("expected 1 or 0")
+    return text == "1"
 
 
 def rq_job_id(cron_id: str, slot: int) -> str:
@@ -342,6 +423,9 @@ class RedisCronJob(CronJob):
             meta=d.meta,
         )
         self.id: str = d.id
+        for name, value in (("latest_enqueue_time", latest_enqueue_time), ("next_enqueue_time", next_enqueue_time),
+                            ("created_at", created_at), ("updated_at", updated_at)):
+            _check_time(value, d.id, name)
         self.connection: Redis | None = connection
         self.latest_enqueue_time = latest_enqueue_time
         self.next_enqueue_time = next_enqueue_time
@@ -402,6 +486,8 @@ class RedisCronJob(CronJob):
             self.enabled, trusted_func_name=trusted,
         )
         self._apply(d)
+        for name in ("latest_enqueue_time", "next_enqueue_time", "created_at", "updated_at"):
+            _check_time(getattr(self, name), d.id, name)
         return d
 
     def __repr__(self) -> str:
@@ -505,10 +591,16 @@ class RedisCronJob(CronJob):
         of raising, for tools that only list jobs. A record that cannot be read at
         all raises :class:`~rediscron.errors.CorruptJobError`.
         """
-        data = {_text(k): _text(v) for k, v in raw_data.items()}
+        try:
+            data = {_text(k): _text(v) for k, v in raw_data.items()}
+        except UnicodeDecodeError as exc:
+            raise CorruptJobError(id or "?", f"the record holds bytes that are not UTF-8 text ({exc})") from None
         job_id = data.get("id") or id
         if not job_id:
             raise CorruptJobError(id or "?", "the record has no id field")
+        if id is not None and data.get("id") and data["id"] != id:
+            # A copied or renamed hash: acting on the id inside it would touch another job.
+            raise CorruptJobError(id, f"the record's id field says {data['id']!r}, but its key is {keys.job(id)}")
 
         def field(name: str, parse: Callable[[str], Any]) -> Any:
             if name not in data or data[name] == "":
@@ -533,11 +625,11 @@ class RedisCronJob(CronJob):
         import_error: str | None = None
         try:
             target = import_path(func_name)
-            if not callable(target):
-                raise ImportError(f"{func_name} is not callable")
+            if not callable(target) or inspect.isclass(target):
+                raise ImportError(f"{func_name} is not a function")
             func = target
-        except Exception as exc:
-            import_error = f"function {func_name} cannot be imported: {exc}"
+        except _IMPORT_ERRORS as exc:
+            import_error = f"function {func_name} cannot be imported: {exc!r}"
             if strict:
                 raise CorruptJobError(job_id, import_error) from None
 
@@ -556,26 +648,26 @@ class RedisCronJob(CronJob):
                 func=_placeholder,
                 args=args,
                 kwargs=kwargs,
-                interval=field("interval", int),
+                interval=field("interval", _strict_int),
                 cron=data.get("cron") or None,
-                job_timeout=field("job_timeout", int),
-                result_ttl=field("result_ttl", int),
-                ttl=field("ttl", int),
-                failure_ttl=field("failure_ttl", int),
+                job_timeout=field("job_timeout", _strict_int),
+                result_ttl=field("result_ttl", _strict_int),
+                ttl=field("ttl", _strict_int),
+                failure_ttl=field("failure_ttl", _strict_int),
                 meta=meta,
                 connection=connection,
                 latest_enqueue_time=field("latest_enqueue_time", parse_time),
                 next_enqueue_time=field("next_enqueue_time", parse_time),
                 created_at=field("created_at", parse_time),
                 updated_at=field("updated_at", parse_time),
-                enabled=data.get("enabled", "1") != "0",
+                enabled=field("enabled", _flag) is not False,
             )
         except InvalidJobError as exc:
             raise CorruptJobError(job_id, f"{exc.field}: {exc.message}") from None
         job.func = func
         job.func_name = func_name
         job._checked = (func, func_name)
-        job.revision = field("revision", int) or 0
+        job.revision = field("revision", _strict_int) or 0
         job.last_error = data.get("last_error") or import_error
         return job
 
@@ -646,7 +738,7 @@ class RedisCronJob(CronJob):
         latest: datetime | None = None,
     ) -> int:
         connection = self._connection()
-        keys_ = [self.key, keys.schedule(), keys.ids(), keys.last_update()]
+        keys_ = [self.key, keys.schedule(), keys.ids(), keys.last_update(), keys.revision()]
         fields = self._definition_fields()
         removed = [f for f in _OPTIONAL_FIELDS if f not in fields]
         for _attempt in range(_MAX_WRITE_ATTEMPTS):
@@ -695,7 +787,7 @@ class RedisCronJob(CronJob):
             self.id, "1" if enabled else "0", keys.events(), format_time(from_epoch(now)),
             candidate, format_time(from_epoch(candidate)),
         ]
-        keys_ = [self.key, keys.schedule(), keys.last_update()]
+        keys_ = [self.key, keys.schedule(), keys.last_update(), keys.revision()]
         if pipeline is not None:
             scripts.run("set_enabled", pipeline, keys_, args)
             self.enabled = enabled
@@ -747,6 +839,9 @@ class RedisCronJob(CronJob):
 
     def set_enqueue_time(self, time: datetime) -> None:
         """Record an enqueue timestamp and persist the recalculated next run."""
+        _check_time(time, self.id, "time")
+        if time is None:
+            raise InvalidJobError(self.id, "time", "must be a datetime, not None")
         self.latest_enqueue_time = time
         self._write(None, "updated", enabled="1" if self.enabled else "0", latest=time)
 
@@ -791,6 +886,22 @@ def delete_job(client: Redis | Pipeline, job_id: str) -> bool:
     return True if isinstance(client, Pipeline) else bool(int(existed))
 
 
+def decode_ids(raw_ids: Iterable[bytes | str]) -> tuple[list[str], list[str]]:
+    """Sorted ids as text, and (escaped) the entries that are not UTF-8 text, which no job can have."""
+    ids, bad = [], []
+    for raw in raw_ids:
+        try:
+            ids.append(_text(raw))
+        except UnicodeDecodeError:
+            bad.append(cast(bytes, raw).decode("utf-8", "backslashreplace"))
+    return sorted(ids), sorted(bad)
+
+
+def all_ids(connection: Redis) -> tuple[list[str], list[str]]:
+    """Every registered id (see :func:`decode_ids`)."""
+    return decode_ids(cast(set[Any], connection.smembers(keys.ids())))
+
+
 def load_jobs(connection: Redis, ids: list[str], chunk: int = 1000) -> tuple[list[RedisCronJob], dict[str, str], int]:
     """Read many jobs in pipelined chunks: (readable jobs, unreadable ones with the reason, ids pruned).
 
@@ -802,6 +913,8 @@ def load_jobs(connection: Redis, ids: list[str], chunk: int = 1000) -> tuple[lis
     missing: list[str] = []
     for start in range(0, len(ids), chunk):
         part = ids[start:start + chunk]
+        if not part:
+            continue
         with connection.pipeline(transaction=False) as pipe:
             for job_id in part:
                 pipe.hgetall(keys.job(job_id))

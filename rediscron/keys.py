@@ -43,6 +43,11 @@ def applied() -> str:
     return f"{prefix()}:cron_jobs:applied"
 
 
+def revision() -> str:
+    """Counter every write to a job record draws its new ``revision`` from."""
+    return f"{prefix()}:cron_jobs:revision"
+
+
 def lock() -> str:
     """The singleton scheduler lock."""
     return f"{prefix()}:cron_jobs:lock"

@@ -6,6 +6,7 @@ Slots are whole epoch seconds. Nothing here reads a clock or touches Redis.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -28,6 +29,10 @@ def validate_cron(expression: object) -> str:
             raise ValueError(f"unknown alias {text!r} (use one of {', '.join(_ALIASES)})")
         return text.lower()
     fields = text.split(" ")
+    for part in fields:
+        tokens = re.split(r"[,/\-]", part.upper())
+        if any(token in ("R", "H") or token.startswith("H(") for token in tokens):
+            raise ValueError(f"{text!r} uses a random (R) or hashed (H) field, which would move every slot")
     if len(fields) != 5:
         raise ValueError(
             f"{text!r} has {len(fields)} fields; expected 5 (minute hour day-of-month month day-of-week)"
@@ -41,6 +46,10 @@ def validate_cron(expression: object) -> str:
     return text
 
 
+#: The longest interval: a hundred years (a slot must stay a representable date).
+MAX_INTERVAL = 100 * 365 * 86400
+
+
 def validate_interval(interval: object) -> int:
     """Return ``interval`` as whole seconds, or raise ``ValueError``."""
     if isinstance(interval, bool) or not isinstance(interval, (int, float)):
@@ -51,6 +60,8 @@ def validate_interval(interval: object) -> int:
         interval = int(interval)
     if interval <= 0:
         raise ValueError(f"must be positive, not {interval}")
+    if interval > MAX_INTERVAL:
+        raise ValueError(f"must be at most {MAX_INTERVAL} seconds (100 years), not {interval}")
     return interval
 
 

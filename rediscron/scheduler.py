@@ -22,10 +22,10 @@ from rq.exceptions import StopRequested
 from rq.queue import Queue
 
 from . import enqueue, keys, scripts
-from .clock import Clock, format_time, from_epoch, redis_time
+from .clock import Clock, from_epoch, redis_time
 from .errors import CorruptJobError, InvalidJobError, SchedulerLockedError
 from .events import EventListener
-from .job import DEFAULT_RESULT_TTL, Conflict, RedisCronJob, load_jobs
+from .job import DEFAULT_RESULT_TTL, Conflict, RedisCronJob, all_ids, load_jobs
 from .lock import SchedulerLock
 
 #: How many due slots one fire script handles.
@@ -42,10 +42,6 @@ _CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, 
 
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
-
-
-def _pairs(flat: list[Any]) -> dict[str, str]:
-    return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
 
 
 class RedisCronScheduler(CronScheduler):
@@ -117,6 +113,7 @@ class RedisCronScheduler(CronScheduler):
         self._failing_since = 0.0
         self._backoff = 0.1
         self._stale = False
+        self._stale_streak = 0
         self._advanced_to: float | None = None
         #: Counters, for logs and tests.
         self.fired = 0
@@ -205,17 +202,17 @@ class RedisCronScheduler(CronScheduler):
 
     def get_all_jobs(self) -> list[RedisCronJob]:
         """Return all persisted cron jobs, including disabled jobs, sorted by id."""
-        ids = sorted(_text(x) for x in self.connection.smembers(keys.ids()))
-        return self._load(ids)[0]
+        return self._load(all_ids(self.connection)[0])[0]
 
     def get_invalid_jobs(self) -> dict[str, str]:
         """Stored jobs that cannot be read back, with the reason, by id.
 
         Includes jobs the scheduler quarantined because their function failed to import.
         """
-        ids = sorted(_text(x) for x in self.connection.smembers(keys.ids()))
+        ids, bad = all_ids(self.connection)
         jobs, invalid = self._load(ids)
         invalid.update({job.id: job.last_error for job in jobs if job.last_error})
+        invalid.update({job_id: "the id is not UTF-8 text" for job_id in bad})
         return invalid
 
     def _load(self, ids: list[str]) -> tuple[list[RedisCronJob], dict[str, str]]:
@@ -268,20 +265,28 @@ class RedisCronScheduler(CronScheduler):
         slots: list[enqueue.Slot] = []
         missing: list[str] = []
         for entry in due:
-            job_id, score = _text(entry[0]), _text(entry[1])
+            try:
+                job_id = _text(entry[0])
+            except UnicodeDecodeError:
+                # Not an id rediscron wrote (ids are text): drop the index entry, it can never fire.
+                self.connection.zrem(keys.schedule(), entry[0])
+                self.log.error("Removed an index entry that is not UTF-8 text: %r", entry[0])
+                continue
+            score = _text(entry[1])
             if not isinstance(entry[2], list):
                 # tick.lua found another type of key where the hash should be.
                 self._quarantine(job_id, "", CorruptJobError(job_id, f"{keys.job(job_id)} is a {_text(entry[2])}"))
                 continue
-            raw = _pairs(entry[2])
-            if not raw:
+            if not entry[2]:
                 missing.append(job_id)
                 continue
-            revision = raw.get("revision", "")
+            revision: bytes | str = ""
             try:
+                raw = dict(zip(entry[2][::2], entry[2][1::2], strict=True))
+                # Passed back to the fire script byte for byte, whatever it holds.
+                revision = raw.get(b"revision") or raw.get("revision") or ""
                 job = RedisCronJob.restore(raw, self.connection, id=job_id, strict=True)
-                slot = math.floor(float(score))
-                slots.append(enqueue.prepare(self.connection, self._queue(job.queue_name), job, slot,
+                slots.append(enqueue.prepare(self.connection, self._queue(job.queue_name), job,
                                              score, revision, now))
             except _CONNECTION_ERRORS:
                 raise
@@ -298,7 +303,9 @@ class RedisCronScheduler(CronScheduler):
             self._next_heartbeat = 0.0
             return [], False
         fired: list[RedisCronJob] = []
-        self._stale = enqueue.STALE in outcomes
+        # A job changed between read and fire: look again at once, but never spin on one that stays stale.
+        self._stale_streak = self._stale_streak + 1 if enqueue.STALE in outcomes else 0
+        self._stale = 0 < self._stale_streak <= 3
         advanced = [
             s.next_slot for s, outcome in zip(slots, outcomes, strict=True)
             if outcome in (enqueue.ENQUEUED, enqueue.ALREADY_ENQUEUED) and s.next_slot is not None
@@ -312,17 +319,16 @@ class RedisCronScheduler(CronScheduler):
                 fired.append(s.job)
                 self.log.info(
                     "Enqueued %s (slot %s, %.3fs late) as %s on queue %s",
-                    s.job.id, format_time(from_epoch(s.slot)), max(0.0, now - s.slot), s.rq_job.id,
-                    s.job.queue_name,
+                    s.job.id, s.slot_time, max(0.0, now - s.slot), s.rq_job.id, s.job.queue_name,
                 )
             elif outcome == enqueue.ALREADY_ENQUEUED:
-                self.log.info("Slot %s of %s was already enqueued as %s; moved on",
-                              format_time(from_epoch(s.slot)), s.job.id, s.rq_job.id)
+                self.log.info("Slot %s of %s was already enqueued as %s; moved on", s.slot_time, s.job.id,
+                              s.rq_job.id)
         return fired, len(due) >= self.batch_size
 
-    def _quarantine(self, job_id: str, revision: str, exc: Exception) -> None:
+    def _quarantine(self, job_id: str, revision: bytes | str, exc: Exception) -> None:
         message = exc.message if isinstance(exc, CorruptJobError) else f"{type(exc).__name__}: {exc}"
-        done = scripts.run("quarantine", self.connection, [keys.job(job_id), keys.schedule()],
+        done = scripts.run("quarantine", self.connection, [keys.job(job_id), keys.schedule(), keys.revision()],
                            [job_id, revision, message])
         if int(done):
             self.quarantined += 1

@@ -11,7 +11,7 @@ from redis import Redis
 
 from . import keys
 from .errors import InvalidJobError, RediscronError
-from .job import DEFAULT_RESULT_TTL, RedisCronJob, delete_job, load_jobs
+from .job import DEFAULT_RESULT_TTL, RedisCronJob, all_ids, delete_job, load_jobs
 
 FORMAT_VERSION = 1
 #: The fields of an entry, in the order files show them.
@@ -51,8 +51,9 @@ def entry_of(job: RedisCronJob) -> dict[str, Any]:
 
 def export(connection: Redis) -> dict[str, Any]:
     """Every readable job, sorted by id, in the file form; unreadable records are listed apart."""
-    ids = sorted(_text(x) for x in cast(set[Any], connection.smembers(keys.ids())))
+    ids, bad = all_ids(connection)
     jobs, invalid, _pruned = load_jobs(connection, ids)
+    invalid.update({job_id: "the id is not UTF-8 text" for job_id in bad})
     document: dict[str, Any] = {"version": FORMAT_VERSION, "jobs": [entry_of(job) for job in jobs]}
     if invalid:
         document["unreadable"] = invalid

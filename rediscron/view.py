@@ -5,16 +5,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from redis import Redis
 from rich.console import Group
 from rich.text import Text
 from rq import cron_scheduler_registry
 
-from . import keys
 from .clock import format_time
-from .job import RedisCronJob, load_jobs
+from .job import RedisCronJob, all_ids, load_jobs
 from .lock import LockHolder, SchedulerLock
 
 _STATE_WIDTH = len("disabled")
@@ -83,8 +82,9 @@ def _row(job: RedisCronJob) -> Row:
 
 def snapshot(connection: Redis, queues: tuple[str, ...] = ()) -> Snapshot:
     """Read every job (pipelined), the lock holder and its last heartbeat."""
-    ids = sorted(_text(x) for x in cast(set[Any], connection.smembers(keys.ids())))
+    ids, bad = all_ids(connection)
     jobs, invalid, _pruned = load_jobs(connection, ids)
+    invalid.update({job_id: "the id is not UTF-8 text" for job_id in bad})
     rows = [_row(job) for job in jobs]
     rows += [Row(job_id, "?", "invalid", "-", "?", error) for job_id, error in invalid.items()]
     if queues:

@@ -27,3 +27,12 @@ class Tasks:
     @staticmethod
     def static_task() -> str:
         return "static"
+
+
+class Holder:
+    def instance_method(self) -> None:
+        pass
+
+    @classmethod
+    def class_method(cls) -> None:
+        pass

@@ -1,5 +1,5 @@
 -- Enqueue a batch of due slots, all or nothing per slot, only while the lock is ours.
--- KEYS[1] lock, KEYS[2] schedule zset
+-- KEYS[1] lock, KEYS[2] schedule zset, KEYS[3] revision counter
 -- ARGV[1] our lock value, ARGV[2] number of slots, ARGV[3] now (epoch seconds),
 -- ARGV[4] history entries kept per job, then per slot:
 --   id, job hash key, revision read, slot score read, next score ('' = none),
@@ -40,7 +40,7 @@ for _ = 1, tonumber(ARGV[2]) do
       status = 1
     end
     redis.call('HSET', hash, 'latest_enqueue_time', latest, 'next_enqueue_time', next_time)
-    redis.call('HINCRBY', hash, 'revision', 1)
+    redis.call('HSET', hash, 'revision', redis.call('INCR', KEYS[3]))
     if next_score == '' then
       redis.call('ZREM', KEYS[2], id)
     else

@@ -1,5 +1,7 @@
 -- Create or update one cron job definition, keeping what the scheduler owns.
--- KEYS[1] job hash, KEYS[2] schedule zset, KEYS[3] ids set, KEYS[4] last_update marker
+-- KEYS[1] job hash, KEYS[2] schedule zset, KEYS[3] ids set, KEYS[4] last_update marker,
+-- KEYS[5] revision counter (revisions are unique across all jobs and all time, so a deleted and
+-- re-created job can never be mistaken for the one a scheduler read)
 -- ARGV[1] id, ARGV[2] event name, ARGV[3] events channel, ARGV[4] now (RQ time string)
 -- ARGV[5] candidate next slot score, ARGV[6] candidate next_enqueue_time string
 -- ARGV[7] enabled: '1', '0', or '' to keep the stored state (new jobs: enabled)
@@ -74,7 +76,7 @@ if exists and not changed and not force_next and not reenabled and not quarantin
   score, next_time = old_score, old['next_enqueue_time']
 end
 
-local revision = (tonumber(old['revision']) or 0) + 1
+local revision = redis.call('INCR', KEYS[5])
 set[#set + 1] = 'enabled'; set[#set + 1] = enabled
 set[#set + 1] = 'revision'; set[#set + 1] = tostring(revision)
 set[#set + 1] = 'updated_at'; set[#set + 1] = now

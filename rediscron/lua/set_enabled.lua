@@ -1,12 +1,13 @@
 -- Enable or disable one cron job without touching its definition.
--- KEYS[1] job hash, KEYS[2] schedule zset, KEYS[3] last_update marker
+-- KEYS[1] job hash, KEYS[2] schedule zset, KEYS[3] last_update marker, KEYS[4] revision counter
 -- ARGV[1] id, ARGV[2] '1' enable / '0' disable, ARGV[3] events channel, ARGV[4] now (RQ time string)
 -- ARGV[5] candidate next slot score, ARGV[6] candidate next_enqueue_time (used when enabling)
 -- Returns 0 if the job does not exist, else the new revision.
 local hash, schedule, marker = KEYS[1], KEYS[2], KEYS[3]
 local id, enable, channel, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if redis.call('TYPE', hash)['ok'] ~= 'hash' then return 0 end
--- The HSET comes first: under maxmemory it is refused before anything has changed.
+-- INCR comes first: under maxmemory it is refused before anything has changed.
+local revision = redis.call('INCR', KEYS[4])
 if enable == '1' then
   local was = redis.call('HGET', hash, 'enabled')
   local score = redis.call('ZSCORE', schedule, id)
@@ -19,7 +20,7 @@ else
   redis.call('HSET', hash, 'enabled', '0', 'updated_at', now)
   redis.call('ZREM', schedule, id)
 end
-local revision = redis.call('HINCRBY', hash, 'revision', 1)
+redis.call('HSET', hash, 'revision', revision)
 redis.call('INCR', marker)
 local event = 'disabled'
 if enable == '1' then event = 'enabled' end

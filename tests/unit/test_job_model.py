@@ -112,7 +112,7 @@ class TestSerialisation:
             meta={"owner": "ops"},
             job_timeout=30,
             result_ttl=0,
-            ttl=-1,
+            ttl=60,
             failure_ttl=None,
             latest_enqueue_time=when,
             next_enqueue_time=when,
@@ -125,7 +125,7 @@ class TestSerialisation:
         assert back.args == ("a", 1, [2, 3])
         assert back.kwargs == {"meta": 1, "ttl": "x", "job_id": "y"}
         assert back.meta == {"owner": "ops"}
-        assert (back.job_timeout, back.result_ttl, back.ttl, back.failure_ttl) == (30, 0, -1, None)
+        assert (back.job_timeout, back.result_ttl, back.ttl, back.failure_ttl) == (30, 0, 60, None)
         assert back.enabled is False
         assert back.latest_enqueue_time == when == back.next_enqueue_time == back.created_at
         assert back.to_dict() == job.to_dict()
