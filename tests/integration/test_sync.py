@@ -1,0 +1,143 @@
+"""Schedules as code: export, apply (JSON, YAML, rq cron configs), --prune and --dry-run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from click.testing import CliRunner
+
+from rediscron import RedisCronJob, RedisCronScheduler
+from rediscron import keys as k
+from rediscron.cli import main
+from rediscron.sync import entry_of
+from tests import jobs
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+@pytest.fixture
+def rqrcron(redis_url: str) -> Any:
+    runner = CliRunner()
+    return lambda *args: runner.invoke(main, ["-u", redis_url, *args], catch_exceptions=False)
+
+
+def populate(connection: redis.Redis) -> None:
+    s = RedisCronScheduler(connection, logging_level="WARNING")
+    s.register(jobs.record, "metrics", id="metric:pm25", args=("pm25", 2.5, None, [1, {"a": True}]),
+               kwargs={"meta": "x"}, interval=300, job_timeout=60, result_ttl=0, ttl=900, failure_ttl=3600,
+               meta={"team": "air"})
+    s.register(jobs.noop, "maintenance", id="vacuum", cron="*/5 * * * *", enabled=False)
+    s.register(jobs.noop, "maintenance", id="ünïcode:ok", cron="@daily", result_ttl=None)
+
+
+def definitions(connection: redis.Redis) -> list[dict[str, Any]]:
+    return [entry_of(job) for job in RedisCronScheduler(connection, logging_level="WARNING").get_all_jobs()]
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+def test_export_then_apply_to_an_empty_redis_reproduces_the_registry(
+    rqrcron: Any, connection: redis.Redis, tmp_path: Path, fmt: str
+) -> None:
+    populate(connection)
+    before = definitions(connection)
+    target = tmp_path / f"schedules.{fmt}"
+    result = rqrcron("export", "--format", fmt, "-o", str(target))
+    assert result.exit_code == 0, result.output
+    connection.flushall()
+    result = rqrcron("apply", str(target))
+    assert result.exit_code == 0, result.output
+    assert "3 to create, 0 to update, 0 to delete, 0 unchanged" in result.output
+    assert definitions(connection) == before
+    # Applying it again changes nothing.
+    assert "0 to create, 0 to update, 0 to delete, 3 unchanged" in rqrcron("apply", str(target)).output
+
+
+def test_export_to_stdout_is_json(rqrcron: Any, connection: redis.Redis) -> None:
+    populate(connection)
+    data = json.loads(rqrcron("export").output)
+    assert data["version"] == 1
+    assert [j["id"] for j in data["jobs"]] == ["metric:pm25", "vacuum", "ünïcode:ok"]
+    assert data["jobs"][1] == {"id": "vacuum", "func": "tests.jobs.noop", "queue": "maintenance",
+                               "cron": "*/5 * * * *", "enabled": False}
+
+
+def test_dry_run_prints_the_diff_and_changes_nothing(rqrcron: Any, connection: redis.Redis, tmp_path: Path) -> None:
+    populate(connection)
+    file = tmp_path / "s.json"
+    file.write_text(json.dumps({"jobs": [
+        {"id": "vacuum", "func": "tests.jobs.noop", "queue": "maintenance", "cron": "*/10 * * * *"},
+        {"id": "new", "func": "tests.jobs.noop", "queue": "q", "interval": 30},
+    ]}))
+    snapshot = {key: connection.dump(key) for key in connection.keys("rq:cron*")}
+    out = rqrcron("apply", str(file), "--dry-run").output
+    assert "+ new: create (every 30s on q)" in out
+    assert '~ vacuum: cron "*/5 * * * *" -> "*/10 * * * *"' in out
+    assert "(dry run: nothing changed)" in out
+    assert {key: connection.dump(key) for key in connection.keys("rq:cron*")} == snapshot
+    rqrcron("apply", str(file))
+    assert RedisCronJob.fetch("vacuum", connection).cron == "*/10 * * * *"
+    assert RedisCronJob.fetch("vacuum", connection).enabled is False  # the file did not say: state kept
+    assert RedisCronJob.exists("metric:pm25", connection)  # not in the file, no --prune: untouched
+
+
+def test_prune_deletes_only_what_apply_created(rqrcron: Any, connection: redis.Redis, tmp_path: Path) -> None:
+    RedisCronScheduler(connection, logging_level="WARNING").register(jobs.noop, "q", id="runtime", interval=60)
+    file = tmp_path / "s.json"
+    file.write_text(json.dumps([{"id": "a", "func": "tests.jobs.noop", "queue": "q", "interval": 60},
+                                {"id": "b", "func": "tests.jobs.noop", "queue": "q", "interval": 60}]))
+    rqrcron("apply", str(file))
+    file.write_text(json.dumps([{"id": "a", "func": "tests.jobs.noop", "queue": "q", "interval": 60}]))
+    out = rqrcron("apply", str(file), "--prune").output
+    assert "- b: delete" in out
+    assert not RedisCronJob.exists("b", connection)
+    assert RedisCronJob.exists("a", connection)
+    assert RedisCronJob.exists("runtime", connection)
+    assert connection.smembers(k.applied()) == {b"a"}
+
+
+def test_apply_an_rq_cron_config(rqrcron: Any, connection: redis.Redis) -> None:
+    result = rqrcron("apply", str(FIXTURES / "rq_cron_config.py"))
+    assert result.exit_code == 0, result.output
+    noop = RedisCronJob.fetch("tests.jobs.noop", connection)
+    assert (noop.queue_name, noop.interval) == ("default", 60)
+    report = RedisCronJob.fetch("tests.jobs.record", connection)
+    assert (report.cron, report.args, report.kwargs, report.job_timeout) == ("0 6 * * *", ("daily",),
+                                                                              {"fmt": "pdf"}, 300)
+    assert "2 unchanged" in rqrcron("apply", "tests.fixtures.rq_cron_config").output  # as a module path too
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "is not valid JSON"),
+        ('{"version": 9, "jobs": []}', "unsupported version 9"),
+        ('{"jobs": [{"id": "x", "func": "tests.jobs.noop", "queue": "q", "interval": 5, "colour": 1}]}',
+         "unknown field(s) ['colour']"),
+        ('[{"id": "x", "func": "tests.jobs.noop", "queue": "q", "interval": 5}, '
+         '{"id": "y", "func": "tests.jobs.noop", "queue": "q", "cron": "bad"}]', "'y': cron:"),
+        ('[{"id": "x", "func": "tests.jobs.noop", "queue": "q", "interval": 5}, '
+         '{"id": "x", "func": "tests.jobs.noop", "queue": "q", "interval": 6}]', "appears twice"),
+        ('[{"id": "x", "queue": "q", "interval": 5}]', "'x': func: is missing"),
+        ('"just a string"', "expected a list of jobs"),
+    ],
+)
+def test_a_bad_file_changes_nothing(rqrcron: Any, connection: redis.Redis, tmp_path: Path, content: str,
+                                    message: str) -> None:
+    file = tmp_path / "s.json"
+    file.write_text(content)
+    result = rqrcron("apply", str(file))
+    assert result.exit_code == 1
+    assert message in result.output, result.output
+    assert "Traceback" not in result.output
+    assert connection.keys("rq:cron*") == []
+
+
+def test_missing_file(rqrcron: Any) -> None:
+    result = rqrcron("apply", "/nonexistent/schedules.json")
+    assert result.exit_code == 1 and "cannot read /nonexistent/schedules.json" in result.output
+    result = rqrcron("apply", "no_such_config_module")
+    assert result.exit_code == 1 and "cannot load rq cron config" in result.output
