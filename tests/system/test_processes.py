@@ -132,6 +132,36 @@ def test_second_scheduler_is_refused_then_fails_over_after_the_ttl(connection: r
     assert second.alive()
 
 
+def test_standby_takes_over_at_once_on_sigterm_and_within_the_ttl_on_a_crash(
+    connection: redis.Redis, spawn: Spawn
+) -> None:
+    admin = RedisCronScheduler(connection)
+    admin.register(jobs.noop, "default", id="tick", interval=1)
+    active = spawn("active", lock_ttl=3)
+    wait_until(lambda: holds_lock(connection, "active"), what="lock")
+    standby = spawn("standby", "--standby", lock_ttl=3)
+    spare = spawn("spare", "--standby", lock_ttl=3)
+    wait_until(lambda: "standing by" in standby.log() and "standing by" in spare.log(), what="standbys waiting")
+    active.signal(signal.SIGTERM)
+    stopped = time.monotonic()
+    took = wait_until(lambda: holds_lock(connection, "standby") or holds_lock(connection, "spare"), timeout=5,
+                      what="graceful takeover")
+    assert took < 1.0, (took, standby.log())
+    assert active.wait(10) == 0
+    assert time.monotonic() - stopped < 2
+    leader, other = (standby, spare) if holds_lock(connection, "standby") else (spare, standby)
+    first_epoch = int(connection.get(k.lock()).decode().split("|")[0])
+    leader.signal(signal.SIGKILL)
+    leader.wait()
+    killed = time.monotonic()
+    wait_until(lambda: holds_lock(connection, other.name), timeout=6, what="takeover after a crash")
+    assert time.monotonic() - killed < 3 + 1.2
+    assert int(connection.get(k.lock()).decode().split("|")[0]) == first_epoch + 1
+    before = len(ids_of(connection, "tick"))
+    wait_until(lambda: len(ids_of(connection, "tick")) > before, what="the new leader fires")
+    assert_no_duplicates(connection)
+
+
 def test_paused_holder_fires_nothing_after_it_wakes(connection: redis.Redis, spawn: Spawn) -> None:
     admin = RedisCronScheduler(connection)
     for i in range(5):
