@@ -10,6 +10,7 @@ from .errors import (
     CorruptJobError,
     InvalidJobError,
     JobNotFound,
+    LockLostError,
     RediscronError,
     SchedulerLockedError,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "CorruptJobError",
     "InvalidJobError",
     "JobNotFound",
+    "LockLostError",
     "RedisCronJob",
     "RedisCronScheduler",
     "RediscronError",

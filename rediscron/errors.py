@@ -7,6 +7,8 @@ only know rq's own cron API.
 
 from __future__ import annotations
 
+from rq.exceptions import StopRequested
+
 
 class RediscronError(Exception):
     """Base class of every rediscron error."""
@@ -41,6 +43,14 @@ class CorruptJobError(RediscronError, ValueError):
         self.job_id = job_id
         self.message = message
         super().__init__(f"cron job {job_id!r} is unusable: {message}")
+
+
+class LockLostError(RediscronError, StopRequested):
+    """This scheduler's lock is held by another; it must stop enqueueing (rq's StopRequested)."""
+
+    def __init__(self, holder: str) -> None:
+        self.holder = holder
+        super().__init__(f"the scheduler lock is now held by {holder}")
 
 
 class SchedulerLockedError(RediscronError, RuntimeError):

@@ -23,7 +23,7 @@ from rq.queue import Queue
 
 from . import enqueue, keys, scripts
 from .clock import Clock, from_epoch, redis_time
-from .errors import CorruptJobError, InvalidJobError, SchedulerLockedError
+from .errors import CorruptJobError, InvalidJobError, LockLostError, SchedulerLockedError
 from .events import EventListener
 from .job import DEFAULT_RESULT_TTL, Conflict, RedisCronJob, all_ids, load_jobs
 from .lock import SchedulerLock
@@ -429,7 +429,7 @@ class RedisCronScheduler(CronScheduler):
             holder = self._lock.acquire()
             if holder is not None:
                 self.log.error("Scheduler %s: lock is held by %s; stopping", self.name, holder.name)
-                raise StopRequested()
+                raise LockLostError(holder.name)
             self.log.warning("Scheduler %s: lock had expired; took it again (fencing epoch %s)",
                              self.name, self._lock.epoch)
         with self.connection.pipeline(transaction=False) as pipe:
@@ -488,12 +488,21 @@ class RedisCronScheduler(CronScheduler):
             if not burst:
                 self._listener.start()
             try:
-                if standby and not burst:
-                    self._wait_for_lock()
-                else:
-                    self.register_birth()
-                if not self._stopping:
-                    self._loop(burst)
+                while True:
+                    if standby and not burst:
+                        self._wait_for_lock()
+                    else:
+                        self.register_birth()
+                    if self._stopping:
+                        break
+                    try:
+                        self._loop(burst)
+                        break
+                    except LockLostError:
+                        if not standby or self._stopping:
+                            raise
+                        # Superseded (e.g. after a pause): stand by again rather than exit.
+                        self.log.warning("Scheduler %s: lost the lock; standing by again", self.name)
             except StopRequested:
                 self.log.info("Scheduler %s: stop requested", self.name)
             except KeyboardInterrupt:

@@ -185,6 +185,24 @@ def test_paused_holder_fires_nothing_after_it_wakes(connection: redis.Redis, spa
     assert epoch == 2
 
 
+def test_a_paused_standby_leader_stands_by_again_when_it_wakes(connection: redis.Redis, spawn: Spawn) -> None:
+    admin = RedisCronScheduler(connection)
+    admin.register(jobs.noop, "default", id="tick", interval=1)
+    first = spawn("first", "--standby", lock_ttl=3)
+    wait_until(lambda: holds_lock(connection, "first"), what="lock")
+    second = spawn("second", "--standby", lock_ttl=3)
+    wait_until(lambda: "standing by" in second.log(), what="second waiting")
+    first.signal(signal.SIGSTOP)
+    wait_until(lambda: holds_lock(connection, "second"), timeout=6, what="takeover from the paused leader")
+    first.signal(signal.SIGCONT)
+    wait_until(lambda: "standing by again" in first.log(), timeout=5, what="the old leader standing by")
+    assert first.alive() and holds_lock(connection, "second")
+    second.signal(signal.SIGTERM)
+    assert second.wait(10) == 0
+    wait_until(lambda: holds_lock(connection, "first"), timeout=3, what="the old leader back in charge")
+    assert_no_duplicates(connection)
+
+
 def test_sigkill_at_random_points_never_duplicates_a_slot(connection: redis.Redis, spawn: Spawn) -> None:
     admin = RedisCronScheduler(connection)
     for i in range(30):
