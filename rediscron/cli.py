@@ -21,6 +21,7 @@ from typing import Any, NoReturn, cast
 import click
 from redis import Redis
 from redis.exceptions import RedisError
+from rich.text import Text
 from rq.cli.helpers import get_redis_from_config, read_config_file
 
 from . import sync
@@ -152,8 +153,16 @@ def info(settings: Settings, queues: tuple[str, ...], by_queue: bool, interval: 
     connection = settings.connection
 
     def render() -> Any:
-        with operation():
-            snap = snapshot(connection, queues)
+        if interval is not None:
+            # Watching: an outage is shown and waited out, not fatal.
+            try:
+                snap = snapshot(connection, queues)
+            except RedisError as exc:
+                message = f"Redis unreachable ({exc}); retrying every {interval:g}s. Updated: {datetime.now()}"
+                return json.dumps({"error": message}) if as_json else Text(message, style="red")
+        else:
+            with operation():
+                snap = snapshot(connection, queues)
         if as_json:
             return json.dumps(snap.as_json(), indent=None if interval else 2)
         return render_info(snap, by_queue)
