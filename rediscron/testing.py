@@ -62,12 +62,15 @@ def free_port() -> int:
 class RedisServer:
     """One redis-server process that tests may stop, restart and pause."""
 
-    def __init__(self, binary: str | None = None, port: int | None = None, appendonly: bool = False) -> None:
+    def __init__(self, binary: str | None = None, port: int | None = None, appendonly: bool = False,
+                 unixsocket: bool = False) -> None:
         self.binary = binary or find_redis_server()
         self.port = port or free_port()
         self.appendonly = appendonly
         self.dir = tempfile.mkdtemp(prefix="rediscron-redis-")
         self.process: subprocess.Popen[bytes] | None = None
+        #: Path of a Unix socket the server also listens on, if asked for.
+        self.socket_path = os.path.join(self.dir, "redis.sock") if unixsocket else None
 
     @property
     def url(self) -> str:
@@ -85,6 +88,8 @@ class RedisServer:
             "--save", "", "--appendonly", "yes" if self.appendonly else "no",
             "--daemonize", "no", "--loglevel", "warning",
         ]
+        if self.socket_path:
+            args += ["--unixsocket", self.socket_path, "--unixsocketperm", "700"]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

@@ -210,3 +210,16 @@ class TestOperate:
         assert result.exit_code == 1
         assert registered.name in result.output
         registered.register_death()
+
+
+def test_unix_socket_url() -> None:
+    from rediscron.testing import RedisServer
+
+    server = RedisServer(unixsocket=True)
+    server.start()
+    try:
+        result = CliRunner().invoke(main, ["-u", f"unix://{server.socket_path}?db=0", "info"])
+        assert result.exit_code == 0, result.output
+        assert "0 scheduled jobs total" in result.output
+    finally:
+        server.cleanup()
