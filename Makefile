@@ -25,7 +25,7 @@ lint: $(STAMP)
 
 # REDIS_URL=redis://... uses an existing Redis instead of a throwaway one.
 demo: $(STAMP)
-	REDIS_URL=$(REDIS_URL) $(BIN)/python -m examples.demo
+	@REDIS_URL=$(REDIS_URL) $(BIN)/python -m examples.demo
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
