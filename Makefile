@@ -11,7 +11,8 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "rediscron needs Python 3.10 or newer; set PYTHON=python3.x")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
+	@# setuptools warns at length about every editable install; the warning is not ours to fix.
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet -e '.[test,lint]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
