@@ -193,7 +193,8 @@ class TestOperate:
 
     def test_every_command_has_help_with_an_example(self) -> None:
         runner = CliRunner()
-        for command in ("info", "show", "history", "add", "rm", "enable", "disable", "trigger", "scheduler", "run"):
+        for command in ("info", "show", "history", "add", "rm", "enable", "disable", "trigger", "scheduler", "run",
+                        "export", "apply"):
             result = runner.invoke(main, [command, "--help"])
             assert result.exit_code == 0
             assert "Example" in result.output, command
