@@ -26,6 +26,7 @@ from rq.cli.helpers import get_redis_from_config, read_config_file
 
 from . import sync
 from .__version__ import __version__
+from .clock import from_epoch
 from .errors import RediscronError
 from .job import RedisCronJob, delete_job
 from .scheduler import RedisCronScheduler
@@ -263,7 +264,7 @@ def history(settings: Settings, job_id: str, limit: int) -> None:
     if not entries:
         click.echo(f"{job_id}: no runs recorded yet")
     for entry in entries:
-        slot = datetime.utcfromtimestamp(entry.slot).strftime("%Y-%m-%dT%H:%M:%SZ") if entry.slot else "-"
+        slot = from_epoch(entry.slot).strftime("%Y-%m-%dT%H:%M:%SZ") if entry.slot else "-"
         click.echo(f"{entry.enqueued_at:%Y-%m-%dT%H:%M:%S.%f}Z  slot {slot}  {entry.status:9}  {entry.rq_job_id}")
 
 
@@ -374,7 +375,8 @@ def trigger(settings: Settings, job_id: str) -> None:
     with operation():
         job = RedisCronJob.fetch(job_id, settings.connection)
         rq_job = job.enqueue(settings.connection)
-    click.echo(f"{job_id}: enqueued {rq_job.id} on {job.queue_name}")
+    note = " (the job is disabled: only this run was enqueued)" if not job.enabled else ""
+    click.echo(f"{job_id}: enqueued {rq_job.id} on {job.queue_name}{note}")
 
 
 # -- schedules as code ---------------------------------------------------------------------------
