@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -64,24 +66,43 @@ def connect(url: str | None, config: str | None) -> Redis:
     """A checked connection: ``--url``, else the config's settings, else the environment."""
     try:
         if url is None and config:
-            settings: dict[str, Any] = read_config_file(config)  # type: ignore[no-untyped-call]
+            try:
+                settings: dict[str, Any] = read_config_file(config)  # type: ignore[no-untyped-call]
+            except (Exception, SystemExit) as exc:
+                fail(f"cannot import config module {config}: {exc!r}")
             if settings.get("REDIS_URL") is None and settings.get("SENTINEL") is None and not any(
                 k.startswith("REDIS_") for k in settings
             ):
                 fail(f"config {config} sets neither REDIS_URL, SENTINEL nor REDIS_HOST/PORT/...")
-            connection = cast(Redis, get_redis_from_config(settings))  # type: ignore[no-untyped-call]
+            try:
+                connection = cast(Redis, get_redis_from_config(settings))  # type: ignore[no-untyped-call]
+            except (RedisError, OSError):
+                raise
+            except Exception as exc:
+                fail(f"config {config} has unusable Redis settings: {exc!r}")
+            # rq's helper sets no timeouts; a Redis that stalls must be an error, not a hang.
+            kwargs = connection.connection_pool.connection_kwargs
+            kwargs.setdefault("socket_timeout", 10)
+            kwargs.setdefault("socket_connect_timeout", 5)
+            if kwargs.get("socket_timeout") is None:
+                kwargs["socket_timeout"] = 10
+            if kwargs.get("socket_connect_timeout") is None:
+                kwargs["socket_connect_timeout"] = 5
         else:
             url = url or os.environ.get("RQ_REDIS_URL") or os.environ.get("REDIS_URL") or DEFAULT_URL
             # Timeouts, so a Redis that hangs (paused, partitioned) is an error the loop backs off
             # from, not a hang.
             connection = Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=15)
         connection.ping()
-    except ImportError as exc:
-        fail(f"cannot import config module {config}: {exc}")
     except (RedisError, ValueError, OSError) as exc:
-        where = url or f"the Redis of config {config}"
+        where = redact(url) if url else f"the Redis of config {config}"
         fail(f"cannot reach Redis at {where}: {exc}")
     return connection
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
 @contextmanager
@@ -101,10 +122,18 @@ def json_option(name: str) -> Callable[[click.Context, click.Parameter, str | No
             return None
         try:
             return json.loads(value)
+        except RecursionError:
+            raise click.BadParameter("nested too deeply") from None
         except ValueError as exc:
             raise click.BadParameter(f"not valid JSON ({exc}): {value!r}") from None
 
     return parse
+
+
+def finite_seconds(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"must be a finite number of seconds, not {value}")
+    return value
 
 
 @click.group(context_settings=CONTEXT)
@@ -130,6 +159,12 @@ def main(ctx: click.Context, url: str | None, config: str | None, paths: tuple[s
     ctx.obj = Settings(url, config)
 
 
+def _check_name(value: str) -> str:
+    if value and (len(value) > 200 or re.search(r"[\s\x00-\x1f\x7f|]", value)):
+        raise click.BadParameter("must be at most 200 characters, without spaces, control characters or '|'")
+    return value
+
+
 # -- watching -------------------------------------------------------------------------------------
 
 
@@ -137,7 +172,7 @@ def main(ctx: click.Context, url: str | None, config: str | None, paths: tuple[s
 @click.argument("queues", nargs=-1)
 @click.option("-R", "--by-queue", is_flag=True, help="Group the jobs by queue.")
 @click.option("-i", "--interval", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
-              help="Redraw every SECONDS until Ctrl-C.")
+              callback=finite_seconds, help="Redraw every SECONDS until Ctrl-C.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable rows (one JSON document per poll).")
 @click.pass_obj
 def info(settings: Settings, queues: tuple[str, ...], by_queue: bool, interval: float | None,
@@ -326,7 +361,8 @@ def rm(settings: Settings, job_id: str) -> None:
     with operation():
         if not delete_job(settings.connection, job_id):
             fail(f"cron job {job_id!r} does not exist")
-    click.echo(f"{job_id}: deleted")
+    shown = job_id.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    click.echo(f"{shown}: deleted")
 
 
 def _toggle(settings: Settings, job_id: str, enable: bool) -> None:
@@ -399,11 +435,19 @@ def export(settings: Settings, fmt: str, output: str | None) -> None:
       rqrcron export --format yaml -o schedules.yaml
     """
     with operation():
-        text = sync.dump(sync.export(settings.connection), fmt)
+        document = sync.export(settings.connection)
+        text = sync.dump(document, fmt)
     if output:
-        Path(output).write_text(text, encoding="utf-8")
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            fail(f"cannot write {output}: {exc.strerror or exc}")
     else:
         click.echo(text, nl=False)
+    skipped = document.get("unreadable", {})
+    if skipped:
+        click.echo(f"Warning: {len(skipped)} unreadable record(s) are listed under 'unreadable' and will not be "
+                   f"re-created by apply: {', '.join(sorted(skipped))}", err=True)
 
 
 @main.command(context_settings=CONTEXT)
@@ -441,10 +485,11 @@ def apply(settings: Settings, file: str, prune: bool, dry_run: bool) -> None:
 @click.option("--lock-ttl", type=click.IntRange(min=3), default=120, show_default=True, metavar="SECONDS",
               help="How long the lock outlives a scheduler that stops heartbeating.")
 @click.option("--max-sleep-interval", type=click.FloatRange(min=0, min_open=True), default=60.0,
-              show_default=True, metavar="SECONDS", help="Longest wait between two passes.")
+              show_default=True, metavar="SECONDS", callback=finite_seconds, help="Longest wait between two passes.")
 @click.option("-l", "--logging-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
-@click.option("--name", default="", help="Scheduler name (default: host:pid:random).")
+@click.option("--name", default="", callback=lambda ctx, param, value: _check_name(value),
+              help="Scheduler name (default: host:pid:random).")
 @click.option("--burst", is_flag=True, help="Enqueue what is due once, then exit (for running from system cron).")
 @click.option("--standby", is_flag=True, help="Wait for the lock instead of exiting when another scheduler holds it.")
 @click.pass_obj

@@ -23,7 +23,7 @@ from rq.queue import Queue
 from . import keys, scripts
 from .clock import Clock, format_time, from_epoch, parse_time, redis_time, to_epoch
 from .errors import CorruptJobError, InvalidJobError, JobNotFound, RediscronError
-from .schedule import Schedule, make_schedule, validate_cron, validate_interval
+from .schedule import MAX_INTERVAL, Schedule, make_schedule, validate_cron, validate_interval
 
 SCHEMA_VERSION = 1
 DEFAULT_RESULT_TTL = 500
@@ -190,18 +190,25 @@ def _encodable(text: str) -> bool:
     return True
 
 
+#: Deeper arguments would overflow the stack of whatever serialises them next (pickle, YAML).
+MAX_NESTING = 100
+
+
 def _string_keys_only(value: object, where: str) -> None:
     """JSON would turn other keys into strings (and merge 1 with "1"); refuse them instead."""
-    stack = [(value, where)]
+    stack = [(value, where, 0)]
     while stack:
-        item, at = stack.pop()
+        item, at, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise RecursionError
+
         if isinstance(item, dict):
             for key, inner in item.items():
                 if not isinstance(key, str):
                     raise ValueError(f"{at} has a non-string key {key!r}; JSON keys are strings")
-                stack.append((inner, f"{at}[{key!r}]"))
+                stack.append((inner, f"{at}[{key!r}]", depth + 1))
         elif isinstance(item, (list, tuple)):
-            stack.extend((inner, f"{at}[{i}]") for i, inner in enumerate(item))
+            stack.extend((inner, f"{at}[{i}]", depth + 1) for i, inner in enumerate(item))
 
 
 def _check_json(value: object, job_id: str, field: str) -> str:
@@ -209,13 +216,14 @@ def _check_json(value: object, job_id: str, field: str) -> str:
         _string_keys_only(value, field)
         return json.dumps(value, separators=(",", ":"), allow_nan=False)
     except RecursionError:
-        raise InvalidJobError(job_id, field, "is nested too deeply to store") from None
+        raise InvalidJobError(job_id, field, f"is nested more than {MAX_NESTING} levels deep") from None
     except (TypeError, ValueError, UnicodeError) as exc:
         raise InvalidJobError(job_id, field, f"must be JSON-serializable: {exc}") from None
 
 
 #: Smallest value each rq option accepts; -1 means "forever" where rq allows it.
 _INT_MINIMUM = {"job_timeout": -1, "result_ttl": -1, "ttl": 1, "failure_ttl": -1}
+_INT_MAXIMUM = MAX_INTERVAL
 
 
 def _check_int(value: object, job_id: str, field: str) -> int | None:
@@ -223,6 +231,8 @@ def _check_int(value: object, job_id: str, field: str) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidJobError(job_id, field, f"must be a whole number of seconds or None, not {value!r}")
+    if value > _INT_MAXIMUM:
+        raise InvalidJobError(job_id, field, f"must be at most {_INT_MAXIMUM} seconds (100 years), not {value}")
     if value < _INT_MINIMUM[field] or (field == "job_timeout" and value == 0):
         allowed = {"job_timeout": "-1 (no limit) or a positive number", "ttl": "a positive number",
                    "result_ttl": "-1 (forever), 0 or a positive number",
@@ -268,6 +278,8 @@ def _normalise(
     if not isinstance(queue_name, str) or not queue_name or _BAD_ID_CHARS.search(queue_name) \
             or not _encodable(queue_name):
         raise InvalidJobError(jid, "queue_name", f"must be a non-empty name without spaces, not {queue_name!r}")
+    if len(queue_name) > _MAX_ID_LENGTH:
+        raise InvalidJobError(jid, "queue_name", f"is longer than {_MAX_ID_LENGTH} characters")
     if interval is not None and cron is not None:
         raise InvalidJobError(jid, "interval/cron", "give exactly one of interval and cron, not both")
     if interval is None and cron is None:
@@ -610,15 +622,15 @@ class RedisCronJob(CronJob):
             except Exception as exc:
                 raise CorruptJobError(job_id, f"field {name}={data[name]!r} is invalid: {exc}") from None
 
-        for required in ("func_name", "queue_name"):
-            if not data.get(required):
-                raise CorruptJobError(job_id, f"the record has no {required} field")
         try:
             version = int(data.get("schema_version") or SCHEMA_VERSION)
         except ValueError:
             raise CorruptJobError(job_id, f"bad schema_version {data.get('schema_version')!r}") from None
         if version > SCHEMA_VERSION:
             raise CorruptJobError(job_id, f"written by a newer rediscron (schema {version} > {SCHEMA_VERSION})")
+        for required in ("func_name", "queue_name"):
+            if not data.get(required):
+                raise CorruptJobError(job_id, f"the record has no {required} field")
 
         func_name = data["func_name"]
         func: Callable[..., Any] | None = None
@@ -881,9 +893,22 @@ def delete_job(client: Redis | Pipeline, job_id: str) -> bool:
 
     Returns whether anything existed (always True when queued on a pipeline).
     """
-    keys_ = [keys.job(job_id), keys.schedule(), keys.ids(), keys.last_update(), keys.history(job_id)]
-    existed = scripts.run("delete", client, keys_, [job_id, keys.events()])
+    # An id that is not valid text (as a shell passes stray bytes) still names its keys byte for byte.
+    raw: str | bytes = job_id if _encodable(job_id) else job_id.encode("utf-8", "surrogateescape")
+    keys_: list[Any] = [
+        _join(keys.job(""), raw), keys.schedule(), keys.ids(), keys.last_update(), _join(raw, ":jobs", keys.job("")),
+        keys.applied(),
+    ]
+    existed = scripts.run("delete", client, keys_, [raw, keys.events()])
     return True if isinstance(client, Pipeline) else bool(int(existed))
+
+
+def _join(first: str | bytes, second: str | bytes, before: str = "") -> str | bytes:
+    """``before + first + second`` as text, or as bytes when either part is bytes."""
+    parts = [before, first, second]
+    if any(isinstance(part, bytes) for part in parts):
+        return b"".join(part if isinstance(part, bytes) else part.encode() for part in parts)
+    return "".join(cast(list[str], parts))
 
 
 def decode_ids(raw_ids: Iterable[bytes | str]) -> tuple[list[str], list[str]]:

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any, cast
 
 from redis import Redis
+from redis.exceptions import RedisError
 
 from . import keys
 from .errors import InvalidJobError, RediscronError
-from .job import DEFAULT_RESULT_TTL, RedisCronJob, all_ids, delete_job, load_jobs
+from .job import DEFAULT_RESULT_TTL, RedisCronJob, all_ids, decode_ids, delete_job, load_jobs
 
 FORMAT_VERSION = 1
 #: The fields of an entry, in the order files show them.
@@ -21,7 +22,7 @@ _OPTIONS = ("meta", "job_timeout", "ttl", "failure_ttl")
 
 
 class SyncError(RediscronError, ValueError):
-    """A schedules file cannot be read or applied; nothing was changed."""
+    """A schedules file cannot be read or applied (the message says whether anything was written)."""
 
 
 def _text(value: bytes | str) -> str:
@@ -88,6 +89,8 @@ def load(path: str) -> list[dict[str, Any]]:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise SyncError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise SyncError(f"{path} is not UTF-8 text") from None
     is_yaml = file.suffix in (".yaml", ".yml")
     try:
         document = _yaml().safe_load(text) if is_yaml else json.loads(text)
@@ -98,6 +101,7 @@ def load(path: str) -> list[dict[str, Any]]:
     if isinstance(document, list):
         jobs = document
     elif isinstance(document, dict) and isinstance(document.get("jobs"), list):
+        # An export's "unreadable" section lists records that could not be exported; nothing to apply.
         version = document.get("version", FORMAT_VERSION)
         if version != FORMAT_VERSION:
             raise SyncError(f"{path}: unsupported version {version!r} (this rediscron reads {FORMAT_VERSION})")
@@ -176,6 +180,13 @@ class Plan:
         return lines
 
 
+def _exist_many(connection: Redis, ids: list[str]) -> list[bool]:
+    with connection.pipeline(transaction=False) as pipe:
+        for job_id in ids:
+            pipe.exists(keys.job(job_id))
+        return [bool(x) for x in pipe.execute()]
+
+
 def _job_from_entry(entry: dict[str, Any], connection: Redis, number: int) -> RedisCronJob:
     job_id = entry.get("id")
     if "func" not in entry:
@@ -219,8 +230,12 @@ def plan(connection: Redis, entries: list[dict[str, Any]], prune: bool = False) 
         else:
             result.unchanged.append(job.id)
     if prune:
-        applied = {_text(x) for x in cast(set[Any], connection.smembers(keys.applied()))}
-        result.prune = sorted(applied - seen)
+        applied, _bad = decode_ids(cast(set[Any], connection.smembers(keys.applied())))
+        gone = [job_id for job_id in applied if job_id not in seen]
+        existing = [job_id for job_id, there in zip(gone, _exist_many(connection, gone), strict=True) if there]
+        if len(existing) < len(gone):
+            connection.srem(keys.applied(), *set(gone) - set(existing))  # deleted meanwhile: forget them
+        result.prune = existing
     return result
 
 
@@ -228,17 +243,19 @@ def apply(connection: Redis, entries: list[dict[str, Any]], prune: bool = False)
     """Make the registry match ``entries``; every entry is validated before anything is written."""
     from .scheduler import RedisCronScheduler
 
+    if prune and not entries:
+        raise SyncError("the file lists no jobs: --prune would delete every job an earlier apply created; "
+                        "refusing (delete them with `rqrcron rm` if that is what you want)")
     todo = plan(connection, entries, prune)
     keep_state = {job.id for job, _ in todo.update} | {job.id for job in todo.create}
     explicit = {e.get("id") for e in entries if "enabled" in e}
     scheduler = RedisCronScheduler(connection, logging_level="WARNING")
-    for job in [*todo.create, *(job for job, _ in todo.update)]:
-        scheduler.register(
-            job.func if job.func is not None else job.func_name, job.queue_name, id=job.id, args=job.args,
-            kwargs=job.kwargs, interval=job.interval, cron=job.cron, job_timeout=job.job_timeout,
-            result_ttl=job.result_ttl, ttl=job.ttl, failure_ttl=job.failure_ttl, meta=job.meta,
-            enabled=job.enabled if job.id in explicit else None,
-        )
+    written: list[str] = []
+    try:
+        _write_all(scheduler, todo, explicit, written)
+    except RedisError as exc:
+        raise SyncError(f"Redis failed after {len(written)} of {len(todo.create) + len(todo.update)} job(s) "
+                        f"were written ({exc}); run apply again to finish") from None
     if keep_state:
         connection.sadd(keys.applied(), *keep_state)
     unchanged_ids = set(todo.unchanged)
@@ -246,5 +263,15 @@ def apply(connection: Redis, entries: list[dict[str, Any]], prune: bool = False)
         connection.sadd(keys.applied(), *unchanged_ids)
     for job_id in todo.prune:
         delete_job(connection, job_id)
-        connection.srem(keys.applied(), job_id)
     return todo
+
+
+def _write_all(scheduler: Any, todo: Plan, explicit: set[Any], written: list[str]) -> None:
+    for job in [*todo.create, *(job for job, _ in todo.update)]:
+        scheduler.register(
+            job.func if job.func is not None else job.func_name, job.queue_name, id=job.id, args=job.args,
+            kwargs=job.kwargs, interval=job.interval, cron=job.cron, job_timeout=job.job_timeout,
+            result_ttl=job.result_ttl, ttl=job.ttl, failure_ttl=job.failure_ttl, meta=job.meta,
+            enabled=job.enabled if job.id in explicit else None,
+        )
+        written.append(job.id)

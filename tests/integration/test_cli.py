@@ -224,3 +224,83 @@ def test_unix_socket_url() -> None:
         assert "0 scheduled jobs total" in result.output
     finally:
         server.cleanup()
+
+
+class TestHostile:
+    """Findings of an adversarial review of the command line, kept as regressions."""
+
+    def test_prune_never_deletes_a_job_remade_by_hand(self, rqrcron: Any, connection: redis.Redis,
+                                                     tmp_path: Any) -> None:
+        file = tmp_path / "s.json"
+        file.write_text(json.dumps([{"id": "x", "func": "tests.jobs.noop", "queue": "q", "interval": 60}]))
+        rqrcron("apply", str(file))
+        rqrcron("rm", "x")
+        rqrcron("add", "x", "tests.jobs.noop", "-q", "runtime", "--interval", "7")
+        file.write_text("[]")
+        result = rqrcron("apply", str(file), "--prune")
+        assert result.exit_code == 1 and "lists no jobs" in result.output
+        file.write_text(json.dumps([{"id": "y", "func": "tests.jobs.noop", "queue": "q", "interval": 60}]))
+        assert "0 to delete" in rqrcron("apply", str(file), "--prune").output
+        assert RedisCronJob.fetch("x", connection).queue_name == "runtime"
+
+    @pytest.mark.parametrize("option", ["--timeout", "--result-ttl", "--ttl", "--failure-ttl"])
+    def test_numbers_that_could_not_be_read_back_are_refused(self, rqrcron: Any, connection: redis.Redis,
+                                                            option: str) -> None:
+        result = rqrcron("add", "t", "tests.jobs.noop", "-q", "q", "--interval", "5", option, "9223372036854775807")
+        assert result.exit_code == 1 and "at most" in result.output
+        assert not connection.exists(k.job("t"))
+
+    @pytest.mark.parametrize(
+        ("source", "message"),
+        [
+            ("raise RuntimeError('boom in config')", "cannot import config module"),
+            ("this is not python", "cannot import config module"),
+            ("import sys\nsys.exit(3)", "cannot import config module"),
+            ("REDIS_URL = 12345", "unusable Redis settings"),
+            ("SENTINEL = 'garbage'", "unusable Redis settings"),
+        ],
+    )
+    def test_broken_config_modules(self, tmp_path: Any, source: str, message: str) -> None:
+        (tmp_path / "badcfg.py").write_text(source + "\n")
+        result = CliRunner().invoke(main, ["-P", str(tmp_path), "-c", "badcfg", "info"], env={"RQ_REDIS_URL": ""})
+        assert result.exit_code == 1, result.output
+        assert message in result.output
+        assert "Traceback" not in result.output
+
+    def test_no_tracebacks_for_odd_values(self, rqrcron: Any, tmp_path: Any) -> None:
+        deep = "[" * 5000 + "]" * 5000
+        assert rqrcron("add", "d", "tests.jobs.noop", "-q", "q", "--interval", "5", "--args", deep).exit_code == 2
+        assert rqrcron("info", "-i", "nan").exit_code == 2
+        assert rqrcron("info", "-i", "inf").exit_code == 2
+        assert rqrcron("scheduler", "--max-sleep-interval", "inf").exit_code == 2
+        assert rqrcron("scheduler", "--name", "two\nlines").exit_code == 2
+        result = rqrcron("export", "-o", "/nonexistent/dir/f.json")
+        assert result.exit_code == 1 and "cannot write" in result.output
+        binary = tmp_path / "b.json"
+        binary.write_bytes(b"\xff\xfe\x00garbage")
+        result = rqrcron("apply", str(binary))
+        assert result.exit_code == 1 and "not UTF-8" in result.output
+
+    def test_a_job_whose_id_is_not_text_can_be_removed(self, connection: redis.Redis, redis_url: str) -> None:
+        connection.hset(b"rq:cron_job:\xff\xfebin", "queue_name", "q")
+        connection.sadd(k.ids(), b"\xff\xfebin")
+        listing = CliRunner().invoke(main, ["-u", redis_url, "info"]).output
+        assert "not UTF-8" in listing
+        stray = b"\xff\xfebin".decode("utf-8", "surrogateescape")  # how Python hands a shell's bytes over
+        result = CliRunner().invoke(main, ["-u", redis_url, "rm", stray])
+        assert result.exit_code == 0, result.output
+        assert not connection.exists(b"rq:cron_job:\xff\xfebin")
+        assert connection.smembers(k.ids()) == set()
+
+    def test_passwords_are_not_printed(self) -> None:
+        result = CliRunner().invoke(main, ["-u", "redis://admin:s3cret@127.0.0.1:1/0", "info"])
+        assert result.exit_code == 1
+        assert "s3cret" not in result.output and "admin:***@" in result.output
+
+    def test_export_warns_about_unreadable_records(self, rqrcron: Any, registered: RedisCronScheduler,
+                                                   connection: redis.Redis) -> None:
+        connection.hset(k.job("broken"), mapping={"queue_name": "q", "func_name": "tests.jobs.noop", "cron": "x"})
+        connection.sadd(k.ids(), "broken")
+        result = rqrcron("export")  # the warning goes to stderr, which CliRunner shows with stdout
+        assert result.exit_code == 0
+        assert "1 unreadable record(s)" in result.output and "broken" in result.output

@@ -62,7 +62,7 @@ def test_deep_nesting_and_surrogates(scheduler: Any) -> None:
     deep: Any = []
     for _ in range(5000):
         deep = [deep]
-    with pytest.raises(InvalidJobError, match="nested too deeply"):
+    with pytest.raises(InvalidJobError, match="nested more than 100 levels"):
         scheduler.register(jobs.noop, "q", id="bad", interval=60, args=(deep,))
     with pytest.raises(InvalidJobError) as info:
         scheduler.register(jobs.noop, "q", id="bad\ud800", interval=60)
