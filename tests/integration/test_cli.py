@@ -269,7 +269,9 @@ class TestHostile:
 
     def test_no_tracebacks_for_odd_values(self, rqrcron: Any, tmp_path: Any) -> None:
         deep = "[" * 5000 + "]" * 5000
-        assert rqrcron("add", "d", "tests.jobs.noop", "-q", "q", "--interval", "5", "--args", deep).exit_code == 2
+        # Refused by the JSON parser (2) or by validation (1), depending on the Python version.
+        result = rqrcron("add", "d", "tests.jobs.noop", "-q", "q", "--interval", "5", "--args", deep)
+        assert result.exit_code in (1, 2) and "Traceback" not in result.output
         assert rqrcron("info", "-i", "nan").exit_code == 2
         assert rqrcron("info", "-i", "inf").exit_code == 2
         assert rqrcron("scheduler", "--max-sleep-interval", "inf").exit_code == 2

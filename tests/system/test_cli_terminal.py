@@ -8,6 +8,7 @@ import pty
 import select
 import signal
 import struct
+import subprocess
 import sys
 import termios
 import time
@@ -26,13 +27,15 @@ def test_info_interval_redraws_in_place(redis_url: str, connection: redis.Redis)
     admin = RedisCronScheduler(connection, logging_level="WARNING")
     admin.register(jobs.noop, "analytics", id="visits", cron="*/1 * * * *")
     admin.register(jobs.noop, "maintenance", id="vacuum", interval=10)
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: rqrcron on the terminal
-        env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(COLUMNS), "LINES": str(LINES),
-               "PYTHONPATH": str(ROOT)}
-        os.execvpe(sys.executable, [sys.executable, "-m", "rediscron", "-u", redis_url, "info", "-R", "-i", "0.2"],
-                   env)
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", LINES, COLUMNS, 0, 0))
+    fd, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", LINES, COLUMNS, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(COLUMNS), "LINES": str(LINES),
+           "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rediscron", "-u", redis_url, "info", "-R", "-i", "0.2"],
+        stdin=terminal, stdout=terminal, stderr=terminal, env=env, close_fds=True,
+    )
+    os.close(terminal)
     screen = pyte.Screen(COLUMNS, LINES)
     stream = pyte.ByteStream(screen)
     raw = bytearray()
@@ -53,12 +56,12 @@ def test_info_interval_redraws_in_place(redis_url: str, connection: redis.Redis)
         pump(1.5)
         admin.register(jobs.noop, "analytics", id="added", interval=60)
         pump(1.5)
-        os.kill(pid, signal.SIGINT)
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
         pump(1.0)
     finally:
-        _, status = os.waitpid(pid, 0)
+        code = proc.wait(10)
         os.close(fd)
-    assert os.waitstatus_to_exitcode(status) == 0, raw.decode(errors="replace")[-2000:]
+    assert code == 0, raw.decode(errors="replace")[-2000:]
     shown = [line.rstrip() for line in screen.display]
     text = "\n".join(shown)
     # Redrawn many times, yet the screen holds one listing: the new state, nothing scrolled.
