@@ -17,6 +17,7 @@ from redis import Redis
 
 from examples.tasks import greet
 from rediscron import RedisCronJob, RedisCronScheduler
+from rediscron.job import delete_job
 from rediscron.testing import RedisServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,7 +85,7 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 child.kill()
         for job_id in ("greet", "nightly"):
-            RedisCronJob(id=job_id, queue_name="demo", func=greet, interval=1, connection=connection).delete()
+            delete_job(connection, job_id)
         connection.delete("demo:log")
         if server is not None:
             server.cleanup()
