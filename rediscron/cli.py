@@ -410,7 +410,7 @@ def trigger(settings: Settings, job_id: str) -> None:
     """
     with operation():
         job = RedisCronJob.fetch(job_id, settings.connection)
-        rq_job = job.enqueue(settings.connection)
+        rq_job = job.trigger()
     note = " (the job is disabled: only this run was enqueued)" if not job.enabled else ""
     click.echo(f"{job_id}: enqueued {rq_job.id} on {job.queue_name}{note}")
 

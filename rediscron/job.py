@@ -8,9 +8,10 @@ import inspect
 import json
 import math
 import re
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Literal, cast
 
 from redis import Redis
@@ -880,12 +881,27 @@ class RedisCronJob(CronJob):
     def enqueue(self, connection: Redis) -> Job:
         """Enqueue one concrete RQ job for this cron definition now, outside its schedule.
 
-        The schedule is not moved and no slot is consumed; the RQ job carries
-        ``meta["rediscron_id"]`` and ``meta["rediscron_slot"] = None``.
+        The schedule is not moved and no slot is consumed. The RQ job (id
+        ``cron-<hash>-manual-<random>``) carries ``meta["rediscron_id"]``,
+        ``meta["rediscron_slot"] = None`` and ``meta["rediscron_trigger"] = True``, and is
+        recorded in the job's history in the same transaction.
         """
         queue = Queue(self.queue_name, connection=connection)
-        job = self.build_rq_job(queue, None)
-        return queue.enqueue_job(job)
+        digest = rq_job_id(self.id, 0).rsplit("-", 1)[0]
+        job = self.build_rq_job(queue, None, job_id=f"{digest}-manual-{uuid.uuid4().hex[:12]}")
+        job.meta["rediscron_trigger"] = True
+        history = keys.history(self.id)
+        with connection.pipeline(transaction=True) as pipe:
+            queue.enqueue_job(job, pipeline=pipe)
+            enqueued_at = job.enqueued_at or datetime.now(timezone.utc)
+            pipe.zadd(history, {job.id: enqueued_at.timestamp()})
+            pipe.zremrangebyrank(history, 0, -(HISTORY_LENGTH + 1))
+            pipe.execute()
+        return job
+
+    def trigger(self) -> Job:
+        """Enqueue one run now without moving the schedule (see :meth:`enqueue`)."""
+        return self.enqueue(self._connection())
 
 
 def delete_job(client: Redis | Pipeline, job_id: str) -> bool:

@@ -19,6 +19,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import cron_scheduler_registry
 from rq.cron import CronScheduler
 from rq.exceptions import StopRequested
+from rq.job import Job
 from rq.queue import Queue
 
 from . import enqueue, keys, scripts
@@ -190,6 +191,13 @@ class RedisCronScheduler(CronScheduler):
         self.log.info("Registered cron job %r: %s on queue %s (%s)", id, job.func_name, queue_name,
                       job.describe_schedule())
         return job
+
+    def trigger(self, id: str) -> Job:
+        """Enqueue one run of job ``id`` now, without moving its schedule (JobNotFound if none).
+
+        pg_scheduler's ``trigger_periodic_job``; the run appears in the job's history.
+        """
+        return RedisCronJob.fetch(id, self.connection).trigger()
 
     def get_jobs(self) -> list[RedisCronJob]:  # type: ignore[override]
         """Return all enabled jobs currently indexed in Redis, soonest first.

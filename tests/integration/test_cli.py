@@ -124,6 +124,7 @@ class TestOperate:
         triggered = rqrcron("trigger", "metric:pm25")
         assert triggered.exit_code == 0
         assert connection.llen("rq:queue:metrics") == 1
+        assert "-manual-" in rqrcron("history", "metric:pm25").output
         assert connection.zscore(k.schedule(), "metric:pm25") == before
 
         assert rqrcron("rm", "metric:pm25").output == "metric:pm25: deleted\n"

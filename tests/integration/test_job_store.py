@@ -249,7 +249,12 @@ def test_enqueue_now_does_not_touch_schedule(connection: redis.Redis) -> None:
     rq_job = job.enqueue(connection)
     assert rq_job.meta["rediscron_id"] == job.id
     assert rq_job.meta["rediscron_slot"] is None
-    assert connection.lrange("rq:queue:metrics", 0, -1) == [rq_job.id.encode()]
+    assert rq_job.meta["rediscron_trigger"] is True
+    assert rq_job.id.startswith("cron-") and "-manual-" in rq_job.id
+    again = job.trigger()
+    assert [e.rq_job_id for e in job.get_history()] == [again.id, rq_job.id]
+    assert {e.slot for e in job.get_history()} == {None}
+    assert connection.lrange("rq:queue:metrics", 0, -1) == [rq_job.id.encode(), again.id.encode()]
     assert connection.zscore(k.schedule(), job.id) == before
     # rq's own cron registry is never written.
     assert not connection.exists("rq:cron_jobs")

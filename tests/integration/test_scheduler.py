@@ -213,6 +213,18 @@ class TestEnqueue:
         job.delete()
         assert not connection.exists(k.history("h"))
 
+    def test_trigger_runs_now_without_moving_the_schedule(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis
+    ) -> None:
+        scheduler.register(jobs.noop, "metrics", id="t", cron="0 0 1 1 *")
+        before = connection.zscore(k.schedule(), "t")
+        rq_job = scheduler.trigger("t")
+        assert queued(connection) == [rq_job.id]
+        assert connection.zscore(k.schedule(), "t") == before
+        assert RedisCronJob.fetch("t", connection).get_history()[0].rq_job_id == rq_job.id
+        with pytest.raises(LookupError):
+            scheduler.trigger("nope")
+
     def test_missed_slots_coalesce_into_one_late_run(self, scheduler: RedisCronScheduler,
                                                      connection: redis.Redis, clock: FakeClock) -> None:
         scheduler.register(jobs.noop, "metrics", id="c", cron="*/1 * * * *")
