@@ -457,6 +457,8 @@ class RedisCronJob(CronJob):
         self.last_error: str | None = None
         #: Replaces the Redis server's clock when computing next runs (tests, injected by the scheduler).
         self.clock: Clock | None = None
+        #: (score, revision, now) of the slot this job is due for, set by get_jobs_to_queue().
+        self._due: tuple[str, bytes | str, float] | None = None
 
     def _apply(self, d: _Definition) -> None:
         self.id = d.id

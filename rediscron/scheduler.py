@@ -271,6 +271,20 @@ class RedisCronScheduler(CronScheduler):
         if not due or self._lock.value is None:
             return [], False
         slots: list[enqueue.Slot] = []
+        for job, score, revision in self._read_due(due):
+            try:
+                slots.append(enqueue.prepare(self.connection, self._queue(job.queue_name), job, score, revision, now))
+            except _CONNECTION_ERRORS:
+                raise
+            except Exception as exc:
+                self._quarantine(job.id, revision, exc)
+        if not slots:
+            return [], len(due) >= self.batch_size
+        return self._fire_slots(slots, now), len(due) >= self.batch_size
+
+    def _read_due(self, due: list[Any]) -> list[tuple[RedisCronJob, str, bytes | str]]:
+        """The due entries of a tick as (job, score, revision read); unusable ones are quarantined or pruned."""
+        readable: list[tuple[RedisCronJob, str, bytes | str]] = []
         missing: list[str] = []
         for entry in due:
             try:
@@ -294,22 +308,26 @@ class RedisCronScheduler(CronScheduler):
                 # Passed back to the fire script byte for byte, whatever it holds.
                 revision = raw.get(b"revision") or raw.get("revision") or ""
                 job = RedisCronJob.restore(raw, self.connection, id=job_id, strict=True)
-                slots.append(enqueue.prepare(self.connection, self._queue(job.queue_name), job,
-                                             score, revision, now))
+                readable.append((job, score, revision))
             except _CONNECTION_ERRORS:
                 raise
             except Exception as exc:
                 self._quarantine(job_id, revision, exc)
         if missing:
             scripts.run("prune", self.connection, [keys.schedule(), keys.ids()], [keys.job(""), *missing])
-        if not slots:
-            return [], len(due) >= self.batch_size
-        held, outcomes = enqueue.fire(self.connection, self._lock.value, slots, now)
+        return readable
+
+    def _fire_slots(self, slots: list[enqueue.Slot], now: float) -> list[RedisCronJob]:
+        """Run the fire script for prepared slots; return the jobs enqueued."""
+        lock_value = self._lock.value
+        if lock_value is None:
+            return []
+        held, outcomes = enqueue.fire(self.connection, lock_value, slots, now)
         if not held:
             self.log.warning("Lock lost before enqueueing %d due slot(s); nothing enqueued", len(slots))
             self._lock.value = None
             self._next_heartbeat = 0.0
-            return [], False
+            return []
         fired: list[RedisCronJob] = []
         # A job changed between read and fire: look again at once, but never spin on one that stays stale.
         self._stale_streak = self._stale_streak + 1 if enqueue.STALE in outcomes else 0
@@ -332,7 +350,59 @@ class RedisCronScheduler(CronScheduler):
             elif outcome == enqueue.ALREADY_ENQUEUED:
                 self.log.info("Slot %s of %s was already enqueued as %s; moved on", s.slot_time, s.job.id,
                               s.rq_job.id)
-        return fired, len(due) >= self.batch_size
+        return fired
+
+    # -- rq-scheduler's API, so a hand-written rq-scheduler loop ports unchanged ---------------
+
+    def acquire_lock(self) -> bool:
+        """Take the singleton lock if it is free (or keep it if it is ours); False if another holds it.
+
+        rq-scheduler's name for the lock half of :meth:`register_birth`.
+        """
+        if self._lock.value is not None and self._lock.extend():
+            return True
+        return self._lock.acquire() is None
+
+    def remove_lock(self) -> None:
+        """Release the lock if this scheduler holds it; safe to call when it does not."""
+        self._lock.release()
+
+    def get_jobs_to_queue(self) -> list[RedisCronJob]:
+        """The jobs due now, each remembering the slot it is due for; pass them to :meth:`enqueue_job`."""
+        now, marker, _upcoming, due = self._tick()
+        self._note_marker(marker)
+        jobs = []
+        for job, score, revision in self._read_due(due):
+            job._due = (score, revision, now)
+            jobs.append(job)
+        return jobs
+
+    def get_queue_for_job(self, job: RedisCronJob) -> Queue:
+        """The RQ queue a job's runs go to."""
+        return self._queue(job.queue_name)
+
+    def enqueue_job(self, job: RedisCronJob) -> None:
+        """Enqueue the slot a job from :meth:`get_jobs_to_queue` is due for, at most once.
+
+        Like every enqueue, this needs the lock (:meth:`acquire_lock`) and does nothing if
+        the job changed since it was read, or if its slot was already enqueued.
+        """
+        due = getattr(job, "_due", None)
+        if due is None:
+            raise ValueError(f"cron job {job.id!r} carries no due slot; take it from get_jobs_to_queue()")
+        if self._lock.value is None:
+            self.log.warning("enqueue_job(%r) without the lock: nothing enqueued", job.id)
+            return
+        score, revision, now = due
+        job._due = None
+        try:
+            slot = enqueue.prepare(self.connection, self.get_queue_for_job(job), job, score, revision, now)
+        except _CONNECTION_ERRORS:
+            raise
+        except Exception as exc:
+            self._quarantine(job.id, revision, exc)
+            return
+        self._fire_slots([slot], now)
 
     def _quarantine(self, job_id: str, revision: bytes | str, exc: Exception) -> None:
         message = exc.message if isinstance(exc, CorruptJobError) else f"{type(exc).__name__}: {exc}"

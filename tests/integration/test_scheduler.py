@@ -563,3 +563,43 @@ def test_an_idle_pass_is_one_round_trip_whatever_the_registry_size(
     s.heartbeat()
     assert CountingConnection.sent == 2  # extend the lock; refresh rq's registry entry
     s.register_death()
+
+
+class TestRqSchedulerCompatibility:
+    """rq-scheduler's hand-written loop ports unchanged, and still fires each slot once."""
+
+    def test_hand_written_loop(self, connection: redis.Redis, clock: FakeClock) -> None:
+        one = RedisCronScheduler(connection, name="one", clock=clock)
+        two = RedisCronScheduler(connection, name="two", clock=clock)
+        for i in range(5):
+            one.register(jobs.noop, "metrics", id=f"j{i}", interval=60)
+        assert one.acquire_lock() is True
+        assert one.acquire_lock() is True  # already ours
+        assert two.acquire_lock() is False
+        for _ in range(3):
+            for scheduler in (one, two):  # only the lock holder may enqueue
+                for job in scheduler.get_jobs_to_queue():
+                    assert scheduler.get_queue_for_job(job).name == "metrics"
+                    scheduler.enqueue_job(job)
+            clock.advance(60)
+        ids = queued(connection)
+        assert len(ids) == len(set(ids)) == 15
+        one.remove_lock()
+        one.remove_lock()
+        assert two.acquire_lock() is True
+        assert isinstance(two.pid, int) and two.key.endswith(":two")
+        two.remove_lock()
+
+    def test_enqueue_job_twice_or_without_a_due_slot(self, connection: redis.Redis, clock: FakeClock) -> None:
+        s = RedisCronScheduler(connection, name="s", clock=clock)
+        s.register(jobs.noop, "metrics", id="a", interval=60)
+        assert s.acquire_lock()
+        [job] = s.get_jobs_to_queue()
+        stale_copy = RedisCronJob.restore(connection.hgetall(k.job("a")), connection, id="a")
+        stale_copy._due = job._due
+        s.enqueue_job(job)
+        s.enqueue_job(stale_copy)  # the same slot again: refused by the revision check
+        assert len(queued(connection)) == 1
+        with pytest.raises(ValueError, match="get_jobs_to_queue"):
+            s.enqueue_job(job)
+        s.remove_lock()
