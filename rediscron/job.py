@@ -352,6 +352,16 @@ def _check_time(value: object, job_id: str, field: str) -> None:
         raise InvalidJobError(job_id, field, f"must be between the years 1970 and 9000, not {value.isoformat()}")
 
 
+def _timing_of(stored: Any) -> tuple[StoredTiming | None, str]:
+    """The timing and revision of an HMGET of ``RedisCronJob._TIMING_FIELDS`` (None, "" if no record)."""
+    if isinstance(stored, Exception):
+        return None, ""  # not a hash: the write replaces it
+    interval, next_time, latest, revision = stored
+    if revision is None:
+        return None, ""
+    return StoredTiming.parse(interval, next_time, latest), _text(revision)
+
+
 def _strict_int(text: str) -> int:
     """Only what rediscron writes: ASCII digits with an optional minus sign."""
     if not re.fullmatch(r"-?[0-9]{1,18}", text):
@@ -729,19 +739,49 @@ class RedisCronJob(CronJob):
     def _now(self, connection: Redis) -> float:
         return self.clock() if self.clock is not None else redis_time(connection)
 
+    _TIMING_FIELDS = ("interval", "next_enqueue_time", "latest_enqueue_time", "revision")
+
     def _read_timing(self, connection: Redis) -> tuple[float, StoredTiming | None, str]:
         """Now, and the stored record's timing and revision, in one round trip."""
         with connection.pipeline(transaction=False) as pipe:
             pipe.time()
-            pipe.hmget(self.key, "interval", "next_enqueue_time", "latest_enqueue_time", "revision")
+            pipe.hmget(self.key, *self._TIMING_FIELDS)
             (seconds, micros), stored = pipe.execute(raise_on_error=False)
         now = self.clock() if self.clock is not None else int(seconds) + int(micros) / 1_000_000
-        if isinstance(stored, Exception):
-            return now, None, ""  # not a hash: the write replaces it
-        interval, next_time, latest, revision = stored
-        if revision is None:
-            return now, None, ""
-        return now, StoredTiming.parse(interval, next_time, latest), _text(revision)
+        return (now, *_timing_of(stored))
+
+    def _save_call(self, now: float, stored: StoredTiming | None, expected: str, event: str, enabled: str,
+                   conflict: Conflict, latest: datetime | None = None) -> tuple[list[str], list[Any]]:
+        """Keys and arguments of the save script for this job's current definition."""
+        fields = self._definition_fields()
+        removed = [f for f in _OPTIONAL_FIELDS if f not in fields]
+        if latest is not None:
+            candidate = self.schedule.next_after_fire(slot_of(latest) or 0, to_epoch(latest))
+        else:
+            candidate = self.first_slot(now, stored)
+        args: list[Any] = [
+            self.id, event, keys.events(), format_time(from_epoch(now)),
+            candidate, format_time(from_epoch(candidate)), enabled,
+            "1" if latest is not None else "0", format_time(latest) if latest else "", conflict, expected,
+            len(SCHEDULE_FIELDS), *SCHEDULE_FIELDS,
+            len(fields), *[x for pair in fields.items() for x in pair],
+            len(removed), *removed,
+        ]
+        return [self.key, keys.schedule(), keys.ids(), keys.last_update(), keys.revision()], args
+
+    def _saved(self, result: list[Any], now: float, latest: datetime | None = None) -> int:
+        """Take in what the save script reports; return its status."""
+        status, revision, created_at, next_time, stored_enabled = (_text(x) for x in result)
+        if int(status) == 1:
+            self.revision = int(revision)
+            self.created_at = parse_time(created_at)
+            self.updated_at = from_epoch(now)
+            self.next_enqueue_time = parse_time(next_time)
+            self.enabled = stored_enabled != "0"
+            self.last_error = None
+            if latest is not None:
+                self.latest_enqueue_time = latest
+        return int(status)
 
     def _write(
         self,
@@ -753,45 +793,21 @@ class RedisCronJob(CronJob):
         latest: datetime | None = None,
     ) -> int:
         connection = self._connection()
-        keys_ = [self.key, keys.schedule(), keys.ids(), keys.last_update(), keys.revision()]
-        fields = self._definition_fields()
-        removed = [f for f in _OPTIONAL_FIELDS if f not in fields]
+        self._definition_fields()  # validate before reading anything
         for _attempt in range(_MAX_WRITE_ATTEMPTS):
             if pipeline is not None:
                 # Queued on the caller's pipeline: nothing can be read first, so no compare-and-set.
                 now, stored, expected = self._now(connection), None, ""
             else:
                 now, stored, expected = self._read_timing(connection)
-            if latest is not None:
-                candidate = self.schedule.next_after_fire(slot_of(latest) or 0, to_epoch(latest))
-            else:
-                candidate = self.first_slot(now, stored)
-            args: list[Any] = [
-                self.id, event, keys.events(), format_time(from_epoch(now)),
-                candidate, format_time(from_epoch(candidate)), enabled,
-                "1" if latest is not None else "0", format_time(latest) if latest else "", conflict, expected,
-                len(SCHEDULE_FIELDS), *SCHEDULE_FIELDS,
-                len(fields), *[x for pair in fields.items() for x in pair],
-                len(removed), *removed,
-            ]
+            keys_, args = self._save_call(now, stored, expected, event, enabled, conflict, latest)
             if pipeline is not None:
                 scripts.run("save", pipeline, keys_, args)
                 return 1
-            status, revision, created_at, next_time, stored_enabled = (
-                _text(x) for x in scripts.run("save", connection, keys_, args)
-            )
-            if int(status) == 2:
+            status = self._saved(scripts.run("save", connection, keys_, args), now, latest)
+            if status == 2:
                 continue  # a scheduler fired or someone edited between our read and write
-            if int(status) == 1:
-                self.revision = int(revision)
-                self.created_at = parse_time(created_at)
-                self.updated_at = from_epoch(now)
-                self.next_enqueue_time = parse_time(next_time)
-                self.enabled = stored_enabled != "0"
-                self.last_error = None
-                if latest is not None:
-                    self.latest_enqueue_time = latest
-            return int(status)
+            return status
         raise RediscronError(f"cron job {self.id!r}: the record kept changing during the write; try again")
 
     def _set_enabled(self, enabled: bool, pipeline: Pipeline | None) -> None:

@@ -8,13 +8,14 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from types import FrameType
 from typing import Any, cast
 
 from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import cron_scheduler_registry
 from rq.cron import CronScheduler
@@ -26,7 +27,7 @@ from . import enqueue, keys, scripts
 from .clock import Clock, from_epoch, redis_time
 from .errors import CorruptJobError, InvalidJobError, LockLostError, SchedulerLockedError
 from .events import EventListener
-from .job import DEFAULT_RESULT_TTL, Conflict, RedisCronJob, all_ids, load_jobs
+from .job import DEFAULT_RESULT_TTL, Conflict, RedisCronJob, _timing_of, all_ids, load_jobs
 from .lock import SchedulerLock
 
 #: How many due slots one fire script handles.
@@ -39,6 +40,10 @@ MAX_JOBS_IN_SCHEDULER_HASH = 1000
 SCHEDULER_HASH_TTL = 120
 
 _CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+_REGISTER_ARGUMENTS = frozenset({
+    "func", "func_name", "queue_name", "id", "args", "kwargs", "interval", "cron", "job_timeout", "result_ttl",
+    "ttl", "failure_ttl", "meta", "enabled",
+})
 
 
 def _text(value: bytes | str) -> str:
@@ -191,6 +196,101 @@ class RedisCronScheduler(CronScheduler):
         self.log.info("Registered cron job %r: %s on queue %s (%s)", id, job.func_name, queue_name,
                       job.describe_schedule())
         return job
+
+    def register_many(
+        self,
+        jobs: Iterable[Mapping[str, Any]],
+        *,
+        conflict: Conflict = "replace",
+        batch_size: int = 1000,
+    ) -> list[RedisCronJob]:
+        """Create or update many jobs: every one is validated first (all or nothing), then each
+        batch is written in one atomic round trip (plus one to read what is stored).
+
+        Each item is a mapping of :meth:`register`'s keyword arguments (``func``,
+        ``queue_name``, ``id``, ``interval`` or ``cron``, ...). ``conflict`` applies to all;
+        with ``"raise"``, an id that exists refuses the whole call before anything is written.
+        Returns the jobs as stored, in input order.
+
+        Example::
+
+            scheduler.register_many([
+                {"func": rebuild_metric, "queue_name": "metrics", "id": f"metric:{m}", "args": (m,),
+                 "interval": 300}
+                for m in ("pm25", "pm10", "no2")
+            ])
+        """
+        if conflict not in ("replace", "ignore", "raise"):
+            raise InvalidJobError(None, "conflict", f"must be 'replace', 'ignore' or 'raise', not {conflict!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive whole number, not {batch_size!r}")
+        planned: list[tuple[RedisCronJob, str]] = []
+        seen: set[str] = set()
+        for number, spec in enumerate(jobs, 1):
+            if not isinstance(spec, Mapping):
+                raise InvalidJobError(None, f"job #{number}", "must be a mapping of register() arguments")
+            unknown = set(spec) - _REGISTER_ARGUMENTS
+            if unknown:
+                raise InvalidJobError(spec.get("id") if isinstance(spec.get("id"), str) else f"#{number}",
+                                      "arguments", f"unknown: {sorted(unknown)}")
+            arguments = dict(spec)
+            enabled = arguments.pop("enabled", None)
+            if enabled is not None and not isinstance(enabled, bool):
+                raise InvalidJobError(arguments.get("id"), "enabled", f"must be True, False or None, not {enabled!r}")
+            job = RedisCronJob(connection=self.connection, enabled=True if enabled is None else enabled, **arguments)
+            if job.id in seen:
+                raise InvalidJobError(job.id, "id", "appears twice in the batch")
+            seen.add(job.id)
+            job.clock = self.clock
+            job._definition_fields()
+            planned.append((job, "" if enabled is None else ("1" if enabled else "0")))
+        if conflict == "raise" and planned:
+            with self.connection.pipeline(transaction=False) as pipe:
+                for job, _state in planned:
+                    pipe.exists(job.key)
+                taken = [job.id for (job, _), there in zip(planned, pipe.execute(), strict=True) if there]
+            if taken:
+                raise InvalidJobError(taken[0], "id", f"{len(taken)} job(s) exist already (conflict='raise'), "
+                                                     f"e.g. {', '.join(taken[:5])}; nothing was written")
+        result: list[RedisCronJob] = []
+        for start in range(0, len(planned), batch_size):
+            result += self._write_batch(planned[start:start + batch_size], conflict)
+        self.log.info("Registered %d cron jobs", len(result))
+        return result
+
+    def _write_batch(self, batch: list[tuple[RedisCronJob, str]], conflict: Conflict) -> list[RedisCronJob]:
+        with self.connection.pipeline(transaction=False) as pipe:
+            pipe.time()
+            for job, _state in batch:
+                pipe.hmget(job.key, *RedisCronJob._TIMING_FIELDS)
+            replies = pipe.execute(raise_on_error=False)
+        seconds, micros = replies[0]
+        now = self.clock() if self.clock is not None else int(seconds) + int(micros) / 1_000_000
+        save = scripts.script("save", self.connection)
+        calls = []
+        for (job, state), stored in zip(batch, replies[1:], strict=True):
+            timing, expected = _timing_of(stored)
+            calls.append(job._save_call(now, timing, expected, "updated", state, conflict))
+        for attempt in range(2):
+            # Plain EVALSHA in one MULTI: one round trip (redis-py's script objects would add a SCRIPT EXISTS).
+            with self.connection.pipeline(transaction=True) as pipe:
+                for keys_, args in calls:
+                    pipe.evalsha(save.sha, len(keys_), *keys_, *args)
+                try:
+                    results = pipe.execute()
+                    break
+                except NoScriptError:
+                    if attempt:
+                        raise
+                    # Every call failed alike (the server forgot the script); load it and send again.
+                    save.sha = self.connection.script_load(save.script)
+        out = []
+        for (job, state), reply in zip(batch, results, strict=True):
+            status = job._saved(reply, now)
+            if status == 2:  # changed between our read and write (a fire): write this one alone
+                status = job._write(None, "updated", enabled=state, conflict=conflict)
+            out.append(job if status == 1 else RedisCronJob.fetch(job.id, self.connection, strict=False))
+        return out
 
     def trigger(self, id: str) -> Job:
         """Enqueue one run of job ``id`` now, without moving its schedule (JobNotFound if none).

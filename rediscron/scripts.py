@@ -35,6 +35,14 @@ def run(name: str, client: Client, keys: list[str], args: list[Any]) -> Any:
     return script(keys=keys, args=args, client=client)
 
 
+def script(name: str, connection: Redis) -> Script:
+    """The registered script object (for callers that queue EVALSHA themselves)."""
+    found = _registered.get(name)
+    if found is None:
+        found = _registered[name] = connection.register_script(_source(name))
+    return found
+
+
 def _pipeline_owner(pipeline: Pipeline) -> Redis:
     # A pipeline can't register a script, but one built from a pool makes an equivalent client.
     return Redis(connection_pool=pipeline.connection_pool)

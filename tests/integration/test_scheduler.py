@@ -603,3 +603,59 @@ class TestRqSchedulerCompatibility:
         with pytest.raises(ValueError, match="get_jobs_to_queue"):
             s.enqueue_job(job)
         s.remove_lock()
+
+
+class TestRegisterMany:
+    def test_bulk_upsert_in_order(self, scheduler: RedisCronScheduler, connection: redis.Redis,
+                                  clock: FakeClock) -> None:
+        scheduler.register(jobs.noop, "metrics", id="m07", interval=60, enabled=False)
+        created = RedisCronJob.fetch("m07", connection).created_at
+        specs = [{"func": jobs.record, "queue_name": "metrics", "id": f"m{i:02}", "args": (i,), "interval": 60}
+                 for i in range(20)]
+        specs.append({"func": "tests.jobs.noop", "queue_name": "q", "id": "c", "cron": "@hourly", "enabled": False})
+        result = scheduler.register_many(specs, batch_size=6)
+        assert [j.id for j in result] == [s["id"] for s in specs]
+        assert connection.scard(k.ids()) == 21
+        m07 = RedisCronJob.fetch("m07", connection)
+        assert (m07.args, m07.enabled, m07.created_at) == ((7,), False, created)  # upsert keeps state
+        assert RedisCronJob.fetch("c", connection).enabled is False
+        assert result[0].next_enqueue_time is not None and result[0].revision > 0
+
+    @pytest.mark.parametrize(
+        ("bad", "field"),
+        [({"interval": 0}, "interval"), ({"colour": "red"}, "arguments"), ({"enabled": "yes"}, "enabled"),
+         ({"id": "m03"}, "id")],
+    )
+    def test_one_bad_item_writes_nothing(self, scheduler: RedisCronScheduler, connection: redis.Redis,
+                                         bad: dict[str, Any], field: str) -> None:
+        specs = [{"func": jobs.noop, "queue_name": "q", "id": f"m{i:02}", "interval": 60} for i in range(5)]
+        specs.append({"func": jobs.noop, "queue_name": "q", "id": "bad", "interval": 60, **bad})
+        with pytest.raises(InvalidJobError) as info:
+            scheduler.register_many(specs)
+        assert info.value.field == field
+        assert connection.scard(k.ids()) == 0
+
+    def test_conflict_modes(self, scheduler: RedisCronScheduler, connection: redis.Redis) -> None:
+        scheduler.register(jobs.noop, "q", id="a", interval=60)
+        specs = [{"func": jobs.noop, "queue_name": "q", "id": x, "interval": 30} for x in ("a", "b")]
+        with pytest.raises(InvalidJobError, match="nothing was written"):
+            scheduler.register_many(specs, conflict="raise")
+        assert not RedisCronJob.exists("b", connection)
+        result = scheduler.register_many(specs, conflict="ignore")
+        assert [j.interval for j in result] == [60, 30]
+        assert RedisCronJob.fetch("a", connection).interval == 60
+
+
+def test_register_many_is_two_round_trips_per_batch(redis_url: str, connection: redis.Redis,
+                                                     clock: FakeClock) -> None:
+    counted = redis.Redis(connection_pool=redis.ConnectionPool.from_url(redis_url, connection_class=CountingConnection))
+    s = RedisCronScheduler(counted, name="bulk", clock=clock)
+    s.register(jobs.noop, "q", id="warm-up", interval=60)  # loads the script
+    CountingConnection.sent = 0
+    s.register_many([{"func": jobs.noop, "queue_name": "q", "id": f"j{i}", "interval": 60} for i in range(100)],
+                    batch_size=50)
+    assert CountingConnection.sent == 4
+    assert connection.scard(k.ids()) == 101
+    connection.script_flush()  # as after a Redis restart: the server forgot the script
+    s.register_many([{"func": jobs.noop, "queue_name": "q", "id": f"k{i}", "interval": 60} for i in range(10)])
+    assert connection.scard(k.ids()) == 111
