@@ -20,6 +20,7 @@ from redis.exceptions import ResponseError
 from rq.cron import CronJob
 from rq.job import Job
 from rq.queue import Queue
+from rq.utils import as_text
 
 from . import keys, scripts
 from .clock import Clock, format_time, from_epoch, parse_time, redis_time, to_epoch
@@ -69,12 +70,12 @@ class StoredTiming:
     def parse(cls, interval: Any, next_time: Any, latest: Any) -> StoredTiming:
         def to_slot(value: Any) -> int | None:
             try:
-                return slot_of(parse_time(_text(value))) if value else None
+                return slot_of(parse_time(as_text(value))) if value else None
             except ValueError:
                 return None
 
         try:
-            seconds = int(_text(interval)) if interval else None
+            seconds = int(as_text(interval)) if interval else None
         except ValueError:
             seconds = None
         return cls(seconds, to_slot(next_time), to_slot(latest))
@@ -359,7 +360,7 @@ def _timing_of(stored: Any) -> tuple[StoredTiming | None, str]:
     interval, next_time, latest, revision = stored
     if revision is None:
         return None, ""
-    return StoredTiming.parse(interval, next_time, latest), _text(revision)
+    return StoredTiming.parse(interval, next_time, latest), as_text(revision)
 
 
 def _strict_int(text: str) -> int:
@@ -380,9 +381,6 @@ def rq_job_id(cron_id: str, slot: int) -> str:
     digest = hashlib.sha1(cron_id.encode("utf-8")).hexdigest()[:16]
     return f"cron-{digest}-{slot}"
 
-
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
 class RedisCronJob(CronJob):
@@ -617,7 +615,7 @@ class RedisCronJob(CronJob):
         all raises :class:`~rediscron.errors.CorruptJobError`.
         """
         try:
-            data = {_text(k): _text(v) for k, v in raw_data.items()}
+            data = {as_text(k): as_text(v) for k, v in raw_data.items()}
         except UnicodeDecodeError as exc:
             raise CorruptJobError(id or "?", f"the record holds bytes that are not UTF-8 text ({exc})") from None
         job_id = data.get("id") or id
@@ -771,7 +769,7 @@ class RedisCronJob(CronJob):
 
     def _saved(self, result: list[Any], now: float, latest: datetime | None = None) -> int:
         """Take in what the save script reports; return its status."""
-        status, revision, created_at, next_time, stored_enabled = (_text(x) for x in result)
+        status, revision, created_at, next_time, stored_enabled = (as_text(x) for x in result)
         if int(status) == 1:
             self.revision = int(revision)
             self.created_at = parse_time(created_at)
@@ -856,7 +854,7 @@ class RedisCronJob(CronJob):
         """The most recent RQ jobs this cron job spawned, newest first, with their status."""
         connection = self._connection()
         raw = connection.zrange(keys.history(self.id), 0, max(0, limit - 1), desc=True, withscores=True)
-        entries = [(_text(member), float(score)) for member, score in cast(list[tuple[Any, Any]], raw)]
+        entries = [(as_text(member), float(score)) for member, score in cast(list[tuple[Any, Any]], raw)]
         found = Job.fetch_many([job_id for job_id, _ in entries], connection=connection) if entries else []
         history = []
         for (job_id, score), job in zip(entries, found, strict=True):
@@ -950,7 +948,7 @@ def decode_ids(raw_ids: Iterable[bytes | str]) -> tuple[list[str], list[str]]:
     ids, bad = [], []
     for raw in raw_ids:
         try:
-            ids.append(_text(raw))
+            ids.append(as_text(raw))
         except UnicodeDecodeError:
             bad.append(cast(bytes, raw).decode("utf-8", "backslashreplace"))
     return sorted(ids), sorted(bad)

@@ -7,12 +7,9 @@ import uuid
 from dataclasses import dataclass
 
 from redis import Redis
+from rq.utils import as_text
 
 from . import keys, scripts
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
 @dataclass(frozen=True)
@@ -60,10 +57,10 @@ class SchedulerLock:
             [self.token, self.name, self.ttl * 1000],
         )
         if int(ok):
-            self.value = _text(value)
+            self.value = as_text(value)
             self.valid_until = sent + self.ttl
             return None
-        return LockHolder.parse(_text(value))
+        return LockHolder.parse(as_text(value))
 
     def extend(self) -> bool:
         """Extend our lock's TTL; False if it is no longer ours."""
@@ -94,4 +91,4 @@ class SchedulerLock:
             value, ttl_ms = pipe.execute()
         if value is None:
             return None
-        return LockHolder.parse(_text(value), int(ttl_ms))
+        return LockHolder.parse(as_text(value), int(ttl_ms))

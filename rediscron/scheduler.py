@@ -22,6 +22,7 @@ from rq.cron import CronScheduler
 from rq.exceptions import StopRequested
 from rq.job import Job
 from rq.queue import Queue
+from rq.utils import as_text
 
 from . import enqueue, keys, scripts
 from .clock import Clock, from_epoch, redis_time
@@ -45,9 +46,6 @@ _REGISTER_ARGUMENTS = frozenset({
     "ttl", "failure_ttl", "meta", "enabled",
 })
 
-
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
 class RedisCronScheduler(CronScheduler):
@@ -305,7 +303,7 @@ class RedisCronScheduler(CronScheduler):
         Index entries whose hash is gone are pruned. Records that cannot be read are
         left out (and logged); :meth:`get_invalid_jobs` lists them.
         """
-        ids = [_text(x) for x in cast(list[Any], self.connection.zrange(keys.schedule(), 0, -1))]
+        ids = [as_text(x) for x in cast(list[Any], self.connection.zrange(keys.schedule(), 0, -1))]
         return self._load(ids)[0]
 
     def get_all_jobs(self) -> list[RedisCronJob]:
@@ -346,8 +344,8 @@ class RedisCronScheduler(CronScheduler):
             "tick", self.connection, [keys.schedule(), keys.last_update()],
             [now_arg, self.batch_size, keys.job("")],
         )
-        upcoming = _text(result[2])
-        return float(_text(result[0])), _text(result[1]), float(upcoming) if upcoming else None, result[3:]
+        upcoming = as_text(result[2])
+        return float(as_text(result[0])), as_text(result[1]), float(upcoming) if upcoming else None, result[3:]
 
     def enqueue_jobs(self) -> list[RedisCronJob]:  # type: ignore[override]
         """Enqueue all Redis cron jobs currently due; return the ones enqueued.
@@ -388,16 +386,16 @@ class RedisCronScheduler(CronScheduler):
         missing: list[str] = []
         for entry in due:
             try:
-                job_id = _text(entry[0])
+                job_id = as_text(entry[0])
             except UnicodeDecodeError:
                 # Not an id rediscron wrote (ids are text): drop the index entry, it can never fire.
                 self.connection.zrem(keys.schedule(), entry[0])
                 self.log.error("Removed an index entry that is not UTF-8 text: %r", entry[0])
                 continue
-            score = _text(entry[1])
+            score = as_text(entry[1])
             if not isinstance(entry[2], list):
                 # tick.lua found another type of key where the hash should be.
-                self._quarantine(job_id, "", CorruptJobError(job_id, f"{keys.job(job_id)} is a {_text(entry[2])}"))
+                self._quarantine(job_id, "", CorruptJobError(job_id, f"{keys.job(job_id)} is a {as_text(entry[2])}"))
                 continue
             if not entry[2]:
                 missing.append(job_id)
@@ -541,7 +539,7 @@ class RedisCronScheduler(CronScheduler):
         data: dict[str, Any] = super().to_dict()
         # The soonest enabled jobs only: reading the whole registry on every change would cost O(N).
         soonest = self.connection.zrange(keys.schedule(), 0, MAX_JOBS_IN_SCHEDULER_HASH - 1)
-        ids = [_text(x) for x in cast(list[Any], soonest)]
+        ids = [as_text(x) for x in cast(list[Any], soonest)]
         jobs = self._load(ids)[0]
         data["cron_jobs"] = json.dumps([job.to_rq_dict() for job in jobs])
         data["lock_ttl"] = str(self.lock_ttl)

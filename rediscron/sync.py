@@ -25,9 +25,6 @@ class SyncError(RediscronError, ValueError):
     """A schedules file cannot be read or applied (the message says whether anything was written)."""
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else value
-
 
 def entry_of(job: RedisCronJob) -> dict[str, Any]:
     """The file form of a job: only what defines it, nothing the scheduler owns."""

@@ -20,9 +20,6 @@ _STATE_WIDTH = len("disabled")
 _GAP = "  "
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else value
-
 
 @dataclass
 class Row:
