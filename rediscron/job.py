@@ -769,8 +769,9 @@ class RedisCronJob(CronJob):
 
     def _saved(self, result: list[Any], now: float, latest: datetime | None = None) -> int:
         """Take in what the save script reports; return its status."""
-        status, revision, created_at, next_time, stored_enabled = (as_text(x) for x in result)
-        if int(status) == 1:
+        status = int(result[0])  # a Lua number, not a string
+        revision, created_at, next_time, stored_enabled = (as_text(x) for x in result[1:])
+        if status == 1:
             self.revision = int(revision)
             self.created_at = parse_time(created_at)
             self.updated_at = from_epoch(now)
@@ -779,7 +780,7 @@ class RedisCronJob(CronJob):
             self.last_error = None
             if latest is not None:
                 self.latest_enqueue_time = latest
-        return int(status)
+        return status
 
     def _write(
         self,
