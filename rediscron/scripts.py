@@ -27,19 +27,15 @@ _registered: dict[str, Script] = {}
 
 def run(name: str, client: Client, keys: list[str], args: list[Any]) -> Any:
     """Run script ``lua/{name}.lua`` on ``client`` (a connection, or a pipeline to queue it)."""
-    script = _registered.get(name)
-    if script is None:
-        registrar = client if isinstance(client, Redis) else _pipeline_owner(client)
-        script = registrar.register_script(_source(name))
-        _registered[name] = script
-    return script(keys=keys, args=args, client=client)
+    return script(name, client)(keys=keys, args=args, client=client)
 
 
-def script(name: str, connection: Redis) -> Script:
-    """The registered script object (for callers that queue EVALSHA themselves)."""
+def script(name: str, client: Client) -> Script:
+    """The registered script object (also for callers that queue EVALSHA themselves)."""
     found = _registered.get(name)
     if found is None:
-        found = _registered[name] = connection.register_script(_source(name))
+        registrar = client if isinstance(client, Redis) else _pipeline_owner(client)
+        found = _registered[name] = registrar.register_script(_source(name))
     return found
 
 
