@@ -945,19 +945,20 @@ def _join(first: str | bytes, second: str | bytes, before: str = "") -> str | by
 
 
 def decode_ids(raw_ids: Iterable[bytes | str]) -> tuple[list[str], list[str]]:
-    """Sorted ids as text, and (escaped) the entries that are not UTF-8 text, which no job can have."""
+    """Ids as text in their order, and (escaped) the entries that are not UTF-8 text, which no job can have."""
     ids, bad = [], []
     for raw in raw_ids:
         try:
             ids.append(as_text(raw))
         except UnicodeDecodeError:
             bad.append(cast(bytes, raw).decode("utf-8", "backslashreplace"))
-    return sorted(ids), sorted(bad)
+    return ids, bad
 
 
 def all_ids(connection: Redis) -> tuple[list[str], list[str]]:
-    """Every registered id (see :func:`decode_ids`)."""
-    return decode_ids(cast(set[Any], connection.smembers(keys.ids())))
+    """Every registered id, sorted (see :func:`decode_ids`)."""
+    ids, bad = decode_ids(cast(set[Any], connection.smembers(keys.ids())))
+    return sorted(ids), sorted(bad)
 
 
 def load_jobs(connection: Redis, ids: list[str], chunk: int = 1000) -> tuple[list[RedisCronJob], dict[str, str], int]:

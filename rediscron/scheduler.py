@@ -28,7 +28,7 @@ from . import enqueue, keys, scripts
 from .clock import Clock, from_epoch, redis_time
 from .errors import CorruptJobError, InvalidJobError, LockLostError, SchedulerLockedError
 from .events import EventListener
-from .job import DEFAULT_RESULT_TTL, Conflict, RedisCronJob, _timing_of, all_ids, load_jobs
+from .job import DEFAULT_RESULT_TTL, Conflict, RedisCronJob, _timing_of, all_ids, decode_ids, load_jobs
 from .lock import SchedulerLock
 
 #: How many due slots one fire script handles.
@@ -303,7 +303,8 @@ class RedisCronScheduler(CronScheduler):
         Index entries whose hash is gone are pruned. Records that cannot be read are
         left out (and logged); :meth:`get_invalid_jobs` lists them.
         """
-        ids = [as_text(x) for x in cast(list[Any], self.connection.zrange(keys.schedule(), 0, -1))]
+        # An index entry that is not text is dropped by the loop when it comes due; it names no job.
+        ids = decode_ids(cast(list[Any], self.connection.zrange(keys.schedule(), 0, -1)))[0]
         return self._load(ids)[0]
 
     def get_all_jobs(self) -> list[RedisCronJob]:
@@ -539,7 +540,7 @@ class RedisCronScheduler(CronScheduler):
         data: dict[str, Any] = super().to_dict()
         # The soonest enabled jobs only: reading the whole registry on every change would cost O(N).
         soonest = self.connection.zrange(keys.schedule(), 0, MAX_JOBS_IN_SCHEDULER_HASH - 1)
-        ids = [as_text(x) for x in cast(list[Any], soonest)]
+        ids = decode_ids(cast(list[Any], soonest))[0]
         jobs = self._load(ids)[0]
         data["cron_jobs"] = json.dumps([job.to_rq_dict() for job in jobs])
         data["lock_ttl"] = str(self.lock_ttl)

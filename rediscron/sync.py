@@ -227,7 +227,7 @@ def plan(connection: Redis, entries: list[dict[str, Any]], prune: bool = False) 
         else:
             result.unchanged.append(job.id)
     if prune:
-        applied, _bad = decode_ids(cast(set[Any], connection.smembers(keys.applied())))
+        applied = sorted(decode_ids(cast(set[Any], connection.smembers(keys.applied())))[0])
         gone = [job_id for job_id in applied if job_id not in seen]
         existing = [job_id for job_id, there in zip(gone, _exist_many(connection, gone), strict=True) if there]
         if len(existing) < len(gone):

@@ -116,6 +116,8 @@ def test_corrupt_records_are_quarantined_and_good_jobs_keep_firing(scheduler: An
         scheduler.register(jobs.noop, "bad", id=name, interval=60)
         connection.hset(k.job(name), mapping=change)
     connection.zadd(k.schedule(), {b"\xfe\xff": 0})  # an index entry that is not text
+    assert {"a_good", "z_good"} <= {j.id for j in scheduler.get_jobs()}
+    scheduler.save()  # the scheduler hash lists the soonest jobs from the same index
     fired = scheduler.enqueue_jobs()
     assert sorted(j.id for j in fired) == ["a_good", "z_good"]
     invalid = scheduler.get_invalid_jobs()
