@@ -16,7 +16,12 @@ RQ_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 def redis_time(connection: Redis) -> float:
     """The Redis server's clock, so that hosts with skewed clocks agree."""
-    seconds, microseconds = connection.time()
+    return epoch_of_time_reply(connection.time())
+
+
+def epoch_of_time_reply(reply: tuple[int, int]) -> float:
+    """Epoch seconds of a ``TIME`` reply (seconds, microseconds)."""
+    seconds, microseconds = reply
     return int(seconds) + int(microseconds) / 1_000_000
 
 

@@ -23,7 +23,7 @@ from rq.queue import Queue
 from rq.utils import as_text
 
 from . import keys, scripts
-from .clock import Clock, format_time, from_epoch, parse_time, redis_time, to_epoch
+from .clock import Clock, epoch_of_time_reply, format_time, from_epoch, parse_time, redis_time, to_epoch
 from .errors import CorruptJobError, InvalidJobError, JobNotFound, RediscronError
 from .schedule import MAX_INTERVAL, Schedule, make_schedule, validate_cron, validate_interval
 
@@ -351,6 +351,18 @@ def _check_time(value: object, job_id: str, field: str) -> None:
         raise InvalidJobError(job_id, field, f"must be a datetime or None, not {value!r}")
     if not 1970 <= value.year <= 9000:
         raise InvalidJobError(job_id, field, f"must be between the years 1970 and 9000, not {value.isoformat()}")
+
+
+def read_timings(connection: Redis, jobs: list[RedisCronJob], clock: Clock | None
+                 ) -> tuple[float, list[tuple[StoredTiming | None, str]]]:
+    """Now (``clock``, else the server's), and each job's stored timing and revision, in one round trip."""
+    with connection.pipeline(transaction=False) as pipe:
+        pipe.time()
+        for job in jobs:
+            pipe.hmget(job.key, *RedisCronJob._TIMING_FIELDS)
+        replies = pipe.execute(raise_on_error=False)
+    now = clock() if clock is not None else epoch_of_time_reply(replies[0])
+    return now, [_timing_of(stored) for stored in replies[1:]]
 
 
 def _timing_of(stored: Any) -> tuple[StoredTiming | None, str]:
@@ -741,12 +753,8 @@ class RedisCronJob(CronJob):
 
     def _read_timing(self, connection: Redis) -> tuple[float, StoredTiming | None, str]:
         """Now, and the stored record's timing and revision, in one round trip."""
-        with connection.pipeline(transaction=False) as pipe:
-            pipe.time()
-            pipe.hmget(self.key, *self._TIMING_FIELDS)
-            (seconds, micros), stored = pipe.execute(raise_on_error=False)
-        now = self.clock() if self.clock is not None else int(seconds) + int(micros) / 1_000_000
-        return (now, *_timing_of(stored))
+        now, [(stored, revision)] = read_timings(connection, [self], self.clock)
+        return now, stored, revision
 
     def _save_call(self, now: float, stored: StoredTiming | None, expected: str, event: str, enabled: str,
                    conflict: Conflict, latest: datetime | None = None) -> tuple[list[str], list[Any]]:
@@ -988,10 +996,14 @@ def load_jobs(connection: Redis, ids: list[str], chunk: int = 1000) -> tuple[lis
                     jobs.append(RedisCronJob.restore(raw, connection, id=job_id, strict=False))
                 except CorruptJobError as exc:
                     invalid[job_id] = exc.message
-    pruned = 0
-    if missing:
-        pruned = int(scripts.run("prune", connection, [keys.schedule(), keys.ids()], [keys.job(""), *missing]))
-    return jobs, invalid, pruned
+    return jobs, invalid, prune_index(connection, missing)
+
+
+def prune_index(connection: Redis, ids: list[str]) -> int:
+    """Drop those of ``ids`` whose hash is gone from the index and the id set; return how many."""
+    if not ids:
+        return 0
+    return int(scripts.run("prune", connection, [keys.schedule(), keys.ids()], [keys.job(""), *ids]))
 
 
 def _placeholder() -> None:

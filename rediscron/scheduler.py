@@ -28,7 +28,16 @@ from . import enqueue, keys, scripts
 from .clock import Clock, from_epoch, redis_time
 from .errors import CorruptJobError, InvalidJobError, LockLostError, SchedulerLockedError
 from .events import EventListener
-from .job import DEFAULT_RESULT_TTL, Conflict, RedisCronJob, _timing_of, all_ids, decode_ids, load_jobs
+from .job import (
+    DEFAULT_RESULT_TTL,
+    Conflict,
+    RedisCronJob,
+    all_ids,
+    decode_ids,
+    load_jobs,
+    prune_index,
+    read_timings,
+)
 from .lock import SchedulerLock
 
 #: How many due slots one fire script handles.
@@ -162,12 +171,9 @@ class RedisCronScheduler(CronScheduler):
             # Later, from another process:
             scheduler.register(rebuild_metric, "metrics", id="metric:pm25", interval=600)
         """
-        if conflict not in ("replace", "ignore", "raise"):
-            raise InvalidJobError(id if isinstance(id, str) else None, "conflict",
-                                  f"must be 'replace', 'ignore' or 'raise', not {conflict!r}")
-        if enabled is not None and not isinstance(enabled, bool):
-            raise InvalidJobError(id if isinstance(id, str) else None, "enabled",
-                                  f"must be True, False or None, not {enabled!r}")
+        job_id = id if isinstance(id, str) else None
+        _check_conflict(conflict, job_id)
+        _check_enabled(enabled, job_id)
         job = RedisCronJob(
             id=id,
             queue_name=queue_name,
@@ -218,8 +224,7 @@ class RedisCronScheduler(CronScheduler):
                 for m in ("pm25", "pm10", "no2")
             ])
         """
-        if conflict not in ("replace", "ignore", "raise"):
-            raise InvalidJobError(None, "conflict", f"must be 'replace', 'ignore' or 'raise', not {conflict!r}")
+        _check_conflict(conflict, None)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive whole number, not {batch_size!r}")
         planned: list[tuple[RedisCronJob, str]] = []
@@ -233,8 +238,7 @@ class RedisCronScheduler(CronScheduler):
                                       "arguments", f"unknown: {sorted(unknown)}")
             arguments = dict(spec)
             enabled = arguments.pop("enabled", None)
-            if enabled is not None and not isinstance(enabled, bool):
-                raise InvalidJobError(arguments.get("id"), "enabled", f"must be True, False or None, not {enabled!r}")
+            _check_enabled(enabled, arguments.get("id"))
             job = RedisCronJob(connection=self.connection, enabled=True if enabled is None else enabled, **arguments)
             if job.id in seen:
                 raise InvalidJobError(job.id, "id", "appears twice in the batch")
@@ -257,18 +261,12 @@ class RedisCronScheduler(CronScheduler):
         return result
 
     def _write_batch(self, batch: list[tuple[RedisCronJob, str]], conflict: Conflict) -> list[RedisCronJob]:
-        with self.connection.pipeline(transaction=False) as pipe:
-            pipe.time()
-            for job, _state in batch:
-                pipe.hmget(job.key, *RedisCronJob._TIMING_FIELDS)
-            replies = pipe.execute(raise_on_error=False)
-        seconds, micros = replies[0]
-        now = self.clock() if self.clock is not None else int(seconds) + int(micros) / 1_000_000
+        now, stored = read_timings(self.connection, [job for job, _state in batch], self.clock)
         save = scripts.script("save", self.connection)
-        calls = []
-        for (job, state), stored in zip(batch, replies[1:], strict=True):
-            timing, expected = _timing_of(stored)
-            calls.append(job._save_call(now, timing, expected, "updated", state, conflict))
+        calls = [
+            job._save_call(now, timing, expected, "updated", state, conflict)
+            for (job, state), (timing, expected) in zip(batch, stored, strict=True)
+        ]
         for attempt in range(2):
             # Plain EVALSHA in one MULTI: one round trip (redis-py's script objects would add a SCRIPT EXISTS).
             with self.connection.pipeline(transaction=True) as pipe:
@@ -369,17 +367,21 @@ class RedisCronScheduler(CronScheduler):
         self._advanced_to = None
         if not due or self._lock.value is None:
             return [], False
-        slots: list[enqueue.Slot] = []
-        for job, score, revision in self._read_due(due):
-            try:
-                slots.append(enqueue.prepare(self.connection, self._queue(job.queue_name), job, score, revision, now))
-            except _CONNECTION_ERRORS:
-                raise
-            except Exception as exc:
-                self._quarantine(job.id, revision, exc)
+        slots = [slot for job, score, revision in self._read_due(due)
+                 if (slot := self._prepare(job, score, revision, now)) is not None]
         if not slots:
             return [], len(due) >= self.batch_size
         return self._fire_slots(slots, now), len(due) >= self.batch_size
+
+    def _prepare(self, job: RedisCronJob, score: str, revision: bytes | str, now: float) -> enqueue.Slot | None:
+        """The job's due slot ready to fire, or None (the job is quarantined) if it can't be built."""
+        try:
+            return enqueue.prepare(self.connection, self.get_queue_for_job(job), job, score, revision, now)
+        except _CONNECTION_ERRORS:
+            raise
+        except Exception as exc:
+            self._quarantine(job.id, revision, exc)
+            return None
 
     def _read_due(self, due: list[Any]) -> list[tuple[RedisCronJob, str, bytes | str]]:
         """The due entries of a tick as (job, score, revision read); unusable ones are quarantined or pruned."""
@@ -412,8 +414,7 @@ class RedisCronScheduler(CronScheduler):
                 raise
             except Exception as exc:
                 self._quarantine(job_id, revision, exc)
-        if missing:
-            scripts.run("prune", self.connection, [keys.schedule(), keys.ids()], [keys.job(""), *missing])
+        prune_index(self.connection, missing)
         return readable
 
     def _fire_slots(self, slots: list[enqueue.Slot], now: float) -> list[RedisCronJob]:
@@ -494,14 +495,9 @@ class RedisCronScheduler(CronScheduler):
             return
         score, revision, now = due
         job._due = None
-        try:
-            slot = enqueue.prepare(self.connection, self.get_queue_for_job(job), job, score, revision, now)
-        except _CONNECTION_ERRORS:
-            raise
-        except Exception as exc:
-            self._quarantine(job.id, revision, exc)
-            return
-        self._fire_slots([slot], now)
+        slot = self._prepare(job, score, revision, now)
+        if slot is not None:
+            self._fire_slots([slot], now)
 
     def _quarantine(self, job_id: str, revision: bytes | str, exc: Exception) -> None:
         message = exc.message if isinstance(exc, CorruptJobError) else f"{type(exc).__name__}: {exc}"
@@ -778,6 +774,16 @@ class RedisCronScheduler(CronScheduler):
         sleep = self._sleep_for(now, upcoming)
         until_heartbeat = max(0.0, self._next_heartbeat - time.monotonic())
         return min(sleep, until_heartbeat)
+
+
+def _check_conflict(conflict: object, job_id: str | None) -> None:
+    if conflict not in ("replace", "ignore", "raise"):
+        raise InvalidJobError(job_id, "conflict", f"must be 'replace', 'ignore' or 'raise', not {conflict!r}")
+
+
+def _check_enabled(enabled: object, job_id: str | None) -> None:
+    if enabled is not None and not isinstance(enabled, bool):
+        raise InvalidJobError(job_id, "enabled", f"must be True, False or None, not {enabled!r}")
 
 
 def _setup_logging(level: str | int) -> None:
