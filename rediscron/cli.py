@@ -82,8 +82,6 @@ def connect(url: str | None, config: str | None) -> Redis:
                 fail(f"config {config} has unusable Redis settings: {exc!r}")
             # rq's helper sets no timeouts; a Redis that stalls must be an error, not a hang.
             kwargs = connection.connection_pool.connection_kwargs
-            kwargs.setdefault("socket_timeout", 10)
-            kwargs.setdefault("socket_connect_timeout", 5)
             if kwargs.get("socket_timeout") is None:
                 kwargs["socket_timeout"] = 10
             if kwargs.get("socket_connect_timeout") is None:

@@ -244,7 +244,6 @@ def apply(connection: Redis, entries: list[dict[str, Any]], prune: bool = False)
         raise SyncError("the file lists no jobs: --prune would delete every job an earlier apply created; "
                         "refusing (delete them with `rqrcron rm` if that is what you want)")
     todo = plan(connection, entries, prune)
-    keep_state = {job.id for job, _ in todo.update} | {job.id for job in todo.create}
     explicit = {e.get("id") for e in entries if "enabled" in e}
     scheduler = RedisCronScheduler(connection, logging_level="WARNING")
     written: list[str] = []
@@ -253,11 +252,9 @@ def apply(connection: Redis, entries: list[dict[str, Any]], prune: bool = False)
     except RedisError as exc:
         raise SyncError(f"Redis failed after {len(written)} of {len(todo.create) + len(todo.update)} job(s) "
                         f"were written ({exc}); run apply again to finish") from None
-    if keep_state:
-        connection.sadd(keys.applied(), *keep_state)
-    unchanged_ids = set(todo.unchanged)
-    if unchanged_ids:
-        connection.sadd(keys.applied(), *unchanged_ids)
+    owned = {job.id for job in todo.create} | {job.id for job, _ in todo.update} | set(todo.unchanged)
+    if owned:
+        connection.sadd(keys.applied(), *owned)
     for job_id in todo.prune:
         delete_job(connection, job_id)
     return todo
