@@ -937,19 +937,11 @@ def delete_job(client: Redis | Pipeline, job_id: str) -> bool:
     # An id that is not valid text (as a shell passes stray bytes) still names its keys byte for byte.
     raw: str | bytes = job_id if _encodable(job_id) else job_id.encode("utf-8", "surrogateescape")
     keys_: list[Any] = [
-        _join(keys.job(""), raw), keys.schedule(), keys.ids(), keys.last_update(), _join(raw, ":jobs", keys.job("")),
+        keys.job(raw), keys.schedule(), keys.ids(), keys.last_update(), keys.history(raw),
         keys.applied(),
     ]
     existed = scripts.run("delete", client, keys_, [raw, keys.events()])
     return True if isinstance(client, Pipeline) else bool(int(existed))
-
-
-def _join(first: str | bytes, second: str | bytes, before: str = "") -> str | bytes:
-    """``before + first + second`` as text, or as bytes when either part is bytes."""
-    parts = [before, first, second]
-    if any(isinstance(part, bytes) for part in parts):
-        return b"".join(part if isinstance(part, bytes) else part.encode() for part in parts)
-    return "".join(cast(list[str], parts))
 
 
 def decode_ids(raw_ids: Iterable[bytes | str]) -> tuple[list[str], list[str]]:

@@ -6,6 +6,8 @@ Nothing else in the package spells a key: a deployment that sets rq's prefix to
 
 from __future__ import annotations
 
+from typing import overload
+
 import rq.defaults
 
 
@@ -14,18 +16,32 @@ def prefix() -> str:
     return str(getattr(rq.defaults, "RQ_KEY_PREFIX", "rq"))
 
 
-def job(job_id: str) -> str:
-    """Hash holding one cron job definition."""
-    return f"{prefix()}:cron_job:{job_id}"
+@overload
+def job(job_id: str) -> str: ...
+@overload
+def job(job_id: bytes) -> bytes: ...
+def job(job_id: str | bytes) -> str | bytes:
+    """Hash holding one cron job definition (bytes for an id that is not text, to reach its stray keys)."""
+    return _job_key(job_id, "")
 
 
-def history(job_id: str) -> str:
+@overload
+def history(job_id: str) -> str: ...
+@overload
+def history(job_id: bytes) -> bytes: ...
+def history(job_id: str | bytes) -> str | bytes:
     """Sorted set of the RQ job ids a cron job spawned, scored by enqueue time.
 
     The key and format are rq's own cron history (``rq.cron.get_cron_job_ids`` reads it);
     ids ending in ``:jobs`` are refused so it can never be another job's hash.
     """
-    return f"{prefix()}:cron_job:{job_id}:jobs"
+    return _job_key(job_id, ":jobs")
+
+
+def _job_key(job_id: str | bytes, suffix: str) -> str | bytes:
+    if isinstance(job_id, bytes):
+        return f"{prefix()}:cron_job:".encode() + job_id + suffix.encode()
+    return f"{prefix()}:cron_job:{job_id}{suffix}"
 
 
 def schedule() -> str:
