@@ -551,6 +551,8 @@ class RedisCronScheduler(CronScheduler):
         client.expire(self.key, SCHEDULER_HASH_TTL)
         if pipeline is None:
             client.execute()
+        self._jobs_hash_dirty = False
+        self._jobs_hash_saved = time.monotonic()
 
     def save_jobs_data(self) -> None:
         """No-op compatibility hook: every job is stored on its own, so there is no local list to save."""
@@ -570,8 +572,6 @@ class RedisCronScheduler(CronScheduler):
             pipe.zadd(cron_scheduler_registry.get_registry_key(), {self.name: time.time()})
             self.save(pipe)
             pipe.execute()
-        self._jobs_hash_dirty = False
-        self._jobs_hash_saved = time.monotonic()
         self._next_heartbeat = time.monotonic() + self.heartbeat_interval
 
     def register_death(self, pipeline: Pipeline | None = None) -> None:
@@ -611,8 +611,6 @@ class RedisCronScheduler(CronScheduler):
             _added, refreshed = pipe.execute()
         if not refreshed or self._jobs_hash_dirty:
             self.save()
-            self._jobs_hash_dirty = False
-            self._jobs_hash_saved = time.monotonic()
         self._next_heartbeat = time.monotonic() + self.heartbeat_interval
 
     @property
@@ -760,8 +758,6 @@ class RedisCronScheduler(CronScheduler):
         self._note_marker(marker)
         if self._jobs_hash_dirty and time.monotonic() - self._jobs_hash_saved > 5.0:
             self.save()
-            self._jobs_hash_dirty = False
-            self._jobs_hash_saved = time.monotonic()
         _fired, more = self._fire_due(now, due)
         if more or (due and self._lock.value is None):
             return 0.0
