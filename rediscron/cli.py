@@ -31,6 +31,7 @@ from .__version__ import __version__
 from .clock import from_epoch
 from .errors import RediscronError
 from .job import RedisCronJob, delete_job
+from .options import OPTIONS
 from .scheduler import RedisCronScheduler
 from .view import render_info, snapshot
 
@@ -248,9 +249,12 @@ def show(settings: Settings, job_id: str, as_json: bool) -> None:
     with operation():
         job = RedisCronJob.fetch(job_id, settings.connection, strict=False)
         history = job.get_history(limit=5)
+        stats = job.get_stats()
     fields = job.to_dict()
     if as_json:
-        click.echo(json.dumps({**fields, "history": [
+        click.echo(json.dumps({**fields, "state": job.state(), "last_status": stats.last_status,
+                               "consecutive_failures": stats.consecutive_failures, "drops": stats.drops,
+                               "history": [
             {"rq_job_id": e.rq_job_id, "slot": e.slot, "enqueued_at": e.enqueued_at.isoformat(), "status": e.status}
             for e in history]}, indent=2, default=str))
         return
@@ -259,19 +263,20 @@ def show(settings: Settings, job_id: str, as_json: bool) -> None:
         ("function", job.func_name),
         ("queue", job.queue_name),
         ("schedule", job.describe_schedule()),
-        ("state", "enabled" if job.enabled else "disabled"),
+        ("state", job.state()),
         ("next run", fields.get("next_enqueue_time", "-") if job.enabled else "-"),
         ("last run", fields.get("latest_enqueue_time", "-")),
+        ("last status", stats.last_status or "-"),
+        ("runs", f"{stats.runs} scheduled, {stats.consecutive_failures} consecutive failure(s)"),
+        ("not run", f"{stats.missed} missed slot(s), {stats.overlap_skipped} skipped for overlap"),
         ("args", fields["args"]),
         ("kwargs", fields["kwargs"]),
     ]
-    for option in ("meta", "job_timeout", "result_ttl", "ttl", "failure_ttl"):
+    for option in ("meta", "job_timeout", "result_ttl", "ttl", "failure_ttl", *OPTIONS):
         if option in fields:
             rows.append((option, str(fields[option])))
     rows += [("created", fields.get("created_at", "-")), ("updated", fields.get("updated_at", "-")),
              ("revision", str(job.revision))]
-    if job.last_error:
-        rows.append(("error", job.last_error))
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         click.echo(f"{name.ljust(width)}  {value}")
@@ -279,6 +284,16 @@ def show(settings: Settings, job_id: str, as_json: bool) -> None:
         click.echo("recent runs:")
         for entry in history:
             click.echo(f"  {entry.enqueued_at:%Y-%m-%dT%H:%M:%S}Z  {entry.status:9}  {entry.rq_job_id}")
+    _echo_drops(stats.drops[-5:])
+
+
+def _echo_drops(drops: list[dict[str, Any]]) -> None:
+    if drops:
+        click.echo("slots not run:")
+    for drop in drops:
+        count = f"{drop.get('slots')}{'' if drop.get('exact', True) else '+'}"
+        span = drop.get("from") if drop.get("from") == drop.get("to") else f"{drop.get('from')} .. {drop.get('to')}"
+        click.echo(f"  {drop.get('at')}  {count} slot(s) {span}: {drop.get('reason')}")
 
 
 @main.command(context_settings=CONTEXT)
@@ -293,12 +308,19 @@ def history(settings: Settings, job_id: str, limit: int) -> None:
       rqrcron history metric:pm25 -n 5
     """
     with operation():
-        entries = RedisCronJob.fetch(job_id, settings.connection, strict=False).get_history(limit)
+        job = RedisCronJob.fetch(job_id, settings.connection, strict=False)
+        entries = job.get_history(limit)
+        stats = job.get_stats()
     if not entries:
         click.echo(f"{job_id}: no runs recorded yet")
     for entry in entries:
         slot = from_epoch(entry.slot).strftime("%Y-%m-%dT%H:%M:%SZ") if entry.slot else "-"
         click.echo(f"{entry.enqueued_at:%Y-%m-%dT%H:%M:%S.%f}Z  slot {slot}  {entry.status:9}  {entry.rq_job_id}")
+    if entries:
+        last = stats.last_fire_time.strftime("%Y-%m-%dT%H:%M:%SZ") if stats.last_fire_time else "-"
+        click.echo(f"last fire {last}, last status {stats.last_status}, "
+                   f"{stats.consecutive_failures} consecutive failure(s)")
+    _echo_drops(stats.drops[-limit:])
 
 
 # -- operating ------------------------------------------------------------------------------------
@@ -308,7 +330,8 @@ def history(settings: Settings, job_id: str, limit: int) -> None:
 @click.argument("job_id", metavar="ID")
 @click.argument("func", metavar="FUNC")
 @click.option("-q", "--queue", required=True, help="RQ queue the runs go to.")
-@click.option("--cron", default=None, metavar="EXPR", help="Cron expression (UTC), e.g. '*/5 * * * *'.")
+@click.option("--cron", default=None, metavar="EXPR",
+              help="Cron expression, e.g. '*/5 * * * *' (a sixth field is seconds).")
 @click.option("--interval", type=int, default=None, metavar="SECONDS", help="Run every SECONDS.")
 @click.option("--args", "args", callback=json_option("args"), metavar="JSON", help="Positional arguments, a JSON list.")
 @click.option("--kwargs", "kwargs", callback=json_option("kwargs"), metavar="JSON",
@@ -319,10 +342,22 @@ def history(settings: Settings, job_id: str, limit: int) -> None:
 @click.option("--ttl", type=int, default=None, metavar="SECONDS", help="How long a run may wait in the queue.")
 @click.option("--failure-ttl", type=int, default=None, metavar="SECONDS")
 @click.option("--disabled", is_flag=True, help="Store it disabled.")
+@click.option("--timezone", "--tz", "timezone_name", default="UTC", show_default=True, metavar="ZONE",
+              help="IANA time zone the cron fields are read in.")
+@click.option("--catchup", type=click.Choice(["coalesce", "skip", "all"]), default="coalesce", show_default=True,
+              help="What runs after missed slots.")
+@click.option("--overlap", type=click.Choice(["allow", "skip"]), default="allow", show_default=True,
+              help="Skip a slot while the previous run is queued or running.")
+@click.option("--misfire-grace-time", type=int, default=None, metavar="SECONDS",
+              help="A slot later than this never runs.")
+@click.option("--jitter", type=int, default=0, metavar="SECONDS", help="Spread runs by up to SECONDS.")
+@click.option("--max-runs", type=int, default=None, metavar="N", help="Stop after N scheduled runs.")
+@click.option("--description", default=None, help="RQ job description.")
 @click.pass_obj
 def add(settings: Settings, job_id: str, func: str, queue: str, cron: str | None, interval: int | None,
         args: Any, kwargs: Any, meta: Any, job_timeout: int | None, result_ttl: int, ttl: int | None,
-        failure_ttl: int | None, disabled: bool) -> None:
+        failure_ttl: int | None, disabled: bool, timezone_name: str, catchup: str, overlap: str,
+        misfire_grace_time: int | None, jitter: int, max_runs: int | None, description: str | None) -> None:
     """Create or update (upsert) the cron job ID running FUNC (a dotted path).
 
     An existing job keeps its enabled state unless --disabled is given, and its next
@@ -332,6 +367,7 @@ def add(settings: Settings, job_id: str, func: str, queue: str, cron: str | None
     Examples:
       rqrcron add metric:pm25 myapp.tasks.rebuild_metric -q metrics --interval 300 --args '["pm25"]'
       rqrcron add nightly myapp.tasks.vacuum -q maintenance --cron '0 3 * * *' --disabled
+      rqrcron add report myapp.tasks.report -q reports --cron '0 9 * * 1-5' --tz Europe/Berlin
     """
     if (cron is None) == (interval is None):
         raise click.UsageError("give exactly one of --cron and --interval")
@@ -339,7 +375,8 @@ def add(settings: Settings, job_id: str, func: str, queue: str, cron: str | None
         job = RedisCronScheduler(settings.connection, logging_level="WARNING").register(
             func, queue, id=job_id, args=args, kwargs=kwargs, interval=interval, cron=cron,
             job_timeout=job_timeout, result_ttl=result_ttl, ttl=ttl, failure_ttl=failure_ttl, meta=meta,
-            enabled=False if disabled else None,
+            enabled=False if disabled else None, timezone=timezone_name, catchup=catchup, overlap=overlap,
+            misfire_grace_time=misfire_grace_time, jitter=jitter, max_runs=max_runs, description=description,
         )
     state = "enabled" if job.enabled else "disabled"
     nxt = job.to_dict().get("next_enqueue_time", "-") if job.enabled else "-"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -10,30 +11,42 @@ from redis import Redis
 from rq.job import Job
 from rq.queue import Queue
 
-from . import keys, scripts
+from . import catchup, keys, scripts
+from .catchup import Plan
 from .clock import format_time, from_epoch
-from .job import HISTORY_LENGTH, RedisCronJob
+from .job import HISTORY_LENGTH, RedisCronJob, slot_of
 
 #: Per-slot outcome of :func:`fire`.
-STALE, ENQUEUED, ALREADY_ENQUEUED = 0, 1, 2
+STALE, ENQUEUED, ALREADY_ENQUEUED, DISABLED, DROPPED, OVERLAP_SKIPPED = 0, 1, 2, 3, 4, 5
+#: How many not-run slot records each job keeps in its ``drop_log``.
+DROP_LOG_LENGTH = 20
 
 
 @dataclass
 class Slot:
-    """One scheduled time of one job, ready to fire."""
+    """One due job, planned and ready to fire."""
 
     job: RedisCronJob
+    #: The slot the job is indexed at, and the index score read.
     slot: int
-    slot_time: str
     score: str
     revision: bytes | str
-    next_slot: int | None
-    next_time: str
-    rq_job: Job
+    plan: Plan
+    #: The index score of the next slot ('' when the job has ended).
+    next_score: int | str
+    rq_job: Job | None
     commands: list[list[bytes]]
+    #: Hash fields set whatever happens, when the slot runs, and when it is skipped for overlap.
+    always: dict[str, str]
+    on_run: dict[str, str]
+    on_overlap: dict[str, str]
+
+    @property
+    def next_slot(self) -> int | None:
+        return self.plan.next_slot
 
 
-def record_enqueue(connection: Redis, queue: Queue, rq_job: Job) -> list[list[bytes]]:
+def record_enqueue(connection: Redis, queue: Queue, rq_job: Job, at_front: bool = False) -> list[list[bytes]]:
     """The Redis commands rq's ``Queue.enqueue_job`` issues for ``rq_job``, without running them.
 
     Replaying rq's own writes keeps the RQ job format exactly rq's, whatever its version,
@@ -41,43 +54,75 @@ def record_enqueue(connection: Redis, queue: Queue, rq_job: Job) -> list[list[by
     """
     pipe = connection.pipeline(transaction=False)
     try:
-        queue.enqueue_job(rq_job, pipeline=pipe)
+        queue.enqueue_job(rq_job, pipeline=pipe, at_front=at_front)
         encoder = connection.get_encoder()
         return [[encoder.encode(arg) for arg in args] for args, _options in pipe.command_stack]  # type: ignore[no-untyped-call]
     finally:
         pipe.reset()
 
 
+def indexed_slot(job: RedisCronJob, score: str) -> int:
+    """The slot behind an index score: ``next_enqueue_time`` when its jitter explains the score."""
+    floor = math.floor(float(score))
+    stored = slot_of(job.next_enqueue_time)
+    if stored is not None and job.score(stored) == floor:
+        return stored
+    return floor
+
+
 def prepare(connection: Redis, queue: Queue, job: RedisCronJob, score: str, revision: bytes | str,
             now: float) -> Slot:
-    """Build the RQ job of the slot indexed at ``score`` and compute the slot after it.
+    """Plan the due job indexed at ``score`` and build the RQ job of the slot it runs, if any.
 
-    Everything that can fail for one job (a slot out of range, rq refusing an option)
-    fails here, so the caller can quarantine that job alone.
+    Everything that can fail for one job (a slot out of range, rq refusing an option, a
+    callback that does not import) fails here, so the caller can quarantine that job alone.
     """
-    slot = math.floor(float(score))
-    slot_time = format_time(from_epoch(slot))
-    next_slot = job.schedule.next_after_fire(slot, now)
-    rq_job = job.build_rq_job(queue, slot)
-    return Slot(job, slot, slot_time, score, revision, next_slot, format_time(from_epoch(next_slot)), rq_job,
-                record_enqueue(connection, queue, rq_job))
+    slot = indexed_slot(job, score)
+    planned = catchup.plan(job, slot, now)
+    rq_job = job.build_rq_job(queue, planned.run) if planned.run is not None else None
+    commands = record_enqueue(connection, queue, rq_job, job.at_front) if rq_job is not None else []
+    next_slot = planned.next_slot
+    always: dict[str, str] = {}
+    if next_slot is not None:
+        always["next_enqueue_time"] = format_time(from_epoch(next_slot))
+    log = list(job.drop_log)
+    if planned.drop is not None:
+        log = ([*log, planned.drop.record(now)])[-DROP_LOG_LENGTH:]
+        always["missed_count"] = str(job.missed_count + planned.drop.slots)
+        always["drop_log"] = _json(log)
+    on_run = {"latest_enqueue_time": format_time(from_epoch(now)), "run_count": str(job.run_count + 1)}
+    on_overlap: dict[str, str] = {}
+    if rq_job is not None and job.overlap == "skip":
+        skipped = catchup.Drop(planned.run, planned.run, 1, True,  # type: ignore[arg-type]
+                               "overlap: the previous run was still queued or running")
+        on_overlap = {"overlap_count": str(job.overlap_count + 1),
+                      "drop_log": _json(([*log, skipped.record(now)])[-DROP_LOG_LENGTH:])}
+    return Slot(job, slot, score, revision, planned, "" if next_slot is None else job.score(next_slot), rq_job,
+                commands, always, on_run, on_overlap)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _pairs(fields: dict[str, str]) -> list[str]:
+    return [len(fields), *[x for pair in fields.items() for x in pair]]  # type: ignore[list-item]
 
 
 def fire(connection: Redis, lock_value: str, slots: list[Slot], now: float) -> tuple[bool, list[int]]:
-    """Enqueue ``slots`` atomically if ``lock_value`` still holds the lock.
+    """Run the planned ``slots`` atomically if ``lock_value`` still holds the lock.
 
     Returns (lock held, per-slot outcome). A slot whose job changed since it was read
     is STALE and left for the next pass; one whose RQ job already exists is only advanced.
     """
-    latest = format_time(from_epoch(now))
     args: list[Any] = [lock_value, len(slots), repr(now), HISTORY_LENGTH]
     for s in slots:
-        args += [
-            s.job.id, s.job.key, s.revision, s.score,
-            "" if s.next_slot is None else s.next_slot,
-            s.next_time,
-            latest, s.rq_job.key, s.rq_job.id, keys.history(s.job.id), len(s.commands),
-        ]
+        rq_key = s.rq_job.key if s.rq_job is not None else ""
+        rq_id = s.rq_job.id if s.rq_job is not None else ""
+        prefix = rq_key[: len(rq_key) - len(rq_id)] if s.on_overlap else ""
+        args += [s.job.id, s.job.key, s.revision, s.score, s.next_score, rq_key, rq_id, keys.history(s.job.id),
+                 prefix, "1" if s.plan.final else "0",
+                 *_pairs(s.always), *_pairs(s.on_run), *_pairs(s.on_overlap), len(s.commands)]
         for command in s.commands:
             args.append(len(command))
             args.extend(command)

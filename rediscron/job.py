@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 import inspect
 import json
 import math
@@ -17,6 +16,7 @@ from typing import Any, Literal, cast
 from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import ResponseError
+from rq import Callback, Retry
 from rq.cron import CronJob
 from rq.job import Job
 from rq.queue import Queue
@@ -25,16 +25,29 @@ from rq.utils import as_text
 from . import keys, scripts
 from .clock import Clock, epoch_of_time_reply, format_time, from_epoch, parse_time, redis_time, to_epoch
 from .errors import CorruptJobError, InvalidJobError, JobNotFound, RediscronError
+from .imports import IMPORT_ERRORS, callable_path, check_func_name, import_path
+from .options import (
+    OPTIONS,
+    SCHEDULE_OPTIONS,
+    build_callback,
+    build_retry,
+    check_options,
+    decode_options,
+    encode_options,
+    jitter_delay,
+)
 from .schedule import MAX_INTERVAL, Schedule, make_schedule, validate_cron, validate_interval
 
 SCHEMA_VERSION = 1
 DEFAULT_RESULT_TTL = 500
 
 #: The fields whose change moves the next run; an edit of anything else keeps it.
-SCHEDULE_FIELDS = ("interval", "cron")
+SCHEDULE_FIELDS = ("interval", "cron", *SCHEDULE_OPTIONS)
 #: Definition fields that are absent from the hash when their value is None.
-_OPTIONAL_FIELDS = ("meta", "interval", "cron", "job_timeout", "result_ttl", "ttl", "failure_ttl")
+_OPTIONAL_FIELDS = ("meta", "interval", "cron", "job_timeout", "result_ttl", "ttl", "failure_ttl", *OPTIONS)
 _INT_FIELDS = ("job_timeout", "result_ttl", "ttl", "failure_ttl")
+#: Options naming user code: imported when a run is built, so a listing works where the code is absent.
+_IMPORTED_OPTIONS = ("on_success", "on_failure", "on_stopped", "queue_class", "job_class", "serializer")
 _MAX_ID_LENGTH = 200
 _BAD_ID_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
@@ -58,6 +71,29 @@ class HistoryEntry:
     status: str
 
 
+#: RQ job states in which a run has not finished yet.
+IN_PROGRESS = ("queued", "started", "deferred", "scheduled")
+
+
+@dataclass(frozen=True)
+class JobStats:
+    """What a cron job has done: from its record and its history."""
+
+    last_fire_time: datetime | None
+    #: RQ status of the newest run (``finished``, ``failed``, ``queued``...), or None before the first.
+    last_status: str | None
+    #: Newest finished runs that failed in a row (runs still in progress are passed over).
+    consecutive_failures: int
+    #: Scheduled runs enqueued (triggered runs are not counted).
+    runs: int
+    #: Slots not run because of downtime (coalesced, skipped, misfired or over the catch-up limit).
+    missed: int
+    #: Slots skipped because the previous run was still in progress (``overlap="skip"``).
+    overlap_skipped: int
+    #: The latest records of slots not run, oldest first.
+    drops: list[dict[str, Any]]
+
+
 @dataclass(frozen=True)
 class StoredTiming:
     """The timing fields of a stored record, as slots (whole epoch seconds)."""
@@ -65,9 +101,11 @@ class StoredTiming:
     interval: int | None
     next_slot: int | None
     latest: int | None
+    #: Scheduled runs so far (for ``max_runs``).
+    runs: int = 0
 
     @classmethod
-    def parse(cls, interval: Any, next_time: Any, latest: Any) -> StoredTiming:
+    def parse(cls, interval: Any, next_time: Any, latest: Any, runs: Any = None) -> StoredTiming:
         def to_slot(value: Any) -> int | None:
             try:
                 return slot_of(parse_time(as_text(value))) if value else None
@@ -78,94 +116,7 @@ class StoredTiming:
             seconds = int(as_text(interval)) if interval else None
         except ValueError:
             seconds = None
-        return cls(seconds, to_slot(next_time), to_slot(latest))
-
-
-def import_path(path: str) -> Any:
-    """Import ``package.module.attr[.attr...]`` and return the attribute."""
-    parts = path.split(".")
-    for split in range(len(parts) - 1, 0, -1):
-        module_name = ".".join(parts[:split])
-        try:
-            obj: Any = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            # Only a missing prefix means "try a shorter module"; a module missing inside it is a real error.
-            if exc.name == module_name or module_name.startswith(f"{exc.name}."):
-                continue
-            raise
-        try:
-            for attr in parts[split:]:
-                obj = getattr(obj, attr)
-        except AttributeError:
-            raise ImportError(f"module {module_name!r} has no attribute {'.'.join(parts[split:])!r}") from None
-        return obj
-    raise ImportError(f"no module found for {path!r} (expected package.module.function)")
-
-
-#: What importing user code may raise: a module that calls sys.exit() (e.g. argparse) must not
-#: end the scheduler or the caller.
-_IMPORT_ERRORS = (Exception, SystemExit)
-
-
-def callable_path(func: Callable[..., Any], job_id: str | None) -> str:
-    """The dotted path another process imports ``func`` by, or InvalidJobError saying why there is none."""
-    module = getattr(func, "__module__", None)
-    qualname = getattr(func, "__qualname__", None)
-    if not callable(func) or not module or not qualname:
-        raise InvalidJobError(job_id, "func", f"{func!r} is not a function importable by dotted path")
-    if inspect.isclass(func):
-        raise InvalidJobError(job_id, "func", f"{qualname} is a class; schedule a function")
-    if "<lambda>" in qualname:
-        raise InvalidJobError(
-            job_id,
-            "func",
-            "a lambda cannot be imported by the scheduler or workers; define a named function in a module",
-        )
-    if "<locals>" in qualname:
-        raise InvalidJobError(
-            job_id, "func", f"{qualname} is defined inside another function; move it to module level"
-        )
-    if module == "__main__":
-        raise InvalidJobError(
-            job_id,
-            "func",
-            f"{qualname} is defined in __main__, which other processes cannot import; "
-            "move it into a module (e.g. tasks.py) and import it from there",
-        )
-    path = f"{module}.{qualname}"
-    try:
-        resolved = import_path(path)
-    except _IMPORT_ERRORS as exc:
-        raise InvalidJobError(job_id, "func", f"{path} cannot be imported: {exc!r}") from None
-    if resolved is not func and resolved != func:
-        raise InvalidJobError(job_id, "func", f"{path} does not resolve to {func!r} when imported")
-    _refuse_instance_method(path, job_id, "func")
-    return path
-
-
-def _refuse_instance_method(path: str, job_id: str | None, field: str) -> None:
-    """A plain function found on a class is an instance method: a worker would call it without ``self``."""
-    owner_path, _, name = path.rpartition(".")
-    try:
-        owner = import_path(owner_path) if "." in owner_path else None
-    except _IMPORT_ERRORS:
-        return
-    if inspect.isclass(owner) and inspect.isfunction(inspect.getattr_static(owner, name, None)):
-        raise InvalidJobError(job_id, field, f"{path} is an instance method; use a function, a staticmethod "
-                                             "or a classmethod")
-
-
-def _check_func_name(func_name: object, job_id: str | None) -> str:
-    if not isinstance(func_name, str) or not _DOTTED.match(func_name):
-        raise InvalidJobError(job_id, "func_name", f"{func_name!r} is not a dotted path like 'package.module.function'")
-    try:
-        target = import_path(func_name)
-    except _IMPORT_ERRORS as exc:
-        raise InvalidJobError(job_id, "func_name", f"{func_name} cannot be imported: {exc!r}") from None
-    if not callable(target) or inspect.isclass(target):
-        raise InvalidJobError(job_id, "func_name", f"{func_name} is not a function")
-    _refuse_instance_method(func_name, job_id, "func_name")
-    return func_name
+        return cls(seconds, to_slot(next_time), to_slot(latest), _counter(as_text(runs) if runs else None))
 
 
 def validate_id(job_id: object) -> str:
@@ -259,6 +210,7 @@ class _Definition:
     ints: dict[str, int | None]
     enabled: bool
     json: dict[str, str | None]
+    options: dict[str, Any]
 
 
 def _normalise(
@@ -274,6 +226,8 @@ def _normalise(
     ints: dict[str, object],
     enabled: object,
     trusted_func_name: str | None,
+    options: Mapping[str, Any],
+    trusted_options: Mapping[str, Any] | None = None,
 ) -> _Definition:
     """Check every field of a definition, naming the job and the field on the first error."""
     jid = validate_id(job_id)
@@ -305,7 +259,7 @@ def _normalise(
         resolved = func
         path = trusted_func_name if trusted_func_name is not None else callable_path(func, jid)
     elif func_name is not None:
-        path = _check_func_name(func_name, jid) if func_name != trusted_func_name else str(func_name)
+        path = check_func_name(func_name, jid) if func_name != trusted_func_name else str(func_name)
     else:
         raise InvalidJobError(jid, "func", "give the function (or its dotted path as func_name)")
 
@@ -328,6 +282,7 @@ def _normalise(
     checked_ints = {name: _check_int(value, jid, name) for name, value in ints.items()}
     if not isinstance(enabled, bool):
         raise InvalidJobError(jid, "enabled", f"must be True or False, not {enabled!r}")
+    checked_options = check_options(jid, options, checked_interval, trusted_options)
     return _Definition(
         id=jid,
         queue_name=queue_name,
@@ -341,6 +296,7 @@ def _normalise(
         ints=checked_ints,
         enabled=enabled,
         json={"args": args_json, "kwargs": kwargs_json, "meta": meta_json},
+        options=checked_options,
     )
 
 
@@ -369,10 +325,10 @@ def _timing_of(stored: Any) -> tuple[StoredTiming | None, str]:
     """The timing and revision of an HMGET of ``RedisCronJob._TIMING_FIELDS`` (None, "" if no record)."""
     if isinstance(stored, Exception):
         return None, ""  # not a hash: the write replaces it
-    interval, next_time, latest, revision = stored
+    interval, next_time, latest, revision, runs = stored
     if revision is None:
         return None, ""
-    return StoredTiming.parse(interval, next_time, latest), as_text(revision)
+    return StoredTiming.parse(interval, next_time, latest, runs), as_text(revision)
 
 
 def _strict_int(text: str) -> int:
@@ -380,6 +336,19 @@ def _strict_int(text: str) -> int:
     if not re.fullmatch(r"-?[0-9]{1,18}", text):
         raise ValueError("not a whole number")
     return int(text)
+
+
+def _counter(text: str | None) -> int:
+    """A count the scheduler keeps; an unreadable one reads as 0 rather than hiding the job."""
+    return int(text) if text and text.isascii() and text.isdigit() and len(text) < 19 else 0
+
+
+def _drop_log(text: str | None) -> list[dict[str, Any]]:
+    try:
+        log = json.loads(text) if text else []
+    except ValueError:
+        return []
+    return [entry for entry in log if isinstance(entry, dict)] if isinstance(log, list) else []
 
 
 def _flag(text: str) -> bool:
@@ -412,7 +381,37 @@ class RedisCronJob(CronJob):
                            args=("pm25",), interval=300, connection=redis)
         job.save(event="created")
         RedisCronJob.fetch("metric:pm25", redis).delete()
+
+    Beyond rq's fields, every keyword option (``timezone``, ``misfire_grace_time``,
+    ``catchup``, ``overlap``, ``jitter``, ``start_time``, ``end_time``, ``max_runs``,
+    ``description``, ``retry``, ``at_front``, ``on_success``, ``on_failure``,
+    ``on_stopped``, ``queue_class``, ``job_class``, ``serializer``) is documented on
+    :meth:`RedisCronScheduler.register`.
     """
+
+    #: IANA zone the cron fields are read in.
+    timezone: str
+    #: How late (seconds) a slot may still run; None: no limit.
+    misfire_grace_time: int | None
+    #: What runs after missed slots: "coalesce", "skip" or "all".
+    catchup: str
+    #: "allow", or "skip" a slot while the previous run is still queued or running.
+    overlap: str
+    #: Seconds of deterministic per-slot delay, at most.
+    jitter: int
+    start_time: datetime | None
+    end_time: datetime | None
+    max_runs: int | None
+    description: str | None
+    #: ``{"max": n, "interval": [seconds...]}`` (rq's Retry).
+    retry: dict[str, Any] | None
+    at_front: bool
+    on_success: str | dict[str, Any] | None
+    on_failure: str | dict[str, Any] | None
+    on_stopped: str | dict[str, Any] | None
+    queue_class: str | None
+    job_class: str | None
+    serializer: str | None
 
     def __init__(
         self,
@@ -435,11 +434,36 @@ class RedisCronJob(CronJob):
         created_at: datetime | None = None,
         updated_at: datetime | None = None,
         enabled: bool = True,
+        *,
+        timezone: str = "UTC",
+        misfire_grace_time: int | None = None,
+        catchup: str = "coalesce",
+        overlap: str = "allow",
+        jitter: int = 0,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+        max_runs: int | None = None,
+        description: str | None = None,
+        retry: Retry | int | Mapping[str, Any] | None = None,
+        at_front: bool = False,
+        on_success: Callable[..., Any] | Callback | str | None = None,
+        on_failure: Callable[..., Any] | Callback | str | None = None,
+        on_stopped: Callable[..., Any] | Callback | str | None = None,
+        queue_class: type[Queue] | str | None = None,
+        job_class: type[Job] | str | None = None,
+        serializer: Any = None,
     ) -> None:
+        options = {
+            "timezone": timezone, "misfire_grace_time": misfire_grace_time, "catchup": catchup,
+            "overlap": overlap, "jitter": jitter, "start_time": start_time, "end_time": end_time,
+            "max_runs": max_runs, "description": description, "retry": retry, "at_front": at_front,
+            "on_success": on_success, "on_failure": on_failure, "on_stopped": on_stopped,
+            "queue_class": queue_class, "job_class": job_class, "serializer": serializer,
+        }
         d = _normalise(
             id, queue_name, func, func_name, args, kwargs, interval, cron, meta,
             {"job_timeout": job_timeout, "result_ttl": result_ttl, "ttl": ttl, "failure_ttl": failure_ttl},
-            enabled, trusted_func_name=None,
+            enabled, trusted_func_name=None, options=options,
         )
         super().__init__(
             queue_name=d.queue_name,
@@ -479,6 +503,13 @@ class RedisCronJob(CronJob):
         self.clock: Clock | None = None
         #: (score, revision, now) of the slot this job is due for, set by get_jobs_to_queue().
         self._due: tuple[str, bytes | str, float] | None = None
+        #: Kept by the scheduler: scheduled runs enqueued, slots missed, slots skipped for overlap.
+        self.run_count = 0
+        self.missed_count = 0
+        self.overlap_count = 0
+        #: The latest slots not run, newest last: {"at", "from", "to", "slots", "exact", "reason"}.
+        self.drop_log: list[dict[str, Any]] = []
+        self._trusted_options: dict[str, Any] = {}
 
     def _apply(self, d: _Definition) -> None:
         self.id = d.id
@@ -496,6 +527,8 @@ class RedisCronJob(CronJob):
         self.ttl = d.ints["ttl"]
         self.failure_ttl = d.ints["failure_ttl"]
         self.enabled = d.enabled
+        for name, value in d.options.items():
+            setattr(self, name, value)
         self.job_options = {k: v for k, v in {**d.ints, "meta": d.meta}.items() if v is not None}
         self._json = d.json
         # What func_name was derived from (or read from Redis): an unchanged pair is not re-checked.
@@ -518,12 +551,16 @@ class RedisCronJob(CronJob):
             self.meta,
             {"job_timeout": self.job_timeout, "result_ttl": self.result_ttl, "ttl": self.ttl,
              "failure_ttl": self.failure_ttl},
-            self.enabled, trusted_func_name=trusted,
+            self.enabled, trusted_func_name=trusted, options=self.options(), trusted_options=self._trusted_options,
         )
         self._apply(d)
         for name in ("latest_enqueue_time", "next_enqueue_time", "created_at", "updated_at"):
             _check_time(getattr(self, name), d.id, name)
         return d
+
+    def options(self) -> dict[str, Any]:
+        """The job's options (``timezone``, ``catchup``, ``retry``...) by name, as they are now."""
+        return {name: getattr(self, name) for name in OPTIONS}
 
     def __repr__(self) -> str:
         return f"RedisCronJob(id={self.id!r}, func_name={self.func_name!r}, schedule={self.describe_schedule()!r})"
@@ -538,27 +575,49 @@ class RedisCronJob(CronJob):
     @property
     def schedule(self) -> Schedule:
         """The schedule object computing this job's slots."""
-        return make_schedule(self.interval, self.cron)
+        return make_schedule(self.interval, self.cron, self.timezone)
 
     def describe_schedule(self) -> str:
         """``*/5 * * * *`` or ``every 300s``."""
         return self.schedule.describe()
 
-    def first_slot(self, now: float, stored: StoredTiming | None = None) -> int:
-        """The slot this job gets when created, re-scheduled or re-enabled at ``now``.
+    def first_slot(self, now: float, stored: StoredTiming | None = None) -> int | None:
+        """The slot this job gets when created, re-scheduled or re-enabled at ``now``; None if it has ended.
 
         An interval job keeps its rhythm from its last slot (taken from ``stored``,
         the record as it is in Redis, else from this object): the first point of the
-        new rhythm that is not in the past. A job with no earlier slot is due at once.
+        new rhythm that is not in the past. A job with no earlier slot is due at once
+        (at ``start_time``, if that is later). A job past ``end_time``, or that has run
+        ``max_runs`` times, gets no slot.
         """
         if stored is None:
-            stored = StoredTiming(self.interval, slot_of(self.next_enqueue_time), slot_of(self.latest_enqueue_time))
+            stored = StoredTiming(self.interval, slot_of(self.next_enqueue_time), slot_of(self.latest_enqueue_time),
+                                  self.run_count)
+        if self.max_runs is not None and stored.runs >= self.max_runs:
+            return None
         last: float | None = None
         if stored.next_slot is not None and stored.interval:
             last = stored.next_slot - stored.interval
         elif stored.latest is not None:
             last = stored.latest
-        return self.schedule.first_slot(now, last)
+        if self.start_time is not None and to_epoch(self.start_time) > now:
+            begin = math.ceil(to_epoch(self.start_time))
+            # A cron slot exactly at start_time counts; cron looks strictly after the time it is given.
+            slot = self.schedule.first_slot(begin if self.interval else begin - 1, last)
+        else:
+            slot = self.schedule.first_slot(now, last)
+        return None if self.past_end(slot) else slot
+
+    def past_end(self, slot: int) -> bool:
+        """Whether ``slot`` falls after ``end_time``."""
+        return self.end_time is not None and slot > to_epoch(self.end_time)
+
+    def score(self, slot: int) -> int:
+        """The index score of a slot: the slot plus its jitter delay (less than the gap to the next slot)."""
+        if not self.jitter:
+            return slot
+        room = self.interval if self.interval else self.schedule.next_after_fire(slot, slot) - slot
+        return slot + jitter_delay(self.id, slot, self.jitter, room)
 
     # -- serialisation ------------------------------------------------------------------------
 
@@ -591,6 +650,7 @@ class RedisCronJob(CronJob):
             "latest_enqueue_time": format_time(self.latest_enqueue_time) if self.latest_enqueue_time else None,
             "next_enqueue_time": format_time(self.next_enqueue_time) if self.next_enqueue_time else None,
             "last_error": self.last_error,
+            **encode_options(self.options()),
         }
         return {k: v for k, v in data.items() if v is not None}
 
@@ -663,7 +723,7 @@ class RedisCronJob(CronJob):
             if not callable(target) or inspect.isclass(target):
                 raise ImportError(f"{func_name} is not a function")
             func = target
-        except _IMPORT_ERRORS as exc:
+        except IMPORT_ERRORS as exc:
             import_error = f"function {func_name} cannot be imported: {exc!r}"
             if strict:
                 raise CorruptJobError(job_id, import_error) from None
@@ -675,6 +735,12 @@ class RedisCronJob(CronJob):
             raise CorruptJobError(job_id, f"field args={data['args']!r} is not a JSON list")
         if kwargs is not None and not isinstance(kwargs, dict):
             raise CorruptJobError(job_id, f"field kwargs={data['kwargs']!r} is not a JSON object")
+        try:
+            options = decode_options(data)
+        except ValueError as exc:
+            raise CorruptJobError(job_id, str(exc)) from None
+        # Paths to user code are imported when a run is built, not here: listings work on any host.
+        imported = {name: options.pop(name) for name in _IMPORTED_OPTIONS if name in options}
         try:
             job = cls(
                 id=job_id,
@@ -696,9 +762,17 @@ class RedisCronJob(CronJob):
                 created_at=field("created_at", parse_time),
                 updated_at=field("updated_at", parse_time),
                 enabled=field("enabled", _flag) is not False,
+                **options,
             )
         except InvalidJobError as exc:
             raise CorruptJobError(job_id, f"{exc.field}: {exc.message}") from None
+        for name, value in imported.items():
+            setattr(job, name, value)
+        job._trusted_options = imported
+        job.run_count = _counter(data.get("run_count"))
+        job.missed_count = _counter(data.get("missed_count"))
+        job.overlap_count = _counter(data.get("overlap_count"))
+        job.drop_log = _drop_log(data.get("drop_log"))
         job.func = func
         job.func_name = func_name
         job._checked = (func, func_name)
@@ -749,7 +823,7 @@ class RedisCronJob(CronJob):
     def _now(self, connection: Redis) -> float:
         return self.clock() if self.clock is not None else redis_time(connection)
 
-    _TIMING_FIELDS = ("interval", "next_enqueue_time", "latest_enqueue_time", "revision")
+    _TIMING_FIELDS = ("interval", "next_enqueue_time", "latest_enqueue_time", "revision", "run_count")
 
     def _read_timing(self, connection: Redis) -> tuple[float, StoredTiming | None, str]:
         """Now, and the stored record's timing and revision, in one round trip."""
@@ -761,19 +835,27 @@ class RedisCronJob(CronJob):
         """Keys and arguments of the save script for this job's current definition."""
         fields = self._definition_fields()
         removed = [f for f in _OPTIONAL_FIELDS if f not in fields]
+        candidate: int | None
         if latest is not None:
             candidate = self.schedule.next_after_fire(slot_of(latest) or 0, to_epoch(latest))
+            candidate = None if self.past_end(candidate) else candidate
         else:
             candidate = self.first_slot(now, stored)
         args: list[Any] = [
             self.id, event, keys.events(), format_time(from_epoch(now)),
-            candidate, format_time(from_epoch(candidate)), enabled,
+            *self._index_entry(candidate), enabled,
             "1" if latest is not None else "0", format_time(latest) if latest else "", conflict, expected,
             len(SCHEDULE_FIELDS), *SCHEDULE_FIELDS,
             len(fields), *[x for pair in fields.items() for x in pair],
             len(removed), *removed,
         ]
         return [self.key, keys.schedule(), keys.ids(), keys.last_update(), keys.revision()], args
+
+    def _index_entry(self, slot: int | None) -> tuple[int | str, str]:
+        """(index score, next_enqueue_time) of a slot, as the scripts take them ('', '' for none)."""
+        if slot is None:
+            return "", ""
+        return self.score(slot), format_time(from_epoch(slot))
 
     def _saved(self, result: list[Any], now: float, latest: datetime | None = None) -> int:
         """Take in what the save script reports; return its status."""
@@ -783,7 +865,7 @@ class RedisCronJob(CronJob):
             self.revision = int(revision)
             self.created_at = parse_time(created_at)
             self.updated_at = from_epoch(now)
-            self.next_enqueue_time = parse_time(next_time)
+            self.next_enqueue_time = parse_time(next_time) if next_time else None
             self.enabled = stored_enabled != "0"
             self.last_error = None
             if latest is not None:
@@ -820,10 +902,9 @@ class RedisCronJob(CronJob):
     def _set_enabled(self, enabled: bool, pipeline: Pipeline | None) -> None:
         connection = self._connection()
         now, stored, _revision = self._read_timing(connection)
-        candidate = self.first_slot(now, stored)
         args = [
             self.id, "1" if enabled else "0", keys.events(), format_time(from_epoch(now)),
-            candidate, format_time(from_epoch(candidate)),
+            *self._index_entry(self.first_slot(now, stored)),
         ]
         keys_ = [self.key, keys.schedule(), keys.last_update(), keys.revision()]
         if pipeline is not None:
@@ -875,6 +956,41 @@ class RedisCronJob(CronJob):
             history.append(HistoryEntry(job_id, int(tail) if tail.isdigit() else None, from_epoch(score), status))
         return history
 
+    def get_stats(self) -> JobStats:
+        """Last fire time, last status, consecutive failures, and the counts of runs and slots not run."""
+        history = self.get_history()
+        failures = 0
+        for entry in history:
+            if entry.status in IN_PROGRESS:
+                continue
+            if entry.status != "failed":
+                break
+            failures += 1
+        return JobStats(
+            last_fire_time=self.latest_enqueue_time,
+            last_status=history[0].status if history else None,
+            consecutive_failures=failures,
+            runs=self.run_count,
+            missed=self.missed_count,
+            overlap_skipped=self.overlap_count,
+            drops=list(self.drop_log),
+        )
+
+    def state(self) -> str:
+        """``enabled``, ``disabled``, ``quarantined: ...``, ``ended: ...`` or ``waiting for start_time``."""
+        if self.last_error:
+            return f"quarantined: {self.last_error}"
+        if not self.enabled:
+            return "disabled"
+        if self.next_enqueue_time is None:
+            if self.max_runs is not None and self.run_count >= self.max_runs:
+                return f"ended: ran max_runs={self.max_runs} times"
+            if self.end_time is not None:
+                return f"ended: end_time {format_time(self.end_time)} has passed"
+        elif self.start_time is not None and self.run_count == 0 and self.latest_enqueue_time is None:
+            return f"enabled, starts at {format_time(self.start_time)}"
+        return "enabled"
+
     def set_enqueue_time(self, time: datetime) -> None:
         """Record an enqueue timestamp and persist the recalculated next run."""
         _check_time(time, self.id, "time")
@@ -899,9 +1015,28 @@ class RedisCronJob(CronJob):
             result_ttl=self.result_ttl,
             ttl=self.ttl,
             failure_ttl=self.failure_ttl,
+            description=self.description,
             job_id=job_id or (rq_job_id(self.id, slot) if slot is not None else None),
             meta=meta,
+            retry=build_retry(self.retry),
+            on_success=build_callback(self.on_success),
+            on_failure=build_callback(self.on_failure),
+            on_stopped=build_callback(self.on_stopped),
         )
+
+    def queue_spec(self) -> tuple[str, str | None, str | None, str | None]:
+        """What identifies this job's RQ queue: (name, queue_class, job_class, serializer)."""
+        return self.queue_name, self.queue_class, self.job_class, self.serializer
+
+    def make_queue(self, connection: Redis) -> Queue:
+        """The RQ queue this job's runs go to, of its ``queue_class``, ``job_class`` and ``serializer``."""
+        queue_class = import_path(self.queue_class) if self.queue_class else Queue
+        kwargs: dict[str, Any] = {}
+        if self.job_class:
+            kwargs["job_class"] = import_path(self.job_class)
+        if self.serializer:
+            kwargs["serializer"] = self.serializer
+        return cast(Queue, queue_class(self.queue_name, connection=connection, **kwargs))
 
     def enqueue(self, connection: Redis) -> Job:
         """Enqueue one concrete RQ job for this cron definition now, outside its schedule.
@@ -911,13 +1046,13 @@ class RedisCronJob(CronJob):
         ``meta["rediscron_slot"] = None`` and ``meta["rediscron_trigger"] = True``, and is
         recorded in the job's history in the same transaction.
         """
-        queue = Queue(self.queue_name, connection=connection)
+        queue = self.make_queue(connection)
         digest = rq_job_id(self.id, 0).rsplit("-", 1)[0]
         job = self.build_rq_job(queue, None, job_id=f"{digest}-manual-{uuid.uuid4().hex[:12]}")
         job.meta["rediscron_trigger"] = True
         history = keys.history(self.id)
         with connection.pipeline(transaction=True) as pipe:
-            queue.enqueue_job(job, pipeline=pipe)
+            queue.enqueue_job(job, pipeline=pipe, at_front=self.at_front)
             enqueued_at = job.enqueued_at or datetime.now(timezone.utc)
             pipe.zadd(history, {job.id: enqueued_at.timestamp()})
             pipe.zremrangebyrank(history, 0, -(HISTORY_LENGTH + 1))

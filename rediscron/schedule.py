@@ -7,18 +7,24 @@ from __future__ import annotations
 
 import math
 import re
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-
-from .clock import from_epoch
 
 _ALIASES = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 
 
 def validate_cron(expression: object) -> str:
-    """Return ``expression`` normalised, or raise ``ValueError`` saying what is wrong."""
+    """Return ``expression`` normalised, or raise ``ValueError`` saying what is wrong.
+
+    Five fields (minute hour day-of-month month day-of-week), or six with seconds as the
+    sixth field (croniter's and rq's order), or an ``@hourly``-style alias.
+    """
     if not isinstance(expression, str):
         raise ValueError(f"must be a string, not {type(expression).__name__}")
     text = " ".join(expression.split())
@@ -33,17 +39,44 @@ def validate_cron(expression: object) -> str:
         tokens = re.split(r"[,/\-]", part.upper())
         if any(token in ("R", "H") or token.startswith("H(") for token in tokens):
             raise ValueError(f"{text!r} uses a random (R) or hashed (H) field, which would move every slot")
-    if len(fields) != 5:
+    if len(fields) not in (5, 6):
         raise ValueError(
-            f"{text!r} has {len(fields)} fields; expected 5 (minute hour day-of-month month day-of-week)"
+            f"{text!r} has {len(fields)} fields; expected 5 (minute hour day-of-month month day-of-week) "
+            "or 6 (the same, then seconds)"
         )
     try:
-        croniter(text, datetime(2000, 1, 1, tzinfo=timezone.utc))
         # croniter accepts some expressions that can never match (e.g. 30 Feb); find one run.
-        croniter(text, datetime(2000, 1, 1, tzinfo=timezone.utc)).get_next(datetime)
+        croniter(text, datetime(2000, 1, 1)).get_next(datetime)
     except Exception as exc:  # croniter raises several unrelated types for bad input
         raise ValueError(f"{text!r} is not a valid cron expression: {exc}") from None
     return text
+
+
+def validate_timezone(name: object) -> str:
+    """Return the IANA name of a time zone (``"Europe/Berlin"``), or raise ``ValueError``.
+
+    A ``ZoneInfo`` or ``datetime.timezone.utc`` is accepted and stored by its name. The
+    host's local zone is never used: a job's zone is part of the job.
+    """
+    if name is timezone.utc:
+        return "UTC"
+    if isinstance(name, ZoneInfo):
+        name = name.key
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"must be an IANA time zone name such as 'Europe/Berlin', not {name!r}")
+    if name.lower() == "localtime" or len(name) > 64:
+        raise ValueError(f"{name!r} is not an IANA time zone name such as 'Europe/Berlin'")
+    try:
+        zone(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError, UnicodeError):
+        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as 'Europe/Berlin')") from None
+    return name
+
+
+@lru_cache(maxsize=512)
+def zone(name: str) -> tzinfo:
+    """The tzinfo of an IANA name; ``"UTC"`` is the fixed UTC zone."""
+    return timezone.utc if name == "UTC" else ZoneInfo(name)
 
 
 #: The longest interval: a hundred years (a slot must stay a representable date).
@@ -99,17 +132,101 @@ class IntervalSchedule:
         return f"every {self.seconds}s"
 
 
+_EPOCH = datetime(1970, 1, 1)
+_parsed = threading.local()
+
+
+def _iterator(expression: str, start: datetime) -> croniter:
+    """A croniter positioned at ``start``; parsing is the costly part, so each thread keeps one per expression."""
+    cache: dict[str, croniter] = _parsed.__dict__.setdefault("cache", {})
+    it = cache.get(expression)
+    if it is None:
+        if len(cache) > 4096:
+            cache.clear()
+        it = cache[expression] = croniter(expression, start)
+    else:
+        it.set_current(start, force=True)
+    return it
+
+
+def _wall_seconds(wall: datetime) -> int:
+    return math.floor((wall - _EPOCH).total_seconds())
+
+
+def _first_true(lo: int, hi: int, pred: Callable[[int], bool]) -> int:
+    """Smallest x in [lo, hi] with ``pred(x)``, for ``pred`` false then true; ``hi`` if none earlier."""
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if pred(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
 @dataclass(frozen=True)
 class CronSchedule:
-    """A cron expression read in UTC."""
+    """A cron expression read in an IANA time zone (UTC by default).
+
+    Cron matches wall-clock times; each matching wall-clock time runs at most once:
+
+    * a time skipped when clocks go forward (02:30 on a spring-forward night) runs once,
+      at the first valid instant after it (the moment of the change, 03:00 new time);
+      several skipped times (an every-minute job) are that one run;
+    * a time repeated when clocks go back runs once, at its first occurrence; the
+      second pass through the repeated hour matches nothing.
+    """
 
     expression: str
+    timezone: str = "UTC"
+
+    @property
+    def _utc(self) -> bool:
+        return self.timezone == "UTC"
+
+    def _wall(self, instant: int) -> datetime:
+        """The naive wall-clock time of an instant in this zone."""
+        if self._utc:
+            return _EPOCH + timedelta(seconds=instant)
+        return datetime.fromtimestamp(instant, zone(self.timezone)).replace(tzinfo=None)
+
+    def _instant(self, wall: datetime) -> int:
+        """The instant a matching wall-clock time runs at (the DST rules above)."""
+        if self._utc:
+            return _wall_seconds(wall)
+        tz = zone(self.timezone)
+        first = math.floor(wall.replace(tzinfo=tz, fold=0).timestamp())
+        if self._wall(first) == wall:
+            return first  # exists (the first occurrence when repeated)
+        # Skipped: the moment the clocks jumped, i.e. the first instant whose wall time is later.
+        low = math.floor(wall.replace(tzinfo=tz, fold=1).timestamp())
+        return _first_true(min(low, first), max(low, first), lambda t: self._wall(t) >= wall)
+
+    def _last_wall_by(self, instant: int) -> datetime:
+        """The latest wall-clock time that has run by ``instant`` (every earlier one has too)."""
+        wall = self._wall(instant)
+        if self._utc or self._instant(wall) == instant:
+            return wall
+        # ``instant`` is in the second pass of a repeated hour: its wall times all ran in the first.
+        base = _wall_seconds(wall)
+        span = 86400
+        end = _first_true(base, base + span, lambda w: self._instant(_EPOCH + timedelta(seconds=w)) > instant)
+        return _EPOCH + timedelta(seconds=end - 1)
 
     def next_after(self, after: float) -> int:
-        """First matching whole second strictly after ``after``."""
-        start = from_epoch(math.floor(after))
-        nxt = croniter(self.expression, start).get_next(datetime)
-        return math.floor(nxt.timestamp())
+        """First slot (whole epoch second) strictly after ``after``."""
+        start = math.floor(after)
+        it = _iterator(self.expression, self._last_wall_by(start))
+        for _ in range(100_000):
+            slot = self._instant(it.get_next(datetime))
+            if slot > start:
+                return slot
+        raise ValueError(f"{self.expression!r} has no run after {after}")  # pragma: no cover
+
+    def prev_at_or_before(self, at: float) -> int:
+        """Latest slot at or before ``at``."""
+        start = self._last_wall_by(math.floor(at)) + timedelta(seconds=1)
+        return self._instant(_iterator(self.expression, start).get_prev(datetime))
 
     def first_slot(self, now: float, last_slot: float | None = None) -> int:
         """The next matching time after ``now``: cron jobs never fire at once on creation."""
@@ -121,16 +238,16 @@ class CronSchedule:
 
     def describe(self) -> str:
         """Human form, as ``rqrcron info`` shows it."""
-        return self.expression
+        return self.expression if self._utc else f"{self.expression} ({self.timezone})"
 
 
 Schedule = IntervalSchedule | CronSchedule
 
 
-def make_schedule(interval: int | None, cron: str | None) -> Schedule:
+def make_schedule(interval: int | None, cron: str | None, timezone_name: str = "UTC") -> Schedule:
     """The schedule object for a job's ``interval`` or ``cron`` field."""
     if cron:
-        return CronSchedule(cron)
+        return CronSchedule(cron, timezone_name)
     if interval:
         return IntervalSchedule(interval)
     raise ValueError("a cron job needs an interval or a cron expression")

@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from types import FrameType
 from typing import Any, cast
 
@@ -17,7 +18,7 @@ from redis.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from rq import cron_scheduler_registry
+from rq import Callback, Retry, cron_scheduler_registry
 from rq.cron import CronScheduler
 from rq.exceptions import StopRequested
 from rq.job import Job
@@ -25,7 +26,7 @@ from rq.queue import Queue
 from rq.utils import as_text
 
 from . import enqueue, keys, scripts
-from .clock import Clock, from_epoch, redis_time
+from .clock import Clock, format_time, from_epoch, redis_time
 from .errors import CorruptJobError, InvalidJobError, LockLostError, SchedulerLockedError
 from .events import EventListener
 from .job import (
@@ -39,6 +40,7 @@ from .job import (
     read_timings,
 )
 from .lock import SchedulerLock
+from .options import OPTIONS
 
 #: How many due slots one fire script handles.
 DEFAULT_BATCH_SIZE = 200
@@ -52,7 +54,7 @@ SCHEDULER_HASH_TTL = 120
 _CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 _REGISTER_ARGUMENTS = frozenset({
     "func", "func_name", "queue_name", "id", "args", "kwargs", "interval", "cron", "job_timeout", "result_ttl",
-    "ttl", "failure_ttl", "meta", "enabled",
+    "ttl", "failure_ttl", "meta", "enabled", *OPTIONS,
 })
 
 
@@ -117,7 +119,7 @@ class RedisCronScheduler(CronScheduler):
         self._wake = threading.Event()
         self._stopping = False
         self._listener = EventListener(connection, self._on_event)
-        self._queues: dict[str, Queue] = {}
+        self._queues: dict[tuple[str, str | None, str | None, str | None], Queue] = {}
         self._marker: str | None = None
         self._next_heartbeat = 0.0
         self._jobs_hash_dirty = True
@@ -151,6 +153,23 @@ class RedisCronScheduler(CronScheduler):
         enabled: bool | None = None,
         *,
         conflict: Conflict = "replace",
+        timezone: str = "UTC",
+        misfire_grace_time: int | None = None,
+        catchup: str = "coalesce",
+        overlap: str = "allow",
+        jitter: int = 0,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+        max_runs: int | None = None,
+        description: str | None = None,
+        retry: Retry | int | Mapping[str, Any] | None = None,
+        at_front: bool = False,
+        on_success: Callable[..., Any] | Callback | str | None = None,
+        on_failure: Callable[..., Any] | Callback | str | None = None,
+        on_stopped: Callable[..., Any] | Callback | str | None = None,
+        queue_class: type[Queue] | str | None = None,
+        job_class: type[Job] | str | None = None,
+        serializer: Any = None,
     ) -> RedisCronJob:
         """Create or update one persisted cron job.
 
@@ -164,6 +183,26 @@ class RedisCronScheduler(CronScheduler):
         ``conflict`` says what to do when the id exists: ``"replace"`` (edit, the
         default), ``"ignore"`` (leave the stored job alone) or ``"raise"``
         (:class:`~rediscron.errors.InvalidJobError`).
+
+        Scheduling options (each stored with the job; defaults are not stored):
+
+        - ``timezone``: IANA name the cron fields are read in (default ``"UTC"``, never
+          the host's zone). See docs/scheduling.md for the DST rules.
+        - ``misfire_grace_time``: seconds a slot may be late and still run (None: no limit).
+        - ``catchup``: after missed slots, ``"coalesce"`` into one run (default), ``"skip"``
+          them, or run ``"all"`` of them (at most the newest 100).
+        - ``overlap``: ``"allow"`` (default) or ``"skip"`` a slot while the previous run
+          is still queued, deferred, scheduled or started.
+        - ``jitter``: up to this many seconds of delay per slot, the same for a given slot
+          on every scheduler (the slot, and so exactly-once, is unchanged).
+        - ``start_time``, ``end_time`` (aware datetimes), ``max_runs``: a window and a
+          limit on scheduled runs; a job past them stops firing and says so.
+
+        rq options for each run: ``job_timeout``, ``result_ttl``, ``ttl``, ``failure_ttl``,
+        ``meta``, ``description``, ``retry`` (rq ``Retry``, or a number of retries),
+        ``at_front``, ``on_success``/``on_failure``/``on_stopped`` (functions or dotted
+        paths, or rq ``Callback``), and the queue's ``queue_class``, ``job_class`` and
+        ``serializer`` (classes or dotted paths).
 
         Example::
 
@@ -189,6 +228,23 @@ class RedisCronScheduler(CronScheduler):
             meta=meta,
             connection=self.connection,
             enabled=True if enabled is None else enabled,
+            timezone=timezone,
+            misfire_grace_time=misfire_grace_time,
+            catchup=catchup,
+            overlap=overlap,
+            jitter=jitter,
+            start_time=start_time,
+            end_time=end_time,
+            max_runs=max_runs,
+            description=description,
+            retry=retry,
+            at_front=at_front,
+            on_success=on_success,
+            on_failure=on_failure,
+            on_stopped=on_stopped,
+            queue_class=queue_class,
+            job_class=job_class,
+            serializer=serializer,
         )
         job.clock = self.clock
         state = "" if enabled is None else ("1" if enabled else "0")
@@ -331,11 +387,6 @@ class RedisCronScheduler(CronScheduler):
     def _now(self) -> float:
         return self.clock() if self.clock is not None else redis_time(self.connection)
 
-    def _queue(self, name: str) -> Queue:
-        queue = self._queues.get(name)
-        if queue is None:
-            queue = self._queues[name] = Queue(name, connection=self.connection)
-        return queue
 
     def _tick(self) -> tuple[float, str, float | None, list[Any]]:
         now_arg = "" if self.clock is None else repr(float(self.clock()))
@@ -358,7 +409,8 @@ class RedisCronScheduler(CronScheduler):
             self._note_marker(marker)
             fired, more = self._fire_due(now, due)
             enqueued.extend(fired)
-            if not more:
+            # catchup="all" moves a job to its next missed slot, which is due at once.
+            if not more and (self._advanced_to is None or self._advanced_to > now):
                 return enqueued
 
     def _fire_due(self, now: float, due: list[Any]) -> tuple[list[RedisCronJob], bool]:
@@ -433,24 +485,38 @@ class RedisCronScheduler(CronScheduler):
         self._stale_streak = self._stale_streak + 1 if enqueue.STALE in outcomes else 0
         self._stale = 0 < self._stale_streak <= 3
         advanced = [
-            s.next_slot for s, outcome in zip(slots, outcomes, strict=True)
-            if outcome in (enqueue.ENQUEUED, enqueue.ALREADY_ENQUEUED) and s.next_slot is not None
+            float(s.next_score) for s, outcome in zip(slots, outcomes, strict=True)
+            if outcome not in (enqueue.STALE, enqueue.DISABLED) and s.next_score != ""
         ]
-        self._advanced_to = float(min(advanced)) if advanced else None
+        self._advanced_to = min(advanced) if advanced else None
         for s, outcome in zip(slots, outcomes, strict=True):
+            self._report(s, outcome, now)
             if outcome == enqueue.ENQUEUED:
                 self.fired += 1
                 s.job.latest_enqueue_time = from_epoch(now)
                 s.job.next_enqueue_time = from_epoch(s.next_slot) if s.next_slot is not None else None
                 fired.append(s.job)
-                self.log.info(
-                    "Enqueued %s (slot %s, %.3fs late) as %s on queue %s",
-                    s.job.id, s.slot_time, max(0.0, now - s.slot), s.rq_job.id, s.job.queue_name,
-                )
-            elif outcome == enqueue.ALREADY_ENQUEUED:
-                self.log.info("Slot %s of %s was already enqueued as %s; moved on", s.slot_time, s.job.id,
-                              s.rq_job.id)
         return fired
+
+    def _report(self, s: enqueue.Slot, outcome: int, now: float) -> None:
+        """Log what one fire did: runs, dropped slots, overlap skips, a job that has ended."""
+        run, drop = s.plan.run, s.plan.drop
+        if drop is not None and outcome not in (enqueue.STALE, enqueue.DISABLED):
+            self.log.warning("Cron job %s: %s%d slot(s) from %s to %s not run (%s)", s.job.id,
+                             "" if drop.exact else "at least ", drop.slots, _time(drop.first), _time(drop.last),
+                             drop.reason)
+        if outcome == enqueue.ENQUEUED and s.rq_job is not None and run is not None:
+            self.log.info("Enqueued %s (slot %s, %.3fs late) as %s on queue %s", s.job.id, _time(run),
+                          max(0.0, now - run), s.rq_job.id, s.job.queue_name)
+        elif outcome == enqueue.ALREADY_ENQUEUED and s.rq_job is not None and run is not None:
+            self.log.info("Slot %s of %s was already enqueued as %s; moved on", _time(run), s.job.id, s.rq_job.id)
+        elif outcome == enqueue.OVERLAP_SKIPPED and run is not None:
+            self.log.info("Cron job %s: slot %s skipped, its previous run is still queued or running (overlap=skip)",
+                          s.job.id, _time(run))
+        if outcome in (enqueue.ENQUEUED, enqueue.ALREADY_ENQUEUED, enqueue.DROPPED, enqueue.OVERLAP_SKIPPED) and (
+                s.next_score == "" or (s.plan.final and outcome in (enqueue.ENQUEUED, enqueue.ALREADY_ENQUEUED))):
+            why = f"it has run max_runs={s.job.max_runs} times" if s.plan.final else "its end_time has passed"
+            self.log.info("Cron job %s has ended: %s", s.job.id, why)
 
     # -- rq-scheduler's API, so a hand-written rq-scheduler loop ports unchanged ---------------
 
@@ -478,8 +544,13 @@ class RedisCronScheduler(CronScheduler):
         return jobs
 
     def get_queue_for_job(self, job: RedisCronJob) -> Queue:
-        """The RQ queue a job's runs go to."""
-        return self._queue(job.queue_name)
+        """The RQ queue a job's runs go to: its ``queue_class`` (default rq's ``Queue``), made with
+        its ``job_class`` and ``serializer``."""
+        spec = job.queue_spec()
+        queue = self._queues.get(spec)
+        if queue is None:
+            queue = self._queues[spec] = job.make_queue(self.connection)
+        return queue
 
     def enqueue_job(self, job: RedisCronJob) -> None:
         """Enqueue the slot a job from :meth:`get_jobs_to_queue` is due for, at most once.
@@ -770,6 +841,10 @@ class RedisCronScheduler(CronScheduler):
         sleep = self._sleep_for(now, upcoming)
         until_heartbeat = max(0.0, self._next_heartbeat - time.monotonic())
         return min(sleep, until_heartbeat)
+
+
+def _time(slot: int) -> str:
+    return format_time(from_epoch(slot))
 
 
 def _check_conflict(conflict: object, job_id: str | None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -13,11 +14,14 @@ from redis.exceptions import RedisError
 from . import keys
 from .errors import InvalidJobError, RediscronError
 from .job import DEFAULT_RESULT_TTL, RedisCronJob, all_ids, decode_ids, delete_job, load_jobs
+from .options import OPTIONS
 
 FORMAT_VERSION = 1
 #: The fields of an entry, in the order files show them.
 FIELDS = ("id", "func", "queue", "interval", "cron", "args", "kwargs", "meta",
-          "job_timeout", "result_ttl", "ttl", "failure_ttl", "enabled")
+          "job_timeout", "result_ttl", "ttl", "failure_ttl", "enabled", *OPTIONS)
+#: Options holding a moment: ISO 8601 text in files.
+_MOMENTS = ("start_time", "end_time")
 _OPTIONS = ("meta", "job_timeout", "ttl", "failure_ttl")
 
 
@@ -44,6 +48,9 @@ def entry_of(job: RedisCronJob) -> dict[str, Any]:
     if job.result_ttl != DEFAULT_RESULT_TTL:
         entry["result_ttl"] = job.result_ttl
     entry["enabled"] = job.enabled
+    for name, value in job.options().items():
+        if value != OPTIONS[name].default:
+            entry[name] = value.isoformat() if name in _MOMENTS else value
     return entry
 
 
@@ -191,12 +198,20 @@ def _job_from_entry(entry: dict[str, Any], connection: Redis, number: int) -> Re
     if "queue" not in entry:
         raise InvalidJobError(job_id if isinstance(job_id, str) else f"#{number}", "queue", "is missing")
     enabled = entry.get("enabled", True)
+    options = {name: entry[name] for name in OPTIONS if name in entry}
+    for name in _MOMENTS:
+        if isinstance(options.get(name), str):
+            try:
+                options[name] = datetime.fromisoformat(options[name])
+            except ValueError:
+                raise InvalidJobError(job_id if isinstance(job_id, str) else f"#{number}", name,
+                                      f"{options[name]!r} is not an ISO 8601 time") from None
     return RedisCronJob(
         id=cast(str, job_id), queue_name=entry["queue"], func=entry["func"],
         args=entry.get("args"), kwargs=entry.get("kwargs"), interval=entry.get("interval"), cron=entry.get("cron"),
         job_timeout=entry.get("job_timeout"), result_ttl=entry.get("result_ttl", DEFAULT_RESULT_TTL),
         ttl=entry.get("ttl"), failure_ttl=entry.get("failure_ttl"), meta=entry.get("meta"),
-        connection=connection, enabled=enabled,
+        connection=connection, enabled=enabled, **options,
     )
 
 

@@ -36,3 +36,11 @@ class Holder:
     @classmethod
     def class_method(cls) -> None:
         pass
+
+
+def fail(*args: Any, **kwargs: Any) -> None:
+    raise RuntimeError("this job always fails")
+
+
+def on_success(job: Any, connection: Any, result: Any, *args: Any, **kwargs: Any) -> None:
+    connection.rpush("callbacks", f"success:{job.id}")

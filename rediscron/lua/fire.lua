@@ -1,21 +1,38 @@
--- Enqueue a batch of due slots, all or nothing per slot, only while the lock is ours.
+-- Fire a batch of planned due jobs, all or nothing per job, only while the lock is ours.
 -- KEYS[1] lock, KEYS[2] schedule zset, KEYS[3] revision counter
--- ARGV[1] our lock value, ARGV[2] number of slots, ARGV[3] now (epoch seconds),
--- ARGV[4] history entries kept per job, then per slot:
---   id, job hash key, revision read, slot score read, next score ('' = none),
---   next_enqueue_time, latest_enqueue_time, rq job key, rq job id, history key, command count,
---   then per command: argument count, arguments (rq's own enqueue writes)
--- Returns {lock ok (1/0), per slot: 1 enqueued, 2 already enqueued (advanced only), 0 stale,
---          3 disabled job found in the index (removed from it)}
+-- ARGV[1] our lock value, ARGV[2] number of jobs, ARGV[3] now (epoch seconds),
+-- ARGV[4] history entries kept per job, then per job:
+--   id, job hash key, revision read, index score read, next score ('' = the job has ended),
+--   rq job key ('' = nothing to run: the slots were dropped), rq job id, history key,
+--   rq job key prefix ('' = overlap allowed; else skip while the newest run is queued or running),
+--   '1' if this run is the job's last (max_runs),
+--   then three field lists (count, then field/value pairs): set always, set when run, set when
+--   skipped for overlap; then the command count and per command: argument count, arguments
+--   (rq's own enqueue writes)
+-- Returns {lock ok (1/0), per job: 1 enqueued, 2 already enqueued (advanced only), 0 stale,
+--          3 disabled job found in the index (removed from it), 4 dropped slots only (advanced),
+--          5 skipped for overlap (advanced)}
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0} end
 local result = {1}
 local now, keep = ARGV[3], tonumber(ARGV[4])
 local pos = 5
+local busy = {queued = true, started = true, deferred = true, scheduled = true}
+
+local function fields()
+  local n = tonumber(ARGV[pos])
+  local list = {unpack(ARGV, pos + 1, pos + 2 * n)}
+  pos = pos + 2 * n + 1
+  return list
+end
+
 for _ = 1, tonumber(ARGV[2]) do
   local id, hash, revision, slot = ARGV[pos], ARGV[pos + 1], ARGV[pos + 2], ARGV[pos + 3]
-  local next_score, next_time, latest = ARGV[pos + 4], ARGV[pos + 5], ARGV[pos + 6]
-  local rq_key, rq_id, history, ncmd = ARGV[pos + 7], ARGV[pos + 8], ARGV[pos + 9], tonumber(ARGV[pos + 10])
-  pos = pos + 11
+  local next_score, rq_key, rq_id, history = ARGV[pos + 4], ARGV[pos + 5], ARGV[pos + 6], ARGV[pos + 7]
+  local prefix, final = ARGV[pos + 8], ARGV[pos + 9] == '1'
+  pos = pos + 10
+  local always, on_run, on_overlap = fields(), fields(), fields()
+  local ncmd = tonumber(ARGV[pos])
+  pos = pos + 1
   local cmds = {}
   for c = 1, ncmd do
     local argc = tonumber(ARGV[pos])
@@ -31,21 +48,31 @@ for _ = 1, tonumber(ARGV[2]) do
     redis.call('ZREM', KEYS[2], id)
     result[#result + 1] = 3
   else
-    local status = 2
-    if redis.call('EXISTS', rq_key) == 0 then
-      for _, cmd in ipairs(cmds) do redis.call(unpack(cmd)) end
-      -- rq's own history format (member: RQ job id, score: enqueue time), bounded.
-      redis.call('ZADD', history, now, rq_id)
-      redis.call('ZREMRANGEBYRANK', history, 0, -(keep + 1))
-      status = 1
+    local status, extra = 4, nil
+    if rq_key ~= '' then
+      local newest = nil
+      if prefix ~= '' then newest = redis.call('ZRANGE', history, -1, -1)[1] end
+      if redis.call('EXISTS', rq_key) == 1 then
+        status, extra = 2, on_run
+      elseif newest and busy[redis.call('HGET', prefix .. newest, 'status') or ''] then
+        status, extra = 5, on_overlap
+      else
+        for _, cmd in ipairs(cmds) do redis.call(unpack(cmd)) end
+        -- rq's own history format (member: RQ job id, score: enqueue time), bounded.
+        redis.call('ZADD', history, now, rq_id)
+        redis.call('ZREMRANGEBYRANK', history, 0, -(keep + 1))
+        status, extra = 1, on_run
+      end
     end
-    redis.call('HSET', hash, 'latest_enqueue_time', latest, 'next_enqueue_time', next_time)
-    redis.call('HSET', hash, 'revision', redis.call('INCR', KEYS[3]))
-    if next_score == '' then
+    if #always > 0 then redis.call('HSET', hash, unpack(always)) end
+    if extra and #extra > 0 then redis.call('HSET', hash, unpack(extra)) end
+    if next_score == '' or (final and (status == 1 or status == 2)) then
+      redis.call('HDEL', hash, 'next_enqueue_time')
       redis.call('ZREM', KEYS[2], id)
     else
       redis.call('ZADD', KEYS[2], next_score, id)
     end
+    redis.call('HSET', hash, 'revision', redis.call('INCR', KEYS[3]))
     result[#result + 1] = status
   end
 end

@@ -3,7 +3,8 @@
 -- KEYS[5] revision counter (revisions are unique across all jobs and all time, so a deleted and
 -- re-created job can never be mistaken for the one a scheduler read)
 -- ARGV[1] id, ARGV[2] event name, ARGV[3] events channel, ARGV[4] now (RQ time string)
--- ARGV[5] candidate next slot score, ARGV[6] candidate next_enqueue_time string
+-- ARGV[5] candidate next slot score, ARGV[6] candidate next_enqueue_time string ('' and '': no next slot,
+-- the job has ended)
 -- ARGV[7] enabled: '1', '0', or '' to keep the stored state (new jobs: enabled)
 -- ARGV[8] '1' to take the candidate next slot even if the schedule is unchanged
 -- ARGV[9] latest_enqueue_time to store, or '' to keep the stored one
@@ -81,14 +82,15 @@ set[#set + 1] = 'enabled'; set[#set + 1] = enabled
 set[#set + 1] = 'revision'; set[#set + 1] = tostring(revision)
 set[#set + 1] = 'updated_at'; set[#set + 1] = now
 set[#set + 1] = 'created_at'; set[#set + 1] = old['created_at'] or now
-set[#set + 1] = 'next_enqueue_time'; set[#set + 1] = next_time
+if next_time ~= '' then set[#set + 1] = 'next_enqueue_time'; set[#set + 1] = next_time end
 if latest ~= '' then set[#set + 1] = 'latest_enqueue_time'; set[#set + 1] = latest end
 
 -- HSET first: under maxmemory it is refused before anything has changed (scripts do not roll back).
 redis.call('HSET', hash, unpack(set))
 del[#del + 1] = 'last_error'
+if next_time == '' then del[#del + 1] = 'next_enqueue_time' end
 redis.call('HDEL', hash, unpack(del))
-if enabled == '1' then
+if enabled == '1' and score ~= '' then
   redis.call('ZADD', schedule, score, id)
 else
   redis.call('ZREM', schedule, id)

@@ -1,7 +1,8 @@
 -- Enable or disable one cron job without touching its definition.
 -- KEYS[1] job hash, KEYS[2] schedule zset, KEYS[3] last_update marker, KEYS[4] revision counter
 -- ARGV[1] id, ARGV[2] '1' enable / '0' disable, ARGV[3] events channel, ARGV[4] now (RQ time string)
--- ARGV[5] candidate next slot score, ARGV[6] candidate next_enqueue_time (used when enabling)
+-- ARGV[5] candidate next slot score, ARGV[6] candidate next_enqueue_time (used when enabling; '' and '':
+-- the job has ended and is not indexed)
 -- Returns 0 if the job does not exist, else the new revision.
 local hash, schedule, marker = KEYS[1], KEYS[2], KEYS[3]
 local id, enable, channel, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -12,9 +13,11 @@ if enable == '1' then
   local was = redis.call('HGET', hash, 'enabled')
   local score = redis.call('ZSCORE', schedule, id)
   redis.call('HSET', hash, 'enabled', '1', 'updated_at', now)
-  if was == '0' or not score then
+  if (was == '0' or not score) and ARGV[5] ~= '' then
     redis.call('HSET', hash, 'next_enqueue_time', ARGV[6])
     redis.call('ZADD', schedule, ARGV[5], id)
+  elseif was == '0' or not score then
+    redis.call('HDEL', hash, 'next_enqueue_time')
   end
 else
   redis.call('HSET', hash, 'enabled', '0', 'updated_at', now)

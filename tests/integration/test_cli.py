@@ -140,8 +140,9 @@ class TestOperate:
             now[0] += 60
         s.register_death()
         out = lines(rqrcron("history", "h", "-n", "2"))
-        assert len(out) == 2
+        assert len(out) == 3
         assert "slot 2033-05-18T03:35:20Z" in out[0] and "queued" in out[0]
+        assert out[2] == "last fire 2033-05-18T03:35:20Z, last status queued, 0 consecutive failure(s)"
         assert "recent runs:" in rqrcron("show", "h").output
 
     @pytest.mark.parametrize(

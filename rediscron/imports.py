@@ -1,0 +1,100 @@
+"""Functions named by dotted path: what the scheduler and workers import to run a job."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+from collections.abc import Callable
+from typing import Any
+
+from .errors import InvalidJobError
+
+_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+
+
+def import_path(path: str) -> Any:
+    """Import ``package.module.attr[.attr...]`` and return the attribute."""
+    parts = path.split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        module_name = ".".join(parts[:split])
+        try:
+            obj: Any = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            # Only a missing prefix means "try a shorter module"; a module missing inside it is a real error.
+            if exc.name == module_name or module_name.startswith(f"{exc.name}."):
+                continue
+            raise
+        try:
+            for attr in parts[split:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            raise ImportError(f"module {module_name!r} has no attribute {'.'.join(parts[split:])!r}") from None
+        return obj
+    raise ImportError(f"no module found for {path!r} (expected package.module.function)")
+
+
+#: What importing user code may raise: a module that calls sys.exit() (e.g. argparse) must not
+#: end the scheduler or the caller.
+IMPORT_ERRORS = (Exception, SystemExit)
+
+
+def callable_path(func: Callable[..., Any], job_id: str | None) -> str:
+    """The dotted path another process imports ``func`` by, or InvalidJobError saying why there is none."""
+    module = getattr(func, "__module__", None)
+    qualname = getattr(func, "__qualname__", None)
+    if not callable(func) or not module or not qualname:
+        raise InvalidJobError(job_id, "func", f"{func!r} is not a function importable by dotted path")
+    if inspect.isclass(func):
+        raise InvalidJobError(job_id, "func", f"{qualname} is a class; schedule a function")
+    if "<lambda>" in qualname:
+        raise InvalidJobError(
+            job_id,
+            "func",
+            "a lambda cannot be imported by the scheduler or workers; define a named function in a module",
+        )
+    if "<locals>" in qualname:
+        raise InvalidJobError(
+            job_id, "func", f"{qualname} is defined inside another function; move it to module level"
+        )
+    if module == "__main__":
+        raise InvalidJobError(
+            job_id,
+            "func",
+            f"{qualname} is defined in __main__, which other processes cannot import; "
+            "move it into a module (e.g. tasks.py) and import it from there",
+        )
+    path = f"{module}.{qualname}"
+    try:
+        resolved = import_path(path)
+    except IMPORT_ERRORS as exc:
+        raise InvalidJobError(job_id, "func", f"{path} cannot be imported: {exc!r}") from None
+    if resolved is not func and resolved != func:
+        raise InvalidJobError(job_id, "func", f"{path} does not resolve to {func!r} when imported")
+    _refuse_instance_method(path, job_id, "func")
+    return path
+
+
+def _refuse_instance_method(path: str, job_id: str | None, field: str) -> None:
+    """A plain function found on a class is an instance method: a worker would call it without ``self``."""
+    owner_path, _, name = path.rpartition(".")
+    try:
+        owner = import_path(owner_path) if "." in owner_path else None
+    except IMPORT_ERRORS:
+        return
+    if inspect.isclass(owner) and inspect.isfunction(inspect.getattr_static(owner, name, None)):
+        raise InvalidJobError(job_id, field, f"{path} is an instance method; use a function, a staticmethod "
+                                             "or a classmethod")
+
+
+def check_func_name(func_name: object, job_id: str | None) -> str:
+    if not isinstance(func_name, str) or not _DOTTED.match(func_name):
+        raise InvalidJobError(job_id, "func_name", f"{func_name!r} is not a dotted path like 'package.module.function'")
+    try:
+        target = import_path(func_name)
+    except IMPORT_ERRORS as exc:
+        raise InvalidJobError(job_id, "func_name", f"{func_name} cannot be imported: {exc!r}") from None
+    if not callable(target) or inspect.isclass(target):
+        raise InvalidJobError(job_id, "func_name", f"{func_name} is not a function")
+    _refuse_instance_method(func_name, job_id, "func_name")
+    return func_name

@@ -1,0 +1,341 @@
+"""A cron job's options beyond rq's cron fields: checked, stored as hash fields, read back.
+
+Each option is a keyword argument of ``register()`` and ``RedisCronJob``. A value equal to
+the default is not stored (the field is absent), so records stay small and records written
+before an option existed read back with its default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from types import ModuleType
+from typing import Any
+
+from rq import Callback, Retry
+from rq.defaults import CALLBACK_TIMEOUT
+from rq.job import Job
+from rq.queue import Queue
+from rq.serializers import resolve_serializer
+
+from .clock import format_time, parse_time
+from .errors import InvalidJobError
+from .imports import IMPORT_ERRORS, callable_path, check_func_name, import_path
+from .schedule import MAX_INTERVAL, validate_timezone
+
+CATCHUP_MODES = ("coalesce", "skip", "all")
+OVERLAP_MODES = ("allow", "skip")
+#: The longest jitter: one day.
+MAX_JITTER = 86400
+_MAX_TEXT = 2000
+
+
+def _fail(job_id: str, field: str, message: str) -> InvalidJobError:
+    return InvalidJobError(job_id, field, message)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _check_timezone(value: Any, job_id: str, field: str) -> str:
+    try:
+        return validate_timezone(value)
+    except ValueError as exc:
+        raise _fail(job_id, field, str(exc)) from None
+
+
+def _check_seconds(value: Any, job_id: str, field: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_INTERVAL:
+        raise _fail(job_id, field, f"must be a whole number of seconds from 1 to {MAX_INTERVAL}, or None, "
+                                   f"not {value!r}")
+    return value
+
+
+def _check_max_runs(value: Any, job_id: str, field: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10**15:
+        raise _fail(job_id, field, f"must be a positive whole number or None, not {value!r}")
+    return value
+
+
+def _check_jitter(value: Any, job_id: str, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_JITTER:
+        raise _fail(job_id, field, f"must be a whole number of seconds from 0 to {MAX_JITTER}, not {value!r}")
+    return value
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[Any, str, str], str]:
+    def check(value: Any, job_id: str, field: str) -> str:
+        if value not in choices:
+            raise _fail(job_id, field, f"must be one of {', '.join(repr(c) for c in choices)}, not {value!r}")
+        return str(value)
+
+    return check
+
+
+def _check_flag(value: Any, job_id: str, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise _fail(job_id, field, f"must be True or False, not {value!r}")
+    return value
+
+
+def _check_moment(value: Any, job_id: str, field: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise _fail(job_id, field, f"must be a timezone-aware datetime or None, not {value!r}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise _fail(job_id, field, f"{value.isoformat()} has no time zone; pass an aware datetime "
+                                   "(e.g. datetime(2030, 1, 1, tzinfo=timezone.utc))")
+    moment = value.astimezone(timezone.utc)
+    if not 1970 <= moment.year <= 9000:
+        raise _fail(job_id, field, f"must be between the years 1970 and 9000, not {value.isoformat()}")
+    return moment
+
+
+def _check_text(value: Any, job_id: str, field: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > _MAX_TEXT:
+        raise _fail(job_id, field, f"must be text of at most {_MAX_TEXT} characters or None")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _fail(job_id, field, "is not valid Unicode text") from None
+    return value
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_retry(value: Any, job_id: str, field: str) -> dict[str, Any] | None:
+    """``Retry(max=3, interval=[10, 60])``, ``3`` or ``{"max": 3, "interval": [10, 60]}``."""
+    if value is None:
+        return None
+    if isinstance(value, Retry):
+        spec: dict[str, Any] = {"max": value.max, "interval": list(value.intervals)}
+        if getattr(value, "enqueue_at_front", False):
+            spec["at_front"] = True
+    elif _whole(value):
+        spec = {"max": value, "interval": [0]}
+    elif isinstance(value, Mapping):
+        unknown = set(value) - {"max", "interval", "at_front"}
+        if unknown:
+            raise _fail(job_id, field, f"has unknown keys {sorted(map(str, unknown))} (use max, interval, at_front)")
+        interval = value.get("interval", 0)
+        spec = {"max": value.get("max"), "interval": [interval] if _whole(interval) else interval}
+        if value.get("at_front"):
+            spec["at_front"] = True
+    else:
+        raise _fail(job_id, field, f"must be an rq Retry, a number of retries, or None, not {value!r}")
+    intervals = spec["interval"]
+    if not _whole(spec["max"]) or not 1 <= spec["max"] <= 1000:
+        raise _fail(job_id, field, f"max must be a whole number from 1 to 1000, not {spec['max']!r}")
+    if not isinstance(intervals, list) or not intervals or len(intervals) > 100 \
+            or not all(_whole(i) and 0 <= i <= MAX_INTERVAL for i in intervals):
+        raise _fail(job_id, field, f"interval must be seconds >= 0, or a list of them, not {intervals!r}")
+    if not isinstance(spec.get("at_front", False), bool):
+        raise _fail(job_id, field, "at_front must be True or False")
+    return spec
+
+
+def _path_of(value: Any, job_id: str, field: str) -> str:
+    """The dotted path of a function, class or module, given as itself or as its path."""
+    if isinstance(value, str):
+        try:
+            import_path(value)
+        except IMPORT_ERRORS as exc:
+            raise _fail(job_id, field, f"{value} cannot be imported: {exc!r}") from None
+        return value
+    if isinstance(value, ModuleType):
+        return value.__name__
+    if inspect.isclass(value):
+        path = f"{value.__module__}.{value.__qualname__}"
+        try:
+            found = import_path(path)
+        except IMPORT_ERRORS:
+            found = None
+        if found is not value:
+            raise _fail(job_id, field, f"{path} cannot be imported by dotted path; define it at module level")
+        return path
+    raise _fail(job_id, field, f"must be a class or its dotted path, not {value!r}")
+
+
+def _check_callback(value: Any, job_id: str, field: str) -> str | dict[str, Any] | None:
+    """A function or its dotted path, or an rq ``Callback`` (its timeout is kept)."""
+    if value is None:
+        return None
+    timeout: Any = None
+    if isinstance(value, Callback):
+        timeout = value.timeout
+        value = value.func
+    try:
+        path = check_func_name(value, job_id) if isinstance(value, str) else callable_path(value, job_id)
+    except InvalidJobError as exc:
+        raise _fail(job_id, field, exc.message) from None
+    if timeout is None or timeout == CALLBACK_TIMEOUT:
+        return path
+    if not _whole(timeout) or not 1 <= timeout <= MAX_INTERVAL:
+        raise _fail(job_id, field, f"the callback timeout must be whole seconds, not {timeout!r}")
+    return {"func": path, "timeout": timeout}
+
+
+def _check_subclass(base: type) -> Callable[[Any, str, str], str | None]:
+    def check(value: Any, job_id: str, field: str) -> str | None:
+        if value is None:
+            return None
+        path = _path_of(value, job_id, field)
+        found = import_path(path)
+        if not inspect.isclass(found) or not issubclass(found, base):
+            raise _fail(job_id, field, f"{path} is not a subclass of {base.__module__}.{base.__qualname__}")
+        return path
+
+    return check
+
+
+def _check_serializer(value: Any, job_id: str, field: str) -> str | None:
+    if value is None:
+        return None
+    path = _path_of(value, job_id, field)
+    try:
+        resolve_serializer(path)
+    except Exception as exc:
+        raise _fail(job_id, field, f"{path} is not an rq serializer (it needs dumps and loads): {exc}") from None
+    return path
+
+
+def _encode_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _encode_callback(value: str | dict[str, Any]) -> str:
+    return value if isinstance(value, str) else _encode_json(value)
+
+
+def _decode_callback(text: str) -> str | dict[str, Any]:
+    return json.loads(text) if text.startswith("{") else text
+
+
+def _decode_int(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
+        raise ValueError("not a whole number")
+    return int(text)
+
+
+def _decode_flag(text: str) -> bool:
+    if text not in ("0", "1"):
+        raise ValueError("expected 1 or 0")
+    return text == "1"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: its default, how it is checked, and how it is stored."""
+
+    default: Any
+    check: Callable[[Any, str, str], Any]
+    encode: Callable[[Any], str] = str
+    decode: Callable[[str], Any] = _same
+    #: A change moves the next run (the job's timing is recomputed).
+    schedule: bool = False
+
+
+OPTIONS: dict[str, Option] = {
+    "timezone": Option("UTC", _check_timezone, schedule=True),
+    "misfire_grace_time": Option(None, _check_seconds, decode=_decode_int),
+    "catchup": Option("coalesce", _choice(CATCHUP_MODES)),
+    "overlap": Option("allow", _choice(OVERLAP_MODES)),
+    "jitter": Option(0, _check_jitter, decode=_decode_int, schedule=True),
+    "start_time": Option(None, _check_moment, format_time, parse_time, schedule=True),
+    "end_time": Option(None, _check_moment, format_time, parse_time, schedule=True),
+    "max_runs": Option(None, _check_max_runs, decode=_decode_int, schedule=True),
+    "description": Option(None, _check_text),
+    "retry": Option(None, _check_retry, _encode_json, json.loads),
+    "at_front": Option(False, _check_flag, lambda v: "1", _decode_flag),
+    "on_success": Option(None, _check_callback, _encode_callback, _decode_callback),
+    "on_failure": Option(None, _check_callback, _encode_callback, _decode_callback),
+    "on_stopped": Option(None, _check_callback, _encode_callback, _decode_callback),
+    "queue_class": Option(None, _check_subclass(Queue)),
+    "job_class": Option(None, _check_subclass(Job)),
+    "serializer": Option(None, _check_serializer),
+}
+#: Options whose change moves the next run.
+SCHEDULE_OPTIONS = tuple(name for name, option in OPTIONS.items() if option.schedule)
+
+
+def check_options(job_id: str, values: Mapping[str, Any], interval: int | None,
+                  trusted: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Every option checked and normalised (defaults filled in); InvalidJobError names the first bad one.
+
+    A value equal to its entry in ``trusted`` (as read back from Redis) is kept unchecked.
+    """
+    trusted = trusted or {}
+    checked = {
+        name: value if name in trusted and trusted[name] == value else option.check(value, job_id, name)
+        for name, option in OPTIONS.items()
+        for value in [values.get(name, option.default)]
+    }
+    start, end = checked["start_time"], checked["end_time"]
+    if start is not None and end is not None and end <= start:
+        raise _fail(job_id, "end_time", f"{end.isoformat()} is not after start_time {start.isoformat()}")
+    if interval is not None and checked["jitter"] >= interval:
+        raise _fail(job_id, "jitter", f"must be shorter than the interval ({interval}s), not {checked['jitter']}")
+    return checked
+
+
+def encode_options(values: Mapping[str, Any]) -> dict[str, str | None]:
+    """Hash fields of checked options; None for a default (the field is removed)."""
+    return {name: None if values[name] == option.default or values[name] is None else option.encode(values[name])
+            for name, option in OPTIONS.items()}
+
+
+def decode_options(data: Mapping[str, str]) -> dict[str, Any]:
+    """Options read from hash fields, unchecked; ValueError naming the field if one cannot be read."""
+    out: dict[str, Any] = {}
+    for name, option in OPTIONS.items():
+        text = data.get(name)
+        if text is None or text == "":
+            continue
+        try:
+            out[name] = option.decode(text)
+        except Exception as exc:
+            raise ValueError(f"field {name}={text!r} is invalid: {exc}") from None
+    return out
+
+
+def build_retry(spec: dict[str, Any] | None) -> Retry | None:
+    """The rq ``Retry`` of a stored retry option."""
+    if spec is None:
+        return None
+    kwargs: dict[str, Any] = {"max": spec["max"], "interval": spec["interval"]}
+    if spec.get("at_front") and "enqueue_at_front" in inspect.signature(Retry.__init__).parameters:
+        kwargs["enqueue_at_front"] = True
+    return Retry(**kwargs)
+
+
+def build_callback(spec: str | dict[str, Any] | None) -> Callback | None:
+    """The rq ``Callback`` of a stored callback option."""
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        return Callback(import_path(spec))
+    return Callback(import_path(spec["func"]), spec.get("timeout"))
+
+
+def jitter_delay(job_id: str, slot: int, jitter: int, room: float = math.inf) -> int:
+    """The deterministic delay of one slot: in [0, jitter], and less than ``room`` (the gap to the next slot)."""
+    if jitter <= 0:
+        return 0
+    digest = hashlib.blake2b(f"{job_id}\x00{slot}".encode(), digest_size=8).digest()
+    delay = int.from_bytes(digest, "big") % (jitter + 1)
+    return int(min(delay, max(0, room - 1)))
