@@ -44,3 +44,10 @@ def fail(*args: Any, **kwargs: Any) -> None:
 
 def on_success(job: Any, connection: Any, result: Any, *args: Any, **kwargs: Any) -> None:
     connection.rpush("callbacks", f"success:{job.id}")
+
+
+def sleep_for(seconds: float) -> None:
+    """A slow job, for overlap tests."""
+    import time
+
+    time.sleep(seconds)
