@@ -3,6 +3,7 @@ overlap with a slow worker, trigger while the scheduler runs."""
 
 from __future__ import annotations
 
+import itertools
 import signal
 import subprocess
 import sys
@@ -50,7 +51,7 @@ def test_catch_up_after_the_scheduler_was_stopped(connection: redis.Redis, spawn
     assert ran == list(range(ran[0], ran[-1] + 1))
     assert RedisCronJob.fetch("all", connection).missed_count == 0
     # skip: a gap where the scheduler was away, counted.
-    gap = [s for s in slots(connection, "skip") if s > stopped["skip"]][0] - stopped["skip"]
+    gap = next(s for s in slots(connection, "skip") if s > stopped["skip"]) - stopped["skip"]
     job = RedisCronJob.fetch("skip", connection)
     assert gap >= 4 and job.missed_count == gap - 1, job.drop_log
 
@@ -76,7 +77,7 @@ def test_overlap_skip_with_a_slow_worker(connection: redis.Redis, redis_url: str
              for i in connection.zrange("rq:finished:default", 0, -1)]
     done = sorted((j for j in runs if j.started_at and j.ended_at), key=lambda j: j.started_at)
     assert len(done) >= 2
-    for before, later in zip(done, done[1:]):
+    for before, later in itertools.pairwise(done):
         assert later.started_at >= before.ended_at, "two runs of the job overlapped"
         # The next run was enqueued only after the previous one had finished.
         assert later.enqueued_at >= before.ended_at
