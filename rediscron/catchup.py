@@ -136,7 +136,7 @@ def plan(job: RedisCronJob, slot: int, now: float) -> Plan:
     reason = "misfired" if late > grace else ("skipped" if job.catchup == "skip" else "coalesced")
     last_dropped = current if not runs else (slots.at_or_before(current - 1) if current > slot else None)
     drop = _drop(slots, slot, last_dropped, reason) if last_dropped is not None else None
-    return _finish(job, current if runs else None, slots.after(current), drop)
+    return _finish(job, current if runs else None, following if current == slot else slots.after(current), drop)
 
 
 def _oldest_to_run(slots: _Slots, slot: int, current: int, now: float, grace: float) -> tuple[int, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from datetime import datetime, timezone
 
@@ -47,8 +48,16 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime(RQ_DATETIME_FORMAT)
 
 
+_RQ_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{6})?Z")
+
+
 def parse_time(text: str) -> datetime:
     """Inverse of :func:`format_time`; also accepts RQ's second-resolution form."""
+    if _RQ_TIME.fullmatch(text):
+        try:
+            return datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc)  # strptime is ten times slower
+        except ValueError:
+            pass
     for fmt in (RQ_DATETIME_FORMAT, "%Y-%m-%dT%H:%M:%SZ"):
         try:
             return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)

@@ -562,6 +562,18 @@ class RedisCronJob(CronJob):
         """The job's options (``timezone``, ``catchup``, ``retry``...) by name, as they are now."""
         return {name: getattr(self, name) for name in OPTIONS}
 
+    def get_next_enqueue_time(self) -> datetime:
+        """The run after the latest one (or after now, by this host's clock), by this job's schedule.
+
+        rq's own version reads cron in the host's zone; this one uses the job's ``timezone``. The
+        scheduler itself works from Redis time and the index, not from this.
+        """
+        if "_checked" not in self.__dict__:
+            # rq's CronJob.__init__ asks before this job is set up; the constructor sets the real value.
+            return datetime.fromtimestamp(0, timezone.utc)
+        base = self.latest_enqueue_time or datetime.now(timezone.utc)
+        return from_epoch(self.schedule.next_after_fire(math.floor(to_epoch(base)), to_epoch(base)))
+
     def __repr__(self) -> str:
         return f"RedisCronJob(id={self.id!r}, func_name={self.func_name!r}, schedule={self.describe_schedule()!r})"
 

@@ -27,6 +27,22 @@ def validate_cron(expression: object) -> str:
     """
     if not isinstance(expression, str):
         raise ValueError(f"must be a string, not {type(expression).__name__}")
+    text, error = _checked_cron(expression)
+    if error:
+        raise ValueError(error)
+    return text
+
+
+@lru_cache(maxsize=4096)
+def _checked_cron(expression: str) -> tuple[str, str]:
+    """(normalised expression, error or ''): parsing is slow and every read of a job checks its cron."""
+    try:
+        return _check_cron(expression), ""
+    except ValueError as exc:
+        return "", str(exc)
+
+
+def _check_cron(expression: str) -> str:
     text = " ".join(expression.split())
     if not text:
         raise ValueError("is empty")
