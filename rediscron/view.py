@@ -70,6 +70,8 @@ class Snapshot:
 
 def _row(job: RedisCronJob) -> Row:
     state = "enabled" if job.enabled else "disabled"
+    if job.enabled and job.state().startswith("ended"):
+        state = "ended"
     next_run = format_time(job.next_enqueue_time) if job.enabled and job.next_enqueue_time else "-"
     error = job.last_error
     if error:

@@ -16,6 +16,7 @@ from rediscron import InvalidJobError, RedisCronJob, RedisCronScheduler
 from rediscron import keys as k
 from rediscron.catchup import CATCHUP_LIMIT
 from rediscron.job import rq_job_id
+from rediscron.view import snapshot
 from tests import jobs
 from tests.custom_rq import AuditJob, AuditQueue
 
@@ -255,6 +256,7 @@ class TestWindowAndLimit:
         assert slots_run(connection, "r") == [T0, T0 + 60, T0 + 120]
         job = RedisCronJob.fetch("r", connection)
         assert (job.run_count, job.state()) == (3, "ended: ran max_runs=3 times")
+        assert [row.state for row in snapshot(connection).rows] == ["ended"]
         # Raising the limit resumes it, from now.
         scheduler.register(jobs.noop, "q", id="r", interval=60, max_runs=4)
         assert connection.zscore(k.schedule(), "r") is not None
