@@ -281,6 +281,6 @@ def _write_all(scheduler: Any, todo: Plan, explicit: set[Any], written: list[str
             job.func if job.func is not None else job.func_name, job.queue_name, id=job.id, args=job.args,
             kwargs=job.kwargs, interval=job.interval, cron=job.cron, job_timeout=job.job_timeout,
             result_ttl=job.result_ttl, ttl=job.ttl, failure_ttl=job.failure_ttl, meta=job.meta,
-            enabled=job.enabled if job.id in explicit else None,
+            enabled=job.enabled if job.id in explicit else None, **job.options(),
         )
         written.append(job.id)

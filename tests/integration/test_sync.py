@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 from click.testing import CliRunner
+from rq import Retry
+from rq.serializers import JSONSerializer
 
 from rediscron import RedisCronJob, RedisCronScheduler
 from rediscron import keys as k
@@ -32,6 +35,11 @@ def populate(connection: redis.Redis) -> None:
                meta={"team": "air"})
     s.register(jobs.noop, "maintenance", id="vacuum", cron="*/5 * * * *", enabled=False)
     s.register(jobs.noop, "maintenance", id="ünïcode:ok", cron="@daily", result_ttl=None)
+    s.register(jobs.noop, "reports", id="options", cron="0 9 * * 1-5 30", timezone="Europe/Berlin",
+               misfire_grace_time=600, catchup="all", overlap="skip", jitter=30,
+               start_time=datetime(2030, 1, 1, tzinfo=timezone.utc), end_time=datetime(2031, 1, 1, tzinfo=timezone.utc),
+               max_runs=100, description="weekday report", retry=Retry(max=2, interval=[5, 50]), at_front=True,
+               on_failure=jobs.noop, queue_class="tests.custom_rq.AuditQueue", serializer=JSONSerializer)
 
 
 def definitions(connection: redis.Redis) -> list[dict[str, Any]]:
@@ -50,17 +58,17 @@ def test_export_then_apply_to_an_empty_redis_reproduces_the_registry(
     connection.flushall()
     result = rqrcron("apply", str(target))
     assert result.exit_code == 0, result.output
-    assert "3 to create, 0 to update, 0 to delete, 0 unchanged" in result.output
+    assert "4 to create, 0 to update, 0 to delete, 0 unchanged" in result.output
     assert definitions(connection) == before
     # Applying it again changes nothing.
-    assert "0 to create, 0 to update, 0 to delete, 3 unchanged" in rqrcron("apply", str(target)).output
+    assert "0 to create, 0 to update, 0 to delete, 4 unchanged" in rqrcron("apply", str(target)).output
 
 
 def test_export_to_stdout_is_json(rqrcron: Any, connection: redis.Redis) -> None:
     populate(connection)
     data = json.loads(rqrcron("export").output)
     assert data["version"] == 1
-    assert [j["id"] for j in data["jobs"]] == ["metric:pm25", "vacuum", "ünïcode:ok"]
+    assert [j["id"] for j in data["jobs"]] == ["metric:pm25", "options", "vacuum", "ünïcode:ok"]
     assert data["jobs"][1] == {"id": "vacuum", "func": "tests.jobs.noop", "queue": "maintenance",
                                "cron": "*/5 * * * *", "enabled": False}
 
