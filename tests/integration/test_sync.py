@@ -69,8 +69,10 @@ def test_export_to_stdout_is_json(rqrcron: Any, connection: redis.Redis) -> None
     data = json.loads(rqrcron("export").output)
     assert data["version"] == 1
     assert [j["id"] for j in data["jobs"]] == ["metric:pm25", "options", "vacuum", "ünïcode:ok"]
-    assert data["jobs"][1] == {"id": "vacuum", "func": "tests.jobs.noop", "queue": "maintenance",
+    assert data["jobs"][2] == {"id": "vacuum", "func": "tests.jobs.noop", "queue": "maintenance",
                                "cron": "*/5 * * * *", "enabled": False}
+    assert data["jobs"][1]["start_time"] == "2030-01-01T00:00:00+00:00"
+    assert data["jobs"][1]["retry"] == {"max": 2, "interval": [5, 50]}
 
 
 def test_dry_run_prints_the_diff_and_changes_nothing(rqrcron: Any, connection: redis.Redis, tmp_path: Path) -> None:
