@@ -313,12 +313,16 @@ def decode_options(data: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
+#: Whether this rq lets a retry go to the front of the queue (older versions have no such argument).
+_RETRY_AT_FRONT = "enqueue_at_front" in inspect.signature(Retry.__init__).parameters
+
+
 def build_retry(spec: dict[str, Any] | None) -> Retry | None:
     """The rq ``Retry`` of a stored retry option."""
     if spec is None:
         return None
     kwargs: dict[str, Any] = {"max": spec["max"], "interval": spec["interval"]}
-    if spec.get("at_front") and "enqueue_at_front" in inspect.signature(Retry.__init__).parameters:
+    if spec.get("at_front") and _RETRY_AT_FRONT:
         kwargs["enqueue_at_front"] = True
     return Retry(**kwargs)
 
