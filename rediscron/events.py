@@ -10,6 +10,7 @@ from typing import Any
 
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import keys
@@ -17,6 +18,8 @@ from . import keys
 log = logging.getLogger("rediscron.events")
 
 _MAX_BACKOFF = 5.0
+#: A refusal (ACL) does not go away by itself soon: retry it rarely.
+_MAX_REFUSED_BACKOFF = 60.0
 
 
 class EventListener:
@@ -51,17 +54,19 @@ class EventListener:
         backoff = 0.1
         failing = False
         while not self._stop.is_set():
-            pubsub = self.connection.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+            pubsub = self.connection.pubsub()  # type: ignore[no-untyped-call]
             try:
                 pubsub.subscribe(keys.events())
-                self.connected = True
-                if failing:
-                    log.info("event channel: reconnected")
-                failing, backoff = False, 0.1
-                self.on_event({"event": "subscribed"})
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=0.5)
-                    if message and message.get("type") == "message":
+                    kind = message.get("type") if message else None
+                    if kind == "subscribe":  # confirmed (a refusal arrives as an error instead)
+                        self.connected = True
+                        if failing:
+                            log.info("event channel: reconnected")
+                        failing, backoff = False, 0.1
+                        self.on_event({"event": "subscribed"})
+                    elif kind == "message" and message is not None:
                         self.on_event(_decode(message.get("data")))
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 self.connected = False
@@ -70,6 +75,15 @@ class EventListener:
                 failing = True
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, _MAX_BACKOFF)
+            except ResponseError as exc:  # NOPERM: the ACL user may not subscribe to the channel
+                self.connected = False
+                if not failing:
+                    log.error("event channel %s refused (%s): edits reach the scheduler only through the "
+                              "last-update marker, within max_sleep_interval. Grant the ACL user &%s.",
+                              keys.events(), exc, keys.events())
+                failing = True
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, _MAX_REFUSED_BACKOFF)
             except Exception:  # never let the listener die: the loop depends on it to wake
                 log.exception("event channel: unexpected error; restarting the listener")
                 self._stop.wait(1.0)

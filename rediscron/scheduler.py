@@ -16,7 +16,7 @@ from typing import Any, cast
 from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Callback, Retry, cron_scheduler_registry
 from rq.cron import CronScheduler
@@ -130,6 +130,7 @@ class RedisCronScheduler(CronScheduler):
         self._stale = False
         self._stale_streak = 0
         self._advanced_to: float | None = None
+        self._server_checked = False
         #: Counters, for logs and tests.
         self.fired = 0
         self.quarantined = 0
@@ -644,6 +645,22 @@ class RedisCronScheduler(CronScheduler):
             self.save(pipe)
             pipe.execute()
         self._next_heartbeat = time.monotonic() + self.heartbeat_interval
+        if not self._server_checked:
+            self._server_checked = True
+            self._warn_about_server()
+
+    def _warn_about_server(self) -> None:
+        """Say once if this Redis may evict the registry."""
+        try:
+            policy = as_text(cast(dict[Any, Any], self.connection.config_get("maxmemory-policy"))
+                             .get("maxmemory-policy") or "")
+        except ResponseError:
+            return  # CONFIG is often disabled on managed Redis; nothing to check then
+        if policy.startswith("allkeys-"):
+            self.log.warning(
+                "Redis maxmemory-policy is %s: under memory pressure Redis may evict cron job records and the "
+                "schedule index. Use noeviction (or a volatile-* policy) for the Redis that holds the registry.",
+                policy)
 
     def register_death(self, pipeline: Pipeline | None = None) -> None:
         """Unregister this scheduler and release the singleton lock if it is still ours.

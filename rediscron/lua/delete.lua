@@ -10,6 +10,8 @@ redis.call('SREM', KEYS[6], ARGV[1])
 -- A delete must work even under maxmemory (it frees memory); the marker is best effort then,
 -- and the event still goes out.
 redis.pcall('INCR', KEYS[4])
-redis.call('PUBLISH', ARGV[2], cjson.encode({event = 'deleted', id = ARGV[1]}))
+-- Best effort: the last_update marker is what guarantees pickup, and a user without channel rights must
+-- still be able to write.
+redis.pcall('PUBLISH', ARGV[2], cjson.encode({event = 'deleted', id = ARGV[1]}))
 if existed > 0 then return 1 end
 return 0

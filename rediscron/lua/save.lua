@@ -98,5 +98,7 @@ end
 redis.call('SADD', ids, id)
 redis.call('INCR', marker)
 if not exists and event == 'updated' then event = 'created' end
-redis.call('PUBLISH', channel, cjson.encode({event = event, id = id, revision = revision}))
+-- Best effort: the last_update marker is what guarantees pickup, and a user without channel rights must
+-- still be able to write.
+redis.pcall('PUBLISH', channel, cjson.encode({event = event, id = id, revision = revision}))
 return {1, tostring(revision), old['created_at'] or now, next_time, enabled}

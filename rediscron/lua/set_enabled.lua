@@ -27,5 +27,7 @@ redis.call('HSET', hash, 'revision', revision)
 redis.call('INCR', marker)
 local event = 'disabled'
 if enable == '1' then event = 'enabled' end
-redis.call('PUBLISH', channel, cjson.encode({event = event, id = id, revision = revision}))
+-- Best effort: the last_update marker is what guarantees pickup, and a user without channel rights must
+-- still be able to write.
+redis.pcall('PUBLISH', channel, cjson.encode({event = event, id = id, revision = revision}))
 return revision
