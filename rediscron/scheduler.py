@@ -131,6 +131,7 @@ class RedisCronScheduler(CronScheduler):
         self._stale_streak = 0
         self._advanced_to: float | None = None
         self._server_checked = False
+        self._known_jobs: int | None = None
         #: Counters, for logs and tests.
         self.fired = 0
         self.quarantined = 0
@@ -696,10 +697,29 @@ class RedisCronScheduler(CronScheduler):
         with self.connection.pipeline(transaction=False) as pipe:
             pipe.zadd(cron_scheduler_registry.get_registry_key(), {self.name: time.time()})
             pipe.expire(self.key, SCHEDULER_HASH_TTL)
-            _added, refreshed = pipe.execute()
+            pipe.scard(keys.ids())
+            _added, refreshed, registered = pipe.execute()
+        if not extended:
+            self._check_registry(int(registered))
+        self._known_jobs = int(registered)
         if not refreshed or self._jobs_hash_dirty:
             self.save()
         self._next_heartbeat = time.monotonic() + self.heartbeat_interval
+
+    def _check_registry(self, registered: int) -> None:
+        """After the lock vanished, say loudly if the registry shrank: Redis may have lost its data."""
+        known = self._known_jobs
+        if not known or registered >= known:
+            return
+        if registered == 0:
+            self.log.error(
+                "Scheduler %s: the registry is EMPTY (it had %d job(s)) and the lock had vanished: Redis restarted "
+                "without its data or was flushed. Nothing will run until the jobs are registered again "
+                "(for example with `rqrcron apply`).", self.name, known)
+        else:
+            self.log.warning(
+                "Scheduler %s: the registry has %d job(s), %d before the lock vanished: Redis may have lost recent "
+                "writes (a restart or failover). Check the registry (`rqrcron info`).", self.name, registered, known)
 
     @property
     def lock_epoch(self) -> int | None:

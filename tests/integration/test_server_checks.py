@@ -69,3 +69,33 @@ def test_a_user_without_channel_rights_is_told_and_edits_still_arrive(
         assert connection.hget(k.job("late"), "enabled") == b"0"
     finally:
         connection.acl_deluser("cronuser")
+
+
+def test_an_emptied_registry_is_reported_loudly(connection: redis.Redis, caplog: pytest.LogCaptureFixture) -> None:
+    s = RedisCronScheduler(connection, name="r")
+    for i in range(3):
+        s.register(jobs.noop, "q", id=f"j{i}", cron="0 0 1 1 *")
+    s.register_birth()
+    s.heartbeat()
+    connection.flushall()  # what a restart without persistence leaves: no lock, no registry
+    with caplog.at_level(logging.WARNING, logger="rediscron"):
+        s.heartbeat()
+        s.heartbeat()
+    s.register_death()
+    errors = [r.getMessage() for r in caplog.records if "EMPTY" in r.getMessage()]
+    assert len(errors) == 1 and "it had 3 job(s)" in errors[0]
+
+
+def test_a_shrunken_registry_after_a_lost_lock_is_reported(connection: redis.Redis,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    s = RedisCronScheduler(connection, name="r")
+    for i in range(3):
+        s.register(jobs.noop, "q", id=f"j{i}", cron="0 0 1 1 *")
+    s.register_birth()
+    s.heartbeat()
+    connection.delete(k.lock())
+    connection.srem(k.ids(), "j2")
+    with caplog.at_level(logging.WARNING, logger="rediscron"):
+        s.heartbeat()
+    s.register_death()
+    assert [r for r in caplog.records if "has 2 job(s), 3 before" in r.getMessage()]
