@@ -33,6 +33,7 @@ from .errors import RediscronError
 from .job import RedisCronJob, delete_job
 from .options import OPTIONS
 from .scheduler import RedisCronScheduler
+from .status import read_status, render_status
 from .view import render_info, snapshot
 
 DEFAULT_URL = "redis://localhost:6379/0"
@@ -165,6 +166,28 @@ def _check_name(value: str) -> str:
 
 
 # -- watching -------------------------------------------------------------------------------------
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable.")
+@click.pass_obj
+def status(settings: Settings, as_json: bool) -> None:
+    """Show the scheduler's health: leader, lock, heartbeat, fires/min, lag, job counts.
+
+    Exits 1 when no scheduler holds the lock, so it can serve as a health check.
+
+    \b
+    Example:
+      rqrcron status
+    """
+    with operation():
+        report = read_status(settings.connection)
+    if as_json:
+        click.echo(json.dumps(report.as_json(), indent=2))
+    else:
+        click.echo(render_status(report))
+    if report.leader is None:
+        raise SystemExit(1)
 
 
 @main.command(context_settings=CONTEXT)

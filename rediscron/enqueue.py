@@ -20,6 +20,8 @@ from .job import HISTORY_LENGTH, RedisCronJob, slot_of
 STALE, ENQUEUED, ALREADY_ENQUEUED, DISABLED, DROPPED, OVERLAP_SKIPPED = 0, 1, 2, 3, 4, 5
 #: How many not-run slot records each job keeps in its ``drop_log``.
 DROP_LOG_LENGTH = 20
+#: How many recent fires (time and lag) the registry keeps for ``rqrcron status``.
+FIRES_KEPT = 5000
 
 
 @dataclass
@@ -115,18 +117,20 @@ def fire(connection: Redis, lock_value: str, slots: list[Slot], now: float) -> t
     Returns (lock held, per-slot outcome). A slot whose job changed since it was read
     is STALE and left for the next pass; one whose RQ job already exists is only advanced.
     """
-    args: list[Any] = [lock_value, len(slots), repr(now), HISTORY_LENGTH]
+    args: list[Any] = [lock_value, len(slots), repr(now), HISTORY_LENGTH, FIRES_KEPT]
     for s in slots:
         rq_key = s.rq_job.key if s.rq_job is not None else ""
         rq_id = s.rq_job.id if s.rq_job is not None else ""
         prefix = rq_key[: len(rq_key) - len(rq_id)] if s.on_overlap else ""
         args += [s.job.id, s.job.key, s.revision, s.score, s.next_score, rq_key, rq_id, keys.history(s.job.id),
-                 prefix, "1" if s.plan.final else "0",
+                 prefix, "1" if s.plan.final else "0", "" if s.plan.run is None else s.plan.run,
+                 0 if s.plan.drop is None else s.plan.drop.slots,
                  *_pairs(s.always), *_pairs(s.on_run), *_pairs(s.on_overlap), len(s.commands)]
         for command in s.commands:
             args.append(len(command))
             args.extend(command)
-    result = scripts.run("fire", connection, [keys.lock(), keys.schedule(), keys.revision()], args)
+    result = scripts.run("fire", connection,
+                         [keys.lock(), keys.schedule(), keys.revision(), keys.fires(), keys.stats()], args)
     if not int(result[0]):
         return False, []
     return True, [int(x) for x in result[1:]]

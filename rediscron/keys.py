@@ -82,3 +82,13 @@ def last_update() -> str:
 def events() -> str:
     """Pub/Sub channel of change events."""
     return f"{prefix()}:cron_jobs:events"
+
+
+def fires() -> str:
+    """List of the latest fires, newest first: ``"<epoch> <lag seconds>"`` (for ``rqrcron status``)."""
+    return f"{prefix()}:cron_jobs:fires"
+
+
+def stats() -> str:
+    """Hash of running totals kept by the fire script: ``fired``, ``missed``, ``overlap_skipped``."""
+    return f"{prefix()}:cron_jobs:stats"

@@ -1,11 +1,12 @@
 -- Fire a batch of planned due jobs, all or nothing per job, only while the lock is ours.
--- KEYS[1] lock, KEYS[2] schedule zset, KEYS[3] revision counter
+-- KEYS[1] lock, KEYS[2] schedule zset, KEYS[3] revision counter, KEYS[4] recent fires list,
+-- KEYS[5] totals hash
 -- ARGV[1] our lock value, ARGV[2] number of jobs, ARGV[3] now (epoch seconds),
--- ARGV[4] history entries kept per job, then per job:
+-- ARGV[4] history entries kept per job, ARGV[5] recent fires kept, then per job:
 --   id, job hash key, revision read, index score read, next score ('' = the job has ended),
 --   rq job key ('' = nothing to run: the slots were dropped), rq job id, history key,
 --   rq job key prefix ('' = overlap allowed; else skip while the newest run is queued or running),
---   '1' if this run is the job's last (max_runs),
+--   '1' if this run is the job's last (max_runs), the slot run ('' if none), slots dropped (a count),
 --   then three field lists (count, then field/value pairs): set always, set when run, set when
 --   skipped for overlap; then the command count and per command: argument count, arguments
 --   (rq's own enqueue writes)
@@ -14,8 +15,9 @@
 --          5 skipped for overlap (advanced)}
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0} end
 local result = {1}
-local now, keep = ARGV[3], tonumber(ARGV[4])
-local pos = 5
+local now, keep, keep_fires = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local pos = 6
+local fired, missed, overlapped, recent = 0, 0, 0, {}
 local busy = {queued = true, started = true, deferred = true, scheduled = true}
 
 local function fields()
@@ -29,7 +31,8 @@ for _ = 1, tonumber(ARGV[2]) do
   local id, hash, revision, slot = ARGV[pos], ARGV[pos + 1], ARGV[pos + 2], ARGV[pos + 3]
   local next_score, rq_key, rq_id, history = ARGV[pos + 4], ARGV[pos + 5], ARGV[pos + 6], ARGV[pos + 7]
   local prefix, final = ARGV[pos + 8], ARGV[pos + 9] == '1'
-  pos = pos + 10
+  local run, dropped = ARGV[pos + 10], tonumber(ARGV[pos + 11])
+  pos = pos + 12
   local always, on_run, on_overlap = fields(), fields(), fields()
   local ncmd = tonumber(ARGV[pos])
   pos = pos + 1
@@ -74,6 +77,20 @@ for _ = 1, tonumber(ARGV[2]) do
     end
     redis.call('HSET', hash, 'revision', redis.call('INCR', KEYS[3]))
     result[#result + 1] = status
+    missed = missed + dropped
+    if status == 1 then
+      fired = fired + 1
+      recent[#recent + 1] = now .. ' ' .. string.format('%.3f', tonumber(now) - tonumber(run))
+    elseif status == 5 then
+      overlapped = overlapped + 1
+    end
   end
 end
+if fired > 0 then redis.call('HINCRBY', KEYS[5], 'fired', fired) end
+if missed > 0 then redis.call('HINCRBY', KEYS[5], 'missed', missed) end
+if overlapped > 0 then redis.call('HINCRBY', KEYS[5], 'overlap_skipped', overlapped) end
+for i = 1, #recent, 1000 do
+  redis.call('LPUSH', KEYS[4], unpack(recent, i, math.min(i + 999, #recent)))
+end
+if #recent > 0 then redis.call('LTRIM', KEYS[4], 0, keep_fires - 1) end
 return result
