@@ -31,6 +31,8 @@ from .__version__ import __version__
 from .clock import from_epoch
 from .errors import RediscronError
 from .job import RedisCronJob, delete_job
+from .logs import JsonFormatter
+from .metrics import MetricsServer
 from .options import OPTIONS
 from .scheduler import RedisCronScheduler
 from .status import read_status, render_status
@@ -550,9 +552,16 @@ def apply(settings: Settings, file: str, prune: bool, dry_run: bool) -> None:
               help="Scheduler name (default: host:pid:random).")
 @click.option("--burst", is_flag=True, help="Enqueue what is due once, then exit (for running from system cron).")
 @click.option("--standby", is_flag=True, help="Wait for the lock instead of exiting when another scheduler holds it.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: one object per line, with each event's fields (event, job_id, slot, lag...).")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None, metavar="PORT",
+              help="Serve Prometheus metrics on http://HOST:PORT/metrics.")
+@click.option("--metrics-host", default="0.0.0.0", show_default=True, metavar="HOST",
+              help="Address the metrics endpoint listens on.")
 @click.pass_obj
 def scheduler_command(settings: Settings, lock_ttl: int, max_sleep_interval: float, logging_level: str,
-                      name: str, burst: bool, standby: bool) -> None:
+                      name: str, burst: bool, standby: bool, log_format: str, metrics_port: int | None,
+                      metrics_host: str) -> None:
     """Run the scheduler: move due slots into their RQ queues until SIGINT/SIGTERM.
 
     Logs one line per enqueued run. Exits 0 when stopped by a signal, 1 if another
@@ -566,11 +575,25 @@ def scheduler_command(settings: Settings, lock_ttl: int, max_sleep_interval: flo
     """
     if burst and standby:
         raise click.UsageError("--burst and --standby exclude each other")
-    logging.basicConfig(level=logging_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter() if log_format == "json" else
+                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging_level.upper(), handlers=[handler])
     scheduler = RedisCronScheduler(settings.connection, logging_level=logging_level.upper(), name=name,
                                    lock_ttl=lock_ttl, max_sleep_interval=max_sleep_interval)
-    with operation():
-        scheduler.start(burst=burst, standby=standby)
+    metrics = None
+    if metrics_port is not None:
+        try:
+            metrics = MetricsServer(scheduler, metrics_port, metrics_host)
+        except OSError as exc:
+            raise click.ClickException(f"cannot serve metrics on {metrics_host}:{metrics_port}: {exc}") from None
+        metrics.start()
+    try:
+        with operation():
+            scheduler.start(burst=burst, standby=standby)
+    finally:
+        if metrics is not None:
+            metrics.stop()
 
 
 main.add_command(scheduler_command, "run")

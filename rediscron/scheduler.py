@@ -40,6 +40,8 @@ from .job import (
     read_timings,
 )
 from .lock import SchedulerLock
+from .logs import fields
+from .metrics import LagHistogram
 from .options import OPTIONS
 
 #: How many due slots one fire script handles.
@@ -132,9 +134,12 @@ class RedisCronScheduler(CronScheduler):
         self._advanced_to: float | None = None
         self._server_checked = False
         self._known_jobs: int | None = None
-        #: Counters, for logs and tests.
+        #: Counters, for logs, metrics and tests.
         self.fired = 0
         self.quarantined = 0
+        self.missed = 0
+        self.overlap_skipped = 0
+        self.lag_histogram = LagHistogram()
 
     # -- registry API -------------------------------------------------------------------------
 
@@ -478,7 +483,8 @@ class RedisCronScheduler(CronScheduler):
             return []
         held, outcomes = enqueue.fire(self.connection, lock_value, slots, now)
         if not held:
-            self.log.warning("Lock lost before enqueueing %d due slot(s); nothing enqueued", len(slots))
+            self.log.warning("Lock lost before enqueueing %d due slot(s); nothing enqueued", len(slots),
+                             extra=fields("lock_lost", scheduler=self.name, pending=len(slots)))
             self._lock.value = None
             self._next_heartbeat = 0.0
             return []
@@ -504,21 +510,28 @@ class RedisCronScheduler(CronScheduler):
         """Log what one fire did: runs, dropped slots, overlap skips, a job that has ended."""
         run, drop = s.plan.run, s.plan.drop
         if drop is not None and outcome not in (enqueue.STALE, enqueue.DISABLED):
+            self.missed += drop.slots
             self.log.warning("Cron job %s: %s%d slot(s) from %s to %s not run (%s)", s.job.id,
                              "" if drop.exact else "at least ", drop.slots, _time(drop.first), _time(drop.last),
-                             drop.reason)
+                             drop.reason, extra=fields("missed", job_id=s.job.id, slots=drop.slots, exact=drop.exact,
+                                                       first=drop.first, last=drop.last, reason=drop.reason))
         if outcome == enqueue.ENQUEUED and s.rq_job is not None and run is not None:
+            self.lag_histogram.observe(max(0.0, now - run))
             self.log.info("Enqueued %s (slot %s, %.3fs late) as %s on queue %s", s.job.id, _time(run),
-                          max(0.0, now - run), s.rq_job.id, s.job.queue_name)
+                          max(0.0, now - run), s.rq_job.id, s.job.queue_name,
+                          extra=fields("fire", job_id=s.job.id, slot=run, lag=round(now - run, 6),
+                                       rq_job_id=s.rq_job.id, queue=s.job.queue_name))
         elif outcome == enqueue.ALREADY_ENQUEUED and s.rq_job is not None and run is not None:
-            self.log.info("Slot %s of %s was already enqueued as %s; moved on", _time(run), s.job.id, s.rq_job.id)
+            self.log.info("Slot %s of %s was already enqueued as %s; moved on", _time(run), s.job.id, s.rq_job.id,
+                          extra=fields("already_enqueued", job_id=s.job.id, slot=run, rq_job_id=s.rq_job.id))
         elif outcome == enqueue.OVERLAP_SKIPPED and run is not None:
+            self.overlap_skipped += 1
             self.log.info("Cron job %s: slot %s skipped, its previous run is still queued or running (overlap=skip)",
-                          s.job.id, _time(run))
+                          s.job.id, _time(run), extra=fields("overlap_skip", job_id=s.job.id, slot=run))
         if outcome in (enqueue.ENQUEUED, enqueue.ALREADY_ENQUEUED, enqueue.DROPPED, enqueue.OVERLAP_SKIPPED) and (
                 s.next_score == "" or (s.plan.final and outcome in (enqueue.ENQUEUED, enqueue.ALREADY_ENQUEUED))):
             why = f"it has run max_runs={s.job.max_runs} times" if s.plan.final else "its end_time has passed"
-            self.log.info("Cron job %s has ended: %s", s.job.id, why)
+            self.log.info("Cron job %s has ended: %s", s.job.id, why, extra=fields("ended", job_id=s.job.id, why=why))
 
     # -- rq-scheduler's API, so a hand-written rq-scheduler loop ports unchanged ---------------
 
@@ -578,7 +591,8 @@ class RedisCronScheduler(CronScheduler):
                            [job_id, revision, message])
         if int(done):
             self.quarantined += 1
-            self.log.error("Quarantined cron job %r: %s (register() or delete() repairs it)", job_id, message)
+            self.log.error("Quarantined cron job %r: %s (register() or delete() repairs it)", job_id, message,
+                           extra=fields("quarantine", job_id=job_id, error=message))
 
     def calculate_sleep_interval(self) -> float:
         """Return seconds until the next indexed cron job is due, capped by ``max_sleep_interval``.
@@ -640,7 +654,8 @@ class RedisCronScheduler(CronScheduler):
         holder = self._lock.acquire()
         if holder is not None:
             raise SchedulerLockedError(f"{holder.name} (fencing epoch {holder.epoch})")
-        self.log.info("Scheduler %s: took the lock (fencing epoch %s)", self.name, self._lock.epoch)
+        self.log.info("Scheduler %s: took the lock (fencing epoch %s)", self.name, self._lock.epoch,
+                      extra=fields("lock_acquired", scheduler=self.name, epoch=self._lock.epoch))
         with self.connection.pipeline(transaction=False) as pipe:
             pipe.zadd(cron_scheduler_registry.get_registry_key(), {self.name: time.time()})
             self.save(pipe)
@@ -677,7 +692,8 @@ class RedisCronScheduler(CronScheduler):
             self.log.warning("Scheduler %s: could not unregister (%s); the lock expires by itself", self.name, exc)
             return
         if released:
-            self.log.info("Scheduler %s: released the lock", self.name)
+            self.log.info("Scheduler %s: released the lock", self.name,
+                          extra=fields("lock_released", scheduler=self.name))
 
     def heartbeat(self) -> None:
         """Heartbeat rq's scheduler registry and extend the scheduler lock.
@@ -690,10 +706,12 @@ class RedisCronScheduler(CronScheduler):
         if not extended:
             holder = self._lock.acquire()
             if holder is not None:
-                self.log.error("Scheduler %s: lock is held by %s; stopping", self.name, holder.name)
+                self.log.error("Scheduler %s: lock is held by %s; stopping", self.name, holder.name,
+                               extra=fields("lock_lost", scheduler=self.name, holder=holder.name, epoch=holder.epoch))
                 raise LockLostError(holder.name)
             self.log.warning("Scheduler %s: lock had expired; took it again (fencing epoch %s)",
-                             self.name, self._lock.epoch)
+                             self.name, self._lock.epoch,
+                             extra=fields("lock_retaken", scheduler=self.name, epoch=self._lock.epoch))
         with self.connection.pipeline(transaction=False) as pipe:
             pipe.zadd(cron_scheduler_registry.get_registry_key(), {self.name: time.time()})
             pipe.expire(self.key, SCHEDULER_HASH_TTL)

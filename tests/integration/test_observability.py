@@ -1,0 +1,66 @@
+"""Structured log lines and the Prometheus endpoint."""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.request
+
+import pytest
+import redis
+
+from rediscron import RedisCronScheduler
+from rediscron.logs import JsonFormatter
+from rediscron.metrics import MetricsServer
+from tests import jobs
+
+T0 = 1_900_000_800
+
+
+def test_events_carry_their_fields_and_format_as_json(connection: redis.Redis,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    now = [T0 + 0.25]
+    s = RedisCronScheduler(connection, name="j", clock=lambda: now[0])
+    s.register(jobs.noop, "q", id="a", cron="* * * * *")
+    connection.hset("rq:cron_job:a", "revision", "x")  # unreadable: quarantined
+    s.register(jobs.noop, "q", id="b", cron="* * * * *")
+    with caplog.at_level(logging.INFO, logger="rediscron"):
+        s.register_birth()
+        now[0] += 3600  # b: one run for the newest slot, 59 missed
+        s.enqueue_jobs()
+        s.register_death()
+    lines = [json.loads(JsonFormatter().format(r)) for r in caplog.records if hasattr(r, "rediscron")]
+    by_event = {line["event"]: line for line in lines}
+    assert by_event["lock_acquired"]["epoch"] == 1
+    assert by_event["fire"]["job_id"] == "b" and by_event["fire"]["slot"] == T0 + 3600
+    assert by_event["fire"]["lag"] == pytest.approx(0.25)
+    assert (by_event["missed"]["slots"], by_event["missed"]["reason"]) == (59, "coalesced")
+    assert by_event["quarantine"]["job_id"] == "a"
+    assert by_event["lock_released"]["scheduler"] == "j"
+    assert all(line["level"] in ("INFO", "WARNING", "ERROR") and line["message"] for line in lines)
+
+
+def test_metrics_endpoint(connection: redis.Redis) -> None:
+    now = [T0 + 0.25]
+    s = RedisCronScheduler(connection, name="m", clock=lambda: now[0], logging_level="ERROR")
+    for i in range(3):
+        s.register(jobs.noop, "q", id=f"j{i}", interval=60)
+    server = MetricsServer(s, port=0, host="127.0.0.1")
+    server.start()
+    try:
+        s.register_birth()
+        s.enqueue_jobs()
+        body = urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=5).read().decode()
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(f"http://127.0.0.1:{server.port}/nope", timeout=5)
+    finally:
+        server.stop()
+        s.register_death()
+    metrics = dict(line.rsplit(" ", 1) for line in body.splitlines() if not line.startswith("#"))
+    assert metrics["rediscron_fires_total"] == "3"
+    assert metrics['rediscron_lag_seconds_bucket{le="0.25"}'] == "3"
+    assert metrics['rediscron_lag_seconds_bucket{le="0.1"}'] == "0"
+    assert metrics["rediscron_lag_seconds_count"] == "3"
+    assert metrics["rediscron_lock_held"] == "1" and metrics["rediscron_fencing_epoch"] == "1"
+    assert metrics['rediscron_jobs{state="registered"}'] == "3"
+    assert metrics["rediscron_redis_up"] == "1"
