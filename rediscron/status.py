@@ -14,7 +14,7 @@ from rq import cron_scheduler_registry
 from rq.utils import as_text
 
 from . import keys
-from .clock import epoch_of_time_reply
+from .clock import epoch_of_time_reply, parse_time, to_epoch
 from .enqueue import FIRES_KEPT
 from .lock import LockHolder
 
@@ -72,15 +72,19 @@ def read_status(connection: Redis, window: float = WINDOW) -> Status:
          fires) = pipe.execute()
     now = epoch_of_time_reply(time_reply)
     holder = LockHolder.parse(as_text(lock_value), int(ttl_ms)) if lock_value else None
-    host = pid = age = None
+    host = pid = age = started = None
     if holder is not None:
         with connection.pipeline(transaction=False) as pipe:
-            pipe.hmget(f"{keys.prefix()}:cron_scheduler:{holder.name}", "hostname", "pid")
+            pipe.hmget(f"{keys.prefix()}:cron_scheduler:{holder.name}", "hostname", "pid", "created_at")
             pipe.zscore(cron_scheduler_registry.get_registry_key(), holder.name)
-            (host_raw, pid_raw), seen = pipe.execute()
+            (host_raw, pid_raw, created_raw), seen = pipe.execute()
         host = as_text(host_raw) if host_raw else None
         pid = int(pid_raw) if pid_raw and as_text(pid_raw).isdigit() else None
         age = max(0.0, now - float(seen)) if seen is not None else None
+        try:
+            started = to_epoch(parse_time(as_text(created_raw))) if created_raw else None
+        except ValueError:
+            started = None
     recent: list[tuple[float, float]] = []
     for entry in cast(list[Any], fires):
         try:
@@ -90,9 +94,11 @@ def read_status(connection: Redis, window: float = WINDOW) -> Status:
             continue
     in_window = [(at, lag) for at, lag in recent if at >= now - window]
     span = window
+    if started is not None and now - started < window:
+        span = max(1.0, now - started)  # the leader has not been up for the whole window
     if len(recent) >= FIRES_KEPT and len(in_window) == len(recent):
         # The list is full and younger than the window: measure over the time it covers.
-        span = max(1.0, now - min(at for at, _ in in_window))
+        span = min(span, max(1.0, now - min(at for at, _ in in_window)))
     lags = sorted(lag for _, lag in in_window)
     total = {as_text(k): int(v) for k, v in cast(dict[Any, Any], totals).items() if as_text(v).lstrip("-").isdigit()}
     next_due = float(soonest[0][1]) - now if soonest and math.isfinite(float(soonest[0][1])) else None
@@ -138,7 +144,8 @@ def render_status(status: Status) -> str:
         ("leader", leader),
         ("lock", f"expires in {_seconds(status.lock_ttl_left)}" if status.leader else "-"),
         ("heartbeat", f"{_seconds(status.heartbeat_age)} ago" if status.heartbeat_age is not None else "-"),
-        ("fires", f"{status.fires_per_minute:.1f}/min over the last {minutes:.0f} min"),
+        ("fires", f"{status.fires_per_minute:.1f}/min over the last "
+                  + (f"{minutes:.0f} min" if minutes >= 1 else f"{status.window:.0f} s")),
         ("lag", f"p50 {_seconds(status.lag_p50)}, p99 {_seconds(status.lag_p99)}, max {_seconds(status.lag_max)}"),
         ("jobs", f"{status.registered} registered, {status.scheduled} scheduled, {status.quarantined} quarantined"),
         ("next due", f"in {_seconds(status.next_due_in)}" if status.next_due_in is not None else "-"),
