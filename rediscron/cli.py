@@ -29,6 +29,7 @@ from rq.cli.helpers import get_redis_from_config, read_config_file
 from . import sync
 from .__version__ import __version__
 from .clock import from_epoch
+from .connection import from_url
 from .errors import RediscronError
 from .job import RedisCronJob, delete_job
 from .logs import JsonFormatter
@@ -92,9 +93,7 @@ def connect(url: str | None, config: str | None) -> Redis:
                 kwargs["socket_connect_timeout"] = 5
         else:
             url = url or os.environ.get("RQ_REDIS_URL") or os.environ.get("REDIS_URL") or DEFAULT_URL
-            # Timeouts, so a Redis that hangs (paused, partitioned) is an error the loop backs off
-            # from, not a hang.
-            connection = Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=15)
+            connection = from_url(url)
         connection.ping()
     except (RedisError, ValueError, OSError) as exc:
         where = redact(url) if url else f"the Redis of config {config}"
@@ -558,10 +557,12 @@ def apply(settings: Settings, file: str, prune: bool, dry_run: bool) -> None:
               help="Serve Prometheus metrics on http://HOST:PORT/metrics.")
 @click.option("--metrics-host", default="0.0.0.0", show_default=True, metavar="HOST",
               help="Address the metrics endpoint listens on.")
+@click.option("--wait-replicas", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
+              help="After taking or extending the lock, WAIT (100 ms at most) until N replicas have it.")
 @click.pass_obj
 def scheduler_command(settings: Settings, lock_ttl: int, max_sleep_interval: float, logging_level: str,
                       name: str, burst: bool, standby: bool, log_format: str, metrics_port: int | None,
-                      metrics_host: str) -> None:
+                      metrics_host: str, wait_replicas: int) -> None:
     """Run the scheduler: move due slots into their RQ queues until SIGINT/SIGTERM.
 
     Logs one line per enqueued run. Exits 0 when stopped by a signal, 1 if another
@@ -580,7 +581,8 @@ def scheduler_command(settings: Settings, lock_ttl: int, max_sleep_interval: flo
                          logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging_level.upper(), handlers=[handler])
     scheduler = RedisCronScheduler(settings.connection, logging_level=logging_level.upper(), name=name,
-                                   lock_ttl=lock_ttl, max_sleep_interval=max_sleep_interval)
+                                   lock_ttl=lock_ttl, max_sleep_interval=max_sleep_interval,
+                                   wait_replicas=wait_replicas)
     metrics = None
     if metrics_port is not None:
         try:

@@ -34,6 +34,7 @@ class EventListener:
         self.connection = connection
         self.on_event = on_event
         self._stop = threading.Event()
+        self._resubscribe = threading.Event()
         self._thread: threading.Thread | None = None
         self.connected = False
 
@@ -50,14 +51,19 @@ class EventListener:
             self._thread.join(timeout=2.0)
             self._thread = None
 
+    def resubscribe(self) -> None:
+        """Subscribe again on a fresh connection (e.g. after a Sentinel failover), from any thread."""
+        self._resubscribe.set()
+
     def _run(self) -> None:
         backoff = 0.1
         failing = False
         while not self._stop.is_set():
             pubsub = self.connection.pubsub()  # type: ignore[no-untyped-call]
             try:
+                self._resubscribe.clear()
                 pubsub.subscribe(keys.events())
-                while not self._stop.is_set():
+                while not self._stop.is_set() and not self._resubscribe.is_set():
                     message = pubsub.get_message(timeout=0.5)
                     kind = message.get("type") if message else None
                     if kind == "subscribe":  # confirmed (a refusal arrives as an error instead)

@@ -18,6 +18,7 @@ from redis.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.sentinel import SentinelConnectionPool
 from rq import Callback, Retry, cron_scheduler_registry
 from rq.cron import CronScheduler
 from rq.exceptions import StopRequested
@@ -50,6 +51,8 @@ DEFAULT_BATCH_SIZE = 200
 MAX_BACKOFF = 5.0
 #: rq's own cron tools read the scheduler hash's ``cron_jobs`` field: it lists the soonest enabled jobs, this many.
 MAX_JOBS_IN_SCHEDULER_HASH = 1000
+#: How often a scheduler connected through Redis Sentinel asks which server is the master.
+MASTER_CHECK_INTERVAL = 1.0
 #: The scheduler hash expires unless refreshed; rq's registry forgets schedulers silent this long.
 SCHEDULER_HASH_TTL = 120
 
@@ -96,7 +99,10 @@ class RedisCronScheduler(CronScheduler):
         *,
         clock: Clock | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        wait_replicas: int = 0,
     ) -> None:
+        if isinstance(wait_replicas, bool) or not isinstance(wait_replicas, int) or wait_replicas < 0:
+            raise ValueError(f"wait_replicas must be a whole number >= 0, not {wait_replicas!r}")
         if isinstance(lock_ttl, bool) or not isinstance(lock_ttl, int) or lock_ttl < 3:
             raise ValueError(f"lock_ttl must be a whole number of seconds >= 3, not {lock_ttl!r}")
         if (
@@ -134,6 +140,11 @@ class RedisCronScheduler(CronScheduler):
         self._advanced_to: float | None = None
         self._server_checked = False
         self._known_jobs: int | None = None
+        #: After taking or extending the lock, wait (briefly) until this many replicas have it.
+        self.wait_replicas = wait_replicas
+        self._replicas_short = False
+        self._master: tuple[str, int] | None = None
+        self._next_master_check = 0.0
         #: Counters, for logs, metrics and tests.
         self.fired = 0
         self.quarantined = 0
@@ -661,6 +672,7 @@ class RedisCronScheduler(CronScheduler):
             self.save(pipe)
             pipe.execute()
         self._next_heartbeat = time.monotonic() + self.heartbeat_interval
+        self._wait_for_replicas()
         if not self._server_checked:
             self._server_checked = True
             self._warn_about_server()
@@ -717,12 +729,26 @@ class RedisCronScheduler(CronScheduler):
             pipe.expire(self.key, SCHEDULER_HASH_TTL)
             pipe.scard(keys.ids())
             _added, refreshed, registered = pipe.execute()
+        self._wait_for_replicas()
         if not extended:
             self._check_registry(int(registered))
         self._known_jobs = int(registered)
         if not refreshed or self._jobs_hash_dirty:
             self.save()
         self._next_heartbeat = time.monotonic() + self.heartbeat_interval
+
+    def _wait_for_replicas(self) -> None:
+        """WAIT until ``wait_replicas`` replicas have the lock (at most 100 ms); say so once if they don't."""
+        if not self.wait_replicas:
+            return
+        acked = int(self.connection.wait(self.wait_replicas, 100))
+        short = acked < self.wait_replicas
+        if short and not self._replicas_short:
+            self.log.warning("Scheduler %s: only %d of %d replica(s) acknowledged the lock; a failover now could "
+                             "lose it", self.name, acked, self.wait_replicas)
+        elif not short and self._replicas_short:
+            self.log.info("Scheduler %s: %d replica(s) acknowledge the lock again", self.name, acked)
+        self._replicas_short = short
 
     def _check_registry(self, registered: int) -> None:
         """After the lock vanished, say loudly if the registry shrank: Redis may have lost its data."""
@@ -875,8 +901,32 @@ class RedisCronScheduler(CronScheduler):
         self._next_heartbeat = 0.0
         return backoff
 
+    def _check_master(self) -> None:
+        """Through Sentinel: ask, at most once a second, which server is the master, and move to a new one.
+
+        A demoted master may accept writes until the sentinels reconfigure it, seconds later;
+        whatever is written there meanwhile is lost when it resyncs. Asking the sentinels
+        bounds that window to about a second.
+        """
+        pool = self.connection.connection_pool
+        if not isinstance(pool, SentinelConnectionPool) or time.monotonic() < self._next_master_check:
+            return
+        self._next_master_check = time.monotonic() + MASTER_CHECK_INTERVAL
+        address = pool.get_master_address()  # type: ignore[no-untyped-call]
+        if self._master is not None and address != self._master:
+            self.log.warning("Scheduler %s: Redis Sentinel reports a new master %s:%s (was %s:%s); moving to it",
+                             self.name, *address, *self._master,
+                             extra=fields("master_changed", scheduler=self.name, master=f"{address[0]}:{address[1]}"))
+            pool.disconnect(inuse_connections=False)
+            self._listener.resubscribe()
+            self._next_heartbeat = 0.0
+            self._master = address
+            self.heartbeat()
+        self._master = address
+
     def _pass(self) -> float:
         """One pass: fire what is due; return how long to wait before the next."""
+        self._check_master()
         if time.monotonic() >= self._lock.valid_until:
             # Our lock may have expired unnoticed (a long pause); re-check it before firing.
             self.heartbeat()

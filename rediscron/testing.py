@@ -63,8 +63,10 @@ class RedisServer:
     """One redis-server process that tests may stop, restart and pause."""
 
     def __init__(self, binary: str | None = None, port: int | None = None, appendonly: bool = False,
-                 unixsocket: bool = False) -> None:
+                 unixsocket: bool = False, extra_args: list[str] | None = None) -> None:
         self.binary = binary or find_redis_server()
+        #: More redis-server arguments, e.g. ``["--replicaof", "127.0.0.1", "6379"]``.
+        self.extra_args = list(extra_args or [])
         self.port = port or free_port()
         self.appendonly = appendonly
         self.dir = tempfile.mkdtemp(prefix="rediscron-redis-")
@@ -81,8 +83,8 @@ class RedisServer:
         """A client of this server (keyword arguments go to ``redis.Redis``)."""
         return redis.Redis(host="127.0.0.1", port=self.port, **kwargs)
 
-    def start(self) -> None:
-        """Start the server and wait until it answers (RuntimeError if it does not)."""
+    def command(self) -> list[str]:
+        """The command line that starts this server."""
         args = [
             self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
             "--save", "", "--appendonly", "yes" if self.appendonly else "no",
@@ -90,7 +92,11 @@ class RedisServer:
         ]
         if self.socket_path:
             args += ["--unixsocket", self.socket_path, "--unixsocketperm", "700"]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return [*args, *self.extra_args]
+
+    def start(self) -> None:
+        """Start the server and wait until it answers (RuntimeError if it does not)."""
+        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -124,3 +130,28 @@ class RedisServer:
         """Stop the server and remove its data directory."""
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class SentinelServer(RedisServer):
+    """One Redis Sentinel (redis-server in sentinel mode) watching ``master_name`` at ``master_port``.
+
+    It declares the master down after ``down_after_ms`` without answers; two sentinels must agree.
+    """
+
+    def __init__(self, master_port: int, master_name: str = "mymaster", down_after_ms: int = 1000,
+                 quorum: int = 2, binary: str | None = None) -> None:
+        super().__init__(binary=binary)
+        self.master_name = master_name
+        self.config = os.path.join(self.dir, "sentinel.conf")
+        with open(self.config, "w") as file:
+            file.write(
+                f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n"
+                f"sentinel monitor {master_name} 127.0.0.1 {master_port} {quorum}\n"
+                f"sentinel down-after-milliseconds {master_name} {down_after_ms}\n"
+                f"sentinel failover-timeout {master_name} 5000\n"
+                f"sentinel parallel-syncs {master_name} 1\n"
+            )
+
+    def command(self) -> list[str]:
+        """redis-server in sentinel mode, with its (writable) configuration file."""
+        return [self.binary, self.config, "--sentinel"]

@@ -99,3 +99,13 @@ def test_a_shrunken_registry_after_a_lost_lock_is_reported(connection: redis.Red
         s.heartbeat()
     s.register_death()
     assert [r for r in caplog.records if "has 2 job(s), 3 before" in r.getMessage()]
+
+
+def test_wait_replicas_says_once_when_none_acknowledge(connection: redis.Redis,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    s = RedisCronScheduler(connection, name="w", wait_replicas=1)
+    with caplog.at_level(logging.WARNING, logger="rediscron"):
+        s.register_birth()
+        s.heartbeat()
+    s.register_death()
+    assert len([r for r in caplog.records if "0 of 1 replica(s)" in r.getMessage()]) == 1
