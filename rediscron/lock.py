@@ -43,6 +43,8 @@ class SchedulerLock:
         self.value: str | None = None
         #: Monotonic time until which the lock is surely ours (set when it is taken or extended).
         self.valid_until = 0.0
+        #: The highest fencing epoch seen, ours or a holder's: a new epoch is always above it.
+        self.highest_epoch = 0
 
     @property
     def epoch(self) -> int | None:
@@ -54,13 +56,16 @@ class SchedulerLock:
         sent = time.monotonic()
         ok, value = scripts.run(
             "lock_acquire", self.connection, [keys.lock(), keys.lock_epoch()],
-            [self.token, self.name, self.ttl * 1000],
+            [self.token, self.name, self.ttl * 1000, self.highest_epoch],
         )
         if int(ok):
             self.value = as_text(value)
+            self.highest_epoch = max(self.highest_epoch, LockHolder.parse(self.value).epoch)
             self.valid_until = sent + self.ttl
             return None
-        return LockHolder.parse(as_text(value))
+        holder = LockHolder.parse(as_text(value))
+        self.highest_epoch = max(self.highest_epoch, holder.epoch)
+        return holder
 
     def extend(self) -> bool:
         """Extend our lock's TTL; False if it is no longer ours."""

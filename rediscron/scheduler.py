@@ -670,7 +670,8 @@ class RedisCronScheduler(CronScheduler):
         with self.connection.pipeline(transaction=False) as pipe:
             pipe.zadd(cron_scheduler_registry.get_registry_key(), {self.name: time.time()})
             self.save(pipe)
-            pipe.execute()
+            pipe.scard(keys.ids())
+            self._known_jobs = int(pipe.execute()[-1])
         self._next_heartbeat = time.monotonic() + self.heartbeat_interval
         self._wait_for_replicas()
         if not self._server_checked:

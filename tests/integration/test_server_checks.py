@@ -109,3 +109,14 @@ def test_wait_replicas_says_once_when_none_acknowledge(connection: redis.Redis,
         s.heartbeat()
     s.register_death()
     assert len([r for r in caplog.records if "0 of 1 replica(s)" in r.getMessage()]) == 1
+
+
+def test_the_fencing_epoch_grows_even_after_redis_lost_its_counter(connection: redis.Redis) -> None:
+    s = RedisCronScheduler(connection, name="e")
+    s.register_birth()
+    s.heartbeat()
+    connection.flushall()
+    connection.set(k.lock_epoch(), 0)
+    s.heartbeat()  # the lock vanished: taken again
+    assert s.lock_epoch == 2
+    s.register_death()
