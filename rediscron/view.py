@@ -27,7 +27,7 @@ class Row:
 
     id: str
     schedule: str
-    state: str  # enabled, disabled, invalid
+    state: str  # enabled, disabled, ended, invalid
     next_run: str
     queue: str
     error: str | None = None
@@ -37,7 +37,7 @@ class Row:
         return {
             "id": self.id,
             "schedule": self.schedule,
-            "enabled": self.state == "enabled",
+            "enabled": self.state in ("enabled", "ended"),
             "state": self.state,
             "next_enqueue_time": self.next_run if self.next_run != "-" else None,
             "queue": self.queue,

@@ -257,6 +257,7 @@ class TestWindowAndLimit:
         job = RedisCronJob.fetch("r", connection)
         assert (job.run_count, job.state()) == (3, "ended: ran max_runs=3 times")
         assert [row.state for row in snapshot(connection).rows] == ["ended"]
+        assert snapshot(connection).rows[0].as_json()["enabled"] is True
         # Raising the limit resumes it, from now.
         scheduler.register(jobs.noop, "q", id="r", interval=60, max_runs=4)
         assert connection.zscore(k.schedule(), "r") is not None
