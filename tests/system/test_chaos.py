@@ -35,8 +35,9 @@ def test_a_thousand_edits_while_firing(connection: redis.Redis, redis_url: str, 
     for i in range(10):
         admin.register(jobs.noop, "default", id=f"steady:{i}", interval=1)
     active = spawn("chaos-a", lock_ttl=3)
-    standby = spawn("chaos-b", "--standby", lock_ttl=3)
     wait_until(lambda: holds_lock(connection, "chaos-a"), what="lock")
+    standby = spawn("chaos-b", "--standby", lock_ttl=3)
+    wait_until(lambda: "standing by" in standby.log(), what="standby waiting")
     churn = subprocess.run([sys.executable, "-m", "tests.system.churn", redis_url, "1000", "7"], cwd=ROOT,
                            capture_output=True, text=True, timeout=120, env={"PYTHONPATH": str(ROOT),
                                                                              "PATH": "/usr/bin:/bin"})
