@@ -57,8 +57,14 @@ def test_info_interval_redraws_in_place(redis_url: str, connection: redis.Redis)
         admin.register(jobs.noop, "analytics", id="added", interval=60)
         pump(1.5)
         proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
-        pump(1.0)
+        # Keep reading while it exits: a full pty buffer would block its last writes.
+        deadline = time.monotonic() + 10
+        while proc.poll() is None and time.monotonic() < deadline:
+            pump(0.1)
+        pump(0.2)
     finally:
+        if proc.poll() is None:
+            proc.kill()
         code = proc.wait(10)
         os.close(fd)
     assert code == 0, raw.decode(errors="replace")[-2000:]
