@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv test lint demo clean
+.PHONY: venv test lint demo bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "rediscron needs Python 3.10 or newer; set PYTHON=python3.x")'
@@ -27,6 +27,13 @@ lint: $(STAMP)
 # REDIS_URL=redis://... uses an existing Redis instead of a throwaway one.
 demo: $(STAMP)
 	@REDIS_URL=$(REDIS_URL) $(BIN)/python -m examples.demo
+
+# The benchmark suite (benchmarks/README.md): a throwaway Redis unless BENCH_ARGS="--url redis://...".
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m benchmarks --quick $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info

@@ -1,0 +1,109 @@
+"""Run the benchmark suite and print the table: ``python -m benchmarks [--quick] [--url URL]``.
+
+rediscron is measured side by side with rq's in-memory ``rq.cron.CronScheduler`` and with
+the floor, rq's pipelined ``Queue.enqueue_many`` of the same number of jobs. Figures are
+medians of repeats; compare ratios across machines, not absolute times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import redis
+from rich.console import Console
+from rich.table import Table
+
+from rediscron.testing import RedisServer
+
+from . import live, static
+from .common import Results, machine
+
+COLUMNS = ("measure", "N", "rediscron", "rq CronScheduler", "floor: enqueue_many", "target", "")
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="N up to 10,000, one repeat, 5 s windows (< 1 min)")
+    parser.add_argument("--url", help="an existing Redis to use (it is FLUSHED); default: a throwaway server")
+    parser.add_argument("--sizes", type=lambda text: [int(x) for x in text.split(",")],
+                        help="comma-separated N (default 1000,10000,100000; quick: 1000,10000)")
+    parser.add_argument("--repeats", type=int, help="repeats per figure (default 3; quick: 1); 1 at N > 10,000")
+    parser.add_argument("--seconds", type=float, help="steady-state window (default 30; quick: 5)")
+    parser.add_argument("--probes", type=int, help="edits per propagation measurement (default 100; quick: 20)")
+    parser.add_argument("--markdown", type=Path, help="also write the table as Markdown to this file")
+    args = parser.parse_args()
+    args.sizes = args.sizes or ([1000, 10_000] if args.quick else [1000, 10_000, 100_000])
+    args.repeats = args.repeats or (1 if args.quick else 3)
+    args.seconds = args.seconds or (5.0 if args.quick else 30.0)
+    args.probes = args.probes if args.probes is not None else (20 if args.quick else 100)
+    return args
+
+
+def run(args: argparse.Namespace, url: str, results: Results, console: Console) -> None:
+    static.quiet()
+    for n in args.sizes:
+        repeats = args.repeats if n <= 10_000 else 1
+        console.print(f"register and memory, N={n:,}")
+        static.register(url, n, repeats, results)
+    console.print("idle pass")
+    static.idle(url, args.sizes, results)
+    for n in args.sizes:
+        console.print(f"burst, N={n:,}")
+        static.burst(url, n, args.repeats if n <= 10_000 else 1, results)
+    console.print("edit propagation, idle scheduler")
+    live.idle_propagation(url, args.probes, results)
+    console.print(f"steady state, {args.seconds:.0f} s windows (edit propagation, busy, meanwhile)")
+    live.steady(url, args.seconds, results, args.probes)
+
+
+def table(results: Results, title: str) -> Table:
+    out = Table(title=title, title_justify="left")
+    for column in COLUMNS:
+        out.add_column(column, justify="right" if column in ("N",) else "left")
+    for row in results.rows:
+        verdict = "" if row.passed is None else ("[green]PASS[/]" if row.passed else "[red]FAIL[/]")
+        out.add_row(row.measure, row.n, row.rediscron, row.rq_cron, row.floor, row.target, verdict)
+    return out
+
+
+def markdown(results: Results, title: str) -> str:
+    lines = [title, "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in results.rows:
+        verdict = "" if row.passed is None else ("pass" if row.passed else "**fail**")
+        cells = (row.measure, row.n, row.rediscron, row.rq_cron, row.floor, row.target, verdict)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    args = parse()
+    console = Console(stderr=True)
+    server = None
+    if args.url:
+        url = args.url
+    else:
+        server = RedisServer()
+        server.start()
+        url = server.url
+    results = Results()
+    began = time.monotonic()
+    try:
+        about = machine(redis.Redis.from_url(url))
+        run(args, url, results, console)
+    finally:
+        if server is not None:
+            server.cleanup()
+    title = f"rediscron benchmarks ({'quick' if args.quick else 'full'}, {time.monotonic() - began:.0f} s): {about}"
+    Console(width=200).print(table(results, title))
+    if args.markdown:
+        args.markdown.write_text(markdown(results, title))
+    failed = [row.measure for row in results.rows if row.passed is False]
+    print(f"{len(failed)} target(s) missed" + (": " + "; ".join(failed) if failed else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""In-process benchmarks with an injected clock: register, memory, idle pass and burst.
+
+Each one runs rediscron, rq's in-memory ``rq.cron.CronScheduler`` and the floor (rq's
+pipelined ``Queue.enqueue_many``) on the same Redis, flushed between runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import redis
+from rq import Queue
+from rq.cron import CronScheduler
+
+from rediscron import RedisCronScheduler, keys
+
+from . import tasks
+from .common import EPOCH, CountingConnection, Results, ServerCommands, counting_client, median, ms, rate, timed
+
+#: ``register()`` one by one is O(1) per job; past this many its rate is measured on the first ones only.
+ONE_BY_ONE_CAP = 10_000
+IDLE_PASSES = 20
+
+
+def _scheduler(connection: redis.Redis, now: list[float]) -> RedisCronScheduler:
+    return RedisCronScheduler(connection, name="bench", clock=lambda: now[0], logging_level="WARNING")
+
+
+def _items(n: int, **schedule: Any) -> list[dict[str, Any]]:
+    return [{"func": tasks.noop, "queue_name": "default", "id": f"bench:{i}", "args": (i,), **schedule}
+            for i in range(n)]
+
+
+def _rq_cron(connection: redis.Redis, n: int, **schedule: Any) -> CronScheduler:
+    cron = CronScheduler(connection, logging_level="WARNING")
+    for i in range(n):
+        cron.register(tasks.noop, "default", args=(i,), **schedule)
+    return cron
+
+
+def _floor(connection: redis.Redis, n: int) -> None:
+    Queue("default", connection=connection).enqueue_many(
+        [Queue.prepare_data(tasks.noop, args=(i,)) for i in range(n)])
+
+
+def _repeat(connection: redis.Redis, repeats: int, setup: Callable[[], Any], action: Callable[[Any], object]) -> float:
+    """Median seconds of ``action(setup())`` over ``repeats`` runs, each on a flushed Redis."""
+    times = []
+    for _ in range(repeats):
+        connection.flushall()
+        state = setup()
+        times.append(timed(lambda: action(state)))  # noqa: B023 - called at once
+    return median(times)
+
+
+def register(url: str, n: int, repeats: int, results: Results) -> None:
+    """Register throughput (one by one and ``register_many``) and Redis memory per job."""
+    connection = redis.Redis.from_url(url)
+    now = [EPOCH]
+    cron = {"cron": "*/5 * * * *"}
+    one = min(n, ONE_BY_ONE_CAP)
+
+    def one_by_one(scheduler: RedisCronScheduler) -> None:
+        for item in _items(one, **cron):
+            scheduler.register(**item)
+
+    single = _repeat(connection, repeats, lambda: _scheduler(connection, now), one_by_one)
+    many = _repeat(connection, repeats, lambda: (_scheduler(connection, now), _items(n, **cron)),
+                   lambda state: state[0].register_many(state[1]))
+    in_memory = _repeat(connection, repeats, lambda: None, lambda _: _rq_cron(connection, n, **cron))
+    floor = _repeat(connection, repeats, lambda: None, lambda _: _floor(connection, n))
+    label = "register() one by one" + (f" (first {one:,})" if one < n else "")
+    results.add(label, n, rate(one, single), rate(n, in_memory), rate(n, floor))
+    results.add("register_many()", n, rate(n, many), rate(n, in_memory), rate(n, floor), ">= 20,000/s",
+                n / many >= 20_000)
+
+    # Memory: what the registered jobs hold in Redis (the floor column: RQ jobs, for scale).
+    connection.flushall()
+    before = int(connection.info("memory")["used_memory"])
+    _scheduler(connection, now).register_many(_items(n, **cron))
+    after = int(connection.info("memory")["used_memory"])
+    pipe = connection.pipeline(transaction=False)
+    for i in range(n):
+        pipe.memory_usage(keys.job(f"bench:{i}"))
+    own = sum(int(x or 0) for x in pipe.execute())
+    shared = sum(int(connection.memory_usage(key, samples=0) or 0) for key in (keys.schedule(), keys.ids()))
+    per_job = (own + shared) / n
+    connection.flushall()
+    _floor(connection, n)
+    rq_jobs = [key for key in connection.scan_iter("rq:job:*", count=1000)][:1000]
+    rq_per_job = median([float(connection.memory_usage(key) or 0) for key in rq_jobs])
+    results.add("Redis memory per job (MEMORY USAGE)", n, f"{per_job:,.0f} B", "in process", f"{rq_per_job:,.0f} B",
+                "<= 400 B at 100,000" if n >= 100_000 else "", per_job <= 400 if n >= 100_000 else None)
+    results.add("Redis memory per job (used_memory)", n, f"{(after - before) / n:,.0f} B", "", "")
+
+
+def idle(url: str, sizes: list[int], results: Results) -> None:
+    """Round trips and time of one scheduler pass with N jobs registered and none due."""
+    counted = counting_client(url)
+    connection = redis.Redis.from_url(url)
+    times: dict[int, float] = {}
+    for n in sizes:
+        connection.flushall()
+        now = [EPOCH + 12 * 3600]  # noon: a midnight job is not due
+        scheduler = _scheduler(counted, now)
+        scheduler.register_many(_items(n, cron="0 0 * * *"))
+        scheduler.register_birth()
+        scheduler._pass()
+        trips, passes = [], []
+        for _ in range(IDLE_PASSES):
+            CountingConnection.sent = 0
+            passes.append(timed(scheduler._pass))
+            trips.append(CountingConnection.sent)
+        scheduler.register_death()
+        rq_cron = _rq_cron(connection, n, cron="0 0 * * *")
+        rq_pass = median([timed(rq_cron.enqueue_jobs) for _ in range(IDLE_PASSES)])
+        times[n] = median(passes)
+        results.add("idle pass: round trips", n, str(max(trips)), "0 (in memory)", "", "<= 2", max(trips) <= 2)
+        results.add("idle pass: time", n, ms(times[n]), ms(rq_pass), "")
+    smallest, largest = min(sizes), max(sizes)
+    growth = times[largest] / times[smallest]
+    results.add(f"idle pass time, {largest:,} vs {smallest:,} jobs", "", f"x{growth:.2f}", "", "",
+                "flat (< x2)", growth < 2)
+
+
+def burst(url: str, n: int, repeats: int, results: Results) -> None:
+    """N jobs due at once: time until all are in their RQ queues; round trips and commands per job."""
+    counted = counting_client(url)
+    connection = redis.Redis.from_url(url)
+    commands = ServerCommands(connection)
+    trips: list[int] = []
+    ran: list[int] = []
+
+    def setup() -> RedisCronScheduler:
+        now = [EPOCH]
+        scheduler = _scheduler(counted, now)
+        scheduler.register_many(_items(n, interval=3600))  # a new interval job is due at once
+        scheduler.register_birth()
+        now[0] += 0.5
+        CountingConnection.sent = 0
+        commands.start()
+        return scheduler
+
+    def fire(scheduler: RedisCronScheduler) -> None:
+        scheduler.enqueue_jobs()
+        trips.append(CountingConnection.sent)
+        ran.append(commands.stop())
+        queued = connection.llen("rq:queue:default")
+        if queued != n:
+            raise AssertionError(f"burst enqueued {queued} of {n} jobs")
+        scheduler.register_death()
+
+    ours = _repeat(connection, repeats, setup, fire)
+    rq_trips: list[int] = []
+
+    def rq_setup() -> CronScheduler:
+        cron = _rq_cron(counted, n, interval=3600)  # never run: due at once
+        CountingConnection.sent = 0
+        return cron
+
+    def rq_fire(cron: CronScheduler) -> None:
+        cron.enqueue_jobs()
+        rq_trips.append(CountingConnection.sent)
+
+    theirs = _repeat(connection, repeats, rq_setup, rq_fire)
+    floor = _repeat(connection, repeats, lambda: None, lambda _: _floor(connection, n))
+    share = floor / ours
+    results.add("burst: all due at once", n, f"{ms(ours)} ({rate(n, ours)})", f"{ms(theirs)} ({rate(n, theirs)})",
+                f"{ms(floor)} ({rate(n, floor)})", ">= 60 % of floor", share >= 0.6)
+    results.add("burst: share of the floor's throughput", n, f"{share:.0%}", f"{floor / theirs:.0%}", "100%")
+    results.add("burst: round trips / commands per job", n, f"{median(trips) / n:.3f} / {median(ran) / n:.1f}",
+                f"{median(rq_trips) / n:.3f} / -", "")
+
+
+def quiet() -> None:
+    """Keep rq's and rediscron's per-job log lines out of the measurements."""
+    for name in ("rq", "rq.cron", "rediscron"):
+        logging.getLogger(name).setLevel(logging.WARNING)
