@@ -21,6 +21,7 @@ from rediscron.testing import RedisServer
 from . import live, static
 from .common import Results, machine
 
+SECTIONS = ("register", "idle", "burst", "propagation", "steady")
 COLUMNS = ("measure", "N", "rediscron", "rq CronScheduler", "floor: enqueue_many", "target", "")
 
 
@@ -33,6 +34,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, help="repeats per figure (default 3; quick: 1); 1 at N > 10,000")
     parser.add_argument("--seconds", type=float, help="steady-state window (default 30; quick: 5)")
     parser.add_argument("--probes", type=int, help="edits per propagation measurement (default 100; quick: 20)")
+    parser.add_argument("--only", type=lambda text: set(text.split(",")), default=set(SECTIONS),
+                        help=f"comma-separated sections to run, of: {','.join(SECTIONS)}")
     parser.add_argument("--markdown", type=Path, help="also write the table as Markdown to this file")
     args = parser.parse_args()
     args.sizes = args.sizes or ([1000, 10_000] if args.quick else [1000, 10_000, 100_000])
@@ -44,19 +47,21 @@ def parse() -> argparse.Namespace:
 
 def run(args: argparse.Namespace, url: str, results: Results, console: Console) -> None:
     static.quiet()
-    for n in args.sizes:
-        repeats = args.repeats if n <= 10_000 else 1
+    for n in args.sizes if "register" in args.only else []:
         console.print(f"register and memory, N={n:,}")
-        static.register(url, n, repeats, results)
-    console.print("idle pass")
-    static.idle(url, args.sizes, results)
-    for n in args.sizes:
+        static.register(url, n, args.repeats if n <= 10_000 else 1, results)
+    if "idle" in args.only:
+        console.print("idle pass")
+        static.idle(url, args.sizes, results)
+    for n in args.sizes if "burst" in args.only else []:
         console.print(f"burst, N={n:,}")
         static.burst(url, n, args.repeats if n <= 10_000 else 1, results)
-    console.print("edit propagation, idle scheduler")
-    live.idle_propagation(url, args.probes, results)
-    console.print(f"steady state, {args.seconds:.0f} s windows (edit propagation, busy, meanwhile)")
-    live.steady(url, args.seconds, results, args.probes)
+    if "propagation" in args.only:
+        console.print("edit propagation, idle scheduler")
+        live.idle_propagation(url, args.probes, results)
+    if "steady" in args.only:
+        console.print(f"steady state, {args.seconds:.0f} s windows (edit propagation, busy, meanwhile)")
+        live.steady(url, args.seconds, results, args.probes)
 
 
 def table(results: Results, title: str) -> Table:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis import Redis
+from redis.exceptions import NoScriptError
 from rq.job import Job
 from rq.queue import Queue
 
@@ -38,10 +39,14 @@ class Slot:
     next_score: int | str
     rq_job: Job | None
     commands: list[list[bytes]]
-    #: Hash fields set whatever happens, when the slot runs, and when it is skipped for overlap.
+    #: Hash fields set whatever happens, when the slot runs, and when it is skipped for overlap
+    #: (the fire script adds ``latest_enqueue_time`` and ``revision``).
     always: dict[str, str]
     on_run: dict[str, str]
     on_overlap: dict[str, str]
+
+    #: Until when (epoch seconds) the plan holds: at or after it, plan again at the real time.
+    valid_until: float = math.inf
 
     @property
     def next_slot(self) -> int | None:
@@ -92,15 +97,29 @@ def prepare(connection: Redis, queue: Queue, job: RedisCronJob, score: str, revi
         log = ([*log, planned.drop.record(now)])[-DROP_LOG_LENGTH:]
         always["missed_count"] = str(job.missed_count + planned.drop.slots)
         always["drop_log"] = _json(log)
-    on_run = {"latest_enqueue_time": format_time(from_epoch(now)), "run_count": str(job.run_count + 1)}
+    on_run = {"run_count": str(job.run_count + 1)}
     on_overlap: dict[str, str] = {}
     if rq_job is not None and job.overlap == "skip":
         skipped = catchup.Drop(planned.run, planned.run, 1, True,  # type: ignore[arg-type]
                                "overlap: the previous run was still queued or running")
         on_overlap = {"overlap_count": str(job.overlap_count + 1),
                       "drop_log": _json(([*log, skipped.record(now)])[-DROP_LOG_LENGTH:])}
-    return Slot(job, slot, score, revision, planned, "" if next_slot is None else job.score(next_slot), rq_job,
-                commands, always, on_run, on_overlap)
+    next_score = "" if next_slot is None else job.score(next_slot)
+    return Slot(job, slot, score, revision, planned, next_score, rq_job, commands, always, on_run, on_overlap,
+                _valid_until(job, planned, next_score, now))
+
+
+def _valid_until(job: RedisCronJob, planned: Plan, next_score: int | str, now: float) -> float:
+    """Until when the plan made at ``now`` stays what :func:`catchup.plan` would say.
+
+    It changes once the next slot is due too, or once the slot run is later than the job's
+    misfire grace time (or than ON_TIME, for ``catchup="skip"``).
+    """
+    if planned.run is None or planned.drop is not None:
+        return now
+    grace = math.inf if job.misfire_grace_time is None else float(job.misfire_grace_time)
+    tolerance = min(grace, catchup.ON_TIME) if job.catchup == "skip" else grace
+    return min(math.inf if next_score == "" else float(next_score), job.score(planned.run) + tolerance)
 
 
 def _json(value: Any) -> str:
@@ -117,7 +136,44 @@ def fire(connection: Redis, lock_value: str, slots: list[Slot], now: float) -> t
     Returns (lock held, per-slot outcome). A slot whose job changed since it was read
     is STALE and left for the next pass; one whose RQ job already exists is only advanced.
     """
-    args: list[Any] = [lock_value, len(slots), repr(now), HISTORY_LENGTH, FIRES_KEPT]
+    return _outcome(scripts.run("fire", connection, _fire_keys(), _fire_args(lock_value, slots, now)))
+
+
+def fire_batches(connection: Redis, lock_value: str, batches: list[list[Slot]],
+                 now: float) -> list[tuple[bool, list[int]]]:
+    """:func:`fire` for several batches, sent in one round trip; each batch is still its own atomic script."""
+    script = scripts.script("fire", connection)
+    fire_keys = _fire_keys()
+    calls = [[script.sha, len(fire_keys), *fire_keys, *_fire_args(lock_value, batch, now)] for batch in batches]
+
+    def send() -> list[Any]:
+        pipe = connection.pipeline(transaction=False)
+        for call in calls:
+            # EVALSHA itself: a pipeline running a registered Script first asks SCRIPT EXISTS, a round trip more.
+            pipe.evalsha(*call)
+        return pipe.execute()
+
+    try:
+        results = send()
+    except NoScriptError:
+        # The server forgot the script (a restart): nothing ran; load it and send again.
+        connection.script_load(script.script)
+        results = send()
+    return [_outcome(result) for result in results]
+
+
+def _fire_keys() -> list[str]:
+    return [keys.lock(), keys.schedule(), keys.revision(), keys.fires(), keys.stats()]
+
+
+def _outcome(result: list[Any]) -> tuple[bool, list[int]]:
+    if not int(result[0]):
+        return False, []
+    return True, [int(x) for x in result[1:]]
+
+
+def _fire_args(lock_value: str, slots: list[Slot], now: float) -> list[Any]:
+    args: list[Any] = [lock_value, len(slots), repr(now), HISTORY_LENGTH, FIRES_KEPT, format_time(from_epoch(now))]
     for s in slots:
         rq_key = s.rq_job.key if s.rq_job is not None else ""
         rq_id = s.rq_job.id if s.rq_job is not None else ""
@@ -129,8 +185,4 @@ def fire(connection: Redis, lock_value: str, slots: list[Slot], now: float) -> t
         for command in s.commands:
             args.append(len(command))
             args.extend(command)
-    result = scripts.run("fire", connection,
-                         [keys.lock(), keys.schedule(), keys.revision(), keys.fires(), keys.stats()], args)
-    if not int(result[0]):
-        return False, []
-    return True, [int(x) for x in result[1:]]
+    return args

@@ -47,6 +47,11 @@ from .options import OPTIONS
 
 #: How many due slots one fire script handles.
 DEFAULT_BATCH_SIZE = 200
+#: How far ahead (seconds) the running loop reads the jobs about to be due and builds their
+#: runs, so that at the slot only the fire script is left to do.
+LOOKAHEAD = 1.0
+#: Most runs built ahead at once.
+AHEAD_LIMIT = 5000
 #: Longest back-off between attempts while Redis is unreachable.
 MAX_BACKOFF = 5.0
 #: rq's own cron tools read the scheduler hash's ``cron_jobs`` field: it lists the soonest enabled jobs, this many.
@@ -138,6 +143,12 @@ class RedisCronScheduler(CronScheduler):
         self._stale = False
         self._stale_streak = 0
         self._advanced_to: float | None = None
+        #: Runs built ahead of their slots, by job id; each is fired at its slot, if still valid.
+        self._ahead: dict[str, enqueue.Slot] = {}
+        self._look_ahead = False
+        #: The Redis server's clock minus this host's, as of the last pass (never more than one
+        #: round trip behind: an estimate of the server's time is never early).
+        self._clock_offset = 0.0
         self._server_checked = False
         self._known_jobs: int | None = None
         #: After taking or extending the lock, wait (briefly) until this many replicas have it.
@@ -406,14 +417,22 @@ class RedisCronScheduler(CronScheduler):
         return self.clock() if self.clock is not None else redis_time(self.connection)
 
 
-    def _tick(self) -> tuple[float, str, float | None, list[Any]]:
+    def _tick(self, lookahead: float = 0.0, offset: int = 0) -> tuple[float, str, float | None, list[Any]]:
+        """Read the time, the change marker, the next score and the entries due (by now + ``lookahead``)."""
         now_arg = "" if self.clock is None else repr(float(self.clock()))
         result = scripts.run(
             "tick", self.connection, [keys.schedule(), keys.last_update()],
-            [now_arg, self.batch_size, keys.job("")],
+            [now_arg, self.batch_size, keys.job(""), offset, repr(lookahead)],
         )
+        now = float(as_text(result[0]))
+        if self.clock is None:
+            self._clock_offset = now - time.time()
         upcoming = as_text(result[2])
-        return float(as_text(result[0])), as_text(result[1]), float(upcoming) if upcoming else None, result[3:]
+        return now, as_text(result[1]), float(upcoming) if upcoming else None, result[3:]
+
+    def _estimated_now(self) -> float:
+        """The server's time without asking it: the injected clock, or this host's corrected by the last pass."""
+        return self.clock() if self.clock is not None else time.time() + self._clock_offset
 
     def enqueue_jobs(self) -> list[RedisCronJob]:  # type: ignore[override]
         """Enqueue all Redis cron jobs currently due; return the ones enqueued.
@@ -492,7 +511,11 @@ class RedisCronScheduler(CronScheduler):
         lock_value = self._lock.value
         if lock_value is None:
             return []
-        held, outcomes = enqueue.fire(self.connection, lock_value, slots, now)
+        return self._settle(slots, enqueue.fire(self.connection, lock_value, slots, now), now)
+
+    def _settle(self, slots: list[enqueue.Slot], result: tuple[bool, list[int]], now: float) -> list[RedisCronJob]:
+        """Account for what the fire script did with ``slots``; return the jobs enqueued."""
+        held, outcomes = result
         if not held:
             self.log.warning("Lock lost before enqueueing %d due slot(s); nothing enqueued", len(slots),
                              extra=fields("lock_lost", scheduler=self.name, pending=len(slots)))
@@ -516,6 +539,52 @@ class RedisCronScheduler(CronScheduler):
                 s.job.next_enqueue_time = from_epoch(s.next_slot) if s.next_slot is not None else None
                 fired.append(s.job)
         return fired
+
+    def _build_ahead(self, entries: list[Any]) -> None:
+        """Build the runs of entries not yet due, planned as if fired on time, to fire at their slots.
+
+        The fire script still checks lock, revision and indexed slot, so a run built ahead
+        of an edit or a lost lock is never enqueued; its job is simply planned again.
+        """
+        offset = 0
+        while entries:
+            fresh = [entry for entry in entries if not self._built(entry)]
+            for job, score, revision in self._read_due(fresh):
+                slot = self._prepare(job, score, revision, float(score))
+                if slot is not None and slot.plan.run is not None and slot.plan.drop is None:
+                    self._ahead[job.id] = slot
+            if len(entries) < self.batch_size or len(self._ahead) >= AHEAD_LIMIT:
+                return
+            offset += len(entries)
+            entries = self._tick(LOOKAHEAD, offset)[3]
+
+    def _built(self, entry: list[Any]) -> bool:
+        """Whether the run of a tick entry is already built, for the same record and slot."""
+        built = self._ahead.get(as_text(entry[0])) if isinstance(entry[0], bytes | str) else None
+        if built is None or as_text(entry[1]) != built.score or not isinstance(entry[2], list):
+            return False
+        fields = entry[2]
+        for i in range(0, len(fields) - 1, 2):
+            if fields[i] in (b"revision", "revision"):
+                return bool(fields[i + 1] == built.revision)
+        return False
+
+    def _fire_ahead(self, now: float) -> None:
+        """Fire the runs built ahead whose slots have come; one whose plan no longer holds is planned again."""
+        ready = [s for s in self._ahead.values() if float(s.score) <= now]
+        for s in ready:
+            del self._ahead[s.job.id]
+        valid = [s for s in ready if now < s.valid_until]
+        lock_value = self._lock.value
+        if not valid or lock_value is None:
+            return
+        batches = [valid[start:start + self.batch_size] for start in range(0, len(valid), self.batch_size)]
+        # One round trip for all: Redis runs the scripts back to back, serving other clients in between.
+        results = enqueue.fire_batches(self.connection, lock_value, batches, now)
+        for batch, result in zip(batches, results, strict=True):
+            self._settle(batch, result, now)
+            if self._lock.value is None:
+                break  # the other batches found the lock gone too
 
     def _report(self, s: enqueue.Slot, outcome: int, now: float) -> None:
         """Log what one fire did: runs, dropped slots, overlap skips, a job that has ended."""
@@ -863,6 +932,8 @@ class RedisCronScheduler(CronScheduler):
         self.start(burst=burst)
 
     def _loop(self, burst: bool) -> None:
+        self._look_ahead = not burst
+        self._ahead.clear()
         while not self._stopping:
             self._wake.clear()
             try:
@@ -926,25 +997,34 @@ class RedisCronScheduler(CronScheduler):
         self._master = address
 
     def _pass(self) -> float:
-        """One pass: fire what is due; return how long to wait before the next."""
+        """One pass: fire what is due, build what is about to be; return how long to wait before the next."""
         self._check_master()
         if time.monotonic() >= self._lock.valid_until:
             # Our lock may have expired unnoticed (a long pause); re-check it before firing.
             self.heartbeat()
-        now, marker, upcoming, due = self._tick()
+        if self._ahead:
+            self._fire_ahead(self._estimated_now())
+        now, marker, upcoming, entries = self._tick(LOOKAHEAD if self._look_ahead else 0.0)
         self._note_marker(marker)
         if self._jobs_hash_dirty and time.monotonic() - self._jobs_hash_saved > 5.0:
             self.save()
+        due = [entry for entry in entries if float(entry[1]) <= now]
         _fired, more = self._fire_due(now, due)
         if more or (due and self._lock.value is None):
             return 0.0
+        if not due and entries and self._lock.value is not None:
+            self._build_ahead(entries)
+            if self._ahead:
+                soonest = min(float(s.score) for s in self._ahead.values())
+                upcoming = soonest if upcoming is None else min(upcoming, soonest)
         if self._stale:
             # A job changed between read and fire; it is still due, so look again shortly.
             return 0.01
         if self._advanced_to is not None:
             # The slots just fired moved on; their next one may come before anything read in the tick.
             upcoming = self._advanced_to if upcoming is None else min(upcoming, self._advanced_to)
-        sleep = self._sleep_for(now, upcoming)
+        # Building runs ahead takes time: count the wait from now, not from the tick.
+        sleep = self._sleep_for(self._estimated_now(), upcoming)
         until_heartbeat = max(0.0, self._next_heartbeat - time.monotonic())
         return min(sleep, until_heartbeat)
 

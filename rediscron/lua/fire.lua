@@ -2,7 +2,8 @@
 -- KEYS[1] lock, KEYS[2] schedule zset, KEYS[3] revision counter, KEYS[4] recent fires list,
 -- KEYS[5] totals hash
 -- ARGV[1] our lock value, ARGV[2] number of jobs, ARGV[3] now (epoch seconds),
--- ARGV[4] history entries kept per job, ARGV[5] recent fires kept, then per job:
+-- ARGV[4] history entries kept per job, ARGV[5] recent fires kept, ARGV[6] now in RQ's time format
+-- (the RQ jobs' enqueued_at and the cron jobs' latest_enqueue_time), then per job:
 --   id, job hash key, revision read, index score read, next score ('' = the job has ended),
 --   rq job key ('' = nothing to run: the slots were dropped), rq job id, history key,
 --   rq job key prefix ('' = overlap allowed; else skip while the newest run is queued or running),
@@ -15,8 +16,8 @@
 --          5 skipped for overlap (advanced)}
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0} end
 local result = {1}
-local now, keep, keep_fires = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
-local pos = 6
+local now, keep, keep_fires, stamp = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+local pos = 7
 local fired, missed, overlapped, recent = 0, 0, 0, {}
 local busy = {queued = true, started = true, deferred = true, scheduled = true}
 
@@ -43,11 +44,12 @@ for _ = 1, tonumber(ARGV[2]) do
     pos = pos + argc + 1
   end
   local score = redis.call('ZSCORE', KEYS[2], id)
-  local current = nil
-  if redis.call('TYPE', hash)['ok'] == 'hash' then current = redis.call('HGET', hash, 'revision') or '' end
-  if current ~= revision or not score or tonumber(score) ~= tonumber(slot) then
+  -- Another type of key where the hash should be is an error reply: stale, like a missing hash.
+  local stored = redis.pcall('HMGET', hash, 'revision', 'enabled')
+  if stored.err then stored = {} end
+  if (stored[1] or '') ~= revision or not stored[1] or not score or tonumber(score) ~= tonumber(slot) then
     result[#result + 1] = 0
-  elseif redis.call('HGET', hash, 'enabled') == '0' then
+  elseif stored[2] == '0' then
     redis.call('ZREM', KEYS[2], id)
     result[#result + 1] = 3
   else
@@ -61,21 +63,31 @@ for _ = 1, tonumber(ARGV[2]) do
         status, extra = 5, on_overlap
       else
         for _, cmd in ipairs(cmds) do redis.call(unpack(cmd)) end
+        -- The run may have been built ahead of its slot: it is enqueued now.
+        redis.call('HSET', rq_key, 'enqueued_at', stamp)
         -- rq's own history format (member: RQ job id, score: enqueue time), bounded.
         redis.call('ZADD', history, now, rq_id)
         redis.call('ZREMRANGEBYRANK', history, 0, -(keep + 1))
         status, extra = 1, on_run
       end
     end
-    if #always > 0 then redis.call('HSET', hash, unpack(always)) end
-    if extra and #extra > 0 then redis.call('HSET', hash, unpack(extra)) end
+    local writes = always
+    if extra then
+      for _, value in ipairs(extra) do writes[#writes + 1] = value end
+      if extra == on_run then
+        writes[#writes + 1] = 'latest_enqueue_time'
+        writes[#writes + 1] = stamp
+      end
+    end
+    writes[#writes + 1] = 'revision'
+    writes[#writes + 1] = redis.call('INCR', KEYS[3])
+    redis.call('HSET', hash, unpack(writes))
     if next_score == '' or (final and (status == 1 or status == 2)) then
       redis.call('HDEL', hash, 'next_enqueue_time')
       redis.call('ZREM', KEYS[2], id)
     else
       redis.call('ZADD', KEYS[2], next_score, id)
     end
-    redis.call('HSET', hash, 'revision', redis.call('INCR', KEYS[3]))
     result[#result + 1] = status
     missed = missed + dropped
     if status == 1 then

@@ -1,15 +1,20 @@
 -- One scheduler pass: the time, the change marker, the due jobs and the next slot.
 -- KEYS[1] schedule zset, KEYS[2] last_update marker
 -- ARGV[1] now as epoch seconds, or '' to use the server's TIME
--- ARGV[2] most due jobs to return, ARGV[3] job hash key prefix
--- Returns {now, marker, next score or '', {id, score, {hash fields...} or the key's type}...}
+-- ARGV[2] most due jobs to return, ARGV[3] job hash key prefix,
+-- ARGV[4] entries to skip (default 0), ARGV[5] seconds to look ahead (default 0): also return
+-- the jobs due by now + that, so their runs can be built before their slots
+-- Returns {now, marker, next score after now or '', {id, score, {hash fields...} or the key's type}...}
 local now = ARGV[1]
 if now == '' then
   local t = redis.call('TIME')
   now = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
 end
 local marker = redis.call('GET', KEYS[2]) or ''
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+local horizon = now
+if (tonumber(ARGV[5]) or 0) > 0 then horizon = string.format('%.6f', tonumber(now) + tonumber(ARGV[5])) end
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', horizon, 'WITHSCORES', 'LIMIT',
+                       tonumber(ARGV[4]) or 0, tonumber(ARGV[2]))
 local upcoming = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '(inf', 'WITHSCORES', 'LIMIT', 0, 1)
 local result = {now, marker, upcoming[2] or ''}
 for i = 1, #due, 2 do

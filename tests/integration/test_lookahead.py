@@ -1,0 +1,163 @@
+"""Runs built ahead of their slots (the running loop's look-ahead), with an injected clock.
+
+A run built ahead is fired at its slot only if lock, record and plan still hold; otherwise
+the job is planned again at the real time. Nothing is enqueued early, twice, or stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+from rq.job import Job
+
+from rediscron import RedisCronJob, RedisCronScheduler
+from rediscron import keys as k
+from rediscron.job import rq_job_id
+from tests import jobs
+from tests.integration.test_policies import Clock, queued
+
+T0 = 1_900_000_800
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(T0 + 0.4)
+
+
+@pytest.fixture
+def scheduler(connection: redis.Redis, clock: Clock) -> Iterator[RedisCronScheduler]:
+    s = RedisCronScheduler(connection, name="ahead", clock=clock, lock_ttl=30, logging_level="WARNING")
+    s.register_birth()
+    s._look_ahead = True  # what start() sets for the running loop
+    yield s
+    s.register_death()
+
+
+def every_second(admin: RedisCronScheduler, n: int, **options: object) -> None:
+    for i in range(n):
+        admin.register(jobs.noop, "q", id=f"s{i}", cron="* * * * * *", **options)  # type: ignore[arg-type]
+
+
+def test_runs_are_built_before_the_slot_and_enqueued_at_it(
+    connection: redis.Redis, scheduler: RedisCronScheduler, clock: Clock
+) -> None:
+    every_second(scheduler, 3)
+    scheduler._pass()
+    assert queued(connection) == []
+    assert sorted(scheduler._ahead) == ["s0", "s1", "s2"]
+    clock.now = T0 + 1.002
+    scheduler._pass()
+    assert sorted(queued(connection)) == sorted(rq_job_id(f"s{i}", T0 + 1) for i in range(3))
+    rq_job = Job.fetch(rq_job_id("s0", T0 + 1), connection=connection)
+    # Stamped when it was enqueued, not when it was built.
+    assert rq_job.enqueued_at is not None and abs(rq_job.enqueued_at.timestamp() - (T0 + 1.002)) < 1e-3
+    stored = RedisCronJob.fetch("s0", connection)
+    assert stored.latest_enqueue_time is not None
+    assert abs(stored.latest_enqueue_time.timestamp() - (T0 + 1.002)) < 1e-3
+    # The next slot is built in the same pass.
+    assert scheduler._ahead["s0"].plan.run == T0 + 2
+
+
+def test_an_edit_after_the_build_is_what_runs(
+    connection: redis.Redis, scheduler: RedisCronScheduler, clock: Clock
+) -> None:
+    every_second(scheduler, 2)
+    scheduler._pass()
+    scheduler.register(jobs.noop, "q", id="s0", cron="* * * * * *", args=("edited",))
+    RedisCronJob.fetch("s1", connection).delete()
+    clock.now = T0 + 1.01
+    scheduler._pass()
+    assert queued(connection) == [rq_job_id("s0", T0 + 1)]
+    assert Job.fetch(rq_job_id("s0", T0 + 1), connection=connection).args == ["edited"]
+
+
+def test_runs_built_ahead_fire_after_redis_forgot_the_scripts(
+    connection: redis.Redis, scheduler: RedisCronScheduler, clock: Clock
+) -> None:
+    scheduler.batch_size = 2
+    every_second(scheduler, 5)
+    scheduler._pass()
+    connection.script_flush()  # what a restart does
+    clock.now = T0 + 1.01
+    scheduler._pass()
+    assert sorted(queued(connection)) == sorted(rq_job_id(f"s{i}", T0 + 1) for i in range(5))
+
+
+def test_a_disabled_job_built_ahead_does_not_run(
+    connection: redis.Redis, scheduler: RedisCronScheduler, clock: Clock
+) -> None:
+    every_second(scheduler, 1)
+    scheduler._pass()
+    RedisCronJob.fetch("s0", connection).disable()
+    clock.now = T0 + 1.01
+    scheduler._pass()
+    assert queued(connection) == []
+
+
+def test_nothing_built_ahead_runs_after_the_lock_is_lost(
+    connection: redis.Redis, scheduler: RedisCronScheduler, clock: Clock
+) -> None:
+    every_second(scheduler, 2)
+    scheduler._pass()
+    connection.set(k.lock(), "999|someone-else")
+    clock.now = T0 + 1.01
+    scheduler._pass()
+    assert queued(connection) == []
+
+
+def test_a_run_built_ahead_is_planned_again_when_the_scheduler_comes_late(
+    connection: redis.Redis, scheduler: RedisCronScheduler, clock: Clock
+) -> None:
+    every_second(scheduler, 1, misfire_grace_time=2)
+    scheduler._pass()
+    clock.now = T0 + 5.5  # slots 1..5 are due; 1..2 are past the grace time
+    scheduler._pass()
+    # Planned at the real time: one coalesced run of the newest slot, not the slot built for.
+    assert queued(connection) == [rq_job_id("s0", T0 + 5)]
+    assert RedisCronJob.fetch("s0", connection).missed_count == 4
+
+
+def test_each_slot_runs_once_whatever_the_order_of_passes(
+    connection: redis.Redis, scheduler: RedisCronScheduler, clock: Clock
+) -> None:
+    every_second(scheduler, 5)
+    other = RedisCronScheduler(connection, name="plain", clock=clock, logging_level="WARNING")
+    for step in range(1, 30):
+        clock.now = T0 + 0.4 + step * 0.37
+        scheduler._pass()
+        if step % 4 == 0:
+            other._lock.value = scheduler._lock.value  # a second, non-look-ahead pass under the same lock
+            other.enqueue_jobs()
+    ids = queued(connection)
+    assert len(ids) == len(set(ids))
+    for i in range(5):
+        slots = sorted(int(x.rsplit("-", 1)[1]) for x in ids if x.startswith(rq_job_id(f"s{i}", 0)[:-1]))
+        assert slots == list(range(T0 + 1, slots[-1] + 1))
+
+
+class CountingConnection(redis.Connection):
+    sent = 0
+
+    def send_packed_command(self, command: object, check_health: bool = True) -> None:
+        CountingConnection.sent += 1
+        super().send_packed_command(command, check_health)  # type: ignore[no-untyped-call]
+
+
+def test_the_pass_at_the_slot_costs_two_round_trips(connection: redis.Redis, redis_url: str, clock: Clock) -> None:
+    counted = redis.Redis(connection_pool=redis.ConnectionPool.from_url(redis_url,
+                                                                        connection_class=CountingConnection))
+    scheduler = RedisCronScheduler(counted, name="rt", clock=clock, lock_ttl=30, logging_level="WARNING")
+    scheduler.register_birth()
+    scheduler._look_ahead = True
+    every_second(scheduler, 150)
+    scheduler._pass()
+    clock.now = T0 + 1.01
+    CountingConnection.sent = 0
+    scheduler._pass()
+    # The fire script for the runs built ahead, then the tick (which builds the next slot's).
+    assert CountingConnection.sent == 2
+    assert len(queued(connection)) == 150
+    assert len(scheduler._ahead) == 150 and scheduler._ahead["s0"].plan.run == T0 + 2
+    scheduler.register_death()
