@@ -641,6 +641,10 @@ class RedisCronJob(CronJob):
         so ``redis-cli hgetall rq:cron_job:{id}`` shows exactly what is set.
         """
         self._validated()
+        return self._fields()
+
+    def _fields(self) -> dict[str, Any]:
+        """:meth:`to_dict` of attributes already validated."""
         data: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "id": self.id,
@@ -673,8 +677,9 @@ class RedisCronJob(CronJob):
         data["name"] = self.id
         return data
 
-    def _definition_fields(self) -> dict[str, str]:
-        data = self.to_dict()
+    def _definition_fields(self, validate: bool = True) -> dict[str, str]:
+        """The definition's hash fields; ``validate=False`` only for a job nobody has touched since it was built."""
+        data = self.to_dict() if validate else self._fields()
         return {
             f: str(data[f])
             for f in ("schema_version", "id", "func_name", "queue_name", "args", "kwargs", *_OPTIONAL_FIELDS)
@@ -843,9 +848,14 @@ class RedisCronJob(CronJob):
         return now, stored, revision
 
     def _save_call(self, now: float, stored: StoredTiming | None, expected: str, event: str, enabled: str,
-                   conflict: Conflict, latest: datetime | None = None) -> tuple[list[str], list[Any]]:
-        """Keys and arguments of the save script for this job's current definition."""
-        fields = self._definition_fields()
+                   conflict: Conflict, latest: datetime | None = None,
+                   fields: dict[str, str] | None = None) -> tuple[list[str], list[Any]]:
+        """Keys and arguments of the save script for this job's current definition.
+
+        ``fields``: the definition fields, when the caller has just validated the job.
+        """
+        if fields is None:
+            fields = self._definition_fields()
         removed = [f for f in _OPTIONAL_FIELDS if f not in fields]
         candidate: int | None
         if latest is not None:

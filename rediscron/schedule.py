@@ -165,6 +165,19 @@ def _iterator(expression: str, start: datetime) -> croniter:
     return it
 
 
+#: Slots already computed, by (expression, zone, second, after?): jobs sharing a schedule share
+#: their slots, and croniter is the costly part of planning a fire or a registration.
+_slots: dict[tuple[str, str, int, bool], int] = {}
+_SLOTS_KEPT = 65536
+
+
+def _remember(key: tuple[str, str, int, bool], slot: int) -> int:
+    if len(_slots) >= _SLOTS_KEPT:
+        _slots.clear()
+    _slots[key] = slot
+    return slot
+
+
 def _wall_seconds(wall: datetime) -> int:
     return math.floor((wall - _EPOCH).total_seconds())
 
@@ -232,17 +245,25 @@ class CronSchedule:
     def next_after(self, after: float) -> int:
         """First slot (whole epoch second) strictly after ``after``."""
         start = math.floor(after)
+        key = (self.expression, self.timezone, start, True)
+        found = _slots.get(key)
+        if found is not None:
+            return found
         it = _iterator(self.expression, self._last_wall_by(start))
         for _ in range(100_000):
             slot = self._instant(it.get_next(datetime))
             if slot > start:
-                return slot
+                return _remember(key, slot)
         raise ValueError(f"{self.expression!r} has no run after {after}")  # pragma: no cover
 
     def prev_at_or_before(self, at: float) -> int:
         """Latest slot at or before ``at``."""
+        key = (self.expression, self.timezone, math.floor(at), False)
+        found = _slots.get(key)
+        if found is not None:
+            return found
         start = self._last_wall_by(math.floor(at)) + timedelta(seconds=1)
-        return self._instant(_iterator(self.expression, start).get_prev(datetime))
+        return _remember(key, self._instant(_iterator(self.expression, start).get_prev(datetime)))
 
     def first_slot(self, now: float, last_slot: float | None = None) -> int:
         """The next matching time after ``now``: cron jobs never fire at once on creation."""

@@ -312,7 +312,7 @@ class RedisCronScheduler(CronScheduler):
         _check_conflict(conflict, None)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive whole number, not {batch_size!r}")
-        planned: list[tuple[RedisCronJob, str]] = []
+        planned: list[tuple[RedisCronJob, str, dict[str, str]]] = []
         seen: set[str] = set()
         for number, spec in enumerate(jobs, 1):
             if not isinstance(spec, Mapping):
@@ -329,13 +329,14 @@ class RedisCronScheduler(CronScheduler):
                 raise InvalidJobError(job.id, "id", "appears twice in the batch")
             seen.add(job.id)
             job.clock = self.clock
-            job._definition_fields()
-            planned.append((job, "" if enabled is None else ("1" if enabled else "0")))
+            # Validated when built, before anything is written; the batch writes these very fields.
+            planned.append((job, "" if enabled is None else ("1" if enabled else "0"),
+                            job._definition_fields(validate=False)))
         if conflict == "raise" and planned:
             with self.connection.pipeline(transaction=False) as pipe:
-                for job, _state in planned:
+                for job, _state, _fields in planned:
                     pipe.exists(job.key)
-                taken = [job.id for (job, _), there in zip(planned, pipe.execute(), strict=True) if there]
+                taken = [job.id for (job, _, _), there in zip(planned, pipe.execute(), strict=True) if there]
             if taken:
                 raise InvalidJobError(taken[0], "id", f"{len(taken)} job(s) exist already (conflict='raise'), "
                                                      f"e.g. {', '.join(taken[:5])}; nothing was written")
@@ -345,12 +346,13 @@ class RedisCronScheduler(CronScheduler):
         self.log.info("Registered %d cron jobs", len(result))
         return result
 
-    def _write_batch(self, batch: list[tuple[RedisCronJob, str]], conflict: Conflict) -> list[RedisCronJob]:
-        now, stored = read_timings(self.connection, [job for job, _state in batch], self.clock)
+    def _write_batch(self, batch: list[tuple[RedisCronJob, str, dict[str, str]]],
+                     conflict: Conflict) -> list[RedisCronJob]:
+        now, stored = read_timings(self.connection, [job for job, _state, _fields in batch], self.clock)
         save = scripts.script("save", self.connection)
         calls = [
-            job._save_call(now, timing, expected, "updated", state, conflict)
-            for (job, state), (timing, expected) in zip(batch, stored, strict=True)
+            job._save_call(now, timing, expected, "updated", state, conflict, fields=fields)
+            for (job, state, fields), (timing, expected) in zip(batch, stored, strict=True)
         ]
         for attempt in range(2):
             # Plain EVALSHA in one MULTI: one round trip (redis-py's script objects would add a SCRIPT EXISTS).
@@ -366,7 +368,7 @@ class RedisCronScheduler(CronScheduler):
                     # Every call failed alike (the server forgot the script); load it and send again.
                     save.sha = self.connection.script_load(save.script)
         out = []
-        for (job, state), reply in zip(batch, results, strict=True):
+        for (job, state, _fields), reply in zip(batch, results, strict=True):
             status = job._saved(reply, now)
             if status == 2:  # changed between our read and write (a fire): write this one alone
                 status = job._write(None, "updated", enabled=state, conflict=conflict)
