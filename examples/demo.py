@@ -1,94 +1,141 @@
-"""``make demo``: a scheduler, a worker and live edits on a throwaway Redis, in about 15 seconds.
+"""``make demo``: a scheduler, a worker, live edits from a second process, watched with ``rqrcron info``.
 
-Set REDIS_URL to use an existing Redis instead of the embedded one (the demo writes only
-``demo:*`` keys and ``greet``/``nightly`` cron jobs, and deletes them when it ends).
+On a throwaway Redis (the ``redis-server`` on PATH, else the embedded one), or on
+``REDIS_URL`` if set: the demo then writes only ``demo:*`` keys, the cron jobs below and
+RQ jobs on queue ``demo``, and removes them when it ends. ``DEMO_SECONDS`` sets how long
+the live view runs (default 20). Ctrl-C at any point stops everything it started.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 from redis import Redis
+from rq import Queue
 
 from examples.tasks import greet
-from rediscron import RedisCronJob, RedisCronScheduler
+from rediscron import RedisCronScheduler
 from rediscron.job import delete_job
 from rediscron.testing import RedisServer
 
 ROOT = Path(__file__).resolve().parents[1]
+JOB_IDS = ("greet", "report", "standup", "nightly", "heartbeat")
 
 
-def show(connection: Redis, scheduler: RedisCronScheduler, elapsed: float) -> None:
-    print(f"--- t={elapsed:4.1f}s ---")
-    for job in scheduler.get_all_jobs():
-        state = "enabled " if job.enabled else "disabled"
-        nxt = job.next_enqueue_time.strftime("%H:%M:%S") if job.next_enqueue_time and job.enabled else "-"
-        print(f"  {job.id:8} {job.describe_schedule():12} {state}  next {nxt}")
-    for line in connection.lrange("demo:log", 0, -1):
-        print("  worker ran:", line.decode())
-    connection.delete("demo:log")
+def register(connection: Redis) -> None:
+    scheduler = RedisCronScheduler(connection, logging_level="WARNING")
+    scheduler.register(greet, "demo", id="greet", args=("world",), interval=3)
+    scheduler.register(greet, "demo", id="report", args=("minute report",), cron="* * * * *")
+    scheduler.register(greet, "demo", id="standup", args=("stand-up",), cron="30 9 * * 1-5",
+                       timezone="Europe/Berlin")
+    scheduler.register(greet, "demo", id="nightly", args=("night owls",), cron="0 3 * * *", enabled=False)
+    print("Registered: greet (every 3s), report (every minute), standup (09:30 Mon-Fri, Europe/Berlin),\n"
+          "            nightly (03:00 UTC, disabled)")
 
 
-def main() -> int:
-    server = None
-    url = os.environ.get("REDIS_URL", "")
-    if not url:
-        server = RedisServer()
-        server.start()
-        url = server.url
-        print(f"Started a throwaway Redis at {url}")
-    connection = Redis.from_url(url)
-    env = {**os.environ, "DEMO_REDIS_URL": url, "PYTHONPATH": str(ROOT)}
-    children: list[subprocess.Popen[bytes]] = []
-    try:
-        scheduler = RedisCronScheduler(connection, logging_level="WARNING")
-        scheduler.register(greet, "demo", id="greet", args=("world",), interval=3)
-        scheduler.register(greet, "demo", id="nightly", args=("night owls",), cron="0 3 * * *", enabled=False)
-        print("Registered 'greet' (every 3s) and 'nightly' (03:00 UTC, disabled)")
-        bin_dir = Path(sys.executable).parent
-        children.append(subprocess.Popen(
-            [sys.executable, "-m", "rediscron", "-u", url, "scheduler", "--lock-ttl", "10", "-l", "WARNING"],
-            env=env, cwd=ROOT))
-        children.append(subprocess.Popen(
-            [str(bin_dir / "rq"), "worker", "--url", url, "--quiet", "demo"], env=env, cwd=ROOT,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        start = time.monotonic()
-        steps = {5: "edit", 10: "disable"}
-        for tick in range(1, 16):
-            time.sleep(max(0.0, start + tick - time.monotonic()))
-            action = steps.get(tick)
-            if action == "edit":
-                print(">>> another process edits 'greet': every 1s, greeting 'rediscron'")
-                RedisCronScheduler(connection, logging_level="WARNING").register(
-                    greet, "demo", id="greet", args=("rediscron",), interval=1
-                )
-            elif action == "disable":
-                print(">>> another process disables 'greet'")
-                RedisCronJob.fetch("greet", connection).disable()
-            show(connection, scheduler, time.monotonic() - start)
-        print("Done: the scheduler picked up each change without a restart.")
-        return 0
-    except KeyboardInterrupt:
-        print("Interrupted; cleaning up.")
-        return 130
-    finally:
-        for child in children:
-            child.send_signal(signal.SIGTERM)
-        for child in children:
+class Children:
+    """The processes the demo starts; all of them are stopped however the demo ends."""
+
+    def __init__(self, url: str, logs: Path) -> None:
+        self.env = {**os.environ, "DEMO_REDIS_URL": url, "PYTHONPATH": str(ROOT)}
+        self.logs = logs
+        self.running: list[subprocess.Popen[bytes]] = []
+        self.files: list[IO[bytes]] = []
+
+    def start(self, name: str, args: list[str], quiet: bool = True) -> subprocess.Popen[bytes]:
+        log = None
+        if quiet:
+            log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - closed in stop()
+            self.files.append(log)
+        child = subprocess.Popen(args, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT if log else None)
+        self.running.append(child)
+        return child
+
+    def stop(self, interrupted: bool) -> None:
+        if interrupted:
+            # Ctrl-C reached the children too: let them finish their own clean stop first.
+            deadline = time.monotonic() + 5
+            while any(child.poll() is None for child in self.running) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        for child in self.running:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in self.running:
             try:
                 child.wait(10)
             except subprocess.TimeoutExpired:
                 child.kill()
-        for job_id in ("greet", "nightly"):
-            delete_job(connection, job_id)
-        connection.delete("demo:log")
+                child.wait()
+        for log in self.files:
+            log.close()
+
+
+def summary(connection: Redis) -> None:
+    print("\nWhat the second process did while you watched:")
+    for line in connection.lrange("demo:actions", 0, -1):
+        print("  ", line.decode())
+    runs = [line.decode() for line in connection.lrange("demo:log", 0, -1)]
+    print(f"What the worker ran ({len(runs)} runs, the last ones):")
+    for line in runs[-8:]:
+        print("  ", line)
+    print("Each change reached the running scheduler without a restart.")
+
+
+def main() -> int:
+    seconds = float(os.environ.get("DEMO_SECONDS", "20"))
+    url = os.environ.get("REDIS_URL", "")
+    server = None
+    logs = Path(tempfile.mkdtemp(prefix="rediscron-demo-"))
+    children = Children(url, logs)
+    connection: Redis | None = None
+    interrupted = False
+    try:
+        if not url:
+            server = RedisServer()
+            server.start()
+            url = server.url
+            children.env["DEMO_REDIS_URL"] = url
+            print(f"Started a throwaway Redis at {url}")
+        connection = Redis.from_url(url)
+        register(connection)
+        cli = [sys.executable, "-m", "rediscron", "-u", url]
+        children.start("scheduler", [*cli, "scheduler", "--lock-ttl", "10", "-l", "WARNING"])
+        children.start("worker", [str(Path(sys.executable).parent / "rq"), "worker", "--url", url, "demo"])
+        print(f"Started a scheduler and an rq worker; a second process will edit, add and delete jobs.\n"
+              f"Watching `rqrcron info -R -i 1` for {seconds:.0f}s (Ctrl-C stops the demo)...")
+        time.sleep(1.5)
+        children.start("editor", [sys.executable, "-m", "examples.editor", url, str(seconds)])
+        viewer = children.start("viewer", [*cli, "info", "-R", "-i", "1"], quiet=False)
+        time.sleep(seconds)
+        viewer.send_signal(signal.SIGINT)  # what Ctrl-C does: the view ends cleanly
+        viewer.wait(10)
+        summary(connection)
+        return 0
+    except KeyboardInterrupt:
+        interrupted = True
+        print("\nInterrupted; stopping everything the demo started.")
+        return 130
+    finally:
+        # A second Ctrl-C while cleaning up must not leave processes behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        children.stop(interrupted)
+        if connection is not None and server is None:
+            # A Redis of the user's: remove what the demo wrote. (A throwaway one just goes.)
+            for job_id in JOB_IDS:
+                delete_job(connection, job_id)
+            Queue("demo", connection=connection).empty()
+            connection.delete("demo:log", "demo:actions")
         if server is not None:
             server.cleanup()
+        shutil.rmtree(logs, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -96,7 +96,10 @@ class RedisServer:
 
     def start(self) -> None:
         """Start the server and wait until it answers (RuntimeError if it does not)."""
-        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Its own session: a Ctrl-C meant for the program that started it must not kill the server
+        # under that program's clean shutdown; cleanup() stops it.
+        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        start_new_session=True)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:

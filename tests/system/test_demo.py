@@ -1,0 +1,83 @@
+"""`make demo` as a newcomer meets it: it runs, shows live pickup, and leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from rediscron import keys as k
+from tests.system.conftest import ROOT
+
+pytestmark = pytest.mark.system
+
+
+def session_processes(sid: int) -> list[int]:
+    """Pids of the live processes of a session (what a terminal's Ctrl-C reaches)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            pids.append(int(entry.name))
+    return pids
+
+
+def start_demo(tmp_path: Path, **env: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "examples.demo"], cwd=ROOT, text=True, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path), **env},
+    )
+
+
+def test_the_demo_shows_live_edits_and_cleans_up_an_existing_redis(
+    redis_url: str, connection: redis.Redis, tmp_path: Path
+) -> None:
+    connection.set("user:data", "kept")
+    demo = start_demo(tmp_path, REDIS_URL=redis_url, DEMO_SECONDS="6")
+    out, _ = demo.communicate(timeout=60)
+    assert demo.returncode == 0, out
+    for seen in ("Registered: greet", "Europe/Berlin", "edit 'greet'", "add 'heartbeat'", "delete 'report'",
+                 "hello, rediscron", "Each change reached the running scheduler"):
+        assert seen in out, (seen, out)
+    # The live view listed the jobs, and the added one appeared in it.
+    assert "standup" in out and "heartbeat" in out
+    assert "Traceback" not in out
+    assert session_processes(demo.pid) == []
+    assert list(tmp_path.iterdir()) == []
+    left = sorted(key.decode() for key in connection.keys("*") if not key.startswith(b"rq:worker"))
+    assert connection.get("user:data") == b"kept"
+    assert not [key for key in left if key.startswith(("demo:", k.job("")))], left
+    assert connection.llen("rq:queue:demo") == 0
+    assert connection.zcard(k.schedule()) == 0
+
+
+def test_ctrl_c_leaves_nothing_running(tmp_path: Path) -> None:
+    demo = start_demo(tmp_path, DEMO_SECONDS="30")
+    assert demo.stdout is not None
+    lines = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = demo.stdout.readline()
+        lines.append(line)
+        if line.startswith("Watching") or not line:
+            break
+    time.sleep(2.5)  # the viewer and the editor are running too
+    assert len(session_processes(demo.pid)) >= 5, "".join(lines)
+    os.killpg(demo.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends: the whole foreground group
+    out, _ = demo.communicate(timeout=30)
+    assert demo.returncode == 130, "".join(lines) + out
+    assert "Interrupted; stopping everything" in out
+    assert session_processes(demo.pid) == []
+    assert list(tmp_path.iterdir()) == []
