@@ -35,11 +35,11 @@ docs: $(STAMP)
 # The benchmark suite (benchmarks/README.md): a throwaway Redis unless BENCH_ARGS="--url redis://...".
 # Measured with the optional hiredis extra, as a deployment that cares about speed runs.
 bench: $(STAMP)
-	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet -e '.[hiredis]'
+	@$(BIN)/python -c 'import hiredis' 2>/dev/null || PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet -e '.[hiredis]'
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 bench-quick: $(STAMP)
-	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet -e '.[hiredis]'
+	@$(BIN)/python -c 'import hiredis' 2>/dev/null || PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet -e '.[hiredis]'
 	$(BIN)/python -m benchmarks --quick $(BENCH_ARGS)
 
 clean:

@@ -27,21 +27,23 @@ COLUMNS = ("measure", "N", "rediscron", "rq CronScheduler", "floor: enqueue_many
 
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="N up to 10,000, one repeat, 5 s windows (< 1 min)")
+    parser.add_argument("--quick", action="store_true",
+                        help="N up to 10,000, one repeat, 4 s windows, fewer probes (< 1 min)")
     parser.add_argument("--url", help="an existing Redis to use (it is FLUSHED); default: a throwaway server")
     parser.add_argument("--sizes", type=lambda text: [int(x) for x in text.split(",")],
                         help="comma-separated N (default 1000,10000,100000; quick: 1000,10000)")
     parser.add_argument("--repeats", type=int, help="repeats per figure (default 3; quick: 1); 1 at N > 10,000")
-    parser.add_argument("--seconds", type=float, help="steady-state window (default 30; quick: 5)")
-    parser.add_argument("--probes", type=int, help="edits per propagation measurement (default 100; quick: 20)")
+    parser.add_argument("--seconds", type=float, help="steady-state window (default 30; quick: 4)")
+    parser.add_argument("--probes", type=int, help="edits per propagation measurement (default 100; quick: 8)")
     parser.add_argument("--only", type=lambda text: set(text.split(",")), default=set(SECTIONS),
                         help=f"comma-separated sections to run, of: {','.join(SECTIONS)}")
     parser.add_argument("--markdown", type=Path, help="also write the table as Markdown to this file")
     args = parser.parse_args()
     args.sizes = args.sizes or ([1000, 10_000] if args.quick else [1000, 10_000, 100_000])
     args.repeats = args.repeats or (1 if args.quick else 3)
-    args.seconds = args.seconds or (5.0 if args.quick else 30.0)
-    args.probes = args.probes if args.probes is not None else (20 if args.quick else 100)
+    args.seconds = args.seconds or (4.0 if args.quick else 30.0)
+    args.probes = args.probes if args.probes is not None else (8 if args.quick else 100)
+    args.one_by_one = 2000 if args.quick else static.ONE_BY_ONE_CAP
     return args
 
 
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace, url: str, results: Results, console: Console) 
     static.quiet()
     for n in args.sizes if "register" in args.only else []:
         console.print(f"register and memory, N={n:,}")
-        static.register(url, n, args.repeats if n <= 10_000 else 1, results)
+        static.register(url, n, args.repeats if n <= 10_000 else 1, results, args.one_by_one)
     if "idle" in args.only:
         console.print("idle pass")
         static.idle(url, args.sizes, results)

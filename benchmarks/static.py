@@ -55,12 +55,12 @@ def _repeat(connection: redis.Redis, repeats: int, setup: Callable[[], Any], act
     return median(times)
 
 
-def register(url: str, n: int, repeats: int, results: Results) -> None:
+def register(url: str, n: int, repeats: int, results: Results, cap: int = ONE_BY_ONE_CAP) -> None:
     """Register throughput (one by one and ``register_many``) and Redis memory per job."""
     connection = redis.Redis.from_url(url)
     now = [EPOCH]
     cron = {"cron": "*/5 * * * *"}
-    one = min(n, ONE_BY_ONE_CAP)
+    one = min(n, cap)
 
     def one_by_one(scheduler: RedisCronScheduler) -> None:
         for item in _items(one, **cron):
