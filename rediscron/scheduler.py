@@ -146,8 +146,8 @@ class RedisCronScheduler(CronScheduler):
         #: Runs built ahead of their slots, by job id; each is fired at its slot, if still valid.
         self._ahead: dict[str, enqueue.Slot] = {}
         self._look_ahead = False
-        #: The Redis server's clock minus this host's, as of the last pass (never more than one
-        #: round trip behind: an estimate of the server's time is never early).
+        #: The Redis server's clock minus this host's monotonic clock, as of the last pass (never
+        #: more than one round trip behind: an estimate of the server's time is never early).
         self._clock_offset = 0.0
         self._server_checked = False
         self._known_jobs: int | None = None
@@ -428,13 +428,14 @@ class RedisCronScheduler(CronScheduler):
         )
         now = float(as_text(result[0]))
         if self.clock is None:
-            self._clock_offset = now - time.time()
+            # Against the monotonic clock, so a step of this host's wall clock can't make a run early.
+            self._clock_offset = now - time.monotonic()
         upcoming = as_text(result[2])
         return now, as_text(result[1]), float(upcoming) if upcoming else None, result[3:]
 
     def _estimated_now(self) -> float:
         """The server's time without asking it: the injected clock, or this host's corrected by the last pass."""
-        return self.clock() if self.clock is not None else time.time() + self._clock_offset
+        return self.clock() if self.clock is not None else time.monotonic() + self._clock_offset
 
     def enqueue_jobs(self) -> list[RedisCronJob]:  # type: ignore[override]
         """Enqueue all Redis cron jobs currently due; return the ones enqueued.
@@ -993,6 +994,8 @@ class RedisCronScheduler(CronScheduler):
                              extra=fields("master_changed", scheduler=self.name, master=f"{address[0]}:{address[1]}"))
             pool.disconnect(inuse_connections=False)
             self._listener.resubscribe()
+            # Built against the old master's clock and records: build again from the new one.
+            self._ahead.clear()
             self._next_heartbeat = 0.0
             self._master = address
             self.heartbeat()

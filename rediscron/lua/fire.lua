@@ -47,7 +47,8 @@ for _ = 1, tonumber(ARGV[2]) do
   -- Another type of key where the hash should be is an error reply: stale, like a missing hash.
   local stored = redis.pcall('HMGET', hash, 'revision', 'enabled')
   if stored.err then stored = {} end
-  if (stored[1] or '') ~= revision or not stored[1] or not score or tonumber(score) ~= tonumber(slot) then
+  -- A hash without a revision (written by hand) reads as '' and still fires, as it was read.
+  if (stored[1] or '') ~= revision or not score or tonumber(score) ~= tonumber(slot) then
     result[#result + 1] = 0
   elseif stored[2] == '0' then
     redis.call('ZREM', KEYS[2], id)

@@ -85,6 +85,17 @@ def test_runs_built_ahead_fire_after_redis_forgot_the_scripts(
     assert sorted(queued(connection)) == sorted(rq_job_id(f"s{i}", T0 + 1) for i in range(5))
 
 
+def test_a_record_without_a_revision_still_fires(
+    connection: redis.Redis, scheduler: RedisCronScheduler, clock: Clock
+) -> None:
+    every_second(scheduler, 1)
+    connection.hdel(k.job("s0"), "revision")  # as a hand-written record would be
+    scheduler._pass()
+    clock.now = T0 + 1.01
+    scheduler._pass()
+    assert queued(connection) == [rq_job_id("s0", T0 + 1)]
+
+
 def test_a_disabled_job_built_ahead_does_not_run(
     connection: redis.Redis, scheduler: RedisCronScheduler, clock: Clock
 ) -> None:
