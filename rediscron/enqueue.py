@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis import Redis
-from redis.exceptions import NoScriptError
 from rq.job import Job
 from rq.queue import Queue
 
@@ -136,30 +135,15 @@ def fire(connection: Redis, lock_value: str, slots: list[Slot], now: float) -> t
     Returns (lock held, per-slot outcome). A slot whose job changed since it was read
     is STALE and left for the next pass; one whose RQ job already exists is only advanced.
     """
-    return _outcome(scripts.run("fire", connection, _fire_keys(), _fire_args(lock_value, slots, now)))
+    return fire_batches(connection, lock_value, [slots], now)[0]
 
 
 def fire_batches(connection: Redis, lock_value: str, batches: list[list[Slot]],
                  now: float) -> list[tuple[bool, list[int]]]:
     """:func:`fire` for several batches, sent in one round trip; each batch is still its own atomic script."""
-    script = scripts.script("fire", connection)
     fire_keys = _fire_keys()
-    calls = [[script.sha, len(fire_keys), *fire_keys, *_fire_args(lock_value, batch, now)] for batch in batches]
-
-    def send() -> list[Any]:
-        pipe = connection.pipeline(transaction=False)
-        for call in calls:
-            # EVALSHA itself: a pipeline running a registered Script first asks SCRIPT EXISTS, a round trip more.
-            pipe.evalsha(*call)
-        return pipe.execute()
-
-    try:
-        results = send()
-    except NoScriptError:
-        # The server forgot the script (a restart): nothing ran; load it and send again.
-        connection.script_load(script.script)
-        results = send()
-    return [_outcome(result) for result in results]
+    calls = [(fire_keys, _fire_args(lock_value, batch, now)) for batch in batches]
+    return [_outcome(result) for result in scripts.run_all("fire", connection, calls, transaction=False)]
 
 
 def _fire_keys() -> list[str]:

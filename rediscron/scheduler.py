@@ -16,7 +16,7 @@ from typing import Any, cast
 from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.sentinel import SentinelConnectionPool
 from rq import Callback, Retry, cron_scheduler_registry
@@ -349,24 +349,11 @@ class RedisCronScheduler(CronScheduler):
     def _write_batch(self, batch: list[tuple[RedisCronJob, str, dict[str, str]]],
                      conflict: Conflict) -> list[RedisCronJob]:
         now, stored = read_timings(self.connection, [job for job, _state, _fields in batch], self.clock)
-        save = scripts.script("save", self.connection)
         calls = [
             job._save_call(now, timing, expected, "updated", state, conflict, fields=fields)
             for (job, state, fields), (timing, expected) in zip(batch, stored, strict=True)
         ]
-        for attempt in range(2):
-            # Plain EVALSHA in one MULTI: one round trip (redis-py's script objects would add a SCRIPT EXISTS).
-            with self.connection.pipeline(transaction=True) as pipe:
-                for keys_, args in calls:
-                    pipe.evalsha(save.sha, len(keys_), *keys_, *args)
-                try:
-                    results = pipe.execute()
-                    break
-                except NoScriptError:
-                    if attempt:
-                        raise
-                    # Every call failed alike (the server forgot the script); load it and send again.
-                    save.sha = self.connection.script_load(save.script)
+        results = scripts.run_all("save", self.connection, calls, transaction=True)
         out = []
         for (job, state, _fields), reply in zip(batch, results, strict=True):
             status = job._saved(reply, now)

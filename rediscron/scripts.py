@@ -13,6 +13,7 @@ from typing import Any
 from redis import Redis
 from redis.client import Pipeline
 from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
 Client = Redis | Pipeline
 
@@ -28,6 +29,29 @@ _registered: dict[str, Script] = {}
 def run(name: str, client: Client, keys: list[str], args: list[Any]) -> Any:
     """Run script ``lua/{name}.lua`` on ``client`` (a connection, or a pipeline to queue it)."""
     return script(name, client)(keys=keys, args=args, client=client)
+
+
+def run_all(name: str, connection: Redis, calls: list[tuple[list[str], list[Any]]], *,
+            transaction: bool) -> list[Any]:
+    """Run the script once per (keys, args) of ``calls``, all in one round trip; the replies in order.
+
+    Plain EVALSHA: a pipeline running registered script objects first asks SCRIPT EXISTS,
+    a round trip more. If the server forgot the script (a restart), every call fails alike
+    and nothing ran: it is loaded and the calls are sent again.
+    """
+    found = script(name, connection)
+
+    def send() -> list[Any]:
+        with connection.pipeline(transaction=transaction) as pipe:
+            for keys, args in calls:
+                pipe.evalsha(found.sha, len(keys), *keys, *args)
+            return pipe.execute()
+
+    try:
+        return send()
+    except NoScriptError:
+        connection.script_load(found.script)
+        return send()
 
 
 def script(name: str, client: Client) -> Script:
