@@ -21,7 +21,7 @@ from rediscron.testing import RedisServer
 from . import live, static
 from .common import Results, machine
 
-SECTIONS = ("register", "idle", "burst", "propagation", "steady")
+SECTIONS = ("register", "idle", "burst", "slot-burst", "propagation", "steady")
 COLUMNS = ("measure", "N", "rediscron", "rq CronScheduler", "floor: enqueue_many", "target", "")
 
 
@@ -58,6 +58,9 @@ def run(args: argparse.Namespace, url: str, results: Results, console: Console) 
     for n in args.sizes if "burst" in args.only else []:
         console.print(f"burst, N={n:,}")
         static.burst(url, n, args.repeats if n <= 10_000 else 1, results)
+    for n in args.sizes if "slot-burst" in args.only else []:
+        console.print(f"burst at its slot, running scheduler, N={n:,}")
+        live.slot_burst(url, n, results)
     if "propagation" in args.only:
         console.print("edit propagation, idle scheduler")
         live.idle_propagation(url, args.probes, results)

@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from rq import Queue
 from rq.job import Job
 from rq.utils import utcparse
 
 from rediscron import RedisCronJob, RedisCronScheduler, keys
 
 from . import tasks
-from .common import Results, cpu_seconds, median, ms, percentile
+from .common import Results, cpu_seconds, median, ms, percentile, timed
 
 ROOT = Path(__file__).resolve().parents[1]
 WARM_UP = 2.0
@@ -139,6 +140,47 @@ def steady(url: str, seconds: float, results: Results, probes: int) -> None:
         if kind.startswith("cron") and probes:
             _report_propagation(results, "busy", busy, 0.250)
     rq_steady(url, seconds, results)
+
+
+def slot_burst(url: str, n: int, results: Results) -> None:
+    """N jobs of one cron slot, fired by a running scheduler: time from the slot until all are queued.
+
+    The realistic burst (a nightly or hourly slot shared by many jobs): the scheduler sees it
+    coming and builds runs ahead, up to its look-ahead limit. Set beside the floor,
+    ``enqueue_many`` of N jobs, measured here on the same Redis.
+    """
+    connection = redis.Redis.from_url(url)
+    connection.flushall()
+    floor = timed(lambda: Queue("floor", connection=connection).enqueue_many(
+        [Queue.prepare_data(tasks.noop, args=(i,)) for i in range(n)]))
+    connection.flushall()
+    server_now = connection.time()[0]
+    # Time to register, start the scheduler and let it settle before the slot comes.
+    slot = server_now + 6 + n // 2000
+    at = time.gmtime(slot)
+    admin = RedisCronScheduler(connection, logging_level="WARNING")
+    admin.register_many([{"func": tasks.noop, "queue_name": "burst", "id": f"burst:{i}", "args": (i,),
+                          "cron": f"{at.tm_min} {at.tm_hour} * * * {at.tm_sec}"} for i in range(n)])
+    process = scheduler(url)
+    watch = QueueWatch(url, "rq:queue:burst")
+    try:
+        if time.time() > slot - 1.5:
+            raise RuntimeError(f"burst of {n:,}: the scheduler was not ready 1.5 s before the slot")
+        watch.start()
+        deadline = slot + 60 + n / 1000
+        while int(connection.llen("rq:queue:burst")) < n and time.time() < deadline:
+            time.sleep(0.05)
+    finally:
+        watch.stop()
+        process.stop()
+    done = next((t for t, length in watch.samples if length >= n), math.nan)
+    first = next((t for t, length in watch.samples if length > 0), math.nan)
+    took = done - slot
+    share = floor / took
+    results.add("burst at its slot, running scheduler: first / all queued", n,
+                f"{ms(first - slot)} / {ms(took)} ({n / took:,.0f}/s)", "",
+                f"{ms(floor)} ({n / floor:,.0f}/s)", ">= 60 % of floor", share >= 0.6)
+    results.add("burst at its slot: share of the floor's throughput", n, f"{share:.0%}", "", "100%")
 
 
 class QueueWatch:

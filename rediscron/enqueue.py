@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from redis import Redis
@@ -37,7 +38,7 @@ class Slot:
     #: The index score of the next slot ('' when the job has ended).
     next_score: int | str
     rq_job: Job | None
-    commands: list[list[bytes]]
+    commands: list[list[Any]]
     #: Hash fields set whatever happens, when the slot runs, and when it is skipped for overlap
     #: (the fire script adds ``latest_enqueue_time`` and ``revision``).
     always: dict[str, str]
@@ -51,18 +52,34 @@ class Slot:
     def next_slot(self) -> int | None:
         return self.plan.next_slot
 
+    @cached_property
+    def script_args(self) -> list[Any]:
+        """This slot's part of the fire script's arguments (built once: a run built ahead costs less at its slot)."""
+        rq_key = self.rq_job.key if self.rq_job is not None else ""
+        rq_id = self.rq_job.id if self.rq_job is not None else ""
+        prefix = rq_key[: len(rq_key) - len(rq_id)] if self.on_overlap else ""
+        args: list[Any] = [
+            self.job.id, self.job.key, self.revision, self.score, self.next_score, rq_key, rq_id,
+            keys.history(self.job.id), prefix, "1" if self.plan.final else "0",
+            "" if self.plan.run is None else self.plan.run, 0 if self.plan.drop is None else self.plan.drop.slots,
+            *_pairs(self.always), *_pairs(self.on_run), *_pairs(self.on_overlap), len(self.commands)]
+        for command in self.commands:
+            args.append(len(command))
+            args.extend(command)
+        return args
 
-def record_enqueue(connection: Redis, queue: Queue, rq_job: Job, at_front: bool = False) -> list[list[bytes]]:
+
+def record_enqueue(connection: Redis, queue: Queue, rq_job: Job, at_front: bool = False) -> list[list[Any]]:
     """The Redis commands rq's ``Queue.enqueue_job`` issues for ``rq_job``, without running them.
 
     Replaying rq's own writes keeps the RQ job format exactly rq's, whatever its version,
-    while the replay itself happens inside the fenced fire script.
+    while the replay itself happens inside the fenced fire script. The arguments are left
+    as rq gave them: redis-py encodes them once, when it sends the script.
     """
     pipe = connection.pipeline(transaction=False)
     try:
         queue.enqueue_job(rq_job, pipeline=pipe, at_front=at_front)
-        encoder = connection.get_encoder()
-        return [[encoder.encode(arg) for arg in args] for args, _options in pipe.command_stack]  # type: ignore[no-untyped-call]
+        return [list(args) for args, _options in pipe.command_stack]
     finally:
         pipe.reset()
 
@@ -159,14 +176,5 @@ def _outcome(result: list[Any]) -> tuple[bool, list[int]]:
 def _fire_args(lock_value: str, slots: list[Slot], now: float) -> list[Any]:
     args: list[Any] = [lock_value, len(slots), repr(now), HISTORY_LENGTH, FIRES_KEPT, format_time(from_epoch(now))]
     for s in slots:
-        rq_key = s.rq_job.key if s.rq_job is not None else ""
-        rq_id = s.rq_job.id if s.rq_job is not None else ""
-        prefix = rq_key[: len(rq_key) - len(rq_id)] if s.on_overlap else ""
-        args += [s.job.id, s.job.key, s.revision, s.score, s.next_score, rq_key, rq_id, keys.history(s.job.id),
-                 prefix, "1" if s.plan.final else "0", "" if s.plan.run is None else s.plan.run,
-                 0 if s.plan.drop is None else s.plan.drop.slots,
-                 *_pairs(s.always), *_pairs(s.on_run), *_pairs(s.on_overlap), len(s.commands)]
-        for command in s.commands:
-            args.append(len(command))
-            args.extend(command)
+        args += s.script_args
     return args

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import re
+import sys
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -39,8 +42,33 @@ def import_path(path: str) -> Any:
 IMPORT_ERRORS = (Exception, SystemExit)
 
 
+#: Functions already found importable, and by which path (registering many jobs of one function checks it once).
+_PATHS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
 def callable_path(func: Callable[..., Any], job_id: str | None) -> str:
     """The dotted path another process imports ``func`` by, or InvalidJobError saying why there is none."""
+    try:
+        known = _PATHS.get(func)
+    except TypeError:  # neither hashable nor weakly referable: check it every time
+        known = None
+    if known is not None and _still_at(func):
+        return known
+    path = _check_callable(func, job_id)
+    with contextlib.suppress(TypeError):
+        _PATHS[func] = path
+    return path
+
+
+def _still_at(func: Any) -> bool:
+    """Whether ``func``'s module, already imported, still holds it under its name (no reload replaced it)."""
+    obj = sys.modules.get(func.__module__)
+    for attr in func.__qualname__.split("."):
+        obj = getattr(obj, attr, None)
+    return obj is func
+
+
+def _check_callable(func: Callable[..., Any], job_id: str | None) -> str:
     module = getattr(func, "__module__", None)
     qualname = getattr(func, "__qualname__", None)
     if not callable(func) or not module or not qualname:

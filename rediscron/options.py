@@ -280,8 +280,10 @@ def check_options(job_id: str, values: Mapping[str, Any], interval: int | None,
     A value equal to its entry in ``trusted`` (as read back from Redis) is kept unchecked.
     """
     trusted = trusted or {}
+    # The default itself (the very object) is valid and normal by construction; a test holds that.
     checked = {
-        name: value if name in trusted and trusted[name] == value else option.check(value, job_id, name)
+        name: value if value is option.default or (name in trusted and trusted[name] == value)
+        else option.check(value, job_id, name)
         for name, option in OPTIONS.items()
         for value in [values.get(name, option.default)]
     }

@@ -146,6 +146,8 @@ class RedisCronScheduler(CronScheduler):
         #: Runs built ahead of their slots, by job id; each is fired at its slot, if still valid.
         self._ahead: dict[str, enqueue.Slot] = {}
         self._look_ahead = False
+        #: Whether the fire script is known to be loaded on the server this loop talks to.
+        self._fire_loaded = False
         #: The Redis server's clock minus this host's monotonic clock, as of the last pass (never
         #: more than one round trip behind: an estimate of the server's time is never early).
         self._clock_offset = 0.0
@@ -537,11 +539,16 @@ class RedisCronScheduler(CronScheduler):
         of an edit or a lost lock is never enqueued; its job is simply planned again.
         """
         offset = 0
+        if not self._fire_loaded:
+            # Firing at the slot must not be the moment Redis turns out not to know the script.
+            scripts.load(self.connection, "fire")
+            self._fire_loaded = True
         while entries:
             fresh = [entry for entry in entries if not self._built(entry)]
             for job, score, revision in self._read_due(fresh):
                 slot = self._prepare(job, score, revision, float(score))
                 if slot is not None and slot.plan.run is not None and slot.plan.drop is None:
+                    slot.script_args  # noqa: B018 - computed now, not at the slot
                     self._ahead[job.id] = slot
             if len(entries) < self.batch_size or len(self._ahead) >= AHEAD_LIMIT:
                 return
@@ -924,6 +931,7 @@ class RedisCronScheduler(CronScheduler):
     def _loop(self, burst: bool) -> None:
         self._look_ahead = not burst
         self._ahead.clear()
+        self._fire_loaded = False
         while not self._stopping:
             self._wake.clear()
             try:
@@ -961,6 +969,8 @@ class RedisCronScheduler(CronScheduler):
         backoff = self._backoff
         self._backoff = min(self._backoff * 2, MAX_BACKOFF)
         self._next_heartbeat = 0.0
+        # Redis may come back as a restarted server that knows no scripts.
+        self._fire_loaded = False
         return backoff
 
     def _check_master(self) -> None:
@@ -983,6 +993,7 @@ class RedisCronScheduler(CronScheduler):
             self._listener.resubscribe()
             # Built against the old master's clock and records: build again from the new one.
             self._ahead.clear()
+            self._fire_loaded = False
             self._next_heartbeat = 0.0
             self._master = address
             self.heartbeat()
@@ -1009,6 +1020,9 @@ class RedisCronScheduler(CronScheduler):
             if self._ahead:
                 soonest = min(float(s.score) for s in self._ahead.values())
                 upcoming = soonest if upcoming is None else min(upcoming, soonest)
+        elif not entries and upcoming is not None and self._look_ahead:
+            # Nothing within the look-ahead yet: wake when the next slot enters it, to build its runs in time.
+            upcoming -= LOOKAHEAD
         if self._stale:
             # A job changed between read and fire; it is still due, so look again shortly.
             return 0.01

@@ -45,13 +45,26 @@ def run_all(name: str, connection: Redis, calls: list[tuple[list[str], list[Any]
         with connection.pipeline(transaction=transaction) as pipe:
             for keys, args in calls:
                 pipe.evalsha(found.sha, len(keys), *keys, *args)
-            return pipe.execute()
+            # Errors come back as values: redis-py would otherwise quote the whole (large) command in each.
+            replies: list[Any] = pipe.execute(raise_on_error=False)
+        return replies
 
-    try:
-        return send()
-    except NoScriptError:
+    replies = send()
+    if any(isinstance(reply, NoScriptError) for reply in replies):
         connection.script_load(found.script)
-        return send()
+        replies = send()
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
+
+
+def load(connection: Redis, *names: str) -> None:
+    """Make sure the server knows these scripts now, so a later run does not pay for a resend."""
+    with connection.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.script_load(script(name, connection).script)
+        pipe.execute()
 
 
 def script(name: str, client: Client) -> Script:

@@ -15,6 +15,7 @@ from rq.job import Job
 from rediscron import RedisCronJob, RedisCronScheduler
 from rediscron import keys as k
 from rediscron.job import rq_job_id
+from rediscron.scheduler import LOOKAHEAD
 from tests import jobs
 from tests.integration.test_policies import Clock, queued
 
@@ -58,6 +59,28 @@ def test_runs_are_built_before_the_slot_and_enqueued_at_it(
     assert abs(stored.latest_enqueue_time.timestamp() - (T0 + 1.002)) < 1e-3
     # The next slot is built in the same pass.
     assert scheduler._ahead["s0"].plan.run == T0 + 2
+
+
+def test_an_idle_loop_wakes_in_time_to_build_the_next_slot(
+    connection: redis.Redis, scheduler: RedisCronScheduler, clock: Clock
+) -> None:
+    # One shared slot 10 s away (a nightly burst): the loop wakes a look-ahead before it, not at it.
+    scheduler.max_sleep_interval = 60
+    slot = T0 + 10
+    for i in range(3):
+        scheduler.register(jobs.noop, "q", id=f"n{i}", cron="0 18 * * * 10")  # T0 is 18:00:00 UTC
+    assert RedisCronJob.fetch("n0", connection).next_enqueue_time.timestamp() == slot  # type: ignore[union-attr]
+    wait = scheduler._pass()
+    assert wait == pytest.approx(slot - LOOKAHEAD - clock.now, abs=1e-3)
+    assert scheduler._ahead == {}
+    clock.now += wait
+    wait = scheduler._pass()
+    assert sorted(scheduler._ahead) == ["n0", "n1", "n2"]
+    assert queued(connection) == []
+    assert wait == pytest.approx(slot - clock.now, abs=1e-3)
+    clock.now = slot + 0.001
+    scheduler._pass()
+    assert sorted(queued(connection)) == sorted(rq_job_id(f"n{i}", slot) for i in range(3))
 
 
 def test_an_edit_after_the_build_is_what_runs(
@@ -163,6 +186,7 @@ def test_the_pass_at_the_slot_costs_two_round_trips(connection: redis.Redis, red
     scheduler.register_birth()
     scheduler._look_ahead = True
     every_second(scheduler, 150)
+    connection.script_flush()  # as after a restart: the build loads the fire script, not the slot
     scheduler._pass()
     clock.now = T0 + 1.01
     CountingConnection.sent = 0

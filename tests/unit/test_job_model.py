@@ -10,6 +10,7 @@ from rq.cron import CronJob
 
 from rediscron import CorruptJobError, InvalidJobError, RedisCronJob
 from rediscron.job import callable_path, rq_job_id
+from rediscron.options import OPTIONS
 from tests import jobs
 
 
@@ -80,6 +81,20 @@ class TestValidation:
 
     def test_static_method(self) -> None:
         assert callable_path(jobs.Tasks.static_task, "x") == "tests.jobs.Tasks.static_task"
+
+    def test_function_replaced_after_it_was_checked(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # callable_path remembers functions it checked; a module attribute rebound since must still refuse.
+        original = jobs.record
+        assert callable_path(original, "x") == "tests.jobs.record"
+        monkeypatch.setattr(jobs, "record", lambda *a: None)
+        assert "does not resolve" in str(refused("func", func=original))
+        monkeypatch.setattr(jobs, "record", original)
+        assert callable_path(original, "x") == "tests.jobs.record"
+
+    def test_option_defaults_are_valid_and_normal(self) -> None:
+        # check_options skips the check of an option left at its default object.
+        for name, option in OPTIONS.items():
+            assert option.check(option.default, "x", name) == option.default, name
 
     def test_args_must_be_json(self) -> None:
         refused("args", args=(object(),))
