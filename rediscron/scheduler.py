@@ -44,6 +44,7 @@ from .lock import SchedulerLock
 from .logs import fields
 from .metrics import LagHistogram
 from .options import OPTIONS
+from .wake import Waker
 
 #: How many due slots one fire script handles.
 DEFAULT_BATCH_SIZE = 200
@@ -129,7 +130,7 @@ class RedisCronScheduler(CronScheduler):
         #: Heartbeats come three times per lock TTL, so one lost heartbeat never loses the lock.
         self.heartbeat_interval = min(lock_ttl / 3, SCHEDULER_HASH_TTL / 4)
         self._lock = SchedulerLock(connection, self.name, lock_ttl)
-        self._wake = threading.Event()
+        self._wake = Waker()
         self._stopping = False
         self._listener = EventListener(connection, self._on_event)
         self._queues: dict[tuple[str, str | None, str | None, str | None], Queue] = {}
@@ -668,7 +669,7 @@ class RedisCronScheduler(CronScheduler):
                            [job_id, revision, message])
         if int(done):
             self.quarantined += 1
-            self.log.error("Quarantined cron job %r: %s (register() or delete() repairs it)", job_id, message,
+            self.log.error("Quarantined cron job %r: %s (register(), enable() or delete() repairs it)", job_id, message,
                            extra=fields("quarantine", job_id=job_id, error=message))
 
     def calculate_sleep_interval(self) -> float:

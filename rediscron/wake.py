@@ -1,0 +1,56 @@
+"""A wake-up flag that a signal handler can raise safely.
+
+``threading.Event`` holds a plain lock inside ``set()``, ``clear()`` and ``wait()``. A stop
+signal runs its handler in the main thread, between two bytecodes of whatever that thread
+was doing; if it was inside the event, ``set()`` from the handler waits forever for a lock
+its own thread holds. This flag is a byte in a socket pair instead: raising, clearing and
+waiting take no Python lock, from any thread or from a signal handler.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+import weakref
+
+
+class Waker:
+    """``set()`` / ``clear()`` / ``wait(timeout)`` like ``threading.Event``, safe in signal handlers."""
+
+    def __init__(self) -> None:
+        self._read, self._write = socket.socketpair()
+        self._read.setblocking(False)
+        self._write.setblocking(False)
+        weakref.finalize(self, _close, self._read, self._write)
+
+    def set(self) -> None:
+        """Raise the flag: a waiting (or the next) ``wait()`` returns at once."""
+        # OSError: the buffer is full of earlier wake-ups (the flag is up), or the waker is closed.
+        with contextlib.suppress(OSError):
+            self._write.send(b"\0")
+
+    def clear(self) -> None:
+        """Lower the flag."""
+        with contextlib.suppress(OSError):  # BlockingIOError: drained
+            while self._read.recv(4096):
+                pass
+
+    def is_set(self) -> bool:
+        """Whether the flag is up."""
+        return self.wait(0.0)
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep until the flag is up or ``timeout`` seconds pass; return whether it is up."""
+        timeout = max(0.0, timeout)
+        if hasattr(select, "poll"):
+            # poll, not select: select refuses file descriptors past 1024, common in a busy host process.
+            poller = select.poll()
+            poller.register(self._read, select.POLLIN)
+            return bool(poller.poll(timeout * 1000))
+        return bool(select.select([self._read], [], [], timeout)[0])
+
+
+def _close(*sockets: socket.socket) -> None:
+    for sock in sockets:
+        sock.close()
