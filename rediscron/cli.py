@@ -25,6 +25,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rich.text import Text
 from rq.cli.helpers import get_redis_from_config, read_config_file
+from rq.utils import as_text
 
 from . import sync
 from .__version__ import __version__
@@ -427,8 +428,13 @@ def rm(settings: Settings, job_id: str) -> None:
 def _toggle(settings: Settings, job_id: str, enable: bool) -> None:
     with operation():
         job = RedisCronJob.fetch(job_id, settings.connection, strict=False)
+        # The stored error only: this process failing to import the function is not a quarantine.
+        stored_error = settings.connection.hget(job.key, "last_error")
+        error = as_text(stored_error) if stored_error else None
         (job.enable if enable else job.disable)()
     click.echo(f"{job_id}: {'enabled' if enable else 'disabled'}")
+    if enable and error:
+        click.echo(f"  it was quarantined ({error}); the scheduler tries it again at its next slot")
 
 
 @main.command(context_settings=CONTEXT)
@@ -436,6 +442,8 @@ def _toggle(settings: Settings, job_id: str, enable: bool) -> None:
 @click.pass_obj
 def enable(settings: Settings, job_id: str) -> None:
     """Enable a cron job: it resumes at its next slot, without catching up.
+
+    A quarantined job is tried again (e.g. once its code imports where the scheduler runs).
 
     \b
     Example:

@@ -1,4 +1,4 @@
--- Enable or disable one cron job without touching its definition.
+-- Enable or disable one cron job without touching its definition. Enabling retries a quarantined job.
 -- KEYS[1] job hash, KEYS[2] schedule zset, KEYS[3] last_update marker, KEYS[4] revision counter
 -- ARGV[1] id, ARGV[2] '1' enable / '0' disable, ARGV[3] events channel, ARGV[4] now (RQ time string)
 -- ARGV[5] candidate next slot score, ARGV[6] candidate next_enqueue_time (used when enabling; '' and '':
@@ -12,12 +12,17 @@ local revision = redis.call('INCR', KEYS[4])
 if enable == '1' then
   local was = redis.call('HGET', hash, 'enabled')
   local score = redis.call('ZSCORE', schedule, id)
+  -- Enabling a quarantined job is a retry: clear the error and index it again (the scheduler
+  -- quarantines it anew if it still cannot be used).
+  local quarantined = redis.call('HEXISTS', hash, 'last_error') == 1 or score == 'inf'
   redis.call('HSET', hash, 'enabled', '1', 'updated_at', now)
-  if (was == '0' or not score) and ARGV[5] ~= '' then
+  redis.call('HDEL', hash, 'last_error')
+  if (was == '0' or not score or quarantined) and ARGV[5] ~= '' then
     redis.call('HSET', hash, 'next_enqueue_time', ARGV[6])
     redis.call('ZADD', schedule, ARGV[5], id)
-  elseif was == '0' or not score then
+  elseif was == '0' or not score or quarantined then
     redis.call('HDEL', hash, 'next_enqueue_time')
+    redis.call('ZREM', schedule, id)
   end
 else
   redis.call('HSET', hash, 'enabled', '0', 'updated_at', now)

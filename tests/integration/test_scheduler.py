@@ -345,6 +345,30 @@ class TestEnqueue:
         assert connection.zscore(k.schedule(), "badcron") != float("inf")
         assert not connection.hexists(k.job("badcron"), "last_error")
 
+    def test_enable_retries_a_job_quarantined_for_an_import_error(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis, clock: FakeClock
+    ) -> None:
+        # As when a scheduler once ran where the app's code was not importable.
+        scheduler.register(jobs.noop, "metrics", id="a", interval=60)
+        connection.hset(k.job("a"), "func_name", "tests.jobs.not_there_yet")
+        scheduler.register_birth()
+        assert scheduler.enqueue_jobs() == []
+        assert connection.zscore(k.schedule(), "a") == float("inf")
+        connection.hset(k.job("a"), "func_name", "tests.jobs.noop")  # the code is importable again
+        assert scheduler.enqueue_jobs() == []  # still quarantined: nothing retries it by itself
+        RedisCronJob.fetch("a", connection).enable()
+        stored = RedisCronJob.fetch("a", connection)
+        assert stored.last_error is None and stored.enabled
+        assert connection.zscore(k.schedule(), "a") != float("inf")
+        clock.advance(60)
+        assert [j.id for j in scheduler.enqueue_jobs()] == ["a"]
+        # Still broken: enabling quarantines it again at its next slot, logged, nothing else touched.
+        connection.hset(k.job("a"), "func_name", "tests.jobs.not_there_yet")
+        RedisCronJob.fetch("a", connection, strict=False).enable()
+        clock.advance(60)
+        assert scheduler.enqueue_jobs() == []
+        assert "cannot be imported" in (RedisCronJob.fetch("a", connection, strict=False).last_error or "")
+
     def test_a_key_of_another_type_is_quarantined_and_repaired_by_register(
         self, scheduler: RedisCronScheduler, connection: redis.Redis
     ) -> None:
