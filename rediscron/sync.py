@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any, cast
 
@@ -15,6 +19,7 @@ from . import keys
 from .errors import InvalidJobError, RediscronError
 from .job import DEFAULT_RESULT_TTL, RedisCronJob, all_ids, decode_ids, delete_job, load_jobs
 from .options import OPTIONS
+from .schedule import validate_timezone
 
 FORMAT_VERSION = 1
 #: The fields of an entry, in the order files show them.
@@ -121,8 +126,47 @@ def load(path: str) -> list[dict[str, Any]]:
     return cast(list[dict[str, Any]], jobs)
 
 
+def _rq_reads_cron_in_local_time() -> bool:
+    """rq 3 reads cron expressions in the host's local time; rq 2 read them in UTC."""
+    return int(metadata.version("rq").split(".")[0]) >= 3
+
+
+def host_zone() -> str | None:
+    """The IANA name of this host's local time zone ($TZ, else /etc/localtime), or None if unknown."""
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    with contextlib.suppress(OSError):
+        target = os.path.realpath("/etc/localtime")
+        if "zoneinfo/" in target:
+            candidates.append(target.split("zoneinfo/", 1)[1])
+    for name in candidates:
+        if not name:
+            continue
+        try:
+            return validate_timezone(name)
+        except ValueError:
+            continue
+    return None
+
+
+def _rq_cron_zone(path: str) -> str | None:
+    """The time zone that keeps an rq cron config's expressions meaning what they meant to rq."""
+    if not _rq_reads_cron_in_local_time():
+        return None
+    zone = host_zone()
+    if zone is None:
+        if time.timezone == 0 and not time.daylight:
+            return None  # local time is UTC, rediscron's default
+        raise SyncError(f"{path}: rq reads these cron expressions in this host's local time, whose IANA name "
+                        "is not known here; set TZ (e.g. TZ=Europe/Berlin) and apply again")
+    return None if zone in ("UTC", "Etc/UTC", "Etc/Universal", "Universal", "Zulu", "Etc/Zulu") else zone
+
+
 def _load_rq_config(path: str) -> list[dict[str, Any]]:
-    """Entries from an rq cron config (a module calling ``rq.cron.register(...)``)."""
+    """Entries from an rq cron config (a module calling ``rq.cron.register(...)``).
+
+    Cron entries get the host's time zone when this rq reads cron in local time, so they
+    keep firing at the hours they did under ``rq cron``.
+    """
     from rq.cron import CronScheduler
 
     class Collector(CronScheduler):
@@ -142,6 +186,7 @@ def _load_rq_config(path: str) -> list[dict[str, Any]]:
     except Exception as exc:
         raise SyncError(f"cannot load rq cron config {path}: {exc}") from None
     entries = []
+    zone = _rq_cron_zone(path) if any(data.get("cron") for data in collector.collected) else None
     for data in collector.collected:
         func = data["func"]
         func_name = f"{func.__module__}.{func.__qualname__}"
@@ -157,6 +202,8 @@ def _load_rq_config(path: str) -> list[dict[str, Any]]:
                 entry[name] = list(data[name]) if name == "args" else data[name]
         if data.get("result_ttl", DEFAULT_RESULT_TTL) != DEFAULT_RESULT_TTL:
             entry["result_ttl"] = data["result_ttl"]
+        if zone is not None and data.get("cron"):
+            entry["timezone"] = zone
         entries.append(entry)
     return entries
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,21 @@ def test_apply_an_rq_cron_config(rqrcron: Any, connection: redis.Redis) -> None:
     assert (report.cron, report.args, report.kwargs, report.job_timeout) == ("0 6 * * *", ("daily",),
                                                                               {"fmt": "pdf"}, 300)
     assert "2 unchanged" in rqrcron("apply", "tests.fixtures.rq_cron_config").output  # as a module path too
+
+
+def test_an_rq_cron_config_keeps_its_hours_on_a_host_not_on_utc(
+    rqrcron: Any, connection: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    result = rqrcron("apply", str(FIXTURES / "rq_cron_config.py"))
+    assert result.exit_code == 0, result.output
+    report = RedisCronJob.fetch("tests.jobs.record", connection)
+    # rq 3 reads cron in the host's local time, rq 2 in UTC: the job fires when rq fired it.
+    assert report.timezone == ("Europe/Berlin" if int(metadata.version("rq").split(".")[0]) >= 3 else "UTC")
+    assert RedisCronJob.fetch("tests.jobs.noop", connection).timezone == "UTC"  # interval: no zone
+    monkeypatch.setenv("TZ", "UTC")
+    rqrcron("apply", str(FIXTURES / "rq_cron_config.py"))
+    assert RedisCronJob.fetch("tests.jobs.record", connection).timezone == "UTC"
 
 
 @pytest.mark.parametrize(
