@@ -29,7 +29,7 @@ from rq.utils import as_text
 
 from . import sync
 from .__version__ import __version__
-from .clock import from_epoch
+from .clock import from_epoch, parse_time
 from .connection import from_url
 from .errors import RediscronError
 from .job import RedisCronJob, delete_job
@@ -94,7 +94,15 @@ def connect(url: str | None, config: str | None) -> Redis:
                 kwargs["socket_connect_timeout"] = 5
         else:
             url = url or os.environ.get("RQ_REDIS_URL") or os.environ.get("REDIS_URL") or DEFAULT_URL
-            connection = from_url(url)
+            try:
+                connection = from_url(url)
+            except ValueError as exc:
+                # Never tried: a malformed URL is a usage error, not an unreachable server.
+                if "://" not in url or "scheme" in str(exc):
+                    raise click.UsageError(
+                        f"the Redis URL {redact(url)} needs a scheme: redis://, rediss://, unix://, redis+sentinel:// "
+                        "or rediss+sentinel:// (e.g. redis://localhost:6379/0)") from None
+                raise click.UsageError(f"the Redis URL {redact(url)} is not usable: {exc}") from None
         connection.ping()
     except (RedisError, ValueError, OSError) as exc:
         where = redact(url) if url else f"the Redis of config {config}"
@@ -141,7 +149,8 @@ def finite_seconds(ctx: click.Context, param: click.Parameter, value: float | No
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="rqrcron")
 @click.option("-u", "--url", default=None, metavar="URL",
-              help=f"Redis URL: redis://, rediss:// or unix://. Default: $RQ_REDIS_URL, $REDIS_URL, {DEFAULT_URL}.")
+              help=f"Redis URL: redis://, rediss://, unix:// or redis+sentinel://. "
+                   f"Default: $RQ_REDIS_URL, $REDIS_URL, {DEFAULT_URL}.")
 @click.option("-c", "--config", default=None, metavar="MODULE",
               help="An rq settings module (REDIS_URL, SENTINEL, REDIS_HOST/PORT/DB/PASSWORD/SSL...).")
 @click.option("-P", "--path", "paths", multiple=True, default=["."], show_default=True, metavar="DIR",
@@ -289,8 +298,8 @@ def show(settings: Settings, job_id: str, as_json: bool) -> None:
         ("queue", job.queue_name),
         ("schedule", job.describe_schedule()),
         ("state", job.state()),
-        ("next run", fields.get("next_enqueue_time", "-") if job.enabled else "-"),
-        ("last run", fields.get("latest_enqueue_time", "-")),
+        ("next run", _when(fields.get("next_enqueue_time")) if job.enabled else "-"),
+        ("last run", _when(fields.get("latest_enqueue_time"))),
         ("last status", stats.last_status or "-"),
         ("runs", f"{stats.runs} scheduled, {stats.consecutive_failures} consecutive failure(s)"),
         ("not run", f"{stats.missed} missed slot(s), {stats.overlap_skipped} skipped for overlap"),
@@ -300,16 +309,33 @@ def show(settings: Settings, job_id: str, as_json: bool) -> None:
     for option in ("meta", "job_timeout", "result_ttl", "ttl", "failure_ttl", *OPTIONS):
         if option in fields:
             rows.append((option, str(fields[option])))
-    rows += [("created", fields.get("created_at", "-")), ("updated", fields.get("updated_at", "-")),
-             ("revision", str(job.revision))]
+    rows += [("created", _when(fields.get("created_at"))), ("updated", _when(fields.get("updated_at"))),
+             ("revision", f"{job.revision} (from a counter shared by all jobs; it grows on every write)")]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         click.echo(f"{name.ljust(width)}  {value}")
     if history:
         click.echo("recent runs:")
         for entry in history:
-            click.echo(f"  {entry.enqueued_at:%Y-%m-%dT%H:%M:%S}Z  {entry.status:9}  {entry.rq_job_id}")
+            click.echo(f"  {_moment(entry.enqueued_at)}  {entry.status:9}  {entry.rq_job_id}")
     _echo_drops(stats.drops[-5:])
+
+
+def _moment(when: datetime) -> str:
+    """A UTC time to the second, or to the millisecond when it has a fraction (one format for all output)."""
+    if when.microsecond:
+        return f"{when:%Y-%m-%dT%H:%M:%S}.{when.microsecond // 1000:03d}Z"
+    return f"{when:%Y-%m-%dT%H:%M:%S}Z"
+
+
+def _when(stored: str | None) -> str:
+    """A stored RQ time string as :func:`_moment` shows it ('-' when there is none)."""
+    if not stored:
+        return "-"
+    try:
+        return _moment(parse_time(stored))
+    except ValueError:
+        return stored
 
 
 def _echo_drops(drops: list[dict[str, Any]]) -> None:
@@ -339,8 +365,8 @@ def history(settings: Settings, job_id: str, limit: int) -> None:
     if not entries:
         click.echo(f"{job_id}: no runs recorded yet")
     for entry in entries:
-        slot = from_epoch(entry.slot).strftime("%Y-%m-%dT%H:%M:%SZ") if entry.slot else "-"
-        click.echo(f"{entry.enqueued_at:%Y-%m-%dT%H:%M:%S.%f}Z  slot {slot}  {entry.status:9}  {entry.rq_job_id}")
+        slot = _moment(from_epoch(entry.slot)) if entry.slot else "- (manual)"
+        click.echo(f"{_moment(entry.enqueued_at):24}  slot {slot:20}  {entry.status:9}  {entry.rq_job_id}")
     if entries:
         last = stats.last_fire_time.strftime("%Y-%m-%dT%H:%M:%SZ") if stats.last_fire_time else "-"
         click.echo(f"last fire {last}, last status {stats.last_status}, "
@@ -363,9 +389,11 @@ def history(settings: Settings, job_id: str, limit: int) -> None:
               help="Keyword arguments, a JSON object.")
 @click.option("--meta", callback=json_option("meta"), metavar="JSON", help="RQ job meta, a JSON object.")
 @click.option("--timeout", "job_timeout", type=int, default=None, metavar="SECONDS", help="RQ job timeout.")
-@click.option("--result-ttl", type=int, default=500, show_default=True, metavar="SECONDS")
+@click.option("--result-ttl", type=int, default=500, show_default=True, metavar="SECONDS",
+              help="How long rq keeps a run's result (0: not kept, -1: forever).")
 @click.option("--ttl", type=int, default=None, metavar="SECONDS", help="How long a run may wait in the queue.")
-@click.option("--failure-ttl", type=int, default=None, metavar="SECONDS")
+@click.option("--failure-ttl", type=int, default=None, metavar="SECONDS",
+              help="How long rq keeps a failed run (default: rq's, one year).")
 @click.option("--disabled", is_flag=True, help="Store it disabled.")
 @click.option("--timezone", "--tz", "timezone_name", default="UTC", show_default=True, metavar="ZONE",
               help="IANA time zone the cron fields are read in.")
@@ -606,4 +634,8 @@ def scheduler_command(settings: Settings, lock_ttl: int, max_sleep_interval: flo
             metrics.stop()
 
 
-main.add_command(scheduler_command, "run")
+main.add_command(click.Command(
+    "run", params=scheduler_command.params, callback=scheduler_command.callback,
+    context_settings=scheduler_command.context_settings,
+    help=f"The same as 'scheduler' (rq-scheduler's name for it).\n\n{scheduler_command.help}",
+    short_help="The same as 'scheduler'."))

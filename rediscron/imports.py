@@ -34,7 +34,10 @@ def import_path(path: str) -> Any:
         except AttributeError:
             raise ImportError(f"module {module_name!r} has no attribute {'.'.join(parts[split:])!r}") from None
         return obj
-    raise ImportError(f"no module found for {path!r} (expected package.module.function)")
+    if len(parts) < 2:
+        raise ImportError(f"{path!r} names no module (expected package.module.function)")
+    raise ImportError(f"no module {parts[0]!r} importable in this process for {path!r}; is the app's "
+                      "directory on sys.path? (run from it, set PYTHONPATH, or pass -P DIR to rqrcron)")
 
 
 #: What importing user code may raise: a module that calls sys.exit() (e.g. argparse) must not

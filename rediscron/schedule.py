@@ -57,7 +57,8 @@ def _check_cron(expression: str) -> str:
             raise ValueError(f"{text!r} uses a random (R) or hashed (H) field, which would move every slot")
     if len(fields) not in (5, 6):
         raise ValueError(
-            f"{text!r} has {len(fields)} fields; expected 5 (minute hour day-of-month month day-of-week) "
+            f"{text!r} has {len(fields)} field{'' if len(fields) == 1 else 's'}; "
+            "expected 5 (minute hour day-of-month month day-of-week) "
             "or 6 (the same, then seconds)"
         )
     try:

@@ -124,10 +124,15 @@ def _table(rows: list[Row], indent: str, with_queue: bool) -> list[Text]:
     return lines
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _scheduler_line(snap: Snapshot) -> Text:
     if snap.holder is None:
         return Text("Scheduler: none running (the lock is free)", style="yellow")
-    parts = [f"Scheduler: {snap.holder.name} (fencing epoch {snap.holder.epoch})"]
+    # Short enough for an 80-column terminal with a typical scheduler name.
+    parts = [f"Scheduler: {snap.holder.name} (epoch {snap.holder.epoch})"]
     if snap.holder.ttl_ms >= 0:
         parts.append(f"lock expires in {snap.holder.ttl_ms / 1000:.0f}s")
     if snap.heartbeat_age is not None:
@@ -146,10 +151,10 @@ def render_info(snap: Snapshot, by_queue: bool) -> Group:
             lines.append(Text(f"{queue}:"))
             lines += _table(groups[queue], "  ", with_queue=False)
             lines.append(Text(""))
-        lines.append(Text(f"{len(groups)} queues, {len(snap.rows)} scheduled jobs total"))
+        lines.append(Text(f"{_count(len(groups), 'queue')}, {_count(len(snap.rows), 'scheduled job')} total"))
     else:
         lines += _table(snap.rows, "", with_queue=True)
-        lines.append(Text(f"{len(snap.rows)} scheduled jobs total"))
+        lines.append(Text(f"{_count(len(snap.rows), 'scheduled job')} total"))
     lines.append(_scheduler_line(snap))
     lines.append(Text(""))
     lines.append(Text(f"Updated: {snap.taken_at}"))

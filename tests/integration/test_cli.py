@@ -69,7 +69,7 @@ class TestInfo:
         RedisCronJob.fetch("vacuum", registered.connection).disable()
         out = lines(rqrcron("info", "maintenance"))
         assert out[0].split() == ["vacuum", "every", "10s", "disabled", "-", "maintenance"]
-        assert out[1] == "1 scheduled jobs total"
+        assert out[1] == "1 scheduled job total"
 
     def test_json_and_lock_holder(self, rqrcron: Any, registered: RedisCronScheduler) -> None:
         registered.register_birth()
@@ -93,6 +93,17 @@ class TestInfo:
         assert "invalid" in broken and "error:" in broken and "bad" in broken
         assert any(line.startswith("str ") and "error:" in line for line in lines(result))
         assert "4 scheduled jobs total" in result.output
+
+    def test_enable_lifts_a_quarantine_and_says_so(self, rqrcron: Any, registered: RedisCronScheduler,
+                                                   connection: redis.Redis) -> None:
+        connection.hset(k.job("vacuum"), "last_error", "function myapp.tasks.vacuum cannot be imported")
+        connection.zadd(k.schedule(), {"vacuum": float("inf")})
+        result = rqrcron("enable", "vacuum")
+        assert result.exit_code == 0
+        assert lines(result)[0] == "vacuum: enabled"
+        assert "quarantined (function myapp.tasks.vacuum cannot be imported)" in result.output
+        assert connection.zscore(k.schedule(), "vacuum") != float("inf")
+        assert lines(rqrcron("enable", "vacuum")) == ["vacuum: enabled"]
 
     def test_empty(self, rqrcron: Any) -> None:
         assert lines(rqrcron("info"))[0] == "0 scheduled jobs total"
@@ -181,6 +192,13 @@ class TestOperate:
         assert result.exit_code == 1
         assert result.output.startswith("Error: cannot reach Redis at redis://127.0.0.1:1/0")
         assert len(result.output.strip().splitlines()) == 1
+
+    @pytest.mark.parametrize("url", ["localhost:6379", "http://localhost:6379", "redis+sentinel://h:x/m"])
+    def test_a_malformed_url_is_a_usage_error(self, url: str) -> None:
+        result = CliRunner().invoke(main, ["-u", url, "info"])
+        assert result.exit_code == 2
+        assert "cannot reach" not in result.output
+        assert f"the Redis URL {url} " in result.output
 
     def test_url_from_environment_and_config_module(self, redis_url: str, registered: RedisCronScheduler,
                                                     tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
