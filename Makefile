@@ -17,8 +17,14 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# Then .ci/matrix: the oldest Python with the oldest dependencies, and the newest Python, where
+# this machine has them (MATRIX=0 skips it).
+MATRIX ?= 1
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+ifneq ($(MATRIX),0)
+	@bash .ci/matrix
+endif
 
 lint: $(STAMP)
 	$(BIN)/ruff check rediscron tests benchmarks examples
@@ -43,4 +49,4 @@ bench-quick: $(STAMP)
 	$(BIN)/python -m benchmarks --quick $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist site *.egg-info
+	rm -rf $(VENV) .venv-oldest .venv-newest .pytest_cache .mypy_cache .ruff_cache build dist site *.egg-info
