@@ -298,6 +298,8 @@ def show(settings: Settings, job_id: str, as_json: bool) -> None:
         ("queue", job.queue_name),
         ("schedule", job.describe_schedule()),
         ("state", job.state()),
+        *([("here", f"{job.import_error} (the scheduler's host may differ; -P DIR adds a path)")]
+          if job.import_error else []),
         ("next run", _when(fields.get("next_enqueue_time")) if job.enabled else "-"),
         ("last run", _when(fields.get("latest_enqueue_time"))),
         ("last status", stats.last_status or "-"),

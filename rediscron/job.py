@@ -497,8 +497,12 @@ class RedisCronJob(CronJob):
         self._apply(d)
         #: Bumped by every write to the stored record; the scheduler fires only the revision it read.
         self.revision: int = 0
-        #: Why the scheduler quarantined this job, if it did.
+        #: Why the scheduler quarantined this job, if it did; from ``restore(strict=False)``, also
+        #: why this process could not import its function.
         self.last_error: str | None = None
+        #: Set (to ``last_error``) when that is only this process failing to import the function
+        #: (``restore(strict=False)``), not an error stored by the scheduler.
+        self.import_error: str | None = None
         #: Replaces the Redis server's clock when computing next runs (tests, injected by the scheduler).
         self.clock: Clock | None = None
         #: (score, revision, now) of the slot this job is due for, set by get_jobs_to_queue().
@@ -795,6 +799,7 @@ class RedisCronJob(CronJob):
         job._checked = (func, func_name)
         job.revision = field("revision", _strict_int) or 0
         job.last_error = data.get("last_error") or import_error
+        job.import_error = None if data.get("last_error") else import_error
         return job
 
     # -- reading ------------------------------------------------------------------------------
@@ -999,8 +1004,11 @@ class RedisCronJob(CronJob):
         )
 
     def state(self) -> str:
-        """``enabled``, ``disabled``, ``quarantined: ...``, ``ended: ...`` or ``waiting for start_time``."""
-        if self.last_error:
+        """``enabled``, ``disabled``, ``quarantined: ...``, ``ended: ...`` or ``waiting for start_time``.
+
+        A function that only this process cannot import is not a quarantine; ``import_error`` says so.
+        """
+        if self.last_error and not self.import_error:
             return f"quarantined: {self.last_error}"
         if not self.enabled:
             return "disabled"

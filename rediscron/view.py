@@ -73,7 +73,8 @@ def _row(job: RedisCronJob) -> Row:
     if job.enabled and job.state().startswith("ended"):
         state = "ended"
     next_run = format_time(job.next_enqueue_time) if job.enabled and job.next_enqueue_time else "-"
-    error = job.last_error
+    # Quarantined by the scheduler, or unreadable; not merely unimportable where this view runs.
+    error = None if job.import_error else job.last_error
     if error:
         state = "invalid"
     return Row(job.id, job.describe_schedule(), state, next_run, job.queue_name, error, job.func_name)

@@ -81,6 +81,16 @@ class TestInfo:
         assert "Scheduler: " + registered.name in rqrcron("info").output
         registered.register_death()
 
+    def test_a_function_that_only_this_process_cannot_import_is_not_invalid(
+            self, rqrcron: Any, registered: RedisCronScheduler, connection: redis.Redis) -> None:
+        # An operator's host without the app's code: the jobs are fine, the scheduler imports them.
+        connection.hset(k.job("vacuum"), "func_name", "elsewhere_only.tasks.vacuum")
+        row = next(line for line in lines(rqrcron("info")) if line.startswith("vacuum"))
+        assert "enabled" in row and "invalid" not in row
+        connection.hset(k.job("vacuum"), "last_error", "function elsewhere_only.tasks.vacuum cannot be imported")
+        row = next(line for line in lines(rqrcron("info")) if line.startswith("vacuum"))
+        assert "invalid" in row and "cannot be imported" in row
+
     def test_quarantined_and_corrupt_jobs_show_their_error(self, rqrcron: Any, registered: RedisCronScheduler,
                                                            connection: redis.Redis) -> None:
         connection.hset(k.job("broken"), mapping={"queue_name": "q", "func_name": "tests.jobs.noop", "cron": "bad"})
