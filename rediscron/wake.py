@@ -10,6 +10,7 @@ waiting take no Python lock, from any thread or from a signal handler.
 from __future__ import annotations
 
 import contextlib
+import math
 import select
 import socket
 import weakref
@@ -43,12 +44,17 @@ class Waker:
     def wait(self, timeout: float) -> bool:
         """Sleep until the flag is up or ``timeout`` seconds pass; return whether it is up."""
         timeout = max(0.0, timeout)
-        if hasattr(select, "poll"):
-            # poll, not select: select refuses file descriptors past 1024, common in a busy host process.
+        if self._read.fileno() >= _SELECT_LIMIT and hasattr(select, "poll"):
+            # select refuses such a descriptor (a busy host process); poll takes it, to the millisecond.
             poller = select.poll()
             poller.register(self._read, select.POLLIN)
-            return bool(poller.poll(timeout * 1000))
+            return bool(poller.poll(math.ceil(timeout * 1000)))
+        # select, where it can: it sleeps to the microsecond, so a run fires on time, not up to 1 ms late.
         return bool(select.select([self._read], [], [], timeout)[0])
+
+
+#: select() takes descriptors below FD_SETSIZE only (1024 on Linux).
+_SELECT_LIMIT = 1024
 
 
 def _close(*sockets: socket.socket) -> None:

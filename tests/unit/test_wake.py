@@ -33,6 +33,14 @@ def test_many_wake_ups_never_block_the_raiser() -> None:
     assert not waker.is_set()
 
 
+def test_a_descriptor_past_selects_limit_still_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("rediscron.wake._SELECT_LIMIT", 0)
+    waker = Waker()
+    assert waker.wait(0.01) is False
+    waker.set()
+    assert waker.wait(5) is True
+
+
 def test_set_from_another_thread_ends_a_wait() -> None:
     waker = Waker()
     threading.Timer(0.05, waker.set).start()
