@@ -13,6 +13,7 @@ import contextlib
 import math
 import select
 import socket
+import time
 import weakref
 
 
@@ -43,7 +44,18 @@ class Waker:
 
     def wait(self, timeout: float) -> bool:
         """Sleep until the flag is up or ``timeout`` seconds pass; return whether it is up."""
-        timeout = max(0.0, timeout)
+        deadline = time.monotonic() + max(0.0, timeout)
+        remaining = deadline - time.monotonic()
+        # Linux lets select/poll of t seconds return up to t/1000 late (1 ms for a 1 s sleep): sleep
+        # most of a long wait first, then the short rest, which ends within microseconds.
+        margin = remaining / 500 + 0.002
+        if remaining > 2 * margin:
+            if self._ready(remaining - margin):
+                return True
+            remaining = deadline - time.monotonic()
+        return self._ready(max(0.0, remaining))
+
+    def _ready(self, timeout: float) -> bool:
         if self._read.fileno() >= _SELECT_LIMIT and hasattr(select, "poll"):
             # select refuses such a descriptor (a busy host process); poll takes it, to the millisecond.
             poller = select.poll()
