@@ -12,3 +12,12 @@ class AuditJob(Job):
 
 class AuditQueue(Queue):
     job_class = AuditJob
+
+
+class TenantJob(Job):
+    """Writes a field Redis cannot store when the job has no tenant (None)."""
+
+    def to_dict(self, *args: object, **kwargs: object) -> dict:  # type: ignore[type-arg,override]
+        data = super().to_dict(*args, **kwargs)  # type: ignore[arg-type]
+        data["tenant"] = self.meta.get("tenant")
+        return data

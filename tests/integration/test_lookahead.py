@@ -83,6 +83,37 @@ def test_an_idle_loop_wakes_in_time_to_build_the_next_slot(
     assert sorted(queued(connection)) == sorted(rq_job_id(f"n{i}", slot) for i in range(3))
 
 
+@pytest.mark.parametrize("ahead", [True, False])
+def test_a_job_rq_cannot_write_is_quarantined_alone(
+    connection: redis.Redis, scheduler: RedisCronScheduler, clock: Clock, ahead: bool
+) -> None:
+    # Its RQ job holds a value Redis cannot take; the jobs sharing its slot must still fire.
+    scheduler._look_ahead = ahead
+    every_second(scheduler, 3)
+    scheduler.register(jobs.noop, "q", id="bad", cron="* * * * * *", job_class="tests.custom_rq.TenantJob")
+    scheduler._pass()
+    clock.now = T0 + 1.01
+    scheduler._pass()
+    assert sorted(queued(connection)) == sorted(rq_job_id(f"s{i}", T0 + 1) for i in range(3))
+    assert "DataError" in (RedisCronJob.fetch("bad", connection).last_error or "")
+
+
+def test_runs_fired_cold_have_their_next_run_built_ahead(
+    connection: redis.Redis, scheduler: RedisCronScheduler, clock: Clock
+) -> None:
+    # New interval jobs are due at once, so they fire cold; the loop must wake in time to build the next.
+    scheduler.max_sleep_interval = 60
+    for i in range(3):
+        scheduler.register(jobs.noop, "q", id=f"i{i}", interval=5)
+    first = int(clock.now)
+    wait = scheduler._pass()
+    assert len(queued(connection)) == 3 and scheduler._ahead == {}
+    assert wait == pytest.approx(first + 5 - LOOKAHEAD - clock.now, abs=1e-3)
+    clock.now += wait
+    scheduler._pass()
+    assert sorted(scheduler._ahead) == ["i0", "i1", "i2"]
+
+
 def test_an_edit_after_the_build_is_what_runs(
     connection: redis.Redis, scheduler: RedisCronScheduler, clock: Clock
 ) -> None:
