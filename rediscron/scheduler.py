@@ -132,6 +132,9 @@ class RedisCronScheduler(CronScheduler):
         self._lock = SchedulerLock(connection, self.name, lock_ttl)
         self._wake = Waker()
         self._stopping = False
+        #: The stop signal received, and a second one: the handler only notes them (it may take no lock).
+        self._stop_signal: int | None = None
+        self._second_signal: int | None = None
         self._listener = EventListener(connection, self._on_event)
         self._queues: dict[tuple[str, str | None, str | None, str | None], Queue] = {}
         self._marker: str | None = None
@@ -389,7 +392,9 @@ class RedisCronScheduler(CronScheduler):
     def get_invalid_jobs(self) -> dict[str, str]:
         """Stored jobs that cannot be read back, with the reason, by id.
 
-        Includes jobs the scheduler quarantined because their function failed to import.
+        Includes jobs the scheduler quarantined because their function failed to import, and
+        jobs whose function does not import in this process (``job.import_error``); ``rqrcron
+        info``, meant for any host, shows only the former.
         """
         ids, bad = all_ids(self.connection)
         jobs, invalid = self._load(ids)
@@ -665,6 +670,8 @@ class RedisCronScheduler(CronScheduler):
 
     def _quarantine(self, job_id: str, revision: bytes | str, exc: Exception) -> None:
         message = exc.message if isinstance(exc, CorruptJobError) else f"{type(exc).__name__}: {exc}"
+        # Stored for operators on other hosts: say whose view of the job this is.
+        message = f"scheduler {self.name}: {message}"
         done = scripts.run("quarantine", self.connection, [keys.job(job_id), keys.schedule(), keys.revision()],
                            [job_id, revision, message])
         if int(done):
@@ -847,11 +854,12 @@ class RedisCronScheduler(CronScheduler):
         self._wake.set()
 
     def _request_stop(self, signum: int, frame: FrameType | None) -> None:
+        # Nothing here may take a lock (not even logging's): the main thread, interrupted, may hold it.
         if self._stopping:
             # A second signal: the loop is stuck (e.g. Redis hangs); leave now. The lock expires by itself.
-            self.log.warning("Scheduler %s: second signal %s; exiting at once", self.name, signum)
+            self._second_signal = signum
             raise KeyboardInterrupt
-        self.log.info("Scheduler %s: received signal %s; stopping after the current step", self.name, signum)
+        self._stop_signal = signum
         self.request_stop()
 
     def _install_signal_handlers(self) -> dict[int, Any]:
@@ -874,6 +882,8 @@ class RedisCronScheduler(CronScheduler):
         ``burst=True`` it enqueues what is due once and returns.
         """
         self._stopping = False
+        self._stop_signal = None
+        self._second_signal = None
         previous = self._install_signal_handlers()
         try:
             if not burst:
@@ -897,8 +907,16 @@ class RedisCronScheduler(CronScheduler):
             except StopRequested:
                 self.log.info("Scheduler %s: stop requested", self.name)
             except KeyboardInterrupt:
-                self.log.info("Scheduler %s: interrupted", self.name)
+                if self._second_signal is not None:
+                    self.log.warning("Scheduler %s: second signal %s; exiting at once", self.name,
+                                     self._second_signal)
+                else:
+                    self.log.info("Scheduler %s: interrupted", self.name)
             finally:
+                if self._stop_signal is not None:
+                    # Logged here, not in the handler, which must take no lock.
+                    self.log.info("Scheduler %s: received signal %s; stopped after the current step", self.name,
+                                  self._stop_signal)
                 self._listener.stop()
                 self.register_death()
                 self.log.info("Scheduler %s: shutdown complete", self.name)
@@ -1029,7 +1047,9 @@ class RedisCronScheduler(CronScheduler):
             return 0.01
         if self._advanced_to is not None:
             # The slots just fired moved on; their next one may come before anything read in the tick.
-            upcoming = self._advanced_to if upcoming is None else min(upcoming, self._advanced_to)
+            # Fired cold, they were not built ahead: wake in time to build their next run.
+            advanced = self._advanced_to - (LOOKAHEAD if self._look_ahead else 0.0)
+            upcoming = advanced if upcoming is None else min(upcoming, advanced)
         # Building runs ahead takes time: count the wait from now, not from the tick.
         sleep = self._sleep_for(self._estimated_now(), upcoming)
         until_heartbeat = max(0.0, self._next_heartbeat - time.monotonic())

@@ -44,11 +44,11 @@ class Waker:
 
     def wait(self, timeout: float) -> bool:
         """Sleep until the flag is up or ``timeout`` seconds pass; return whether it is up."""
-        deadline = time.monotonic() + max(0.0, timeout)
+        deadline = time.monotonic() + min(max(0.0, timeout), _LONGEST)
         remaining = deadline - time.monotonic()
-        # Linux lets select/poll of t seconds return up to t/1000 late (1 ms for a 1 s sleep): sleep
-        # most of a long wait first, then the short rest, which ends within microseconds.
-        margin = remaining / 500 + 0.002
+        # Linux lets select/poll of t seconds return late by t/1000 (t/200 for a niced process, at
+        # most 0.1 s): sleep most of a long wait first, then the short rest, which ends within microseconds.
+        margin = min(remaining / 200, 0.1) + 0.002
         if remaining > 2 * margin:
             if self._ready(remaining - margin):
                 return True
@@ -65,6 +65,8 @@ class Waker:
         return bool(select.select([self._read], [], [], timeout)[0])
 
 
+#: Longer waits are cut to this (select and poll refuse huge timeouts); callers loop anyway.
+_LONGEST = 86_400.0
 #: select() takes descriptors below FD_SETSIZE only (1024 on Linux).
 _SELECT_LIMIT = 1024
 

@@ -518,9 +518,9 @@ def test_redis_error_replies_do_not_stop_the_loop(connection: redis.Redis) -> No
             pipe.config_set("maxmemory", "1")
             pipe.execute()
         before = connection.hgetall(k.job("tick"))
-        with pytest.raises(redis.ResponseError, match="OOM"):
+        with pytest.raises(redis.ResponseError, match=r"OOM|maxmemory"):  # the text differs on Redis 6 and 7
             RedisCronScheduler(connection).register(jobs.noop, "metrics", id="tick", interval=1, args=(2,))
-        with pytest.raises(redis.ResponseError, match="OOM"):
+        with pytest.raises(redis.ResponseError, match=r"OOM|maxmemory"):  # the text differs on Redis 6 and 7
             RedisCronJob.fetch("tick", connection).disable()
         assert connection.hgetall(k.job("tick")) == before  # refused whole: nothing half-written
         _wait_for(lambda: s._failing is not None, timeout=5)

@@ -106,6 +106,40 @@ def test_sigterm_releases_the_lock_and_exits_zero(connection: redis.Redis, spawn
     assert nxt.wait(10) == 0, nxt.log()
 
 
+SIGNAL_INSIDE_A_LOG_HANDLER = """
+import logging, os, signal, sys, threading
+import redis
+from rediscron import RedisCronScheduler
+
+class PlainLockHandler(logging.Handler):  # as QueueHandler: emit() holds a plain lock
+    def __init__(self):
+        super().__init__()
+        self.plain = threading.Lock()
+        self.sent = False
+
+    def emit(self, record):
+        with self.plain:
+            if not self.sent and "took the lock" in record.getMessage():
+                self.sent = True
+                os.kill(os.getpid(), signal.SIGTERM)  # lands while this lock is held
+
+logger = logging.getLogger("rediscron")
+logger.addHandler(PlainLockHandler())
+logger.setLevel(logging.INFO)
+RedisCronScheduler(redis.Redis.from_url(sys.argv[1]), name="sig").start()
+print("stopped cleanly")
+"""
+
+
+def test_sigterm_inside_a_log_handler_still_stops_the_scheduler(connection: redis.Redis, redis_url: str) -> None:
+    # The signal handler must take no lock: before, it logged, and waited forever on this handler's lock.
+    done = subprocess.run([sys.executable, "-c", SIGNAL_INSIDE_A_LOG_HANDLER, redis_url], cwd=ROOT,
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "stopped cleanly" in done.stdout
+    assert not connection.exists(k.lock())
+
+
 def test_second_scheduler_is_refused_then_fails_over_after_the_ttl(connection: redis.Redis, spawn: Spawn) -> None:
     admin = RedisCronScheduler(connection)
     admin.register(jobs.noop, "default", id="tick", interval=1)
