@@ -146,7 +146,23 @@ def finite_seconds(ctx: click.Context, param: click.Parameter, value: float | No
     return value
 
 
-@click.group(context_settings=CONTEXT)
+class _Group(click.Group):
+    """Says where the connection options go when one is given after the command."""
+
+    _BEFORE = ("-u", "--url", "-c", "--config", "-P", "--path")
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.NoSuchOption as exc:
+            if exc.option_name not in self._BEFORE:
+                raise
+            raise click.NoSuchOption(
+                exc.option_name, f"No such option: {exc.option_name} here; it goes before the command: "
+                f"rqrcron {exc.option_name} ... COMMAND ...", ctx=exc.ctx) from None
+
+
+@click.group(cls=_Group, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="rqrcron")
 @click.option("-u", "--url", default=None, metavar="URL",
               help=f"Redis URL: redis://, rediss://, unix:// or redis+sentinel://. "
@@ -552,8 +568,11 @@ def export(settings: Settings, fmt: str, output: str | None) -> None:
 @click.option("--prune", is_flag=True,
               help="Delete jobs an earlier apply created that FILE no longer lists (never jobs made otherwise).")
 @click.option("--dry-run", is_flag=True, help="Print what would change, change nothing.")
+@click.option("--timezone", "--tz", "timezone_name", default=None, metavar="ZONE",
+              help="For an rq cron config: the zone its cron is read in (default: as this rq reads it; "
+                   "rq 2: UTC, rq 3: this host's zone).")
 @click.pass_obj
-def apply(settings: Settings, file: str, prune: bool, dry_run: bool) -> None:
+def apply(settings: Settings, file: str, prune: bool, dry_run: bool, timezone_name: str | None) -> None:
     """Make the registry match FILE: a .json/.yaml export, or an rq cron config (.py file or module).
 
     Every job in FILE is validated before anything is written. Jobs FILE does not
@@ -564,9 +583,10 @@ def apply(settings: Settings, file: str, prune: bool, dry_run: bool) -> None:
       rqrcron apply schedules.json --dry-run
       rqrcron apply schedules.yaml --prune
       rqrcron apply myapp/cron_config.py      # migrate from `rq cron`
+      rqrcron apply myapp/cron_config.py --tz Europe/Berlin
     """
     with operation():
-        entries = sync.load(file)
+        entries = sync.load(file, timezone_name)
         todo = sync.plan(settings.connection, entries, prune) if dry_run else sync.apply(
             settings.connection, entries, prune)
     for line in todo.describe():

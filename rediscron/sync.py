@@ -7,10 +7,11 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib import metadata
 from pathlib import Path
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -89,10 +90,16 @@ def _yaml() -> Any:
 # -- reading files -------------------------------------------------------------------------------
 
 
-def load(path: str) -> list[dict[str, Any]]:
-    """The entries of a schedules file (.json, .yaml/.yml) or of an rq cron config (.py file or module)."""
+def load(path: str, rq_timezone: str | None = None) -> list[dict[str, Any]]:
+    """The entries of a schedules file (.json, .yaml/.yml) or of an rq cron config (.py file or module).
+
+    ``rq_timezone``: the zone an rq cron config's cron expressions are read in (default: what
+    this rq does, UTC for rq 2 and this host's zone for rq 3).
+    """
     if path.endswith(".py") or (not Path(path).exists() and Path(path).suffix not in (".json", ".yaml", ".yml")):
-        return _load_rq_config(path)
+        return _load_rq_config(path, rq_timezone)
+    if rq_timezone is not None:
+        raise SyncError(f"{path}: --timezone is for rq cron configs; a schedules file gives each job's timezone")
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
@@ -132,36 +139,58 @@ def _rq_reads_cron_in_local_time() -> bool:
 
 
 def host_zone() -> str | None:
-    """The IANA name of this host's local time zone ($TZ, else /etc/localtime), or None if unknown."""
-    candidates = [os.environ.get("TZ", "").lstrip(":")]
-    with contextlib.suppress(OSError):
-        target = os.path.realpath("/etc/localtime")
-        if "zoneinfo/" in target:
-            candidates.append(target.split("zoneinfo/", 1)[1])
-    for name in candidates:
-        if not name:
-            continue
+    """The IANA name of this host's local time zone, or None if it has none known here.
+
+    From $TZ when set (``Area/City`` or ``:Area/City``), else from /etc/localtime. A $TZ
+    that names no IANA zone (a POSIX rule such as ``JST-9``, a file path) raises ValueError.
+    """
+    tz = os.environ.get("TZ")
+    if tz is not None:
+        name = tz.lstrip(":")
+        if name == "":
+            return "UTC"  # an empty TZ means UTC to the C library
+        if "/zoneinfo/" in name:
+            name = name.split("/zoneinfo/", 1)[1]
         try:
             return validate_timezone(name)
         except ValueError:
-            continue
+            raise ValueError(f"TZ={tz!r} names no IANA time zone") from None
+    with contextlib.suppress(OSError):
+        target = os.path.realpath("/etc/localtime")
+        if "zoneinfo/" in target:
+            with contextlib.suppress(ValueError):
+                return validate_timezone(target.split("zoneinfo/", 1)[1])
     return None
+
+
+def _same_offsets_as_local_time(zone: str) -> bool:
+    """Whether ``zone`` gives this host's local UTC offsets now and half a year from now."""
+    now = time.time()
+    local = [timedelta(seconds=time.localtime(moment).tm_gmtoff) for moment in (now, now + 182 * 86400)]
+    return [datetime.fromtimestamp(moment, ZoneInfo(zone)).utcoffset() for moment in (now, now + 182 * 86400)] == local
 
 
 def _rq_cron_zone(path: str) -> str | None:
     """The time zone that keeps an rq cron config's expressions meaning what they meant to rq."""
     if not _rq_reads_cron_in_local_time():
         return None
-    zone = host_zone()
-    if zone is None:
-        if time.timezone == 0 and not time.daylight:
+    if hasattr(time, "tzset"):
+        time.tzset()  # local time as $TZ says now, as a fresh process (rq's) would see it
+    advice = "pass --timezone with the zone of the host that ran `rq cron`"
+    try:
+        zone = host_zone()
+    except ValueError as exc:
+        raise SyncError(f"{path}: rq 3 reads cron in the host's local time, but {exc}; {advice}") from None
+    if zone is None or not _same_offsets_as_local_time(zone):
+        if zone is None and _same_offsets_as_local_time("UTC"):
             return None  # local time is UTC, rediscron's default
-        raise SyncError(f"{path}: rq reads these cron expressions in this host's local time, whose IANA name "
-                        "is not known here; set TZ (e.g. TZ=Europe/Berlin) and apply again")
-    return None if zone in ("UTC", "Etc/UTC", "Etc/Universal", "Universal", "Zulu", "Etc/Zulu") else zone
+        raise SyncError(f"{path}: rq 3 reads cron in the host's local time, whose IANA zone is not known here; "
+                        f"{advice}")
+    return None if _same_offsets_as_local_time("UTC") and zone in ("UTC", "Etc/UTC", "Etc/Universal",
+                                                                   "Universal", "Zulu", "Etc/Zulu") else zone
 
 
-def _load_rq_config(path: str) -> list[dict[str, Any]]:
+def _load_rq_config(path: str, zone: str | None = None) -> list[dict[str, Any]]:
     """Entries from an rq cron config (a module calling ``rq.cron.register(...)``).
 
     Cron entries get the host's time zone when this rq reads cron in local time, so they
@@ -186,7 +215,13 @@ def _load_rq_config(path: str) -> list[dict[str, Any]]:
     except Exception as exc:
         raise SyncError(f"cannot load rq cron config {path}: {exc}") from None
     entries = []
-    zone = _rq_cron_zone(path) if any(data.get("cron") for data in collector.collected) else None
+    if zone is not None:
+        try:
+            zone = validate_timezone(zone)
+        except ValueError as exc:
+            raise SyncError(f"--timezone: {exc}") from None
+    elif any(data.get("cron") for data in collector.collected):
+        zone = _rq_cron_zone(path)
     for data in collector.collected:
         func = data["func"]
         func_name = f"{func.__module__}.{func.__qualname__}"

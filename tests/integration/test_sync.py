@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -121,19 +123,60 @@ def test_apply_an_rq_cron_config(rqrcron: Any, connection: redis.Redis) -> None:
     assert "2 unchanged" in rqrcron("apply", "tests.fixtures.rq_cron_config").output  # as a module path too
 
 
+RQ3 = int(metadata.version("rq").split(".")[0]) >= 3
+
+
+@pytest.fixture
+def host_tz(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    def set_tz(value: str) -> None:
+        monkeypatch.setenv("TZ", value)
+        time.tzset()
+
+    yield set_tz
+    monkeypatch.undo()
+    time.tzset()
+
+
 def test_an_rq_cron_config_keeps_its_hours_on_a_host_not_on_utc(
-    rqrcron: Any, connection: redis.Redis, monkeypatch: pytest.MonkeyPatch
+    rqrcron: Any, connection: redis.Redis, host_tz: Callable[[str], None]
 ) -> None:
-    monkeypatch.setenv("TZ", "Europe/Berlin")
+    host_tz("Europe/Berlin")
     result = rqrcron("apply", str(FIXTURES / "rq_cron_config.py"))
     assert result.exit_code == 0, result.output
     report = RedisCronJob.fetch("tests.jobs.record", connection)
     # rq 3 reads cron in the host's local time, rq 2 in UTC: the job fires when rq fired it.
-    assert report.timezone == ("Europe/Berlin" if int(metadata.version("rq").split(".")[0]) >= 3 else "UTC")
+    assert report.timezone == ("Europe/Berlin" if RQ3 else "UTC")
     assert RedisCronJob.fetch("tests.jobs.noop", connection).timezone == "UTC"  # interval: no zone
-    monkeypatch.setenv("TZ", "UTC")
+    host_tz(":UTC")
     rqrcron("apply", str(FIXTURES / "rq_cron_config.py"))
     assert RedisCronJob.fetch("tests.jobs.record", connection).timezone == "UTC"
+
+
+def test_an_explicit_zone_for_an_rq_cron_config_wins(rqrcron: Any, connection: redis.Redis,
+                                                     host_tz: Callable[[str], None]) -> None:
+    host_tz("Europe/Berlin")
+    result = rqrcron("apply", str(FIXTURES / "rq_cron_config.py"), "--tz", "America/New_York")
+    assert result.exit_code == 0, result.output
+    assert RedisCronJob.fetch("tests.jobs.record", connection).timezone == "America/New_York"
+    bad = rqrcron("apply", str(FIXTURES / "rq_cron_config.py"), "--tz", "Mars/Base")
+    assert bad.exit_code == 1 and "--timezone" in bad.output and "Mars/Base" in bad.output
+
+
+@pytest.mark.skipif(not RQ3, reason="rq 2 reads cron in UTC whatever the host's zone")
+def test_a_host_zone_without_an_iana_name_is_refused(rqrcron: Any, connection: redis.Redis,
+                                                     host_tz: Callable[[str], None]) -> None:
+    host_tz("JST-9")
+    result = rqrcron("apply", str(FIXTURES / "rq_cron_config.py"))
+    assert result.exit_code == 1
+    assert "JST-9" in result.output and "--timezone" in result.output
+    assert not RedisCronJob.exists("tests.jobs.record", connection)  # nothing half-applied
+
+
+def test_timezone_is_only_for_rq_cron_configs(rqrcron: Any, tmp_path: Path) -> None:
+    file = tmp_path / "jobs.json"
+    file.write_text(json.dumps([{"id": "a", "func": "tests.jobs.noop", "queue": "q", "cron": "0 6 * * *"}]))
+    result = rqrcron("apply", str(file), "--tz", "Europe/Berlin")
+    assert result.exit_code == 1 and "rq cron configs" in result.output
 
 
 @pytest.mark.parametrize(
