@@ -116,7 +116,12 @@ def main() -> int:
         viewer = children.start("viewer", [*cli, "info", "-R", "-i", "1"], quiet=False)
         time.sleep(seconds)
         viewer.send_signal(signal.SIGINT)  # what Ctrl-C does: the view ends cleanly
-        viewer.wait(10)
+        try:
+            viewer.wait(5)
+        except subprocess.TimeoutExpired:
+            # Started with SIGINT ignored (in the background, under nohup): end it another way.
+            viewer.terminate()
+            viewer.wait(5)
         summary(connection)
         return 0
     except KeyboardInterrupt:

@@ -36,8 +36,13 @@ def import_path(path: str) -> Any:
         return obj
     if len(parts) < 2:
         raise ImportError(f"{path!r} names no module (expected package.module.function)")
-    raise ImportError(f"no module {parts[0]!r} importable in this process for {path!r}; is the app's "
-                      "directory on sys.path? (run from it, set PYTHONPATH, or pass -P DIR to rqrcron)")
+    raise ImportError(f"there is no module {parts[0]!r} on the path of the process that tried; is the app's "
+                      "directory on sys.path there? (run from it, set PYTHONPATH, or pass -P DIR to rqrcron)")
+
+
+def describe_import_error(exc: BaseException) -> str:
+    """An import failure in one line, without repr's nested quotes."""
+    return f"{type(exc).__name__}: {exc}"
 
 
 #: What importing user code may raise: a module that calls sys.exit() (e.g. argparse) must not
@@ -99,7 +104,7 @@ def _check_callable(func: Callable[..., Any], job_id: str | None) -> str:
     try:
         resolved = import_path(path)
     except IMPORT_ERRORS as exc:
-        raise InvalidJobError(job_id, "func", f"{path} cannot be imported: {exc!r}") from None
+        raise InvalidJobError(job_id, "func", f"{path} cannot be imported: {describe_import_error(exc)}") from None
     if resolved is not func and resolved != func:
         raise InvalidJobError(job_id, "func", f"{path} does not resolve to {func!r} when imported")
     _refuse_instance_method(path, job_id, "func")
@@ -124,7 +129,8 @@ def check_func_name(func_name: object, job_id: str | None) -> str:
     try:
         target = import_path(func_name)
     except IMPORT_ERRORS as exc:
-        raise InvalidJobError(job_id, "func_name", f"{func_name} cannot be imported: {exc!r}") from None
+        raise InvalidJobError(job_id, "func_name",
+                              f"{func_name} cannot be imported: {describe_import_error(exc)}") from None
     if not callable(target) or inspect.isclass(target):
         raise InvalidJobError(job_id, "func_name", f"{func_name} is not a function")
     _refuse_instance_method(func_name, job_id, "func_name")

@@ -25,7 +25,7 @@ from rq.utils import as_text
 from . import keys, scripts
 from .clock import Clock, epoch_of_time_reply, format_time, from_epoch, parse_time, redis_time, to_epoch
 from .errors import CorruptJobError, InvalidJobError, JobNotFound, RediscronError
-from .imports import IMPORT_ERRORS, callable_path, check_func_name, import_path
+from .imports import IMPORT_ERRORS, callable_path, check_func_name, describe_import_error, import_path
 from .options import (
     OPTIONS,
     SCHEDULE_OPTIONS,
@@ -745,7 +745,7 @@ class RedisCronJob(CronJob):
                 raise ImportError(f"{func_name} is not a function")
             func = target
         except IMPORT_ERRORS as exc:
-            import_error = f"function {func_name} cannot be imported: {exc!r}"
+            import_error = f"function {func_name} cannot be imported: {describe_import_error(exc)}"
             if strict:
                 raise CorruptJobError(job_id, import_error) from None
 

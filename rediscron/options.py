@@ -25,7 +25,7 @@ from rq.serializers import resolve_serializer
 
 from .clock import format_time, parse_time
 from .errors import InvalidJobError
-from .imports import IMPORT_ERRORS, callable_path, check_func_name, import_path
+from .imports import IMPORT_ERRORS, callable_path, check_func_name, describe_import_error, import_path
 from .schedule import MAX_INTERVAL, validate_timezone
 
 CATCHUP_MODES = ("coalesce", "skip", "all")
@@ -155,7 +155,7 @@ def _path_of(value: Any, job_id: str, field: str) -> str:
         try:
             import_path(value)
         except IMPORT_ERRORS as exc:
-            raise _fail(job_id, field, f"{value} cannot be imported: {exc!r}") from None
+            raise _fail(job_id, field, f"{value} cannot be imported: {describe_import_error(exc)}") from None
         return value
     if isinstance(value, ModuleType):
         return value.__name__

@@ -210,6 +210,12 @@ class TestOperate:
         assert "cannot reach" not in result.output
         assert f"the Redis URL {url} " in result.output
 
+    def test_a_connection_option_after_the_command_says_where_it_goes(self) -> None:
+        result = CliRunner().invoke(main, ["scheduler", "--burst", "-P", "/tmp"])
+        assert result.exit_code == 2
+        assert "it goes before the command: rqrcron -P" in result.output
+        assert "No such option '--bogus'." in CliRunner().invoke(main, ["info", "--bogus"]).output
+
     def test_url_from_environment_and_config_module(self, redis_url: str, registered: RedisCronScheduler,
                                                     tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         runner = CliRunner()

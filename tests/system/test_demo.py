@@ -33,12 +33,25 @@ def session_processes(sid: int) -> list[int]:
     return pids
 
 
-def start_demo(tmp_path: Path, **env: str) -> subprocess.Popen[str]:
+def start_demo(tmp_path: Path, ignore_sigint: bool = False, **env: str) -> subprocess.Popen[str]:
+    def ignore() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a shell does for a job started with &
+
     return subprocess.Popen(
         [sys.executable, "-m", "examples.demo"], cwd=ROOT, text=True, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, start_new_session=True,
+        stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=ignore if ignore_sigint else None,
         env={**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path), **env},
     )
+
+
+def test_the_demo_ends_cleanly_in_the_background(redis_url: str, tmp_path: Path) -> None:
+    # Its children inherit the ignored SIGINT, so the live view cannot be stopped with it.
+    demo = start_demo(tmp_path, ignore_sigint=True, REDIS_URL=redis_url, DEMO_SECONDS="3")
+    out, _ = demo.communicate(timeout=60)
+    assert demo.returncode == 0, out
+    assert "Traceback" not in out
+    assert "Each change reached the running scheduler" in out
+    assert session_processes(demo.pid) == []
 
 
 def test_the_demo_shows_live_edits_and_cleans_up_an_existing_redis(
