@@ -214,7 +214,8 @@ class TestOperate:
         result = CliRunner().invoke(main, ["scheduler", "--burst", "-P", "/tmp"])
         assert result.exit_code == 2
         assert "it goes before the command: rqrcron -P" in result.output
-        assert "No such option '--bogus'." in CliRunner().invoke(main, ["info", "--bogus"]).output
+        other = CliRunner().invoke(main, ["info", "--bogus"]).output  # click's own words, which vary by version
+        assert "--bogus" in other and "before the command" not in other
 
     def test_url_from_environment_and_config_module(self, redis_url: str, registered: RedisCronScheduler,
                                                     tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
