@@ -38,7 +38,7 @@ class Slot:
     #: The index score of the next slot ('' when the job has ended).
     next_score: int | str
     rq_job: Job | None
-    commands: list[list[bytes]]
+    commands: list[list[Any]]
     #: Hash fields set whatever happens, when the slot runs, and when it is skipped for overlap
     #: (the fire script adds ``latest_enqueue_time`` and ``revision``).
     always: dict[str, str]
@@ -69,21 +69,31 @@ class Slot:
         return args
 
 
-def record_enqueue(connection: Redis, queue: Queue, rq_job: Job, at_front: bool = False) -> list[list[bytes]]:
+def record_enqueue(connection: Redis, queue: Queue, rq_job: Job, at_front: bool = False) -> list[list[Any]]:
     """The Redis commands rq's ``Queue.enqueue_job`` issues for ``rq_job``, without running them.
 
     Replaying rq's own writes keeps the RQ job format exactly rq's, whatever its version,
     while the replay itself happens inside the fenced fire script. The arguments are
-    encoded here, so a value Redis cannot take (a custom job class writing None, say) fails
-    this job alone, not the pipelined fire of every job sharing its slot.
+    checked here, so a value Redis cannot take (a custom job class writing None, say) fails
+    this job alone, not the pipelined fire of every job sharing its slot; redis-py encodes
+    them once, when it sends the script.
     """
     pipe = connection.pipeline(transaction=False)
     try:
         queue.enqueue_job(rq_job, pipeline=pipe, at_front=at_front)
-        encoder = connection.get_encoder()
-        return [[encoder.encode(arg) for arg in args] for args, _options in pipe.command_stack]  # type: ignore[no-untyped-call]
+        commands = [list(args) for args, _options in pipe.command_stack]
     finally:
         pipe.reset()
+    encoder = connection.get_encoder()
+    for command in commands:
+        for arg in command:
+            if type(arg) not in _SENT_AS_IS:
+                encoder.encode(arg)  # type: ignore[no-untyped-call] # raises DataError for what Redis cannot take
+    return commands
+
+
+#: Argument types redis-py sends without complaint (it refuses bool and None); the rest are checked.
+_SENT_AS_IS = frozenset({bytes, str, int, float})
 
 
 def indexed_slot(job: RedisCronJob, score: str) -> int:
