@@ -181,13 +181,12 @@ def _rq_cron_zone(path: str) -> str | None:
         zone = host_zone()
     except ValueError as exc:
         raise SyncError(f"{path}: rq 3 reads cron in the host's local time, but {exc}; {advice}") from None
+    if zone is None and _same_offsets_as_local_time("UTC"):
+        return None  # local time is UTC, rediscron's default
     if zone is None or not _same_offsets_as_local_time(zone):
-        if zone is None and _same_offsets_as_local_time("UTC"):
-            return None  # local time is UTC, rediscron's default
         raise SyncError(f"{path}: rq 3 reads cron in the host's local time, whose IANA zone is not known here; "
                         f"{advice}")
-    return None if _same_offsets_as_local_time("UTC") and zone in ("UTC", "Etc/UTC", "Etc/Universal",
-                                                                   "Universal", "Zulu", "Etc/Zulu") else zone
+    return None if zone in ("UTC", "Etc/UTC", "Etc/Universal", "Universal", "Zulu", "Etc/Zulu") else zone
 
 
 def _load_rq_config(path: str, zone: str | None = None) -> list[dict[str, Any]]:
