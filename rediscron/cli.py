@@ -25,7 +25,6 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rich.text import Text
 from rq.cli.helpers import get_redis_from_config, read_config_file
-from rq.utils import as_text
 
 from . import sync
 from .__version__ import __version__
@@ -475,8 +474,7 @@ def _toggle(settings: Settings, job_id: str, enable: bool) -> None:
     with operation():
         job = RedisCronJob.fetch(job_id, settings.connection, strict=False)
         # The stored error only: this process failing to import the function is not a quarantine.
-        stored_error = settings.connection.hget(job.key, "last_error")
-        error = as_text(stored_error) if stored_error else None
+        error = None if job.import_error else job.last_error
         (job.enable if enable else job.disable)()
     click.echo(f"{job_id}: {'enabled' if enable else 'disabled'}")
     if enable and error:
