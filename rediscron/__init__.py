@@ -8,6 +8,7 @@ enqueued exactly once.
 from .__version__ import __version__
 from .errors import (
     CorruptJobError,
+    ImportNotAllowed,
     InvalidJobError,
     JobNotFound,
     LockLostError,
@@ -19,6 +20,7 @@ from .scheduler import RedisCronScheduler
 
 __all__ = [
     "CorruptJobError",
+    "ImportNotAllowed",
     "InvalidJobError",
     "JobNotFound",
     "LockLostError",

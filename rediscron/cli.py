@@ -22,7 +22,7 @@ from typing import Any, NoReturn, cast
 
 import click
 from redis import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import NoPermissionError, RedisError
 from rich.text import Text
 from rq.cli.helpers import get_redis_from_config, read_config_file
 
@@ -30,13 +30,16 @@ from . import sync
 from .__version__ import __version__
 from .clock import from_epoch, parse_time
 from .connection import from_url
-from .errors import RediscronError
-from .job import RedisCronJob, delete_job
+from .errors import InvalidJobError, RediscronError
+from .imports import DEFAULT_ALLOWED_IMPORTS, ImportAllowlist, checked_where_importable
+from .job import RedisCronJob, delete_job, enable_quarantined
 from .logs import JsonFormatter
 from .metrics import MetricsServer
 from .options import OPTIONS
 from .scheduler import RedisCronScheduler
 from .status import read_status, render_status
+from .sync import SyncError
+from .text import printable, shorten, to_json
 from .view import render_info, snapshot
 
 DEFAULT_URL = "redis://localhost:6379/0"
@@ -114,27 +117,57 @@ def redact(url: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
+def usage_error(message: str) -> NoReturn:
+    """Exit 2 with a one-line message on stderr: the input was refused, nothing was tried."""
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(2)
+
+
 @contextmanager
 def operation() -> Iterator[None]:
-    """Turn library and Redis errors into exit status 1 with one line, never a traceback."""
+    """Turn library and Redis errors into one line on stderr, never a traceback.
+
+    A refused input (a bad interval, cron, zone or file) exits 2, like any usage error;
+    everything else (Redis, a missing job) exits 1.
+    """
     try:
         yield
+    except (InvalidJobError, SyncError) as exc:
+        usage_error(printable(str(exc)))
     except RediscronError as exc:
-        fail(str(exc))
+        fail(printable(str(exc)))
+    except NoPermissionError as exc:
+        fail(f"Redis refused the command to this user (ACL): {exc}. docs/operations.md lists the rights "
+             "each command needs")
     except RedisError as exc:
         fail(f"Redis error: {exc}")
+
+
+def read_argument(value: str, what: str) -> str:
+    """``value`` itself, or the text of file ``@PATH``, or standard input for ``-``."""
+    if value == "-":
+        return sys.stdin.read()
+    if value.startswith("@"):
+        try:
+            return Path(value[1:]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise click.BadParameter(f"cannot read {what} from {value[1:]}: {getattr(exc, 'strerror', None) or exc}"
+                                     ) from None
+    return value
 
 
 def json_option(name: str) -> Callable[[click.Context, click.Parameter, str | None], Any]:
     def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
         if value is None:
             return None
+        value = read_argument(value, name)
         try:
             return json.loads(value)
         except RecursionError:
             raise click.BadParameter("nested too deeply") from None
         except ValueError as exc:
-            raise click.BadParameter(f"not valid JSON ({exc}): {value!r}") from None
+            shown = value if len(value) <= 200 else value[:200] + "..."
+            raise click.BadParameter(f"not valid JSON ({exc}): {printable(shown)!r}") from None
 
     return parse
 
@@ -209,7 +242,7 @@ def status(settings: Settings, as_json: bool) -> None:
     with operation():
         report = read_status(settings.connection)
     if as_json:
-        click.echo(json.dumps(report.as_json(), indent=2))
+        click.echo(to_json(report.as_json(), indent=2))
     else:
         click.echo(render_status(report))
     if report.leader is None:
@@ -243,12 +276,12 @@ def info(settings: Settings, queues: tuple[str, ...], by_queue: bool, interval: 
                 snap = snapshot(connection, queues)
             except RedisError as exc:
                 message = f"Redis unreachable ({exc}); retrying every {interval:g}s. Updated: {datetime.now()}"
-                return json.dumps({"error": message}) if as_json else Text(message, style="red")
+                return to_json({"error": message}) if as_json else Text(message, style="red")
         else:
             with operation():
                 snap = snapshot(connection, queues)
         if as_json:
-            return json.dumps(snap.as_json(), indent=None if interval else 2)
+            return to_json(snap.as_json(), indent=None if interval else 2)
         return render_info(snap, by_queue)
 
     if interval is None:
@@ -296,12 +329,12 @@ def show(settings: Settings, job_id: str, as_json: bool) -> None:
       rqrcron show metric:pm25
     """
     with operation():
-        job = RedisCronJob.fetch(job_id, settings.connection, strict=False)
+        job = RedisCronJob.fetch(job_id, settings.connection)
         history = job.get_history(limit=5)
         stats = job.get_stats()
     fields = job.to_dict()
     if as_json:
-        click.echo(json.dumps({**fields, "state": job.state(), "last_status": stats.last_status,
+        click.echo(to_json({**fields, "state": job.state(), "last_status": stats.last_status,
                                "consecutive_failures": stats.consecutive_failures, "drops": stats.drops,
                                "history": [
             {"rq_job_id": e.rq_job_id, "slot": e.slot, "enqueued_at": e.enqueued_at.isoformat(), "status": e.status}
@@ -312,9 +345,7 @@ def show(settings: Settings, job_id: str, as_json: bool) -> None:
         ("function", job.func_name),
         ("queue", job.queue_name),
         ("schedule", job.describe_schedule()),
-        ("state", job.state()),
-        *([("here", f"{job.import_error} (the scheduler's host may differ; -P DIR adds a path)")]
-          if job.import_error else []),
+        ("state", shorten(job.state(), 400)),
         ("next run", _when(fields.get("next_enqueue_time")) if job.enabled else "-"),
         ("last run", _when(fields.get("latest_enqueue_time"))),
         ("last status", stats.last_status or "-"),
@@ -330,11 +361,11 @@ def show(settings: Settings, job_id: str, as_json: bool) -> None:
              ("revision", f"{job.revision} (from a counter shared by all jobs; it grows on every write)")]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
-        click.echo(f"{name.ljust(width)}  {value}")
+        click.echo(f"{name.ljust(width)}  {printable(str(value))}")
     if history:
         click.echo("recent runs:")
         for entry in history:
-            click.echo(f"  {_moment(entry.enqueued_at)}  {entry.status:9}  {entry.rq_job_id}")
+            click.echo(f"  {_moment(entry.enqueued_at)}  {entry.status:9}  {printable(entry.rq_job_id)}")
     _echo_drops(stats.drops[-5:])
 
 
@@ -361,7 +392,7 @@ def _echo_drops(drops: list[dict[str, Any]]) -> None:
     for drop in drops:
         count = f"{drop.get('slots')}{'' if drop.get('exact', True) else '+'}"
         span = drop.get("from") if drop.get("from") == drop.get("to") else f"{drop.get('from')} .. {drop.get('to')}"
-        click.echo(f"  {drop.get('at')}  {count} slot(s) {span}: {drop.get('reason')}")
+        click.echo(printable(f"  {drop.get('at')}  {count} slot(s) {span}: {drop.get('reason')}"))
 
 
 @main.command(context_settings=CONTEXT)
@@ -376,14 +407,14 @@ def history(settings: Settings, job_id: str, limit: int) -> None:
       rqrcron history metric:pm25 -n 5
     """
     with operation():
-        job = RedisCronJob.fetch(job_id, settings.connection, strict=False)
+        job = RedisCronJob.fetch(job_id, settings.connection)
         entries = job.get_history(limit)
         stats = job.get_stats()
     if not entries:
-        click.echo(f"{job_id}: no runs recorded yet")
+        click.echo(f"{printable(job_id)}: no runs recorded yet")
     for entry in entries:
         slot = _moment(from_epoch(entry.slot)) if entry.slot else "- (manual)"
-        click.echo(f"{_moment(entry.enqueued_at):24}  slot {slot:20}  {entry.status:9}  {entry.rq_job_id}")
+        click.echo(f"{_moment(entry.enqueued_at):24}  slot {slot:20}  {entry.status:9}  {printable(entry.rq_job_id)}")
     if entries:
         last = stats.last_fire_time.strftime("%Y-%m-%dT%H:%M:%SZ") if stats.last_fire_time else "-"
         click.echo(f"last fire {last}, last status {stats.last_status}, "
@@ -401,10 +432,16 @@ def history(settings: Settings, job_id: str, limit: int) -> None:
 @click.option("--cron", default=None, metavar="EXPR",
               help="Cron expression, e.g. '*/5 * * * *' (a sixth field is seconds).")
 @click.option("--interval", type=int, default=None, metavar="SECONDS", help="Run every SECONDS.")
-@click.option("--args", "args", callback=json_option("args"), metavar="JSON", help="Positional arguments, a JSON list.")
+@click.option("--args", "args", callback=json_option("args"), metavar="JSON",
+              help="Positional arguments, a JSON list; @FILE reads it from FILE, - from standard input.")
 @click.option("--kwargs", "kwargs", callback=json_option("kwargs"), metavar="JSON",
-              help="Keyword arguments, a JSON object.")
-@click.option("--meta", callback=json_option("meta"), metavar="JSON", help="RQ job meta, a JSON object.")
+              help="Keyword arguments, a JSON object (@FILE, - as for --args).")
+@click.option("--args-file", type=click.Path(dir_okay=False, allow_dash=True), default=None, metavar="FILE",
+              help="Read --args from FILE (- for standard input).")
+@click.option("--kwargs-file", type=click.Path(dir_okay=False, allow_dash=True), default=None, metavar="FILE",
+              help="Read --kwargs from FILE (- for standard input).")
+@click.option("--meta", callback=json_option("meta"), metavar="JSON",
+              help="RQ job meta, a JSON object (@FILE, - as for --args).")
 @click.option("--timeout", "job_timeout", type=int, default=None, metavar="SECONDS", help="RQ job timeout.")
 @click.option("--result-ttl", type=int, default=500, show_default=True, metavar="SECONDS",
               help="How long rq keeps a run's result (0: not kept, -1: forever).")
@@ -425,23 +462,28 @@ def history(settings: Settings, job_id: str, limit: int) -> None:
 @click.option("--description", default=None, help="RQ job description.")
 @click.pass_obj
 def add(settings: Settings, job_id: str, func: str, queue: str, cron: str | None, interval: int | None,
-        args: Any, kwargs: Any, meta: Any, job_timeout: int | None, result_ttl: int, ttl: int | None,
+        args: Any, kwargs: Any, args_file: str | None, kwargs_file: str | None, meta: Any,
+        job_timeout: int | None, result_ttl: int, ttl: int | None,
         failure_ttl: int | None, disabled: bool, timezone_name: str, catchup: str, overlap: str,
         misfire_grace_time: int | None, jitter: int, max_runs: int | None, description: str | None) -> None:
     """Create or update (upsert) the cron job ID running FUNC (a dotted path).
 
     An existing job keeps its enabled state unless --disabled is given, and its next
-    run unless the schedule changed.
+    run unless the schedule changed. FUNC is checked where its package imports (use -P
+    DIR); on a host without the app's code only its form is checked, and the output says so.
 
     \b
     Examples:
       rqrcron add metric:pm25 myapp.tasks.rebuild_metric -q metrics --interval 300 --args '["pm25"]'
       rqrcron add nightly myapp.tasks.vacuum -q maintenance --cron '0 3 * * *' --disabled
       rqrcron add report myapp.tasks.report -q reports --cron '0 9 * * 1-5' --tz Europe/Berlin
+      rqrcron add bulk myapp.tasks.load -q etl --interval 3600 --kwargs-file params.json
     """
     if (cron is None) == (interval is None):
         raise click.UsageError("give exactly one of --cron and --interval")
-    with operation():
+    args = _from_file(args, args_file, "args")
+    kwargs = _from_file(kwargs, kwargs_file, "kwargs")
+    with operation(), checked_where_importable() as unchecked:
         job = RedisCronScheduler(settings.connection, logging_level="WARNING").register(
             func, queue, id=job_id, args=args, kwargs=kwargs, interval=interval, cron=cron,
             job_timeout=job_timeout, result_ttl=result_ttl, ttl=ttl, failure_ttl=failure_ttl, meta=meta,
@@ -450,7 +492,21 @@ def add(settings: Settings, job_id: str, func: str, queue: str, cron: str | None
         )
     state = "enabled" if job.enabled else "disabled"
     nxt = job.to_dict().get("next_enqueue_time", "-") if job.enabled else "-"
-    click.echo(f"{job.id}: {job.describe_schedule()} on {job.queue_name}, {state}, next run {nxt}")
+    click.echo(f"{printable(job.id)}: {job.describe_schedule()} on {job.queue_name}, {state}, next run {nxt}")
+    if unchecked:
+        paths = ", ".join(sorted(unchecked))
+        click.echo(f"Note: not checked here, as its package does not import on this host: {paths}. The worker "
+                   "imports it; `rqrcron -P DIR add ...` checks it where the code is.", err=True)
+
+
+def _from_file(value: Any, path: str | None, name: str) -> Any:
+    """``--args``/``--kwargs`` given as ``--args-file`` instead: read and parsed here."""
+    if path is None:
+        return value
+    if value is not None:
+        raise click.UsageError(f"give --{name} or --{name}-file, not both")
+    return json_option(f"{name}-file")(click.get_current_context(), cast(click.Parameter, None),
+                                       "-" if path == "-" else f"@{path}")
 
 
 @main.command(context_settings=CONTEXT)
@@ -463,37 +519,60 @@ def rm(settings: Settings, job_id: str) -> None:
     Example:
       rqrcron rm metric:pm25
     """
+    shown = printable(job_id.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
     with operation():
-        if not delete_job(settings.connection, job_id):
-            fail(f"cron job {job_id!r} does not exist")
-    shown = job_id.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        existed = delete_job(settings.connection, job_id)
+    if job_id.endswith(":jobs"):
+        # No job can have such an id: its key would be another job's history, which is left alone.
+        if not existed:
+            fail(f"cron job {shown!r} does not exist (ids ending in ':jobs' name rq's history keys)")
+        click.echo(f"{shown}: removed its stray index entries (no job can have this id; nothing else was touched)")
+        return
+    if not existed:
+        fail(f"cron job {shown!r} does not exist")
     click.echo(f"{shown}: deleted")
 
 
 def _toggle(settings: Settings, job_id: str, enable: bool) -> None:
     with operation():
-        job = RedisCronJob.fetch(job_id, settings.connection, strict=False)
-        # The stored error only: this process failing to import the function is not a quarantine.
-        error = None if job.import_error else job.last_error
+        job = RedisCronJob.fetch(job_id, settings.connection)
+        error = job.last_error
         (job.enable if enable else job.disable)()
-    click.echo(f"{job_id}: {'enabled' if enable else 'disabled'}")
+    click.echo(f"{printable(job_id)}: {'enabled' if enable else 'disabled'}")
     if enable and error:
-        click.echo(f"  it was quarantined ({error}); the scheduler tries it again at its next slot")
+        click.echo(printable(f"  it was quarantined ({shorten(error, 300)}); the scheduler tries it again at its "
+                             "next slot"))
 
 
 @main.command(context_settings=CONTEXT)
-@click.argument("job_id", metavar="ID")
+@click.argument("job_id", metavar="ID", required=False)
+@click.option("--quarantined", is_flag=True, help="Enable every quarantined job (each is tried again).")
 @click.pass_obj
-def enable(settings: Settings, job_id: str) -> None:
+def enable(settings: Settings, job_id: str | None, quarantined: bool) -> None:
     """Enable a cron job: it resumes at its next slot, without catching up.
 
-    A quarantined job is tried again (e.g. once its code imports where the scheduler runs).
+    A quarantined job is tried again; the scheduler quarantines it anew if its record
+    still cannot be used. --quarantined does that for every quarantined job at once.
 
     \b
-    Example:
+    Examples:
       rqrcron enable metric:pm25
+      rqrcron enable --quarantined
     """
-    _toggle(settings, job_id, True)
+    if quarantined == (job_id is not None):
+        raise click.UsageError("give an ID or --quarantined")
+    if job_id is not None:
+        _toggle(settings, job_id, True)
+        return
+    with operation():
+        lifted, failed = enable_quarantined(settings.connection)
+    for found_id in lifted:
+        click.echo(f"{printable(found_id)}: enabled (was quarantined)")
+    for found_id, why in failed.items():
+        click.echo(f"{printable(found_id)}: not enabled: {printable(shorten(why, 300))}", err=True)
+    click.echo(f"{len(lifted)} quarantined job(s) enabled" + (f", {len(failed)} could not be" if failed else ""))
+    if failed:
+        sys.exit(1)
 
 
 @main.command(context_settings=CONTEXT)
@@ -509,10 +588,19 @@ def disable(settings: Settings, job_id: str) -> None:
     _toggle(settings, job_id, False)
 
 
+def allow_import_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--allow-import", "allow_import", multiple=True, metavar="PREFIX",
+        help=f"Dotted-path prefix (e.g. myapp.jobs) from which {what} may import the classes a job names "
+             "(job_class, queue_class, serializer); repeatable. rq's own are always allowed. Job functions "
+             "are never imported here: the worker imports them.")
+
+
 @main.command(context_settings=CONTEXT)
 @click.argument("job_id", metavar="ID")
+@allow_import_option("this command")
 @click.pass_obj
-def trigger(settings: Settings, job_id: str) -> None:
+def trigger(settings: Settings, job_id: str, allow_import: tuple[str, ...]) -> None:
     """Enqueue one run of a cron job now, without moving its schedule.
 
     \b
@@ -521,9 +609,16 @@ def trigger(settings: Settings, job_id: str) -> None:
     """
     with operation():
         job = RedisCronJob.fetch(job_id, settings.connection)
-        rq_job = job.trigger()
+        rq_job = job.trigger(_allowlist(allow_import))
     note = " (the job is disabled: only this run was enqueued)" if not job.enabled else ""
-    click.echo(f"{job_id}: enqueued {rq_job.id} on {job.queue_name}{note}")
+    click.echo(f"{printable(job_id)}: enqueued {rq_job.id} on {job.queue_name}{note}")
+
+
+def _allowlist(prefixes: tuple[str, ...]) -> ImportAllowlist:
+    try:
+        return ImportAllowlist((*DEFAULT_ALLOWED_IMPORTS, *prefixes))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--allow-import") from None
 
 
 # -- schedules as code ---------------------------------------------------------------------------
@@ -585,12 +680,17 @@ def apply(settings: Settings, file: str, prune: bool, dry_run: bool, timezone_na
     """
     with operation():
         entries = sync.load(file, timezone_name)
-        todo = sync.plan(settings.connection, entries, prune) if dry_run else sync.apply(
-            settings.connection, entries, prune)
+        with checked_where_importable() as unchecked:
+            todo = sync.plan(settings.connection, entries, prune) if dry_run else sync.apply(
+                settings.connection, entries, prune)
     for line in todo.describe():
-        click.echo(line)
+        click.echo(printable(line))
     if dry_run:
         click.echo("(dry run: nothing changed)")
+    if unchecked:
+        click.echo(f"Note: {len(unchecked)} dotted path(s) not checked here, as their packages do not import on "
+                   f"this host: {', '.join(sorted(unchecked)[:5])}{' ...' if len(unchecked) > 5 else ''}. "
+                   "`rqrcron -P DIR apply ...` checks them where the code is.", err=True)
 
 
 # -- running --------------------------------------------------------------------------------------
@@ -615,10 +715,11 @@ def apply(settings: Settings, file: str, prune: bool, dry_run: bool, timezone_na
               help="Address the metrics endpoint listens on.")
 @click.option("--wait-replicas", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
               help="After taking or extending the lock, WAIT (100 ms at most) until N replicas have it.")
+@allow_import_option("the scheduler")
 @click.pass_obj
 def scheduler_command(settings: Settings, lock_ttl: int, max_sleep_interval: float, logging_level: str,
                       name: str, burst: bool, standby: bool, log_format: str, metrics_port: int | None,
-                      metrics_host: str, wait_replicas: int) -> None:
+                      metrics_host: str, wait_replicas: int, allow_import: tuple[str, ...]) -> None:
     """Run the scheduler: move due slots into their RQ queues until SIGINT/SIGTERM.
 
     Logs one line per enqueued run. Exits 0 when stopped by a signal, 1 if another
@@ -638,7 +739,7 @@ def scheduler_command(settings: Settings, lock_ttl: int, max_sleep_interval: flo
     logging.basicConfig(level=logging_level.upper(), handlers=[handler])
     scheduler = RedisCronScheduler(settings.connection, logging_level=logging_level.upper(), name=name,
                                    lock_ttl=lock_ttl, max_sleep_interval=max_sleep_interval,
-                                   wait_replicas=wait_replicas)
+                                   wait_replicas=wait_replicas, allow_import=_allowlist(allow_import).prefixes)
     metrics = None
     if metrics_port is not None:
         try:

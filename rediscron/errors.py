@@ -62,3 +62,17 @@ class SchedulerLockedError(RediscronError, RuntimeError):
             f"another rediscron scheduler holds the lock: {holder or 'unknown holder'}; "
             "it is released when that scheduler stops, or after the lock TTL if it died"
         )
+
+
+class ImportNotAllowed(RediscronError, ImportError):
+    """A stored option names code outside the import allowlist of the process reading it."""
+
+    def __init__(self, job_id: str, option: str, path: str, allowed: tuple[str, ...]) -> None:
+        self.job_id = job_id
+        self.option = option
+        self.path = path
+        prefix = path.rsplit(".", 1)[0]
+        super().__init__(
+            f"cron job {job_id!r}: {option} {path} is outside this process's import allowlist "
+            f"({', '.join(allowed) or 'empty'}); to let it be imported here, start the scheduler with "
+            f"--allow-import {prefix} (or RedisCronScheduler(..., allow_import=[{prefix!r}]))")

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import importlib
+import importlib.util
 import inspect
 import re
 import sys
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from .errors import InvalidJobError
+from .errors import ImportNotAllowed, InvalidJobError
 
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 
 
 def import_path(path: str) -> Any:
-    """Import ``package.module.attr[.attr...]`` and return the attribute."""
+    """Import ``package.module.attr[.attr...]`` and return the attribute.
+
+    The error says which part is missing: ``no module 'myapp.taks'`` for a mistyped module,
+    ``module 'myapp.tasks' has no attribute 'rebuld'`` for a mistyped function.
+    """
     parts = path.split(".")
     for split in range(len(parts) - 1, 0, -1):
         module_name = ".".join(parts[:split])
@@ -28,16 +34,35 @@ def import_path(path: str) -> Any:
             if exc.name == module_name or module_name.startswith(f"{exc.name}."):
                 continue
             raise
-        try:
-            for attr in parts[split:]:
+        for depth, attr in enumerate(parts[split:], split):
+            try:
                 obj = getattr(obj, attr)
-        except AttributeError:
-            raise ImportError(f"module {module_name!r} has no attribute {'.'.join(parts[split:])!r}") from None
+            except AttributeError:
+                owner = ".".join(parts[:depth])
+                if inspect.ismodule(obj) and depth < len(parts) - 1:
+                    # More dots follow: it was meant as a module.
+                    raise ImportError(f"no module {'.'.join(parts[:depth + 1])!r} (module {owner!r} has no "
+                                      f"{attr!r})") from None
+                kind = "module" if inspect.ismodule(obj) else type(obj).__name__
+                raise ImportError(f"{kind} {owner!r} has no attribute {attr!r}") from None
         return obj
     if len(parts) < 2:
         raise ImportError(f"{path!r} names no module (expected package.module.function)")
-    raise ImportError(f"there is no module {parts[0]!r} on the path of the process that tried; is the app's "
-                      "directory on sys.path there? (run from it, set PYTHONPATH, or pass -P DIR to rqrcron)")
+    raise ImportError(f"no module {parts[0]!r} on the path of this process; is the app's directory on "
+                      "sys.path here? (run from it, set PYTHONPATH, or pass -P DIR to rqrcron)")
+
+
+def module_importable(path: str) -> bool:
+    """Whether the top-level package of dotted ``path`` can be found here, without importing anything."""
+    top = path.split(".", 1)[0]
+    if not top.isidentifier():
+        return False
+    if top in sys.modules:
+        return True
+    try:
+        return importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def describe_import_error(exc: BaseException) -> str:
@@ -124,14 +149,97 @@ def _refuse_instance_method(path: str, job_id: str | None, field: str) -> None:
 
 
 def check_func_name(func_name: object, job_id: str | None) -> str:
+    """``func_name`` if it names a function importable here, else InvalidJobError saying what is wrong.
+
+    Inside :func:`checked_where_importable`, a path whose top-level package is not on this
+    process's path is only checked for its shape, and noted as unchecked.
+    """
     if not isinstance(func_name, str) or not _DOTTED.match(func_name):
         raise InvalidJobError(job_id, "func_name", f"{func_name!r} is not a dotted path like 'package.module.function'")
+    if skipped_here(func_name):
+        return func_name
     try:
         target = import_path(func_name)
     except IMPORT_ERRORS as exc:
         raise InvalidJobError(job_id, "func_name",
                               f"{func_name} cannot be imported: {describe_import_error(exc)}") from None
+    if inspect.ismodule(target):
+        raise InvalidJobError(job_id, "func_name", f"{func_name} is a module; name a function in it "
+                                                   f"({func_name}.FUNCTION)")
     if not callable(target) or inspect.isclass(target):
         raise InvalidJobError(job_id, "func_name", f"{func_name} is not a function")
     _refuse_instance_method(func_name, job_id, "func_name")
     return func_name
+
+
+def is_dotted(path: object) -> bool:
+    """Whether ``path`` has the shape of ``package.module.name``."""
+    return isinstance(path, str) and bool(_DOTTED.match(path))
+
+
+#: Set inside checked_where_importable(): the paths left unchecked because their package is absent here.
+_UNCHECKED: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar("rediscron_unchecked", default=None)
+
+
+@contextlib.contextmanager
+def checked_where_importable() -> Iterator[set[str]]:
+    """Check dotted paths only where their package is importable in this process; yields those skipped.
+
+    For tools run away from the app's code (``rqrcron add`` on an operator's host): a path
+    whose package is present is still checked in full, so a typo in it is caught.
+    """
+    skipped: set[str] = set()
+    token = _UNCHECKED.set(skipped)
+    try:
+        yield skipped
+    finally:
+        _UNCHECKED.reset(token)
+
+
+def skipped_here(path: str) -> bool:
+    """Inside :func:`checked_where_importable`: whether ``path`` is left unchecked (and note it)."""
+    skipped = _UNCHECKED.get()
+    if skipped is None or module_importable(path):
+        return False
+    skipped.add(path)
+    return True
+
+
+#: What a scheduler imports by default for the options naming code: rq's own classes and serializers.
+DEFAULT_ALLOWED_IMPORTS: tuple[str, ...] = ("rq",)
+
+
+class ImportAllowlist:
+    """Dotted-path prefixes a process may import when a stored job names code (``job_class``...).
+
+    ``"myapp"`` allows ``myapp.jobs.AuditJob`` and ``myapp.serializers.Compact``, not
+    ``myappx.Evil``. The default is rq's own package.
+    """
+
+    def __init__(self, prefixes: Iterable[str] = DEFAULT_ALLOWED_IMPORTS) -> None:
+        if isinstance(prefixes, str):
+            prefixes = (prefixes,)
+        checked = []
+        for prefix in prefixes:
+            if not isinstance(prefix, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*",
+                                                                 prefix):
+                raise ValueError(f"allow_import: {prefix!r} is not a dotted module prefix like 'myapp.jobs'")
+            checked.append(prefix)
+        self.prefixes: tuple[str, ...] = tuple(dict.fromkeys(checked))
+
+    def add(self, path: str) -> None:
+        """Allow one more prefix (or exact path)."""
+        self.prefixes = ImportAllowlist((*self.prefixes, path)).prefixes
+
+    def allows(self, path: str) -> bool:
+        """Whether ``path`` lies under one of the prefixes."""
+        return any(path == prefix or path.startswith(f"{prefix}.") for prefix in self.prefixes)
+
+    def load(self, path: str, job_id: str, option: str) -> Any:
+        """Import ``path`` for ``option`` of job ``job_id``, or ImportNotAllowed if it is outside the list."""
+        if not self.allows(path):
+            raise ImportNotAllowed(job_id, option, path, self.prefixes)
+        return import_path(path)
+
+    def __repr__(self) -> str:
+        return f"ImportAllowlist({list(self.prefixes)!r})"

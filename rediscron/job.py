@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import math
 import re
@@ -22,10 +21,10 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.utils import as_text
 
-from . import keys, scripts
+from . import keys, limits, scripts
 from .clock import Clock, epoch_of_time_reply, format_time, from_epoch, parse_time, redis_time, to_epoch
 from .errors import CorruptJobError, InvalidJobError, JobNotFound, RediscronError
-from .imports import IMPORT_ERRORS, callable_path, check_func_name, describe_import_error, import_path
+from .imports import ImportAllowlist, callable_path, check_func_name, import_path, is_dotted
 from .options import (
     OPTIONS,
     SCHEDULE_OPTIONS,
@@ -37,6 +36,7 @@ from .options import (
     jitter_delay,
 )
 from .schedule import MAX_INTERVAL, Schedule, make_schedule, validate_cron, validate_interval
+from .text import has_control, printable
 
 SCHEMA_VERSION = 1
 DEFAULT_RESULT_TTL = 500
@@ -46,13 +46,17 @@ SCHEDULE_FIELDS = ("interval", "cron", *SCHEDULE_OPTIONS)
 #: Definition fields that are absent from the hash when their value is None.
 _OPTIONAL_FIELDS = ("meta", "interval", "cron", "job_timeout", "result_ttl", "ttl", "failure_ttl", *OPTIONS)
 _INT_FIELDS = ("job_timeout", "result_ttl", "ttl", "failure_ttl")
-#: Options naming user code: imported when a run is built, so a listing works where the code is absent.
+#: Options naming user code, kept as dotted paths: callbacks go to the worker by path; the classes
+#: are imported only when a run is built, and only through an import allowlist.
 _IMPORTED_OPTIONS = ("on_success", "on_failure", "on_stopped", "queue_class", "job_class", "serializer")
-_MAX_ID_LENGTH = 200
+#: The options naming code a run is built with (the others travel to the worker by path).
+CODE_OPTIONS = ("queue_class", "job_class", "serializer")
 _BAD_ID_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
-_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 
 Conflict = Literal["replace", "ignore", "raise"]
+#: Where a written definition comes from: a schedules file (``rqrcron apply``), anything else, or
+#: "" for a write that is not an edit (the file ownership is kept).
+Source = Literal["file", "hand", ""]
 #: How many RQ job ids each cron job's history keeps (memory stays bounded).
 HISTORY_LENGTH = 20
 _MAX_WRITE_ATTEMPTS = 20
@@ -69,6 +73,63 @@ class HistoryEntry:
     #: RQ's job status (``queued``, ``started``, ``finished``, ``failed``...), or ``expired``
     #: once RQ has dropped the job.
     status: str
+    #: When a worker started and ended it, as RQ recorded (None until then, or once expired).
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+def read_history(connection: Redis, ids: list[str], limit: int = HISTORY_LENGTH) -> dict[str, list[HistoryEntry]]:
+    """The newest ``limit`` runs of each job in ``ids``, newest first, in two pipelined round trips.
+
+    RQ's job hashes are read field by field (status and times), never with ``Job.fetch``,
+    which would unpickle what Redis holds.
+    """
+    with connection.pipeline(transaction=False) as pipe:
+        for job_id in ids:
+            pipe.zrange(keys.history(job_id), 0, max(0, limit - 1), desc=True, withscores=True)
+        ranges = pipe.execute(raise_on_error=False)
+    runs: dict[str, list[tuple[str, float]]] = {}
+    for job_id, raw in zip(ids, ranges, strict=True):
+        entries = []
+        for member, score in (raw if isinstance(raw, list) else []):
+            try:
+                entries.append((as_text(member), float(score)))
+            except (UnicodeDecodeError, ValueError):
+                continue  # not an id rq or rediscron wrote
+        runs[job_id] = entries
+    with connection.pipeline(transaction=False) as pipe:
+        for entries in runs.values():
+            for rq_id, _ in entries:
+                pipe.hmget(keys.rq_job(rq_id), "status", "started_at", "ended_at")
+        fields = iter(pipe.execute(raise_on_error=False))
+    history: dict[str, list[HistoryEntry]] = {}
+    for job_id, entries in runs.items():
+        history[job_id] = []
+        for rq_id, score in entries:
+            found = next(fields)
+            status, started, ended = found if isinstance(found, list) else (None, None, None)
+            tail = rq_id.rsplit("-", 1)[-1]
+            history[job_id].append(HistoryEntry(
+                rq_id, int(tail) if tail.isdigit() and len(tail) < 19 else None, from_epoch(score),
+                _status_text(status), _rq_time(started), _rq_time(ended)))
+    return history
+
+
+def _status_text(raw: Any) -> str:
+    """RQ's status field as text (``expired`` when the RQ job is gone); odd bytes are shown, not trusted."""
+    if raw is None:
+        return "expired"
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    return printable(text[:20]) or "unknown"
+
+
+def _rq_time(raw: Any) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        return parse_time(as_text(raw))
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 #: RQ job states in which a run has not finished yet.
@@ -120,13 +181,18 @@ class StoredTiming:
 
 
 def validate_id(job_id: object) -> str:
-    """Return ``job_id`` if it can name a cron job, else raise InvalidJobError."""
+    """Return ``job_id`` if it can name a cron job, else raise InvalidJobError.
+
+    Any non-empty text of at most ``limits.MAX_ID_LENGTH`` (200) characters without control
+    characters (spaces are fine: ids are often derived from names), not ending in ``:jobs``.
+    """
     if not isinstance(job_id, str) or not job_id:
         raise InvalidJobError(None, "id", f"must be a non-empty string, not {job_id!r}")
-    if len(job_id) > _MAX_ID_LENGTH:
-        raise InvalidJobError(job_id[:40] + "...", "id", f"is longer than {_MAX_ID_LENGTH} characters")
-    if _BAD_ID_CHARS.search(job_id):
-        raise InvalidJobError(job_id, "id", "must not contain white space or control characters")
+    if len(job_id) > limits.MAX_ID_LENGTH:
+        raise InvalidJobError(printable(job_id[:40]) + "...", "id",
+                              f"is longer than {limits.MAX_ID_LENGTH} characters")
+    if has_control(job_id):
+        raise InvalidJobError(printable(job_id), "id", "must not contain control characters (tab, newline, ESC...)")
     if not _encodable(job_id):
         raise InvalidJobError(None, "id", f"{job_id!r} is not valid Unicode text (lone surrogates)")
     if job_id.endswith(":jobs"):
@@ -172,6 +238,21 @@ def _check_json(value: object, job_id: str, field: str) -> str:
         raise InvalidJobError(job_id, field, f"is nested more than {MAX_NESTING} levels deep") from None
     except (TypeError, ValueError, UnicodeError) as exc:
         raise InvalidJobError(job_id, field, f"must be JSON-serializable: {exc}") from None
+
+
+def arguments_size(*encoded: str | None) -> int:
+    """Bytes of the JSON-encoded ``args``, ``kwargs`` and ``meta`` together (the limit's measure)."""
+    return sum(len(text.encode("utf-8")) for text in encoded if text)
+
+
+def _check_size(job_id: str, *encoded: str | None) -> None:
+    size = arguments_size(*encoded)
+    if size > limits.MAX_ARGUMENTS_BYTES:
+        raise InvalidJobError(
+            job_id, "args/kwargs/meta",
+            f"take {size:,} bytes JSON-encoded; the limit is {limits.MAX_ARGUMENTS_BYTES:,} "
+            "(rediscron.limits.MAX_ARGUMENTS_BYTES). Every run copies them; pass a reference (a key, "
+            "a path) to large data instead")
 
 
 #: Smallest value each rq option accepts; -1 means "forever" where rq allows it.
@@ -234,8 +315,8 @@ def _normalise(
     if not isinstance(queue_name, str) or not queue_name or _BAD_ID_CHARS.search(queue_name) \
             or not _encodable(queue_name):
         raise InvalidJobError(jid, "queue_name", f"must be a non-empty name without spaces, not {queue_name!r}")
-    if len(queue_name) > _MAX_ID_LENGTH:
-        raise InvalidJobError(jid, "queue_name", f"is longer than {_MAX_ID_LENGTH} characters")
+    if len(queue_name) > limits.MAX_ID_LENGTH:
+        raise InvalidJobError(jid, "queue_name", f"is longer than {limits.MAX_ID_LENGTH} characters")
     if interval is not None and cron is not None:
         raise InvalidJobError(jid, "interval/cron", "give exactly one of interval and cron, not both")
     if interval is None and cron is None:
@@ -277,6 +358,7 @@ def _normalise(
     args_json = _check_json(list(args), jid, "args")
     kwargs_json = _check_json(kwargs, jid, "kwargs")
     meta_json = _check_json(meta, jid, "meta") if meta is not None else None
+    _check_size(jid, args_json, kwargs_json, meta_json)
     if isinstance(meta, dict) and any(key.startswith("rediscron_") for key in meta):
         raise InvalidJobError(jid, "meta", "keys starting with 'rediscron_' are reserved for rediscron")
     checked_ints = {name: _check_int(value, jid, name) for name, value in ints.items()}
@@ -497,12 +579,8 @@ class RedisCronJob(CronJob):
         self._apply(d)
         #: Bumped by every write to the stored record; the scheduler fires only the revision it read.
         self.revision: int = 0
-        #: Why the scheduler quarantined this job, if it did; from ``restore(strict=False)``, also
-        #: why this process could not import its function.
+        #: Why the scheduler quarantined this job (its record could not be used), if it did.
         self.last_error: str | None = None
-        #: Set (to ``last_error``) when that is only this process failing to import the function
-        #: (``restore(strict=False)``), not an error stored by the scheduler.
-        self.import_error: str | None = None
         #: Replaces the Redis server's clock when computing next runs (tests, injected by the scheduler).
         self.clock: Clock | None = None
         #: (score, revision, now) of the slot this job is due for, set by get_jobs_to_queue().
@@ -514,6 +592,17 @@ class RedisCronJob(CronJob):
         #: The latest slots not run, newest last: {"at", "from", "to", "slots", "exact", "reason"}.
         self.drop_log: list[dict[str, Any]] = []
         self._trusted_options: dict[str, Any] = {}
+        #: What the caller of this object gave itself for the options naming code, by option: (stored
+        #: path, the class given, or None for a path given). Used as given; a path read from Redis is
+        #: imported only through an allowlist.
+        self._code: dict[str, tuple[str, Any]] = {}
+        self._remember_code(options)
+
+    def _remember_code(self, given: Mapping[str, Any]) -> None:
+        for name in CODE_OPTIONS:
+            value = given.get(name)
+            if value is not None:
+                self._code[name] = (getattr(self, name), None if isinstance(value, str) else value)
 
     def _apply(self, d: _Definition) -> None:
         self.id = d.id
@@ -550,14 +639,16 @@ class RedisCronJob(CronJob):
             func_name = None  # a new function: its path is derived from it
         else:
             func = None  # a new dotted path: it is imported to check it
+        options = self.options()
         d = _normalise(
             self.id, self.queue_name, func, func_name, self.args, self.kwargs, self.interval, self.cron,
             self.meta,
             {"job_timeout": self.job_timeout, "result_ttl": self.result_ttl, "ttl": self.ttl,
              "failure_ttl": self.failure_ttl},
-            self.enabled, trusted_func_name=trusted, options=self.options(), trusted_options=self._trusted_options,
+            self.enabled, trusted_func_name=trusted, options=options, trusted_options=self._trusted_options,
         )
         self._apply(d)
+        self._remember_code(options)
         for name in ("latest_enqueue_time", "next_enqueue_time", "created_at", "updated_at"):
             _check_time(getattr(self, name), d.id, name)
         return d
@@ -697,15 +788,13 @@ class RedisCronJob(CronJob):
         connection: Redis | None = None,
         *,
         id: str | None = None,
-        strict: bool = True,
     ) -> RedisCronJob:
         """Restore a RedisCronJob from Redis hash data.
 
-        Unlike rq's monitoring-only ``CronJob.from_dict()``, this imports ``func_name``
-        and returns a job that can be enqueued at once. With ``strict=False`` a
-        function that cannot be imported here is recorded in ``last_error`` instead
-        of raising, for tools that only list jobs. A record that cannot be read at
-        all raises :class:`~rediscron.errors.CorruptJobError`.
+        Nothing is imported: ``func_name`` stays a dotted path (``func`` is None), and the
+        job's runs are enqueued by that path, as ``Queue.enqueue("pkg.mod.func")`` does; the
+        RQ worker imports it. So what Redis holds never runs code in the process reading it.
+        A record that cannot be read raises :class:`~rediscron.errors.CorruptJobError`.
         """
         try:
             data = {as_text(k): as_text(v) for k, v in raw_data.items()}
@@ -737,17 +826,14 @@ class RedisCronJob(CronJob):
                 raise CorruptJobError(job_id, f"the record has no {required} field")
 
         func_name = data["func_name"]
-        func: Callable[..., Any] | None = None
-        import_error: str | None = None
-        try:
-            target = import_path(func_name)
-            if not callable(target) or inspect.isclass(target):
-                raise ImportError(f"{func_name} is not a function")
-            func = target
-        except IMPORT_ERRORS as exc:
-            import_error = f"function {func_name} cannot be imported: {describe_import_error(exc)}"
-            if strict:
-                raise CorruptJobError(job_id, import_error) from None
+        if not is_dotted(func_name):
+            # Never imported here (the worker imports it); only its shape is checked.
+            raise CorruptJobError(job_id, f"field func_name={printable(func_name)!r} is not a dotted path like "
+                                          "'package.module.function'")
+        size = arguments_size(data.get("args"), data.get("kwargs"), data.get("meta"))
+        if size > limits.MAX_ARGUMENTS_BYTES:
+            raise CorruptJobError(job_id, f"args, kwargs and meta take {size:,} bytes, over the limit of "
+                                          f"{limits.MAX_ARGUMENTS_BYTES:,} (rediscron.limits.MAX_ARGUMENTS_BYTES)")
 
         args = field("args", json.loads)
         kwargs = field("kwargs", json.loads)
@@ -766,7 +852,7 @@ class RedisCronJob(CronJob):
             job = cls(
                 id=job_id,
                 queue_name=data["queue_name"],
-                # The function was imported above (or could not be); skip the caller-side checks.
+                # Stands in for the function, which is never imported here: skips the caller-side checks.
                 func=_placeholder,
                 args=args,
                 kwargs=kwargs,
@@ -794,26 +880,29 @@ class RedisCronJob(CronJob):
         job.missed_count = _counter(data.get("missed_count"))
         job.overlap_count = _counter(data.get("overlap_count"))
         job.drop_log = _drop_log(data.get("drop_log"))
-        job.func = func
+        job.func = None
         job.func_name = func_name
-        job._checked = (func, func_name)
+        job._checked = (None, func_name)
         job.revision = field("revision", _strict_int) or 0
-        job.last_error = data.get("last_error") or import_error
-        job.import_error = None if data.get("last_error") else import_error
+        job.last_error = data.get("last_error") or None
         return job
 
     # -- reading ------------------------------------------------------------------------------
 
     @classmethod
-    def fetch(cls, id: str, connection: Redis, *, strict: bool = True) -> RedisCronJob:
-        """Fetch one persisted cron job by id; :class:`~rediscron.errors.JobNotFound` if there is none."""
+    def fetch(cls, id: str, connection: Redis) -> RedisCronJob:
+        """Fetch one persisted cron job by id; :class:`~rediscron.errors.JobNotFound` if there is none.
+
+        Nothing is imported (see :meth:`restore`); a record that cannot be read raises
+        :class:`~rediscron.errors.CorruptJobError`.
+        """
         try:
             raw = connection.hgetall(keys.job(id))
         except ResponseError as exc:
             raise CorruptJobError(id, f"{keys.job(id)} is not a hash ({exc})") from None
         if not raw:
             raise JobNotFound(id)
-        return cls.restore(raw, connection, id=id, strict=strict)
+        return cls.restore(raw, connection, id=id)
 
     @classmethod
     def exists(cls, id: str, connection: Redis) -> bool:
@@ -822,7 +911,7 @@ class RedisCronJob(CronJob):
 
     def refresh(self) -> None:
         """Reload this job from Redis in place (JobNotFound if it was deleted)."""
-        fresh = type(self).fetch(self.id, self._connection(), strict=False)
+        fresh = type(self).fetch(self.id, self._connection())
         self.__dict__.update(fresh.__dict__)
 
     # -- writing ------------------------------------------------------------------------------
@@ -854,10 +943,11 @@ class RedisCronJob(CronJob):
 
     def _save_call(self, now: float, stored: StoredTiming | None, expected: str, event: str, enabled: str,
                    conflict: Conflict, latest: datetime | None = None,
-                   fields: dict[str, str] | None = None) -> tuple[list[str], list[Any]]:
+                   fields: dict[str, str] | None = None, source: Source = "hand") -> tuple[list[str], list[Any]]:
         """Keys and arguments of the save script for this job's current definition.
 
-        ``fields``: the definition fields, when the caller has just validated the job.
+        ``fields``: the definition fields, when the caller has just validated the job. ``source``:
+        ``"file"`` when the definition comes from a schedules file (``rqrcron apply``).
         """
         if fields is None:
             fields = self._definition_fields()
@@ -872,11 +962,11 @@ class RedisCronJob(CronJob):
             self.id, event, keys.events(), format_time(from_epoch(now)),
             *self._index_entry(candidate), enabled,
             "1" if latest is not None else "0", format_time(latest) if latest else "", conflict, expected,
-            len(SCHEDULE_FIELDS), *SCHEDULE_FIELDS,
+            source, len(SCHEDULE_FIELDS), *SCHEDULE_FIELDS,
             len(fields), *[x for pair in fields.items() for x in pair],
             len(removed), *removed,
         ]
-        return [self.key, keys.schedule(), keys.ids(), keys.last_update(), keys.revision()], args
+        return [self.key, keys.schedule(), keys.ids(), keys.last_update(), keys.revision(), keys.applied()], args
 
     def _index_entry(self, slot: int | None) -> tuple[int | str, str]:
         """(index score, next_enqueue_time) of a slot, as the scripts take them ('', '' for none)."""
@@ -907,6 +997,7 @@ class RedisCronJob(CronJob):
         enabled: str,
         conflict: Conflict = "replace",
         latest: datetime | None = None,
+        source: Source = "hand",
     ) -> int:
         connection = self._connection()
         self._definition_fields()  # validate before reading anything
@@ -916,7 +1007,7 @@ class RedisCronJob(CronJob):
                 now, stored, expected = self._now(connection), None, ""
             else:
                 now, stored, expected = self._read_timing(connection)
-            keys_, args = self._save_call(now, stored, expected, event, enabled, conflict, latest)
+            keys_, args = self._save_call(now, stored, expected, event, enabled, conflict, latest, source=source)
             if pipeline is not None:
                 scripts.run("save", pipeline, keys_, args)
                 return 1
@@ -968,20 +1059,12 @@ class RedisCronJob(CronJob):
         delete_job(pipeline if pipeline is not None else self._connection(), self.id)
 
     def get_history(self, limit: int = HISTORY_LENGTH) -> list[HistoryEntry]:
-        """The most recent RQ jobs this cron job spawned, newest first, with their status."""
-        connection = self._connection()
-        raw = connection.zrange(keys.history(self.id), 0, max(0, limit - 1), desc=True, withscores=True)
-        entries = [(as_text(member), float(score)) for member, score in cast(list[tuple[Any, Any]], raw)]
-        found = Job.fetch_many([job_id for job_id, _ in entries], connection=connection) if entries else []
-        history = []
-        for (job_id, score), job in zip(entries, found, strict=True):
-            status = "expired"
-            if job is not None:
-                state = job.get_status(refresh=False)
-                status = str(getattr(state, "value", state))
-            tail = job_id.rsplit("-", 1)[-1]
-            history.append(HistoryEntry(job_id, int(tail) if tail.isdigit() else None, from_epoch(score), status))
-        return history
+        """The most recent RQ jobs this cron job spawned, newest first, with their status.
+
+        Two plain reads, pipelined: the history set, then each RQ job's ``status`` and times
+        (``HMGET``). Nothing is unpickled: an RQ job's ``meta`` and result never leave Redis.
+        """
+        return read_history(self._connection(), [self.id], limit)[self.id]
 
     def get_stats(self) -> JobStats:
         """Last fire time, last status, consecutive failures, and the counts of runs and slots not run."""
@@ -1004,11 +1087,8 @@ class RedisCronJob(CronJob):
         )
 
     def state(self) -> str:
-        """``enabled``, ``disabled``, ``quarantined: ...``, ``ended: ...`` or ``waiting for start_time``.
-
-        A function that only this process cannot import is not a quarantine; ``import_error`` says so.
-        """
-        if self.last_error and not self.import_error:
+        """``enabled``, ``disabled``, ``quarantined: ...``, ``ended: ...`` or ``enabled, starts at ...``."""
+        if self.last_error:
             return f"quarantined: {self.last_error}"
         if not self.enabled:
             return "disabled"
@@ -1027,7 +1107,7 @@ class RedisCronJob(CronJob):
         if time is None:
             raise InvalidJobError(self.id, "time", "must be a datetime, not None")
         self.latest_enqueue_time = time
-        self._write(None, "updated", enabled="1" if self.enabled else "0", latest=time)
+        self._write(None, "updated", enabled="1" if self.enabled else "0", latest=time, source="")
 
     # -- enqueueing ---------------------------------------------------------------------------
 
@@ -1058,25 +1138,41 @@ class RedisCronJob(CronJob):
         """What identifies this job's RQ queue: (name, queue_class, job_class, serializer)."""
         return self.queue_name, self.queue_class, self.job_class, self.serializer
 
-    def make_queue(self, connection: Redis) -> Queue:
-        """The RQ queue this job's runs go to, of its ``queue_class``, ``job_class`` and ``serializer``."""
-        queue_class = import_path(self.queue_class) if self.queue_class else Queue
+    def make_queue(self, connection: Redis, allow_import: ImportAllowlist | None = None) -> Queue:
+        """The RQ queue this job's runs go to, of its ``queue_class``, ``job_class`` and ``serializer``.
+
+        What the caller passed to this object (a class, or a path) is used as given. A dotted
+        path read from Redis is imported only if ``allow_import`` (default: rq's own package)
+        allows it, else :class:`~rediscron.errors.ImportNotAllowed` names the option.
+        """
+        allowlist = allow_import if allow_import is not None else ImportAllowlist()
+
+        def code(option: str) -> Any:
+            path = getattr(self, option)
+            given = self._code.get(option)
+            if given is not None and given[0] == path:
+                # The caller's own choice, in the caller's process: checked when it was given.
+                return given[1] if given[1] is not None else import_path(path)
+            return allowlist.load(path, self.id, option)
+
+        queue_class = code("queue_class") if self.queue_class else Queue
         kwargs: dict[str, Any] = {}
         if self.job_class:
-            kwargs["job_class"] = import_path(self.job_class)
+            kwargs["job_class"] = code("job_class")
         if self.serializer:
-            kwargs["serializer"] = self.serializer
+            kwargs["serializer"] = code("serializer")
         return cast(Queue, queue_class(self.queue_name, connection=connection, **kwargs))
 
-    def enqueue(self, connection: Redis) -> Job:
+    def enqueue(self, connection: Redis, allow_import: ImportAllowlist | None = None) -> Job:
         """Enqueue one concrete RQ job for this cron definition now, outside its schedule.
 
         The schedule is not moved and no slot is consumed. The RQ job (id
         ``cron-<hash>-manual-<random>``) carries ``meta["rediscron_id"]``,
         ``meta["rediscron_slot"] = None`` and ``meta["rediscron_trigger"] = True``, and is
-        recorded in the job's history in the same transaction.
+        recorded in the job's history in the same transaction. The function is enqueued by
+        its dotted path; ``allow_import`` is as for :meth:`make_queue`.
         """
-        queue = self.make_queue(connection)
+        queue = self.make_queue(connection, allow_import)
         digest = rq_job_id(self.id, 0).rsplit("-", 1)[0]
         job = self.build_rq_job(queue, None, job_id=f"{digest}-manual-{uuid.uuid4().hex[:12]}")
         job.meta["rediscron_trigger"] = True
@@ -1089,16 +1185,26 @@ class RedisCronJob(CronJob):
             pipe.execute()
         return job
 
-    def trigger(self) -> Job:
+    def trigger(self, allow_import: ImportAllowlist | None = None) -> Job:
         """Enqueue one run now without moving the schedule (see :meth:`enqueue`)."""
-        return self.enqueue(self._connection())
+        return self.enqueue(self._connection(), allow_import)
 
 
 def delete_job(client: Redis | Pipeline, job_id: str) -> bool:
     """Delete a job by id, even one whose record is unreadable: hash, index entries and history.
 
-    Returns whether anything existed (always True when queued on a pipeline).
+    Returns whether anything existed (always True when queued on a pipeline). An id ending
+    in ``:jobs`` can name no job (its key is another job's history): only stray index entries
+    of it are removed, and no key is deleted.
     """
+    if job_id.endswith(":jobs"):
+        pipe = client if isinstance(client, Pipeline) else client.pipeline(transaction=True)
+        pipe.zrem(keys.schedule(), job_id)
+        pipe.srem(keys.ids(), job_id)
+        pipe.srem(keys.applied(), job_id)
+        if isinstance(client, Pipeline):
+            return True
+        return any(int(n) for n in pipe.execute())
     # An id that is not valid text (as a shell passes stray bytes) still names its keys byte for byte.
     raw: str | bytes = job_id if _encodable(job_id) else job_id.encode("utf-8", "surrogateescape")
     keys_: list[Any] = [
@@ -1107,6 +1213,27 @@ def delete_job(client: Redis | Pipeline, job_id: str) -> bool:
     ]
     existed = scripts.run("delete", client, keys_, [raw, keys.events()])
     return True if isinstance(client, Pipeline) else bool(int(existed))
+
+
+def enable_quarantined(connection: Redis) -> tuple[list[str], dict[str, str]]:
+    """Enable every quarantined job (see :meth:`RedisCronJob.enable`): (ids enabled, ids not, with why).
+
+    A record that still cannot be read is left quarantined, and reported.
+    """
+    raw = cast(list[Any], connection.zrangebyscore(keys.schedule(), "+inf", "+inf"))
+    ids, bad = decode_ids(raw)
+    lifted: list[str] = []
+    failed = {job_id: "the id is not UTF-8 text; remove it with `rqrcron rm`" for job_id in bad}
+    for job_id in sorted(ids):
+        try:
+            RedisCronJob.fetch(job_id, connection).enable()
+        except CorruptJobError as exc:
+            failed[job_id] = f"its record still cannot be read: {exc.message}"
+        except JobNotFound:
+            continue
+        else:
+            lifted.append(job_id)
+    return lifted, failed
 
 
 def decode_ids(raw_ids: Iterable[bytes | str]) -> tuple[list[str], list[str]]:
@@ -1126,11 +1253,12 @@ def all_ids(connection: Redis) -> tuple[list[str], list[str]]:
     return sorted(ids), sorted(bad)
 
 
-def load_jobs(connection: Redis, ids: list[str], chunk: int = 1000) -> tuple[list[RedisCronJob], dict[str, str], int]:
-    """Read many jobs in pipelined chunks: (readable jobs, unreadable ones with the reason, ids pruned).
+def load_jobs(connection: Redis, ids: list[str], chunk: int = 1000
+              ) -> tuple[list[RedisCronJob], dict[str, str], list[str]]:
+    """Read many jobs in pipelined chunks: (readable jobs, unreadable ones with the reason, ids whose hash is gone).
 
-    Index entries whose hash is gone are pruned. Functions that don't import here are
-    recorded in ``last_error`` rather than refused, so listings work anywhere.
+    Only reads: a listing works for a read-only user and never cleans up (the scheduler
+    prunes index entries whose hash is gone, with :func:`prune_index`).
     """
     jobs: list[RedisCronJob] = []
     invalid: dict[str, str] = {}
@@ -1150,10 +1278,10 @@ def load_jobs(connection: Redis, ids: list[str], chunk: int = 1000) -> tuple[lis
                 missing.append(job_id)
             else:
                 try:
-                    jobs.append(RedisCronJob.restore(raw, connection, id=job_id, strict=False))
+                    jobs.append(RedisCronJob.restore(raw, connection, id=job_id))
                 except CorruptJobError as exc:
                     invalid[job_id] = exc.message
-    return jobs, invalid, prune_index(connection, missing)
+    return jobs, invalid, missing
 
 
 def prune_index(connection: Redis, ids: list[str]) -> int:

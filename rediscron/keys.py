@@ -92,3 +92,8 @@ def fires() -> str:
 def stats() -> str:
     """Hash of running totals kept by the fire script: ``fired``, ``missed``, ``overlap_skipped``."""
     return f"{prefix()}:cron_jobs:stats"
+
+
+def rq_job(rq_job_id: str) -> str:
+    """The hash of one RQ job, as rq names it (read field by field, never unpickled)."""
+    return f"{prefix()}:job:{rq_job_id}"

@@ -25,7 +25,15 @@ from rq.serializers import resolve_serializer
 
 from .clock import format_time, parse_time
 from .errors import InvalidJobError
-from .imports import IMPORT_ERRORS, callable_path, check_func_name, describe_import_error, import_path
+from .imports import (
+    IMPORT_ERRORS,
+    callable_path,
+    check_func_name,
+    describe_import_error,
+    import_path,
+    is_dotted,
+    skipped_here,
+)
 from .schedule import MAX_INTERVAL, validate_timezone
 
 CATCHUP_MODES = ("coalesce", "skip", "all")
@@ -152,6 +160,10 @@ def _check_retry(value: Any, job_id: str, field: str) -> dict[str, Any] | None:
 def _path_of(value: Any, job_id: str, field: str) -> str:
     """The dotted path of a function, class or module, given as itself or as its path."""
     if isinstance(value, str):
+        if not is_dotted(value):
+            raise _fail(job_id, field, f"{value!r} is not a dotted path like 'package.module.Class'")
+        if skipped_here(value):
+            return value
         try:
             import_path(value)
         except IMPORT_ERRORS as exc:
@@ -195,6 +207,8 @@ def _check_subclass(base: type) -> Callable[[Any, str, str], str | None]:
         if value is None:
             return None
         path = _path_of(value, job_id, field)
+        if isinstance(value, str) and skipped_here(path):
+            return path
         found = import_path(path)
         if not inspect.isclass(found) or not issubclass(found, base):
             raise _fail(job_id, field, f"{path} is not a subclass of {base.__module__}.{base.__qualname__}")
@@ -207,6 +221,8 @@ def _check_serializer(value: Any, job_id: str, field: str) -> str | None:
     if value is None:
         return None
     path = _path_of(value, job_id, field)
+    if isinstance(value, str) and skipped_here(path):
+        return path
     try:
         resolve_serializer(path)
     except Exception as exc:
@@ -330,12 +346,12 @@ def build_retry(spec: dict[str, Any] | None) -> Retry | None:
 
 
 def build_callback(spec: str | dict[str, Any] | None) -> Callback | None:
-    """The rq ``Callback`` of a stored callback option."""
+    """The rq ``Callback`` of a stored callback option, by dotted path: the worker imports it, not us."""
     if spec is None:
         return None
     if isinstance(spec, str):
-        return Callback(import_path(spec))
-    return Callback(import_path(spec["func"]), spec.get("timeout"))
+        return Callback(spec)
+    return Callback(spec["func"], spec.get("timeout"))
 
 
 def jitter_delay(job_id: str, slot: int, jitter: int, room: float = math.inf) -> int:

@@ -26,11 +26,13 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.utils import as_text
 
-from . import enqueue, keys, scripts
+from . import enqueue, keys, limits, scripts
 from .clock import Clock, format_time, from_epoch, redis_time
 from .errors import CorruptJobError, InvalidJobError, LockLostError, SchedulerLockedError
 from .events import EventListener
+from .imports import DEFAULT_ALLOWED_IMPORTS, ImportAllowlist
 from .job import (
+    CODE_OPTIONS,
     DEFAULT_RESULT_TTL,
     Conflict,
     RedisCronJob,
@@ -44,6 +46,7 @@ from .lock import SchedulerLock
 from .logs import fields
 from .metrics import LagHistogram
 from .options import OPTIONS
+from .text import shorten
 from .wake import Waker
 
 #: How many due slots one fire script handles.
@@ -61,6 +64,11 @@ MAX_JOBS_IN_SCHEDULER_HASH = 1000
 MASTER_CHECK_INTERVAL = 1.0
 #: The scheduler hash expires unless refreshed; rq's registry forgets schedulers silent this long.
 SCHEDULER_HASH_TTL = 120
+#: How often (seconds) the running loop re-reads quarantined jobs, to lift the quarantine of those
+#: whose record was repaired; it also does so each time it takes the lock.
+QUARANTINE_RETRY_INTERVAL = 60.0
+#: Most quarantined jobs re-read at a time.
+QUARANTINE_RETRY_BATCH = 500
 
 _CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 _REGISTER_ARGUMENTS = frozenset({
@@ -87,6 +95,13 @@ class RedisCronScheduler(CronScheduler):
     ``clock`` (epoch seconds) replaces the Redis server's clock; tests use it to
     move time without sleeping.
 
+    Nothing Redis holds runs code here: a job's function is enqueued by its dotted
+    path and imported by the RQ worker. ``allow_import`` lists the dotted-path prefixes
+    (default ``("rq",)``, rq's own classes) from which the options naming code a run is
+    built with (``job_class``, ``queue_class``, ``serializer``) may be imported, besides
+    those this process registered jobs with itself; a job naming anything else is
+    quarantined with a message saying what to allow.
+
     Example::
 
         scheduler = RedisCronScheduler(redis, lock_ttl=120)
@@ -106,6 +121,7 @@ class RedisCronScheduler(CronScheduler):
         clock: Clock | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         wait_replicas: int = 0,
+        allow_import: Iterable[str] = DEFAULT_ALLOWED_IMPORTS,
     ) -> None:
         if isinstance(wait_replicas, bool) or not isinstance(wait_replicas, int) or wait_replicas < 0:
             raise ValueError(f"wait_replicas must be a whole number >= 0, not {wait_replicas!r}")
@@ -120,6 +136,9 @@ class RedisCronScheduler(CronScheduler):
             raise ValueError(f"max_sleep_interval must be a positive number of seconds, not {max_sleep_interval!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive whole number, not {batch_size!r}")
+        #: Where the options naming code (``job_class``, ``queue_class``, ``serializer``) of stored
+        #: jobs may be imported from; the job's function itself is never imported here.
+        self.allow_import = ImportAllowlist(allow_import)
         super().__init__(connection=connection, logging_level=logging_level, name=name)
         self.log = logging.getLogger("rediscron.scheduler")
         _setup_logging(logging_level)
@@ -162,6 +181,9 @@ class RedisCronScheduler(CronScheduler):
         self._replicas_short = False
         self._master: tuple[str, int] | None = None
         self._next_master_check = 0.0
+        #: When (the server's clock) the loop next re-reads quarantined jobs, and from which entry.
+        self._next_quarantine_retry = 0.0
+        self._quarantine_offset = 0
         #: Counters, for logs, metrics and tests.
         self.fired = 0
         self.quarantined = 0
@@ -282,12 +304,13 @@ class RedisCronScheduler(CronScheduler):
             serializer=serializer,
         )
         job.clock = self.clock
+        self._trust_code_of(job)
         state = "" if enabled is None else ("1" if enabled else "0")
         status = job._write(None, "updated", enabled=state, conflict=conflict)
         if status == -1:
             raise InvalidJobError(id, "id", "a cron job with this id exists (conflict='raise')")
         if status == 0:
-            return RedisCronJob.fetch(id, self.connection, strict=False)
+            return RedisCronJob.fetch(id, self.connection)
         self.log.info("Registered cron job %r: %s on queue %s (%s)", id, job.func_name, queue_name,
                       job.describe_schedule())
         return job
@@ -335,6 +358,7 @@ class RedisCronScheduler(CronScheduler):
                 raise InvalidJobError(job.id, "id", "appears twice in the batch")
             seen.add(job.id)
             job.clock = self.clock
+            self._trust_code_of(job)
             # Validated when built, before anything is written; the batch writes these very fields.
             planned.append((job, "" if enabled is None else ("1" if enabled else "0"),
                             job._definition_fields(validate=False)))
@@ -365,15 +389,23 @@ class RedisCronScheduler(CronScheduler):
             status = job._saved(reply, now)
             if status == 2:  # changed between our read and write (a fire): write this one alone
                 status = job._write(None, "updated", enabled=state, conflict=conflict)
-            out.append(job if status == 1 else RedisCronJob.fetch(job.id, self.connection, strict=False))
+            out.append(job if status == 1 else RedisCronJob.fetch(job.id, self.connection))
         return out
+
+    def _trust_code_of(self, job: RedisCronJob) -> None:
+        """The classes this process registers a job with, this process may import when it reads the job back."""
+        for option in CODE_OPTIONS:
+            path = getattr(job, option)
+            if path is not None and not self.allow_import.allows(path):
+                self.allow_import.add(path)
 
     def trigger(self, id: str) -> Job:
         """Enqueue one run of job ``id`` now, without moving its schedule (JobNotFound if none).
 
-        pg_scheduler's ``trigger_periodic_job``; the run appears in the job's history.
+        pg_scheduler's ``trigger_periodic_job``; the run appears in the job's history. Its
+        ``job_class``, ``queue_class`` and ``serializer`` are imported through ``allow_import``.
         """
-        return RedisCronJob.fetch(id, self.connection).trigger()
+        return RedisCronJob.fetch(id, self.connection).trigger(self.allow_import)
 
     def get_jobs(self) -> list[RedisCronJob]:  # type: ignore[override]
         """Return all enabled jobs currently indexed in Redis, soonest first.
@@ -390,12 +422,7 @@ class RedisCronScheduler(CronScheduler):
         return self._load(all_ids(self.connection)[0])[0]
 
     def get_invalid_jobs(self) -> dict[str, str]:
-        """Stored jobs that cannot be read back, with the reason, by id.
-
-        Includes jobs the scheduler quarantined because their function failed to import, and
-        jobs whose function does not import in this process (``job.import_error``); ``rqrcron
-        info``, meant for any host, shows only the former.
-        """
+        """Stored jobs that cannot be read back or were quarantined, with the reason, by id."""
         ids, bad = all_ids(self.connection)
         jobs, invalid = self._load(ids)
         invalid.update({job.id: job.last_error for job in jobs if job.last_error})
@@ -403,7 +430,8 @@ class RedisCronScheduler(CronScheduler):
         return invalid
 
     def _load(self, ids: list[str]) -> tuple[list[RedisCronJob], dict[str, str]]:
-        jobs, invalid, pruned = load_jobs(self.connection, ids)
+        jobs, invalid, missing = load_jobs(self.connection, ids)
+        pruned = prune_index(self.connection, missing)
         if pruned:
             self.log.info("Pruned %s stale index entries", pruned)
         return jobs, invalid
@@ -495,7 +523,7 @@ class RedisCronScheduler(CronScheduler):
                 raw = dict(zip(entry[2][::2], entry[2][1::2], strict=True))
                 # Passed back to the fire script byte for byte, whatever it holds.
                 revision = raw.get(b"revision") or raw.get("revision") or ""
-                job = RedisCronJob.restore(raw, self.connection, id=job_id, strict=True)
+                job = RedisCronJob.restore(raw, self.connection, id=job_id)
                 readable.append((job, score, revision))
             except _CONNECTION_ERRORS:
                 raise
@@ -647,7 +675,7 @@ class RedisCronScheduler(CronScheduler):
         spec = job.queue_spec()
         queue = self._queues.get(spec)
         if queue is None:
-            queue = self._queues[spec] = job.make_queue(self.connection)
+            queue = self._queues[spec] = job.make_queue(self.connection, self.allow_import)
         return queue
 
     def enqueue_job(self, job: RedisCronJob) -> None:
@@ -671,13 +699,59 @@ class RedisCronScheduler(CronScheduler):
     def _quarantine(self, job_id: str, revision: bytes | str, exc: Exception) -> None:
         message = exc.message if isinstance(exc, CorruptJobError) else f"{type(exc).__name__}: {exc}"
         # Stored for operators on other hosts: say whose view of the job this is.
-        message = f"scheduler {self.name}: {message}"
+        message = shorten(f"scheduler {self.name}: {message}", limits.MAX_ERROR_CHARS)
         done = scripts.run("quarantine", self.connection, [keys.job(job_id), keys.schedule(), keys.revision()],
                            [job_id, revision, message])
         if int(done):
             self.quarantined += 1
-            self.log.error("Quarantined cron job %r: %s (register(), enable() or delete() repairs it)", job_id, message,
-                           extra=fields("quarantine", job_id=job_id, error=message))
+            self.log.error("Quarantined cron job %r: %s (fix the record, or register() it again; the scheduler "
+                           "retries it every %.0fs, and enable() or delete() acts at once)", job_id, message,
+                           QUARANTINE_RETRY_INTERVAL, extra=fields("quarantine", job_id=job_id, error=message))
+
+    def retry_quarantined(self) -> list[str]:
+        """Re-read quarantined jobs and lift the quarantine of those that can be used now; return their ids.
+
+        A job is usable again when its record reads and its next run can be built (say, after
+        its record was repaired, or after this scheduler was started with a wider
+        ``allow_import``). It resumes at its next slot from now, without catching up. The loop
+        calls this each time it takes the lock and every ``QUARANTINE_RETRY_INTERVAL`` seconds.
+        """
+        raw = cast(list[Any], self.connection.zrangebyscore(
+            keys.schedule(), "+inf", "+inf", start=self._quarantine_offset, num=QUARANTINE_RETRY_BATCH))
+        self._quarantine_offset = self._quarantine_offset + len(raw) if len(raw) == QUARANTINE_RETRY_BATCH else 0
+        ids = decode_ids(raw)[0]
+        if not ids:
+            return []
+        with self.connection.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.hgetall(keys.job(job_id))
+            records = pipe.execute(raise_on_error=False)
+        now = self._now()
+        lifted = []
+        for job_id, record in zip(ids, records, strict=True):
+            if isinstance(record, Exception) or not record:
+                continue  # another type of key, or gone: still unusable (the loop prunes the gone)
+            revision = record.get(b"revision") or record.get("revision") or ""
+            try:
+                job = RedisCronJob.restore(record, self.connection, id=job_id)
+                slot = job.first_slot(now)
+                if slot is not None:
+                    # Everything a fire needs, short of firing: the queue, its classes, the RQ job.
+                    enqueue.record_enqueue(self.connection, self.get_queue_for_job(job),
+                                           job.build_rq_job(self.get_queue_for_job(job), slot), job.at_front)
+            except _CONNECTION_ERRORS:
+                raise
+            except Exception:
+                continue  # still unusable; its stored error stays
+            score, next_time = job._index_entry(slot)
+            if int(scripts.run("lift", self.connection,
+                               [keys.job(job_id), keys.schedule(), keys.revision(), keys.last_update()],
+                               [job_id, revision, score, next_time, keys.events()])):
+                lifted.append(job_id)
+                self.log.warning("Cron job %r can be used again; quarantine lifted (next run %s)", job_id,
+                                 next_time or "none: it has ended",
+                                 extra=fields("quarantine_lifted", job_id=job_id))
+        return lifted
 
     def calculate_sleep_interval(self) -> float:
         """Return seconds until the next indexed cron job is due, capped by ``max_sleep_interval``.
@@ -741,6 +815,9 @@ class RedisCronScheduler(CronScheduler):
             raise SchedulerLockedError(f"{holder.name} (fencing epoch {holder.epoch})")
         self.log.info("Scheduler %s: took the lock (fencing epoch %s)", self.name, self._lock.epoch,
                       extra=fields("lock_acquired", scheduler=self.name, epoch=self._lock.epoch))
+        # A new leader gives quarantined jobs another chance (its allow_import may differ).
+        self._next_quarantine_retry = 0.0
+        self._quarantine_offset = 0
         with self.connection.pipeline(transaction=False) as pipe:
             pipe.zadd(cron_scheduler_registry.get_registry_key(), {self.name: time.time()})
             self.save(pipe)
@@ -1026,6 +1103,9 @@ class RedisCronScheduler(CronScheduler):
             self.heartbeat()
         if self._ahead:
             self._fire_ahead(self._estimated_now())
+        if self._estimated_now() >= self._next_quarantine_retry:
+            self._next_quarantine_retry = self._estimated_now() + QUARANTINE_RETRY_INTERVAL
+            self.retry_quarantined()
         now, marker, upcoming, entries = self._tick(LOOKAHEAD if self._look_ahead else 0.0)
         self._note_marker(marker)
         if self._jobs_hash_dirty and time.monotonic() - self._jobs_hash_saved > 5.0:

@@ -17,6 +17,7 @@ from . import keys
 from .clock import epoch_of_time_reply, parse_time, to_epoch
 from .enqueue import FIRES_KEPT
 from .lock import LockHolder
+from .text import printable
 
 #: The window ``rqrcron status`` computes rates and lag over.
 WINDOW = 300.0
@@ -153,4 +154,4 @@ def render_status(status: Status) -> str:
                    f"{status.overlap_skipped_total} skipped for overlap"),
     ]
     width = max(len(name) for name, _ in lines)
-    return "\n".join(f"{name.ljust(width)}  {value}" for name, value in lines)
+    return "\n".join(f"{name.ljust(width)}  {printable(value)}" for name, value in lines)

@@ -21,6 +21,7 @@ from .errors import InvalidJobError, RediscronError
 from .job import DEFAULT_RESULT_TTL, RedisCronJob, all_ids, decode_ids, delete_job, load_jobs
 from .options import OPTIONS
 from .schedule import validate_timezone
+from .text import to_json
 
 FORMAT_VERSION = 1
 #: The fields of an entry, in the order files show them.
@@ -63,7 +64,7 @@ def entry_of(job: RedisCronJob) -> dict[str, Any]:
 def export(connection: Redis) -> dict[str, Any]:
     """Every readable job, sorted by id, in the file form; unreadable records are listed apart."""
     ids, bad = all_ids(connection)
-    jobs, invalid, _pruned = load_jobs(connection, ids)
+    jobs, invalid, _missing = load_jobs(connection, ids)
     invalid.update({job_id: "the id is not UTF-8 text" for job_id in bad})
     document: dict[str, Any] = {"version": FORMAT_VERSION, "jobs": [entry_of(job) for job in jobs]}
     if invalid:
@@ -74,7 +75,7 @@ def export(connection: Redis) -> dict[str, Any]:
 def dump(document: dict[str, Any], fmt: str) -> str:
     """Serialise an exported document as ``json`` or ``yaml``."""
     if fmt == "json":
-        return json.dumps(document, indent=2) + "\n"
+        return to_json(document, indent=2) + "\n"
     yaml = _yaml()
     return str(yaml.safe_dump(document, sort_keys=False, default_flow_style=None, allow_unicode=True))
 
@@ -253,6 +254,8 @@ class Plan:
     update: list[tuple[RedisCronJob, dict[str, tuple[Any, Any]]]] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     prune: list[str] = field(default_factory=list)
+    #: Ids an earlier apply wrote that are gone already (deleted otherwise): only forgotten.
+    forget: list[str] = field(default_factory=list)
 
     def describe(self) -> list[str]:
         lines = [f"+ {job.id}: create ({job.describe_schedule()} on {job.queue_name})" for job in self.create]
@@ -297,7 +300,13 @@ def _job_from_entry(entry: dict[str, Any], connection: Redis, number: int) -> Re
 
 
 def plan(connection: Redis, entries: list[dict[str, Any]], prune: bool = False) -> Plan:
-    """Validate every entry (all or nothing) and compare it with what is stored."""
+    """Validate every entry (all or nothing) and compare it with what is stored. Only reads.
+
+    What ``--dry-run`` prints; :func:`apply` carries out exactly this plan.
+    """
+    if prune and not entries:
+        raise SyncError("the file lists no jobs: --prune would delete every job an earlier apply created; "
+                        "refusing (delete them with `rqrcron rm` if that is what you want)")
     wanted: list[tuple[RedisCronJob, dict[str, Any]]] = []
     seen: set[str] = set()
     for number, entry in enumerate(entries, 1):
@@ -325,43 +334,34 @@ def plan(connection: Redis, entries: list[dict[str, Any]], prune: bool = False) 
     if prune:
         applied = sorted(decode_ids(cast(set[Any], connection.smembers(keys.applied())))[0])
         gone = [job_id for job_id in applied if job_id not in seen]
-        existing = [job_id for job_id, there in zip(gone, _exist_many(connection, gone), strict=True) if there]
-        if len(existing) < len(gone):
-            connection.srem(keys.applied(), *set(gone) - set(existing))  # deleted meanwhile: forget them
-        result.prune = existing
+        result.prune = [job_id for job_id, there in zip(gone, _exist_many(connection, gone), strict=True) if there]
+        result.forget = sorted(set(gone) - set(result.prune))
     return result
 
 
 def apply(connection: Redis, entries: list[dict[str, Any]], prune: bool = False) -> Plan:
-    """Make the registry match ``entries``; every entry is validated before anything is written."""
-    from .scheduler import RedisCronScheduler
+    """Make the registry match ``entries``; every entry is validated before anything is written.
 
-    if prune and not entries:
-        raise SyncError("the file lists no jobs: --prune would delete every job an earlier apply created; "
-                        "refusing (delete them with `rqrcron rm` if that is what you want)")
+    Each job written is marked as defined by a file, in the same atomic step; a later write
+    by any other means (``register()``, ``rqrcron add``) releases it, so ``--prune`` deletes
+    only jobs whose current definition came from a file.
+    """
     todo = plan(connection, entries, prune)
     explicit = {e.get("id") for e in entries if "enabled" in e}
-    scheduler = RedisCronScheduler(connection, logging_level="WARNING")
     written: list[str] = []
     try:
-        _write_all(scheduler, todo, explicit, written)
+        for job in [*todo.create, *(job for job, _ in todo.update)]:
+            state = ("1" if job.enabled else "0") if job.id in explicit else ""
+            job._write(None, "updated", enabled=state, source="file")
+            written.append(job.id)
+        if todo.unchanged:
+            # The same definition as stored: from now on it is the file's.
+            connection.sadd(keys.applied(), *todo.unchanged)
+        if todo.forget:
+            connection.srem(keys.applied(), *todo.forget)  # deleted meanwhile: nothing to prune
+        for job_id in todo.prune:
+            delete_job(connection, job_id)
     except RedisError as exc:
         raise SyncError(f"Redis failed after {len(written)} of {len(todo.create) + len(todo.update)} job(s) "
                         f"were written ({exc}); run apply again to finish") from None
-    owned = {job.id for job in todo.create} | {job.id for job, _ in todo.update} | set(todo.unchanged)
-    if owned:
-        connection.sadd(keys.applied(), *owned)
-    for job_id in todo.prune:
-        delete_job(connection, job_id)
     return todo
-
-
-def _write_all(scheduler: Any, todo: Plan, explicit: set[Any], written: list[str]) -> None:
-    for job in [*todo.create, *(job for job, _ in todo.update)]:
-        scheduler.register(
-            job.func if job.func is not None else job.func_name, job.queue_name, id=job.id, args=job.args,
-            kwargs=job.kwargs, interval=job.interval, cron=job.cron, job_timeout=job.job_timeout,
-            result_ttl=job.result_ttl, ttl=job.ttl, failure_ttl=job.failure_ttl, meta=job.meta,
-            enabled=job.enabled if job.id in explicit else None, **job.options(),
-        )
-        written.append(job.id)

@@ -8,13 +8,16 @@ from datetime import datetime
 from typing import Any
 
 from redis import Redis
+from rich.cells import cell_len
 from rich.console import Group
 from rich.text import Text
 from rq import cron_scheduler_registry
 
+from . import limits
 from .clock import format_time
 from .job import RedisCronJob, all_ids, load_jobs
 from .lock import LockHolder, SchedulerLock
+from .text import printable, shorten
 
 _STATE_WIDTH = len("disabled")
 _GAP = "  "
@@ -73,8 +76,7 @@ def _row(job: RedisCronJob) -> Row:
     if job.enabled and job.state().startswith("ended"):
         state = "ended"
     next_run = format_time(job.next_enqueue_time) if job.enabled and job.next_enqueue_time else "-"
-    # Quarantined by the scheduler, or unreadable; not merely unimportable where this view runs.
-    error = None if job.import_error else job.last_error
+    error = job.last_error
     if error:
         state = "invalid"
     return Row(job.id, job.describe_schedule(), state, next_run, job.queue_name, error, job.func_name)
@@ -83,7 +85,7 @@ def _row(job: RedisCronJob) -> Row:
 def snapshot(connection: Redis, queues: tuple[str, ...] = ()) -> Snapshot:
     """Read every job (pipelined), the lock holder and its last heartbeat."""
     ids, bad = all_ids(connection)
-    jobs, invalid, _pruned = load_jobs(connection, ids)
+    jobs, invalid, _missing = load_jobs(connection, ids)
     invalid.update({job_id: "the id is not UTF-8 text" for job_id in bad})
     rows = [_row(job) for job in jobs]
     rows += [Row(job_id, "?", "invalid", "-", "?", error) for job_id, error in invalid.items()]
@@ -102,24 +104,33 @@ def snapshot(connection: Redis, queues: tuple[str, ...] = ()) -> Snapshot:
 _STYLES = {"enabled": "green", "disabled": "yellow", "invalid": "bold red"}
 
 
+def _pad(text: str, width: int) -> str:
+    """``text`` padded to ``width`` terminal cells (a CJK character or an emoji takes two)."""
+    return text + " " * max(0, width - cell_len(text))
+
+
 def _table(rows: list[Row], indent: str, with_queue: bool) -> list[Text]:
-    id_width = max((len(r.id) for r in rows), default=0)
-    schedule_width = max((len(r.schedule) for r in rows), default=0)
+    # Whatever Redis holds is shown escaped: an id or error could carry terminal escape sequences.
+    ids = [printable(r.id) for r in rows]
+    schedules = [printable(r.schedule) for r in rows]
+    id_width = max((cell_len(i) for i in ids), default=0)
+    schedule_width = max((cell_len(s) for s in schedules), default=0)
     lines = []
-    for r in rows:
+    for r, shown_id, schedule in zip(rows, ids, schedules, strict=True):
         line = Text(indent)
-        line.append(r.id.ljust(id_width) + _GAP)
-        line.append(r.schedule.ljust(schedule_width) + _GAP)
+        line.append(_pad(shown_id, id_width) + _GAP)
+        line.append(_pad(schedule, schedule_width) + _GAP)
         line.append(r.state.ljust(_STATE_WIDTH), style=_STYLES.get(r.state))
         line.append(_GAP)
+        queue = printable(r.queue)
         if r.error:
-            line.append(f"error: {r.error}", style="red")
+            line.append(f"error: {printable(shorten(r.error, limits.MAX_ERROR_CHARS))}", style="red")
             if with_queue and r.queue != "?":
-                line.append(_GAP + r.queue)
+                line.append(_GAP + queue)
         else:
             line.append(r.next_run.ljust(27) if with_queue else r.next_run)
             if with_queue:
-                line.append(_GAP + r.queue)
+                line.append(_GAP + queue)
         line.rstrip()
         lines.append(line)
     return lines
@@ -133,7 +144,7 @@ def _scheduler_line(snap: Snapshot) -> Text:
     if snap.holder is None:
         return Text("Scheduler: none running (the lock is free)", style="yellow")
     # Short enough for an 80-column terminal with a typical scheduler name.
-    parts = [f"Scheduler: {snap.holder.name} (epoch {snap.holder.epoch})"]
+    parts = [f"Scheduler: {printable(snap.holder.name)} (epoch {snap.holder.epoch})"]
     if snap.holder.ttl_ms >= 0:
         parts.append(f"lock expires in {snap.holder.ttl_ms / 1000:.0f}s")
     if snap.heartbeat_age is not None:
@@ -149,7 +160,7 @@ def render_info(snap: Snapshot, by_queue: bool) -> Group:
         for row in snap.rows:
             groups.setdefault(row.queue, []).append(row)
         for queue in sorted(groups):
-            lines.append(Text(f"{queue}:"))
+            lines.append(Text(f"{printable(queue)}:"))
             lines += _table(groups[queue], "  ", with_queue=False)
             lines.append(Text(""))
         lines.append(Text(f"{_count(len(groups), 'queue')}, {_count(len(snap.rows), 'scheduled job')} total"))

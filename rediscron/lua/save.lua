@@ -1,7 +1,8 @@
 -- Create or update one cron job definition, keeping what the scheduler owns.
 -- KEYS[1] job hash, KEYS[2] schedule zset, KEYS[3] ids set, KEYS[4] last_update marker,
 -- KEYS[5] revision counter (revisions are unique across all jobs and all time, so a deleted and
--- re-created job can never be mistaken for the one a scheduler read)
+-- re-created job can never be mistaken for the one a scheduler read), KEYS[6] the set of ids whose
+-- definition came from a file (`rqrcron apply`): only those may `apply --prune` delete
 -- ARGV[1] id, ARGV[2] event name, ARGV[3] events channel, ARGV[4] now (RQ time string)
 -- ARGV[5] candidate next slot score, ARGV[6] candidate next_enqueue_time string ('' and '': no next slot,
 -- the job has ended)
@@ -10,7 +11,9 @@
 -- ARGV[9] latest_enqueue_time to store, or '' to keep the stored one
 -- ARGV[10] conflict: 'replace', 'ignore' or 'raise' when the id exists
 -- ARGV[11] the revision the caller read ('' to write whatever is stored)
--- ARGV[12] k, then k names of the fields that make up the schedule
+-- ARGV[12] 'file' if this definition comes from a file (apply), 'hand' if from anything else, '' if the
+-- definition is not what changes
+-- ARGV[13] k, then k names of the fields that make up the schedule
 -- then n, and n field/value pairs to set; then m, and m field names to delete
 -- Returns {status, revision, created_at, next_enqueue_time, enabled}:
 -- status 1 written, 0 left alone (conflict 'ignore'), -1 exists (conflict 'raise'),
@@ -41,7 +44,7 @@ if exists then
   for i = 1, #flat, 2 do old[flat[i]] = flat[i + 1] end
 end
 
-local pos = 12
+local pos = 13
 local k = tonumber(ARGV[pos])
 local sched_fields = {}
 for i = 1, k do sched_fields[i] = ARGV[pos + i] end
@@ -96,6 +99,11 @@ else
   redis.call('ZREM', schedule, id)
 end
 redis.call('SADD', ids, id)
+if ARGV[12] == 'file' then
+  redis.call('SADD', KEYS[6], id)
+elseif ARGV[12] == 'hand' then
+  redis.call('SREM', KEYS[6], id)
+end
 redis.call('INCR', marker)
 if not exists and event == 'updated' then event = 'created' end
 -- Best effort: the last_update marker is what guarantees pickup, and a user without channel rights must

@@ -172,11 +172,11 @@ class TestOperate:
             (["add", "x", "tests.jobs.noop", "-q", "q"], 2, "exactly one of --cron and --interval"),
             (["add", "x", "tests.jobs.noop", "-q", "q", "--interval", "5", "--cron", "* * * * *"], 2, "exactly one"),
             (["add", "x", "tests.jobs.noop", "-q", "q", "--interval", "5", "--args", "[1,"], 2, "not valid JSON"),
-            (["add", "x", "tests.jobs.noop", "-q", "q", "--interval", "0"], 1, "'x': interval: must be positive"),
-            (["add", "x", "tests.jobs.noop", "-q", "q", "--cron", "61 * * * *"], 1, "'x': cron:"),
-            (["add", "x", "tests.jobs.gone", "-q", "q", "--interval", "5"], 1, "'x': func_name:"),
-            (["add", "x", "tests.jobs.noop", "-q", "q", "--interval", "5", "--args", '{"a": 1}'], 1, "'x': args:"),
-            (["add", "x:jobs", "tests.jobs.noop", "-q", "q", "--interval", "5"], 1, "id: must not end with ':jobs'"),
+            (["add", "x", "tests.jobs.noop", "-q", "q", "--interval", "0"], 2, "'x': interval: must be positive"),
+            (["add", "x", "tests.jobs.noop", "-q", "q", "--cron", "61 * * * *"], 2, "'x': cron:"),
+            (["add", "x", "tests.jobs.gone", "-q", "q", "--interval", "5"], 2, "'x': func_name:"),
+            (["add", "x", "tests.jobs.noop", "-q", "q", "--interval", "5", "--args", '{"a": 1}'], 2, "'x': args:"),
+            (["add", "x:jobs", "tests.jobs.noop", "-q", "q", "--interval", "5"], 2, "id: must not end with ':jobs'"),
             (["show", "nope"], 1, "'nope' does not exist"),
             (["rm", "nope"], 1, "'nope' does not exist"),
             (["enable", "nope"], 1, "'nope' does not exist"),
@@ -275,7 +275,7 @@ class TestHostile:
         rqrcron("add", "x", "tests.jobs.noop", "-q", "runtime", "--interval", "7")
         file.write_text("[]")
         result = rqrcron("apply", str(file), "--prune")
-        assert result.exit_code == 1 and "lists no jobs" in result.output
+        assert result.exit_code == 2 and "lists no jobs" in result.output
         file.write_text(json.dumps([{"id": "y", "func": "tests.jobs.noop", "queue": "q", "interval": 60}]))
         assert "0 to delete" in rqrcron("apply", str(file), "--prune").output
         assert RedisCronJob.fetch("x", connection).queue_name == "runtime"
@@ -284,7 +284,7 @@ class TestHostile:
     def test_numbers_that_could_not_be_read_back_are_refused(self, rqrcron: Any, connection: redis.Redis,
                                                             option: str) -> None:
         result = rqrcron("add", "t", "tests.jobs.noop", "-q", "q", "--interval", "5", option, "9223372036854775807")
-        assert result.exit_code == 1 and "at most" in result.output
+        assert result.exit_code == 2 and "at most" in result.output
         assert not connection.exists(k.job("t"))
 
     @pytest.mark.parametrize(
@@ -318,7 +318,7 @@ class TestHostile:
         binary = tmp_path / "b.json"
         binary.write_bytes(b"\xff\xfe\x00garbage")
         result = rqrcron("apply", str(binary))
-        assert result.exit_code == 1 and "not UTF-8" in result.output
+        assert result.exit_code == 2 and "not UTF-8" in result.output
 
     def test_a_job_whose_id_is_not_text_can_be_removed(self, connection: redis.Redis, redis_url: str) -> None:
         connection.hset(b"rq:cron_job:\xff\xfebin", "queue_name", "q")

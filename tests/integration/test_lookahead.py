@@ -14,6 +14,7 @@ from rq.job import Job
 
 from rediscron import RedisCronJob, RedisCronScheduler
 from rediscron import keys as k
+from rediscron.imports import ImportAllowlist
 from rediscron.job import rq_job_id
 from rediscron.scheduler import LOOKAHEAD
 from tests import jobs
@@ -89,6 +90,7 @@ def test_a_job_rq_cannot_write_is_quarantined_alone(
 ) -> None:
     # Its RQ job holds a value Redis cannot take; the jobs sharing its slot must still fire.
     scheduler._look_ahead = ahead
+    scheduler.allow_import = ImportAllowlist(["tests.custom_rq"])
     every_second(scheduler, 3)
     scheduler.register(jobs.noop, "q", id="bad", cron="* * * * * *", job_class="tests.custom_rq.TenantJob")
     scheduler._pass()

@@ -304,11 +304,24 @@ class TestRqOptions:
         }
 
     def test_queue_class_job_class_and_serializer(self, scheduler: RedisCronScheduler,
-                                                  connection: redis.Redis) -> None:
+                                                  connection: redis.Redis, clock: Clock) -> None:
         job = scheduler.register(jobs.record, "q", id="cls", interval=60, args=(1,), queue_class=AuditQueue,
                                  job_class="tests.custom_rq.AuditJob", serializer=JSONSerializer)
+        # The process that registered the job uses the classes it named.
         queue = scheduler.get_queue_for_job(job)
         assert isinstance(queue, AuditQueue) and queue.job_class is AuditJob
+        assert scheduler.allow_import.allows("tests.custom_rq.AuditJob")
+        # Another scheduler imports what it reads from Redis only through its allowlist (rq's by default).
+        other = RedisCronScheduler(connection, name="other", clock=clock, logging_level="WARNING")
+        scheduler.register_death()
+        other.register_birth()
+        assert other.enqueue_jobs() == []
+        error = other.get_invalid_jobs()["cls"]
+        assert "queue_class tests.custom_rq.AuditQueue is outside" in error and "--allow-import" in error
+        other.register_death()
+        scheduler.register_birth()
+        assert scheduler.retry_quarantined() == ["cls"]
+        clock.now += 60
         scheduler.enqueue_jobs()
         rq_job = AuditJob.fetch(queued(connection)[0], connection=connection, serializer=JSONSerializer)
         assert rq_job.args == [1]
@@ -328,14 +341,17 @@ class TestRqOptions:
         assert (info.value.job_id, info.value.field) == ("bad", option)
         assert not connection.exists(k.job("bad"))
 
-    def test_unimportable_callback_quarantines_only_that_job(self, scheduler: RedisCronScheduler,
-                                                             connection: redis.Redis) -> None:
+    def test_callbacks_go_to_the_worker_by_path_never_imported_here(self, scheduler: RedisCronScheduler,
+                                                                    connection: redis.Redis) -> None:
         scheduler.register(jobs.noop, "q", id="good", interval=60)
         scheduler.register(jobs.noop, "q", id="cb", interval=60, on_success="tests.jobs.on_success")
-        connection.hset(k.job("cb"), "on_success", "tests.jobs.gone")
+        connection.hset(k.job("cb"), "on_success", "tests.not_a_module_here.callback")
         scheduler.enqueue_jobs()
         assert slots_run(connection, "good") == [T0]
-        assert "'gone'" in scheduler.get_invalid_jobs()["cb"]
+        assert slots_run(connection, "cb") == [T0]  # the worker is the one to find it missing
+        assert connection.hget(f"rq:job:{rq_job_id('cb', T0)}", "success_callback_name") == \
+            b"tests.not_a_module_here.callback"
+        assert "cb" not in scheduler.get_invalid_jobs()
 
 
 class TestHistory:

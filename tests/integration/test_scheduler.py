@@ -150,10 +150,10 @@ class TestListing:
         for job_id, mapping in corrupt_records().items():
             connection.hset(k.job(job_id), mapping=mapping)
             connection.sadd(k.ids(), job_id)
-        assert [j.id for j in scheduler.get_all_jobs()] == ["good", "unimportable"]
+        assert [j.id for j in scheduler.get_all_jobs()] == ["good"]
         invalid = scheduler.get_invalid_jobs()
-        assert set(invalid) == {"badcron", "badjson", "nofunc", "unimportable"}
-        assert "cannot be imported" in invalid["unimportable"]
+        assert set(invalid) == {"badcron", "badjson", "nofunc", "notdotted"}
+        assert "not a dotted path" in invalid["notdotted"]
 
 
 def corrupt_records() -> dict[str, dict[str, str]]:
@@ -162,7 +162,7 @@ def corrupt_records() -> dict[str, dict[str, str]]:
     return {
         "badcron": {**base, "interval": "", "cron": "99 99 * * *"},
         "badjson": {**base, "args": "[oops"},
-        "unimportable": {**base, "func_name": "no_such_module.func"},
+        "notdotted": {**base, "func_name": "no_such_module"},
         "nofunc": {k_: v for k_, v in base.items() if k_ != "func_name"},
     }
 
@@ -345,17 +345,58 @@ class TestEnqueue:
         assert connection.zscore(k.schedule(), "badcron") != float("inf")
         assert not connection.hexists(k.job("badcron"), "last_error")
 
-    def test_enable_retries_a_job_quarantined_for_an_import_error(
+    def test_a_quarantine_lifts_itself_once_the_record_is_repaired(
         self, scheduler: RedisCronScheduler, connection: redis.Redis, clock: FakeClock
     ) -> None:
-        # As when a scheduler once ran where the app's code was not importable.
         scheduler.register(jobs.noop, "metrics", id="a", interval=60)
-        connection.hset(k.job("a"), "func_name", "tests.jobs.not_there_yet")
+        connection.hset(k.job("a"), "interval", "soon")  # an operator's typo in redis-cli
         scheduler.register_birth()
         assert scheduler.enqueue_jobs() == []
         assert connection.zscore(k.schedule(), "a") == float("inf")
-        connection.hset(k.job("a"), "func_name", "tests.jobs.noop")  # the code is importable again
-        assert scheduler.enqueue_jobs() == []  # still quarantined: nothing retries it by itself
+        assert scheduler.retry_quarantined() == []  # still unreadable: stays, its error kept
+        assert b"interval" in (connection.hget(k.job("a"), "last_error") or b"")
+        connection.hset(k.job("a"), "interval", "60")  # repaired by hand, no API call
+        assert scheduler.retry_quarantined() == ["a"]
+        stored = RedisCronJob.fetch("a", connection)
+        assert stored.last_error is None and stored.enabled
+        assert connection.zscore(k.schedule(), "a") == T0  # the slot it never ran, a quarter second ago
+        assert [j.id for j in scheduler.enqueue_jobs()] == ["a"]
+
+    def test_the_loop_retries_quarantined_jobs_at_start_and_periodically(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis, clock: FakeClock
+    ) -> None:
+        from rediscron.scheduler import QUARANTINE_RETRY_INTERVAL
+
+        scheduler.register(jobs.noop, "metrics", id="a", interval=60)
+        connection.hset(k.job("a"), "interval", "soon")
+        scheduler.register_birth()
+        scheduler._pass()
+        assert connection.zscore(k.schedule(), "a") == float("inf")
+        connection.hset(k.job("a"), "interval", "60")
+        clock.advance(QUARANTINE_RETRY_INTERVAL - 1)
+        scheduler._pass()
+        assert connection.zscore(k.schedule(), "a") == float("inf")  # not yet
+        clock.advance(1)
+        scheduler._pass()
+        assert connection.zscore(k.schedule(), "a") != float("inf")
+        connection.hset(k.job("a"), "interval", "soon")
+        clock.advance(60)
+        scheduler._pass()
+        assert connection.zscore(k.schedule(), "a") == float("inf")  # broken again, when it came due
+        connection.hset(k.job("a"), "interval", "60")
+        scheduler.register_death()
+        scheduler.register_birth()  # a new leader tries at once
+        scheduler._pass()
+        assert connection.zscore(k.schedule(), "a") != float("inf")
+
+    def test_enable_retries_a_quarantined_job_at_once(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis, clock: FakeClock
+    ) -> None:
+        scheduler.register(jobs.noop, "metrics", id="a", interval=60)
+        connection.hset(k.job("a"), "interval", "soon")
+        scheduler.register_birth()
+        assert scheduler.enqueue_jobs() == []
+        connection.hset(k.job("a"), "interval", "60")
         RedisCronJob.fetch("a", connection).enable()
         stored = RedisCronJob.fetch("a", connection)
         assert stored.last_error is None and stored.enabled
@@ -363,11 +404,13 @@ class TestEnqueue:
         clock.advance(60)
         assert [j.id for j in scheduler.enqueue_jobs()] == ["a"]
         # Still broken: enabling quarantines it again at its next slot, logged, nothing else touched.
-        connection.hset(k.job("a"), "func_name", "tests.jobs.not_there_yet")
-        RedisCronJob.fetch("a", connection, strict=False).enable()
+        connection.hset(k.job("a"), "queue_name", "")
+        with pytest.raises(CorruptJobError):
+            RedisCronJob.fetch("a", connection)
+        RedisCronJob(id="a", queue_name="metrics", func=jobs.noop, interval=60, connection=connection).enable()
         clock.advance(60)
         assert scheduler.enqueue_jobs() == []
-        assert "cannot be imported" in (RedisCronJob.fetch("a", connection, strict=False).last_error or "")
+        assert "queue_name" in (connection.hget(k.job("a"), "last_error") or b"").decode()
 
     def test_a_key_of_another_type_is_quarantined_and_repaired_by_register(
         self, scheduler: RedisCronScheduler, connection: redis.Redis

@@ -159,7 +159,7 @@ def test_an_explicit_zone_for_an_rq_cron_config_wins(rqrcron: Any, connection: r
     assert result.exit_code == 0, result.output
     assert RedisCronJob.fetch("tests.jobs.record", connection).timezone == "America/New_York"
     bad = rqrcron("apply", str(FIXTURES / "rq_cron_config.py"), "--tz", "Mars/Base")
-    assert bad.exit_code == 1 and "--timezone" in bad.output and "Mars/Base" in bad.output
+    assert bad.exit_code == 2 and "--timezone" in bad.output and "Mars/Base" in bad.output
 
 
 @pytest.mark.skipif(not RQ3, reason="rq 2 reads cron in UTC whatever the host's zone")
@@ -167,7 +167,7 @@ def test_a_host_zone_without_an_iana_name_is_refused(rqrcron: Any, connection: r
                                                      host_tz: Callable[[str], None]) -> None:
     host_tz("JST-9")
     result = rqrcron("apply", str(FIXTURES / "rq_cron_config.py"))
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "JST-9" in result.output and "--timezone" in result.output
     assert not RedisCronJob.exists("tests.jobs.record", connection)  # nothing half-applied
 
@@ -176,7 +176,7 @@ def test_timezone_is_only_for_rq_cron_configs(rqrcron: Any, tmp_path: Path) -> N
     file = tmp_path / "jobs.json"
     file.write_text(json.dumps([{"id": "a", "func": "tests.jobs.noop", "queue": "q", "cron": "0 6 * * *"}]))
     result = rqrcron("apply", str(file), "--tz", "Europe/Berlin")
-    assert result.exit_code == 1 and "rq cron configs" in result.output
+    assert result.exit_code == 2 and "rq cron configs" in result.output
 
 
 @pytest.mark.parametrize(
@@ -199,7 +199,7 @@ def test_a_bad_file_changes_nothing(rqrcron: Any, connection: redis.Redis, tmp_p
     file = tmp_path / "s.json"
     file.write_text(content)
     result = rqrcron("apply", str(file))
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert message in result.output, result.output
     assert "Traceback" not in result.output
     assert connection.keys("rq:cron*") == []
@@ -207,6 +207,6 @@ def test_a_bad_file_changes_nothing(rqrcron: Any, connection: redis.Redis, tmp_p
 
 def test_missing_file(rqrcron: Any) -> None:
     result = rqrcron("apply", "/nonexistent/schedules.json")
-    assert result.exit_code == 1 and "cannot read /nonexistent/schedules.json" in result.output
+    assert result.exit_code == 2 and "cannot read /nonexistent/schedules.json" in result.output
     result = rqrcron("apply", "no_such_config_module")
-    assert result.exit_code == 1 and "cannot load rq cron config" in result.output
+    assert result.exit_code == 2 and "cannot load rq cron config" in result.output

@@ -104,9 +104,27 @@ class TestValidation:
         refused("meta", meta={"when": datetime.now()})
         refused("args", args=(float("nan"),))
 
-    @pytest.mark.parametrize("job_id", ["", "a b", "x\n", "ends:jobs", "x" * 201, None, 5])
+    @pytest.mark.parametrize("job_id", ["", "a\tb", "x\n", "\x1b[2J", "a\x85b", "ends:jobs", "x" * 201, None, 5])
     def test_bad_id(self, job_id: object) -> None:
         refused("id", id=job_id)
+
+    @pytest.mark.parametrize("job_id", ["Report: Q3 sales", " padded ", "émoji 📈", "中文", "x" * 200])
+    def test_ids_are_any_text_without_control_characters(self, job_id: str) -> None:
+        assert make(id=job_id).id == job_id
+
+    def test_arguments_are_limited_in_size(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from rediscron import limits
+
+        make(args=("x" * 60_000,), kwargs={"k": "y" * 4000})  # just under 64 KiB
+        error = refused("args/kwargs/meta", args=("x" * 60_000,), meta={"k": "y" * 6000})
+        assert "66,0" in error.message and "65,536" in error.message
+        refused("args/kwargs/meta", kwargs={"k": "é" * 33_000})  # counted in UTF-8 bytes
+        monkeypatch.setattr(limits, "MAX_ARGUMENTS_BYTES", 100)
+        refused("args/kwargs/meta", args=("x" * 100,))
+        data = {k: str(v) for k, v in make(args=("x" * 90,)).to_dict().items()}
+        data["kwargs"] = '{"k": "' + "y" * 20 + '"}'
+        with pytest.raises(CorruptJobError, match="over the limit"):
+            RedisCronJob.restore(data)
 
     @pytest.mark.parametrize("queue", ["", "a b", None])
     def test_bad_queue(self, queue: object) -> None:
@@ -157,7 +175,7 @@ class TestSerialisation:
     @pytest.mark.parametrize(
         ("field", "value"),
         [("cron", "nope"), ("args", "{bad json"), ("interval", "soon"), ("kwargs", "[1]"),
-         ("func_name", "tests.jobs.gone"), ("next_enqueue_time", "yesterday"), ("schema_version", "99")],
+         ("func_name", "tests.jobs:gone"), ("next_enqueue_time", "yesterday"), ("schema_version", "99")],
     )
     def test_corrupt_record_names_job(self, field: str, value: str) -> None:
         data = {k: str(v) for k, v in make().to_dict().items()}
@@ -173,13 +191,13 @@ class TestSerialisation:
         with pytest.raises(CorruptJobError, match="queue_name"):
             RedisCronJob.restore(data)
 
-    def test_unimportable_function_is_listed_when_not_strict(self) -> None:
+    def test_restore_never_imports_the_function(self) -> None:
         data = {k: str(v) for k, v in make().to_dict().items()}
         data["func_name"] = "somewhere.else.entirely"
-        job = RedisCronJob.restore(data, strict=False)
+        job = RedisCronJob.restore(data)
         assert job.func is None
         assert job.func_name == "somewhere.else.entirely"
-        assert job.last_error and "cannot be imported" in job.last_error
+        assert job.last_error is None and job.state() == "enabled"
 
     def test_rq_monitoring_form(self) -> None:
         data = make(args=("x",)).to_rq_dict()

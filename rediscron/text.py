@@ -1,0 +1,49 @@
+"""Text from Redis made safe to print: control characters escaped, long messages cut.
+
+Whatever Redis holds may have been written by anyone with access to it; printed raw, an
+escape sequence in a job's description could rewrite an operator's terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+# C0 and C1 controls, DEL, and the Unicode line/paragraph separators and bidirectional overrides
+# (which reorder what follows them on screen).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# What json.dumps leaves raw inside strings (it escapes C0 itself; raw C0 outside strings is layout).
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character shown as an escape (``\\x1b``), so it prints as one line."""
+    return _UNSAFE.sub(_escape, text)
+
+
+def has_control(text: str) -> bool:
+    """Whether ``text`` holds a character :func:`printable` would escape."""
+    return _UNSAFE.search(text) is not None
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, ending in an ellipsis when cut."""
+    if len(text) <= limit:
+        return text
+    return text[: max(0, limit - 1)] + "…"
+
+
+def escape_json_text(document: str) -> str:
+    """JSON text with the controls JSON leaves raw (DEL, C1, separators) written as ``\\u`` escapes."""
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", document)
+
+
+def to_json(value: Any, **options: Any) -> str:
+    """``json.dumps`` keeping non-ASCII text as characters, with every control character escaped."""
+    return escape_json_text(json.dumps(value, ensure_ascii=False, **options))
