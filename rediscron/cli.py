@@ -29,7 +29,7 @@ from rq.cli.helpers import get_redis_from_config, read_config_file
 from . import sync
 from .__version__ import __version__
 from .clock import from_epoch, parse_time
-from .connection import from_url
+from .connection import from_url, mask, redact
 from .errors import InvalidJobError, RediscronError
 from .imports import DEFAULT_ALLOWED_IMPORTS, ImportAllowlist, checked_where_importable
 from .job import RedisCronJob, delete_job, enable_quarantined
@@ -37,7 +37,7 @@ from .logs import JsonFormatter
 from .metrics import MetricsServer
 from .options import OPTIONS
 from .scheduler import RedisCronScheduler
-from .status import read_status, render_status
+from .status import MAX_OVERDUE, read_status, render_status
 from .sync import SyncError
 from .text import printable, shorten, to_json
 from .view import render_info, snapshot
@@ -96,6 +96,10 @@ def connect(url: str | None, config: str | None) -> Redis:
                 kwargs["socket_connect_timeout"] = 5
         else:
             url = url or os.environ.get("RQ_REDIS_URL") or os.environ.get("REDIS_URL") or DEFAULT_URL
+            if "/" in url.partition("://")[2].partition("?")[0].rpartition("@")[0]:
+                # Parsed as is, part of the password would be taken for the host, and shown in errors.
+                raise click.UsageError(f"the Redis URL {redact(url)} has a '/' before its host: percent-encode "
+                                       "a '/' in the user name or password as %2F (and '@' as %40)")
             try:
                 connection = from_url(url)
             except ValueError as exc:
@@ -104,17 +108,12 @@ def connect(url: str | None, config: str | None) -> Redis:
                     raise click.UsageError(
                         f"the Redis URL {redact(url)} needs a scheme: redis://, rediss://, unix://, redis+sentinel:// "
                         "or rediss+sentinel:// (e.g. redis://localhost:6379/0)") from None
-                raise click.UsageError(f"the Redis URL {redact(url)} is not usable: {exc}") from None
+                raise click.UsageError(f"the Redis URL {redact(url)} is not usable: {mask(str(exc), url)}") from None
         connection.ping()
     except (RedisError, ValueError, OSError) as exc:
         where = redact(url) if url else f"the Redis of config {config}"
-        fail(f"cannot reach Redis at {where}: {exc}")
+        fail(f"cannot reach Redis at {where}: {mask(str(exc), url) if url else exc}")
     return connection
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
 def usage_error(message: str) -> NoReturn:
@@ -229,23 +228,29 @@ def _check_name(value: str) -> str:
 
 @main.command(context_settings=CONTEXT)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable.")
+@click.option("--max-overdue", type=click.FloatRange(min=0), default=MAX_OVERDUE, show_default=True,
+              metavar="SECONDS", callback=finite_seconds, help="A due slot waiting longer than this is a problem.")
 @click.pass_obj
-def status(settings: Settings, as_json: bool) -> None:
-    """Show the scheduler's health: leader, lock, heartbeat, fires/min, lag, job counts.
+def status(settings: Settings, as_json: bool, max_overdue: float) -> None:
+    """Show the scheduler's health: leader, lock, heartbeat, fires/min, lag, job counts, failing jobs.
 
-    Exits 1 when no scheduler holds the lock, so it can serve as a health check.
+    Exits 1 when something is wrong, so it can serve as a health check: no scheduler holds
+    the lock, the leader is dead (its process is gone from this host) or its heartbeat is
+    stale, a due slot waits longer than --max-overdue, or the registry came back empty
+    after having had jobs. Each problem is a 'problem' line.
 
     \b
-    Example:
+    Examples:
       rqrcron status
+      rqrcron status --max-overdue 300 --json
     """
     with operation():
-        report = read_status(settings.connection)
+        report = read_status(settings.connection, max_overdue=max_overdue)
     if as_json:
         click.echo(to_json(report.as_json(), indent=2))
     else:
         click.echo(render_status(report))
-    if report.leader is None:
+    if report.problems:
         raise SystemExit(1)
 
 
@@ -711,8 +716,8 @@ def apply(settings: Settings, file: str, prune: bool, dry_run: bool, timezone_na
               help="json: one object per line, with each event's fields (event, job_id, slot, lag...).")
 @click.option("--metrics-port", type=click.IntRange(0, 65535), default=None, metavar="PORT",
               help="Serve Prometheus metrics on http://HOST:PORT/metrics.")
-@click.option("--metrics-host", default="0.0.0.0", show_default=True, metavar="HOST",
-              help="Address the metrics endpoint listens on.")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, metavar="HOST",
+              help="Address the metrics endpoint listens on (0.0.0.0: every interface).")
 @click.option("--wait-replicas", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
               help="After taking or extending the lock, WAIT (100 ms at most) until N replicas have it.")
 @allow_import_option("the scheduler")

@@ -176,7 +176,7 @@ def fire_batches(connection: Redis, lock_value: str, batches: list[list[Slot]],
 
 
 def _fire_keys() -> list[str]:
-    return [keys.lock(), keys.schedule(), keys.revision(), keys.fires(), keys.stats()]
+    return [keys.lock(), keys.schedule(), keys.revision(), keys.fires(), keys.stats(), keys.failing()]
 
 
 def _outcome(result: list[Any]) -> tuple[bool, list[int]]:

@@ -589,6 +589,9 @@ class RedisCronJob(CronJob):
         self.run_count = 0
         self.missed_count = 0
         self.overlap_count = 0
+        #: Runs that failed in a row, as counted by the scheduler when each next run is enqueued (a run
+        #: still in progress then is not counted); :meth:`get_stats` counts from the live history.
+        self.consecutive_failures = 0
         #: The latest slots not run, newest last: {"at", "from", "to", "slots", "exact", "reason"}.
         self.drop_log: list[dict[str, Any]] = []
         self._trusted_options: dict[str, Any] = {}
@@ -879,6 +882,7 @@ class RedisCronJob(CronJob):
         job.run_count = _counter(data.get("run_count"))
         job.missed_count = _counter(data.get("missed_count"))
         job.overlap_count = _counter(data.get("overlap_count"))
+        job.consecutive_failures = _counter(data.get("consecutive_failures"))
         job.drop_log = _drop_log(data.get("drop_log"))
         job.func = None
         job.func_name = func_name
@@ -1202,6 +1206,7 @@ def delete_job(client: Redis | Pipeline, job_id: str) -> bool:
         pipe.zrem(keys.schedule(), job_id)
         pipe.srem(keys.ids(), job_id)
         pipe.srem(keys.applied(), job_id)
+        pipe.zrem(keys.failing(), job_id)
         if isinstance(client, Pipeline):
             return True
         return any(int(n) for n in pipe.execute())
@@ -1209,7 +1214,7 @@ def delete_job(client: Redis | Pipeline, job_id: str) -> bool:
     raw: str | bytes = job_id if _encodable(job_id) else job_id.encode("utf-8", "surrogateescape")
     keys_: list[Any] = [
         keys.job(raw), keys.schedule(), keys.ids(), keys.last_update(), keys.history(raw),
-        keys.applied(),
+        keys.applied(), keys.failing(),
     ]
     existed = scripts.run("delete", client, keys_, [raw, keys.events()])
     return True if isinstance(client, Pipeline) else bool(int(existed))

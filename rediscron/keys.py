@@ -94,6 +94,11 @@ def stats() -> str:
     return f"{prefix()}:cron_jobs:stats"
 
 
+def failing() -> str:
+    """Sorted set of the jobs whose latest runs failed, scored by how many in a row (kept by the fire script)."""
+    return f"{prefix()}:cron_jobs:failing"
+
+
 def rq_job(rq_job_id: str) -> str:
     """The hash of one RQ job, as rq names it (read field by field, never unpickled)."""
     return f"{prefix()}:job:{rq_job_id}"

@@ -16,7 +16,7 @@ from typing import Any, cast
 from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import NoPermissionError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.sentinel import SentinelConnectionPool
 from rq import Callback, Retry, cron_scheduler_registry
@@ -185,6 +185,10 @@ class RedisCronScheduler(CronScheduler):
         self._next_quarantine_retry = 0.0
         self._quarantine_offset = 0
         #: Counters, for logs, metrics and tests.
+        self.failed_passes = 0
+        #: How many jobs the registry had when it was found empty after the lock vanished (Redis lost its
+        #: data); None while the registry is not in that state.
+        self.registry_lost: int | None = None
         self.fired = 0
         self.quarantined = 0
         self.missed = 0
@@ -786,6 +790,8 @@ class RedisCronScheduler(CronScheduler):
         jobs = self._load(ids)[0]
         data["cron_jobs"] = json.dumps([job.to_rq_dict() for job in jobs])
         data["lock_ttl"] = str(self.lock_ttl)
+        # Read by `rqrcron status`, which must say so even though Redis lost everything else.
+        data["registry_lost"] = str(self.registry_lost) if self.registry_lost is not None else ""
         epoch = self._lock.epoch
         data["fencing_epoch"] = str(epoch) if epoch is not None else ""
         return data
@@ -884,6 +890,10 @@ class RedisCronScheduler(CronScheduler):
         self._wait_for_replicas()
         if not extended:
             self._check_registry(int(registered))
+        if self.registry_lost is not None and int(registered) > 0:
+            self.log.warning("Scheduler %s: the registry has jobs again (%d)", self.name, int(registered))
+            self.registry_lost = None
+            self._jobs_hash_dirty = True
         self._known_jobs = int(registered)
         if not refreshed or self._jobs_hash_dirty:
             self.save()
@@ -908,6 +918,7 @@ class RedisCronScheduler(CronScheduler):
         if not known or registered >= known:
             return
         if registered == 0:
+            self.registry_lost = known
             self.log.error(
                 "Scheduler %s: the registry is EMPTY (it had %d job(s)) and the lock had vanished: Redis restarted "
                 "without its data or was flushed. Nothing will run until the jobs are registered again "
@@ -1052,6 +1063,7 @@ class RedisCronScheduler(CronScheduler):
 
     def _on_failure(self, exc: Exception) -> float:
         """Log a failure once per kind, and return how long to back off before the next try."""
+        self.failed_passes += 1
         kind = "Redis unreachable" if isinstance(exc, _CONNECTION_ERRORS) else type(exc).__name__
         if kind != self._failing:
             if self._failing is None:
@@ -1059,8 +1071,14 @@ class RedisCronScheduler(CronScheduler):
             self._failing = kind
             if isinstance(exc, _CONNECTION_ERRORS):
                 self.log.error("Scheduler %s: Redis unreachable (%s); retrying with back-off", self.name, exc)
+            elif isinstance(exc, RedisError):
+                # An error reply (NOPERM, OOM, READONLY, BUSY...): Redis says what is wrong, no traceback needed.
+                hint = " (docs/operations.md lists the ACL rights the scheduler needs)" if "NOPERM" in str(exc) or \
+                    isinstance(exc, NoPermissionError) else ""
+                self.log.error("Scheduler %s: Redis refused a command: %s%s; retrying with back-off", self.name,
+                               exc, hint)
             else:
-                # A Redis error reply (OOM, READONLY, BUSY...) or a bug: keep going, loudly, without crashing.
+                # A bug: keep going, loudly, without crashing.
                 self.log.exception("Scheduler %s: pass failed; retrying with back-off", self.name)
         backoff = self._backoff
         self._backoff = min(self._backoff * 2, MAX_BACKOFF)

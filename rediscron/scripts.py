@@ -6,6 +6,7 @@ so callers never see ``NOSCRIPT``.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from redis import Redis
 from redis.client import Pipeline
 from redis.commands.core import Script
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoPermissionError, NoScriptError, ResponseError
 
 Client = Redis | Pipeline
 
@@ -28,7 +29,10 @@ _registered: dict[str, Script] = {}
 
 def run(name: str, client: Client, keys: list[str], args: list[Any]) -> Any:
     """Run script ``lua/{name}.lua`` on ``client`` (a connection, or a pipeline to queue it)."""
-    return script(name, client)(keys=keys, args=args, client=client)
+    try:
+        return script(name, client)(keys=keys, args=args, client=client)
+    except ResponseError as exc:
+        raise explain(exc) from None
 
 
 def run_all(name: str, connection: Redis, calls: list[tuple[list[str], list[Any]]], *,
@@ -54,9 +58,37 @@ def run_all(name: str, connection: Redis, calls: list[tuple[list[str], list[Any]
         connection.script_load(found.script)
         replies = send()
     for reply in replies:
+        if isinstance(reply, ResponseError):
+            raise explain(reply)
         if isinstance(reply, Exception):
             raise reply
     return replies
+
+
+_REFUSED = re.compile(r"f_([0-9a-f]{40}).*@user_script:(\d+).*(can't run this command|NOPERM|no permissions)",
+                      re.IGNORECASE | re.DOTALL)
+_CALL = re.compile(r"redis\.p?call\('([A-Z]+)'")
+
+
+def explain(exc: ResponseError) -> ResponseError:
+    """An ACL refusal inside a script, as Redis 6 words it, names no command: name it from the script's line.
+
+    Other errors come back unchanged.
+    """
+    found = _REFUSED.search(str(exc))
+    if not found:
+        return exc
+    sha, line = found.group(1), int(found.group(2))
+    for name, registered in _registered.items():
+        if registered.sha == sha:
+            lines = _source(name).splitlines()
+            text = lines[line - 1] if 0 < line <= len(lines) else ""
+            call = _CALL.search(text)
+            what = f"the {call.group(1)} command" if call else "one of the commands rq's enqueue sends (HSET, " \
+                "RPUSH, LPUSH, SADD, ZADD, EXPIRE, PERSIST...)"
+            return NoPermissionError(f"this user has no permissions to run {what} (in rediscron's {name} script, "
+                                     f"line {line}): {exc}")
+    return exc
 
 
 def load(connection: Redis, *names: str) -> None:

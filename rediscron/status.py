@@ -6,12 +6,13 @@ Everything comes from one pipelined read, whatever the number of jobs.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+import os
+import socket
+from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
 from redis import Redis
 from rq import cron_scheduler_registry
-from rq.utils import as_text
 
 from . import keys
 from .clock import epoch_of_time_reply, parse_time, to_epoch
@@ -21,6 +22,10 @@ from .text import printable
 
 #: The window ``rqrcron status`` computes rates and lag over.
 WINDOW = 300.0
+#: A due slot older than this (seconds) is a problem: no scheduler is firing.
+MAX_OVERDUE = 60.0
+#: Jobs with consecutive failures listed by name.
+FAILING_SHOWN = 5
 
 
 @dataclass
@@ -48,6 +53,18 @@ class Status:
     fired_total: int
     missed_total: int
     overlap_skipped_total: int
+    #: How long the most overdue slot has been due (0: none is).
+    oldest_overdue: float = 0.0
+    lock_ttl: int | None = None
+    #: False when the leader is known dead: it ran on this host and its process is gone.
+    leader_alive: bool | None = None
+    #: Jobs the leader saw before the registry came back empty (None: not so).
+    registry_lost: int | None = None
+    #: Jobs whose runs failed in a row, and the worst few (id, failures).
+    failing: int = 0
+    most_failing: list[tuple[str, int]] = field(default_factory=list)
+    #: What is wrong, one sentence each; empty when healthy.
+    problems: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,8 +74,9 @@ def _percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, max(0, math.ceil(fraction * len(sorted_values)) - 1))]
 
 
-def read_status(connection: Redis, window: float = WINDOW) -> Status:
-    """One round trip: the lock, the leader's hash and heartbeat, counts, totals and recent fires."""
+def read_status(connection: Redis, window: float = WINDOW, max_overdue: float = MAX_OVERDUE) -> Status:
+    """Two round trips whatever the number of jobs: the lock, the leader's hash and heartbeat, counts,
+    totals and recent fires; and the problems they show (see :attr:`Status.problems`)."""
     with connection.pipeline(transaction=False) as pipe:
         pipe.time()
         pipe.get(keys.lock())
@@ -69,27 +87,32 @@ def read_status(connection: Redis, window: float = WINDOW) -> Status:
         pipe.zrange(keys.schedule(), 0, 0, withscores=True)
         pipe.hgetall(keys.stats())
         pipe.lrange(keys.fires(), 0, -1)
+        pipe.zcard(keys.failing())
+        pipe.zrevrange(keys.failing(), 0, FAILING_SHOWN - 1, withscores=True)
         (time_reply, lock_value, ttl_ms, registered, indexed, quarantined, soonest, totals,
-         fires) = pipe.execute()
+         fires, failing, most_failing) = pipe.execute()
     now = epoch_of_time_reply(time_reply)
-    holder = LockHolder.parse(as_text(lock_value), int(ttl_ms)) if lock_value else None
-    host = pid = age = started = None
+    holder = LockHolder.parse(_text(lock_value), int(ttl_ms)) if lock_value else None
+    host = pid = age = started = lock_ttl = lost = None
     if holder is not None:
         with connection.pipeline(transaction=False) as pipe:
-            pipe.hmget(f"{keys.prefix()}:cron_scheduler:{holder.name}", "hostname", "pid", "created_at")
+            pipe.hmget(f"{keys.prefix()}:cron_scheduler:{holder.name}", "hostname", "pid", "created_at", "lock_ttl",
+                       "registry_lost")
             pipe.zscore(cron_scheduler_registry.get_registry_key(), holder.name)
-            (host_raw, pid_raw, created_raw), seen = pipe.execute()
-        host = as_text(host_raw) if host_raw else None
-        pid = int(pid_raw) if pid_raw and as_text(pid_raw).isdigit() else None
+            (host_raw, pid_raw, created_raw, ttl_raw, lost_raw), seen = pipe.execute()
+        host = _text(host_raw) if host_raw else None
+        pid = _whole(pid_raw)
+        lock_ttl = _whole(ttl_raw)
+        lost = _whole(lost_raw)
         age = max(0.0, now - float(seen)) if seen is not None else None
         try:
-            started = to_epoch(parse_time(as_text(created_raw))) if created_raw else None
+            started = to_epoch(parse_time(_text(created_raw))) if created_raw else None
         except ValueError:
             started = None
     recent: list[tuple[float, float]] = []
     for entry in cast(list[Any], fires):
         try:
-            at, lag = as_text(entry).split(" ")
+            at, lag = _text(entry).split(" ")
             recent.append((float(at), float(lag)))
         except ValueError:
             continue
@@ -101,9 +124,9 @@ def read_status(connection: Redis, window: float = WINDOW) -> Status:
         # The list is full and younger than the window: measure over the time it covers.
         span = min(span, max(1.0, now - min(at for at, _ in in_window)))
     lags = sorted(lag for _, lag in in_window)
-    total = {as_text(k): int(v) for k, v in cast(dict[Any, Any], totals).items() if as_text(v).lstrip("-").isdigit()}
+    total = {_text(k): int(v) for k, v in cast(dict[Any, Any], totals).items() if _text(v).lstrip("-").isdigit()}
     next_due = float(soonest[0][1]) - now if soonest and math.isfinite(float(soonest[0][1])) else None
-    return Status(
+    status = Status(
         now=now,
         leader=holder.name if holder else None,
         host=host,
@@ -123,7 +146,57 @@ def read_status(connection: Redis, window: float = WINDOW) -> Status:
         fired_total=total.get("fired", 0),
         missed_total=total.get("missed", 0),
         overlap_skipped_total=total.get("overlap_skipped", 0),
+        oldest_overdue=max(0.0, -next_due) if next_due is not None else 0.0,
+        lock_ttl=lock_ttl,
+        leader_alive=_alive_here(host, pid),
+        registry_lost=lost,
+        failing=int(failing),
+        most_failing=[(_text(job_id), int(score)) for job_id, score in most_failing],
     )
+    status.problems = _problems(status, max_overdue)
+    return status
+
+
+def _text(raw: Any) -> str:
+    """Text of a reply, whatever bytes it holds (a hostile value is shown, escaped, never fatal)."""
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+
+
+def _whole(raw: Any) -> int | None:
+    text = _text(raw) if raw is not None else ""
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
+
+
+def _alive_here(host: str | None, pid: int | None) -> bool | None:
+    """Whether the leader's process is running, when it runs on this host (None: can't tell from here)."""
+    if host is None or pid is None or host != socket.gethostname():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def _problems(status: Status, max_overdue: float) -> list[str]:
+    problems = []
+    if status.leader is None:
+        problems.append("no scheduler holds the lock: nothing is being enqueued")
+    elif status.leader_alive is False:
+        problems.append(f"the leader's process (pid {status.pid} on this host) is gone; its lock expires in "
+                        f"{_seconds(status.lock_ttl_left)}, then a standby takes over")
+    elif status.heartbeat_age is not None and status.lock_ttl and status.heartbeat_age > status.lock_ttl * 2 / 3:
+        problems.append(f"the leader's last heartbeat was {_seconds(status.heartbeat_age)} ago (it beats every "
+                        f"{_seconds(status.lock_ttl / 3)}): it is stuck or paused")
+    if status.oldest_overdue > max_overdue:
+        problems.append(f"a slot has been due for {_seconds(status.oldest_overdue)} (more than "
+                        f"{_seconds(max_overdue)}): no scheduler is firing")
+    if status.registry_lost:
+        problems.append(f"the registry is empty, and had {status.registry_lost} job(s): Redis lost its data; "
+                        "register the jobs again (for example with `rqrcron apply`)")
+    return problems
 
 
 def _seconds(value: float | None) -> str:
@@ -152,6 +225,12 @@ def render_status(status: Status) -> str:
         ("next due", f"in {_seconds(status.next_due_in)}" if status.next_due_in is not None else "-"),
         ("totals", f"{status.fired_total} fired, {status.missed_total} slots missed, "
                    f"{status.overlap_skipped_total} skipped for overlap"),
+        ("failing", "-" if not status.failing else f"{status.failing} job(s) whose latest runs failed: " + ", ".join(
+            f"{job_id} ({count} in a row)" for job_id, count in status.most_failing)
+            + (", ..." if status.failing > len(status.most_failing) else "")),
     ]
+    if status.oldest_overdue > 1:
+        lines.insert(7, ("overdue", f"the oldest due slot waits for {_seconds(status.oldest_overdue)}"))
+    lines += [("problem", problem) for problem in status.problems]
     width = max(len(name) for name, _ in lines)
     return "\n".join(f"{name.ljust(width)}  {printable(value)}" for name, value in lines)

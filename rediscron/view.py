@@ -35,6 +35,8 @@ class Row:
     queue: str
     error: str | None = None
     func_name: str | None = None
+    #: Runs failed in a row, as the scheduler counted them when it enqueued the next run.
+    failures: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -46,6 +48,7 @@ class Row:
             "queue": self.queue,
             "func_name": self.func_name,
             "error": self.error,
+            "consecutive_failures": self.failures,
         }
 
 
@@ -79,7 +82,8 @@ def _row(job: RedisCronJob) -> Row:
     error = job.last_error
     if error:
         state = "invalid"
-    return Row(job.id, job.describe_schedule(), state, next_run, job.queue_name, error, job.func_name)
+    return Row(job.id, job.describe_schedule(), state, next_run, job.queue_name, error, job.func_name,
+               job.consecutive_failures)
 
 
 def snapshot(connection: Redis, queues: tuple[str, ...] = ()) -> Snapshot:
@@ -131,6 +135,8 @@ def _table(rows: list[Row], indent: str, with_queue: bool) -> list[Text]:
             line.append(r.next_run.ljust(27) if with_queue else r.next_run)
             if with_queue:
                 line.append(_GAP + queue)
+        if r.failures:
+            line.append(_GAP + ("1 failure" if r.failures == 1 else f"{r.failures} failures in a row"), style="red")
         line.rstrip()
         lines.append(line)
     return lines

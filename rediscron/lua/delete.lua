@@ -1,12 +1,14 @@
 -- Delete one cron job: hash, index entries, marker and event together.
 -- KEYS[1] job hash, KEYS[2] schedule zset, KEYS[3] ids set, KEYS[4] last_update marker, KEYS[5] history,
--- KEYS[6] the set of ids `apply` owns (a job deleted and made again by hand is not apply's)
+-- KEYS[6] the set of ids `apply` owns (a job deleted and made again by hand is not apply's),
+-- KEYS[7] the failing jobs zset
 -- ARGV[1] id, ARGV[2] events channel
 -- Returns 1 if the job existed (hash or index entry), else 0.
 local existed = redis.call('DEL', KEYS[1])
 redis.call('DEL', KEYS[5])
 existed = existed + redis.call('ZREM', KEYS[2], ARGV[1]) + redis.call('SREM', KEYS[3], ARGV[1])
 redis.call('SREM', KEYS[6], ARGV[1])
+redis.call('ZREM', KEYS[7], ARGV[1])
 -- A delete must work even under maxmemory (it frees memory); the marker is best effort then,
 -- and the event still goes out.
 redis.pcall('INCR', KEYS[4])

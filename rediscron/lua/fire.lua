@@ -1,6 +1,6 @@
 -- Fire a batch of planned due jobs, all or nothing per job, only while the lock is ours.
 -- KEYS[1] lock, KEYS[2] schedule zset, KEYS[3] revision counter, KEYS[4] recent fires list,
--- KEYS[5] totals hash
+-- KEYS[5] totals hash, KEYS[6] failing jobs zset (id scored by its consecutive failures)
 -- ARGV[1] our lock value, ARGV[2] number of jobs, ARGV[3] now (epoch seconds),
 -- ARGV[4] history entries kept per job, ARGV[5] recent fires kept, ARGV[6] now in RQ's time format
 -- (the RQ jobs' enqueued_at and the cron jobs' latest_enqueue_time), then per job:
@@ -54,15 +54,26 @@ for _ = 1, tonumber(ARGV[2]) do
     redis.call('ZREM', KEYS[2], id)
     result[#result + 1] = 3
   else
-    local status, extra = 4, nil
+    local status, extra, failures = 4, nil, nil
     if rq_key ~= '' then
-      local newest = nil
-      if prefix ~= '' then newest = redis.call('ZRANGE', history, -1, -1)[1] end
+      local newest = redis.call('ZRANGE', history, -1, -1)[1]
+      local newest_status = nil
+      if newest then
+        newest_status = redis.call('HGET', string.sub(rq_key, 1, #rq_key - #rq_id) .. newest, 'status')
+      end
       if redis.call('EXISTS', rq_key) == 1 then
         status, extra = 2, on_run
-      elseif newest and busy[redis.call('HGET', prefix .. newest, 'status') or ''] then
+      elseif prefix ~= '' and busy[newest_status or ''] then
         status, extra = 5, on_overlap
       else
+        -- The run before this one is counted now, once: failed in a row, or not.
+        if newest_status == 'failed' then
+          failures = (tonumber(redis.call('HGET', hash, 'consecutive_failures') or '0') or 0) + 1
+          redis.call('ZADD', KEYS[6], failures, id)
+        elseif newest_status == 'finished' then
+          failures = 0
+          redis.call('ZREM', KEYS[6], id)
+        end
         for _, cmd in ipairs(cmds) do redis.call(unpack(cmd)) end
         -- The run may have been built ahead of its slot: it is enqueued now.
         redis.call('HSET', rq_key, 'enqueued_at', stamp)
@@ -79,6 +90,10 @@ for _ = 1, tonumber(ARGV[2]) do
         writes[#writes + 1] = 'latest_enqueue_time'
         writes[#writes + 1] = stamp
       end
+    end
+    if failures then
+      writes[#writes + 1] = 'consecutive_failures'
+      writes[#writes + 1] = failures
     end
     writes[#writes + 1] = 'revision'
     writes[#writes + 1] = redis.call('INCR', KEYS[3])

@@ -343,3 +343,17 @@ class TestHostile:
         result = rqrcron("export")  # the warning goes to stderr, which CliRunner shows with stdout
         assert result.exit_code == 0
         assert "1 unreadable record(s)" in result.output and "broken" in result.output
+
+
+class TestSecrets:
+    @pytest.mark.parametrize("url", [
+        "redis://:p@ss/w0rd@127.0.0.1:1/0",  # unencoded '/' in the password: refused, never parsed
+        "redis://:s3cr3t@127.0.0.1:1/0",
+        "redis://127.0.0.1:1/0?password=s3cr3t",
+        "redis+sentinel://:s3cr3t@127.0.0.1:1/m?sentinel_password=s3cr3t",
+    ])
+    def test_no_message_shows_a_password(self, url: str) -> None:
+        result = CliRunner().invoke(main, ["-u", url, "info"])
+        assert result.exit_code in (1, 2), result.output
+        assert "s3cr3t" not in result.output and "w0rd" not in result.output and "p@ss" not in result.output
+        assert "***" in result.output

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import time
 import urllib.request
 
 import pytest
@@ -11,7 +13,7 @@ import redis
 
 from rediscron import RedisCronScheduler
 from rediscron.logs import JsonFormatter
-from rediscron.metrics import MetricsServer
+from rediscron.metrics import MetricsServer, render
 from tests import jobs
 
 T0 = 1_900_000_800
@@ -45,7 +47,9 @@ def test_metrics_endpoint(connection: redis.Redis) -> None:
     s = RedisCronScheduler(connection, name="m", clock=lambda: now[0], logging_level="ERROR")
     for i in range(3):
         s.register(jobs.noop, "q", id=f"j{i}", interval=60)
-    server = MetricsServer(s, port=0, host="127.0.0.1")
+    server = MetricsServer(s, port=0)
+    assert server.httpd.server_address[0] == "127.0.0.1"  # loopback unless told otherwise
+    assert server.connection.connection_pool is not s.connection.connection_pool
     server.start()
     try:
         s.register_birth()
@@ -63,4 +67,38 @@ def test_metrics_endpoint(connection: redis.Redis) -> None:
     assert metrics["rediscron_lag_seconds_count"] == "3"
     assert metrics["rediscron_lock_held"] == "1" and metrics["rediscron_fencing_epoch"] == "1"
     assert metrics['rediscron_jobs{state="registered"}'] == "3"
+    assert metrics['rediscron_jobs{state="failing"}'] == "0"
     assert metrics["rediscron_redis_up"] == "1"
+    assert metrics["rediscron_failed_passes_total"] == "0" and metrics["rediscron_registry_lost"] == "0"
+    assert float(metrics["rediscron_oldest_overdue_seconds"]) == 0.0
+
+
+def test_metrics_count_the_oldest_overdue_slot_from_redis(connection: redis.Redis) -> None:
+    s = RedisCronScheduler(connection, name="o", logging_level="ERROR")
+    s.register(jobs.noop, "q", id="late", interval=60)
+    now = float(connection.time()[0])
+    connection.zadd("rq:cron_jobs:schedule", {"late": now - 90})
+    metrics = dict(line.rsplit(" ", 1) for line in render(s).splitlines() if not line.startswith("#"))
+    assert 89 <= float(metrics["rediscron_oldest_overdue_seconds"]) < 120
+
+
+def test_a_busy_endpoint_refuses_more_clients_and_drops_silent_ones(connection: redis.Redis) -> None:
+    s = RedisCronScheduler(connection, name="b", logging_level="ERROR")
+    server = MetricsServer(s, port=0, max_clients=4, timeout=0.5)
+    server.start()
+    idle = []
+    try:
+        for _ in range(4):  # connect, send nothing
+            idle.append(socket.create_connection(("127.0.0.1", server.port), timeout=5))
+        time.sleep(0.1)
+        extra = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        extra.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+        assert extra.recv(100) == b""  # closed at once, without a reply
+        extra.close()
+        time.sleep(0.8)  # the silent ones time out and free their places
+        body = urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=5).read().decode()
+        assert "rediscron_fires_total 0" in body
+    finally:
+        for sock in idle:
+            sock.close()
+        server.stop()
