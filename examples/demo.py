@@ -22,12 +22,14 @@ from redis import Redis
 from rq import Queue
 
 from examples.tasks import greet
-from rediscron import RedisCronScheduler
+from rediscron import RedisCronJob, RedisCronScheduler
 from rediscron.job import delete_job
+from rediscron.lock import SchedulerLock
 from rediscron.testing import RedisServer
 
 ROOT = Path(__file__).resolve().parents[1]
 JOB_IDS = ("greet", "report", "standup", "nightly", "heartbeat")
+DEMO_SCHEDULER = f"rediscron-demo-{os.getpid()}"
 
 
 def register(connection: Redis) -> None:
@@ -78,15 +80,52 @@ class Children:
             log.close()
 
 
-def summary(connection: Redis) -> None:
+class DemoError(Exception):
+    """The demo cannot run here; the message says why and what to do."""
+
+
+def check_redis_is_free(connection: Redis) -> None:
+    """On a Redis of the user's: refuse rather than take over a running scheduler or overwrite jobs."""
+    holder = SchedulerLock.holder(connection)
+    if holder is not None:
+        raise DemoError(f"another rediscron scheduler ({holder.name}) holds the lock on this Redis, so the demo's "
+                        "own scheduler could not run. Stop it, or run `make demo` without REDIS_URL (a throwaway "
+                        "Redis).")
+    taken = [job_id for job_id in JOB_IDS if RedisCronJob.exists(job_id, connection)]
+    if taken:
+        raise DemoError(f"this Redis already has cron job(s) {', '.join(taken)}, which the demo would overwrite and "
+                        "delete. Run `make demo` without REDIS_URL (a throwaway Redis).")
+
+
+def wait_for_scheduler(connection: Redis, scheduler: subprocess.Popen[bytes], logs: Path) -> None:
+    """Until the demo's scheduler holds the lock; DemoError if it exits or never gets it."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        holder = SchedulerLock.holder(connection)
+        if holder is not None and holder.name == DEMO_SCHEDULER:
+            return
+        if scheduler.poll() is not None:
+            log = (logs / "scheduler.log").read_text(errors="replace").strip().splitlines()
+            raise DemoError(f"the demo's scheduler stopped at once: {log[-1] if log else 'no output'}")
+        time.sleep(0.05)
+    raise DemoError("the demo's scheduler did not take the lock within 10 s"
+                    + (f" (held by {holder.name})" if holder is not None else ""))
+
+
+def summary(connection: Redis) -> bool:
+    """Print what happened; False if the worker ran nothing."""
     print("\nWhat the second process did while you watched:")
     for line in connection.lrange("demo:actions", 0, -1):
         print("  ", line.decode())
     runs = [line.decode() for line in connection.lrange("demo:log", 0, -1)]
+    if not runs:
+        print("Nothing ran: no job reached the worker. The logs of the demo's processes said:", file=sys.stderr)
+        return False
     print(f"What the worker ran ({len(runs)} runs, the last ones):")
     for line in runs[-8:]:
         print("  ", line)
     print("Each change reached the running scheduler without a restart.")
+    return True
 
 
 def main() -> int:
@@ -97,6 +136,7 @@ def main() -> int:
     children = Children(url, logs)
     connection: Redis | None = None
     interrupted = False
+    registered = False  # on a Redis of the user's, only what the demo registered is removed
     try:
         if not url:
             server = RedisServer()
@@ -105,9 +145,14 @@ def main() -> int:
             children.env["DEMO_REDIS_URL"] = url
             print(f"Started a throwaway Redis at {url}")
         connection = Redis.from_url(url)
+        if server is None:
+            check_redis_is_free(connection)
         register(connection)
+        registered = True
         cli = [sys.executable, "-m", "rediscron", "-u", url]
-        children.start("scheduler", [*cli, "scheduler", "--lock-ttl", "10", "-l", "WARNING"])
+        scheduler = children.start("scheduler", [*cli, "scheduler", "--lock-ttl", "10", "-l", "WARNING", "--name",
+                                                 DEMO_SCHEDULER])
+        wait_for_scheduler(connection, scheduler, logs)
         children.start("worker", [str(Path(sys.executable).parent / "rq"), "worker", "--url", url, "demo"])
         print(f"Started a scheduler and an rq worker; a second process will edit, add and delete jobs.\n"
               f"Watching `rqrcron info -R -i 1` for {seconds:.0f}s (Ctrl-C stops the demo)...")
@@ -122,8 +167,14 @@ def main() -> int:
             # Started with SIGINT ignored (in the background, under nohup): end it another way.
             viewer.terminate()
             viewer.wait(5)
-        summary(connection)
+        if not summary(connection):
+            for name in ("scheduler", "worker"):
+                print(f"--- {name} ---\n{(logs / f'{name}.log').read_text(errors='replace')[-2000:]}", file=sys.stderr)
+            return 1
         return 0
+    except DemoError as exc:
+        print(f"The demo cannot run: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         interrupted = True
         print("\nInterrupted; stopping everything the demo started.")
@@ -132,7 +183,7 @@ def main() -> int:
         # A second Ctrl-C while cleaning up must not leave processes behind.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         children.stop(interrupted)
-        if connection is not None and server is None:
+        if connection is not None and server is None and registered:
             # A Redis of the user's: remove what the demo wrote. (A throwaway one just goes.)
             for job_id in JOB_IDS:
                 delete_job(connection, job_id)

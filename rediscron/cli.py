@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn, cast
+from zoneinfo import ZoneInfo
 
 import click
 from redis import Redis
@@ -26,11 +27,11 @@ from redis.exceptions import NoPermissionError, RedisError
 from rich.text import Text
 from rq.cli.helpers import get_redis_from_config, read_config_file
 
-from . import sync
+from . import keys, sync
 from .__version__ import __version__
-from .clock import from_epoch, parse_time
+from .clock import epoch_of_time_reply, from_epoch
 from .connection import from_url, mask, redact
-from .errors import InvalidJobError, RediscronError
+from .errors import CorruptJobError, InvalidJobError, RediscronError
 from .imports import DEFAULT_ALLOWED_IMPORTS, ImportAllowlist, checked_where_importable
 from .job import RedisCronJob, delete_job, enable_quarantined
 from .logs import JsonFormatter
@@ -39,7 +40,7 @@ from .options import OPTIONS
 from .scheduler import RedisCronScheduler
 from .status import MAX_OVERDUE, read_status, render_status
 from .sync import SyncError
-from .text import printable, shorten, to_json
+from .text import printable, relative, shorten, to_json
 from .view import render_info, snapshot
 
 DEFAULT_URL = "redis://localhost:6379/0"
@@ -334,9 +335,13 @@ def show(settings: Settings, job_id: str, as_json: bool) -> None:
       rqrcron show metric:pm25
     """
     with operation():
-        job = RedisCronJob.fetch(job_id, settings.connection)
+        try:
+            job = RedisCronJob.fetch(job_id, settings.connection)
+        except CorruptJobError as exc:
+            _show_raw(settings.connection, job_id, exc, as_json)
         history = job.get_history(limit=5)
         stats = job.get_stats()
+        now = epoch_of_time_reply(settings.connection.time())
     fields = job.to_dict()
     if as_json:
         click.echo(to_json({**fields, "state": job.state(), "last_status": stats.last_status,
@@ -351,8 +356,8 @@ def show(settings: Settings, job_id: str, as_json: bool) -> None:
         ("queue", job.queue_name),
         ("schedule", job.describe_schedule()),
         ("state", shorten(job.state(), 400)),
-        ("next run", _when(fields.get("next_enqueue_time")) if job.enabled else "-"),
-        ("last run", _when(fields.get("latest_enqueue_time"))),
+        ("next run", _when(job.next_enqueue_time, now, job.timezone) if job.enabled else "-"),
+        ("last run", _when(job.latest_enqueue_time, now, job.timezone)),
         ("last status", stats.last_status or "-"),
         ("runs", f"{stats.runs} scheduled, {stats.consecutive_failures} consecutive failure(s)"),
         ("not run", f"{stats.missed} missed slot(s), {stats.overlap_skipped} skipped for overlap"),
@@ -362,7 +367,7 @@ def show(settings: Settings, job_id: str, as_json: bool) -> None:
     for option in ("meta", "job_timeout", "result_ttl", "ttl", "failure_ttl", *OPTIONS):
         if option in fields:
             rows.append((option, str(fields[option])))
-    rows += [("created", _when(fields.get("created_at"))), ("updated", _when(fields.get("updated_at"))),
+    rows += [("created", _when(job.created_at)), ("updated", _when(job.updated_at)),
              ("revision", f"{job.revision} (from a counter shared by all jobs; it grows on every write)")]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
@@ -381,14 +386,38 @@ def _moment(when: datetime) -> str:
     return f"{when:%Y-%m-%dT%H:%M:%S}Z"
 
 
-def _when(stored: str | None) -> str:
-    """A stored RQ time string as :func:`_moment` shows it ('-' when there is none)."""
-    if not stored:
+def _when(moment: datetime | None, now: float | None = None, zone: str = "UTC") -> str:
+    """A time as :func:`_moment` shows it, then in the job's zone and relative to now ('-' for none).
+
+    ``2026-11-24T08:00:00Z (09:00 CET in Europe/Berlin, in 13 h)``
+    """
+    if moment is None:
         return "-"
-    try:
-        return _moment(parse_time(stored))
-    except ValueError:
-        return stored
+    notes = []
+    if zone != "UTC":
+        local = moment.astimezone(ZoneInfo(zone))
+        notes.append(f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()} in {zone}")
+    if now is not None:
+        notes.append(relative(moment.timestamp() - now))
+    return _moment(moment) + (f" ({', '.join(notes)})" if notes else "")
+
+
+def _show_raw(connection: Redis, job_id: str, error: CorruptJobError, as_json: bool) -> NoReturn:
+    """A record that cannot be read: its fields as stored, and why (exit 1)."""
+    raw = cast(dict[bytes, bytes], connection.hgetall(keys.job(job_id)))
+    fields = {key.decode("utf-8", "backslashreplace"): value.decode("utf-8", "backslashreplace")
+              for key, value in sorted(raw.items())}
+    if as_json:
+        click.echo(to_json({"id": job_id, "error": error.message, "raw": fields}, indent=2))
+    else:
+        click.echo(f"{printable(job_id)}: this record cannot be read: {printable(shorten(error.message, 400))}")
+        click.echo("stored fields:")
+        width = max((len(printable(key)) for key in fields), default=0)
+        for key, value in fields.items():
+            click.echo(f"  {printable(key).ljust(width)}  {printable(shorten(value, 400))}")
+        click.echo("Fix the field (the scheduler retries it every minute), register the job again, or `rqrcron rm` "
+                   "it.")
+    sys.exit(1)
 
 
 def _echo_drops(drops: list[dict[str, Any]]) -> None:

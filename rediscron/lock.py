@@ -19,12 +19,14 @@ class LockHolder:
     epoch: int
     name: str
     ttl_ms: int
+    #: The lock's value as read (to release it only if it is still this holder's).
+    value: str = ""
 
     @classmethod
     def parse(cls, value: str, ttl_ms: int = -1) -> LockHolder:
         epoch, _, rest = value.partition("|")
         _token, _, name = rest.partition("|")
-        return cls(int(epoch) if epoch.isdigit() else 0, name or value, ttl_ms)
+        return cls(int(epoch) if epoch.isdigit() else 0, name or value, ttl_ms, value)
 
 
 class SchedulerLock:
@@ -85,6 +87,10 @@ class SchedulerLock:
         value, self.value, self.valid_until = self.value, None, 0.0
         if value is None:
             return False
+        return self.release_held_by(value)
+
+    def release_held_by(self, value: str) -> bool:
+        """Release the lock if it still holds exactly ``value`` (a holder known dead); whether it did."""
         return bool(int(scripts.run("lock_release", self.connection, [keys.lock()], [value, keys.events()])))
 
     @staticmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import signal
 import threading
 import time
@@ -42,7 +43,7 @@ from .job import (
     prune_index,
     read_timings,
 )
-from .lock import SchedulerLock
+from .lock import LockHolder, SchedulerLock
 from .logs import fields
 from .metrics import LagHistogram
 from .options import OPTIONS
@@ -139,9 +140,15 @@ class RedisCronScheduler(CronScheduler):
         #: Where the options naming code (``job_class``, ``queue_class``, ``serializer``) of stored
         #: jobs may be imported from; the job's function itself is never imported here.
         self.allow_import = ImportAllowlist(allow_import)
+        rq_log = logging.getLogger("rq.cron")
+        handlers, propagate, level = list(rq_log.handlers), rq_log.propagate, rq_log.level
         super().__init__(connection=connection, logging_level=logging_level, name=name)
+        # rq's CronScheduler sets up output for its logger when built; a library must leave logging to the
+        # application (start() and the CLI set it up, if the application has not).
+        rq_log.handlers[:] = handlers
+        rq_log.propagate, rq_log.level = propagate, level
         self.log = logging.getLogger("rediscron.scheduler")
-        _setup_logging(logging_level)
+        self.logging_level = logging_level
         self.lock_ttl = lock_ttl
         self.max_sleep_interval = float(max_sleep_interval)
         self.batch_size = batch_size
@@ -154,6 +161,8 @@ class RedisCronScheduler(CronScheduler):
         #: The stop signal received, and a second one: the handler only notes them (it may take no lock).
         self._stop_signal: int | None = None
         self._second_signal: int | None = None
+        #: Set while shutting down: a signal then lets the lock's release finish.
+        self._releasing = False
         self._listener = EventListener(connection, self._on_event)
         self._queues: dict[tuple[str, str | None, str | None, str | None], Queue] = {}
         self._marker: str | None = None
@@ -790,6 +799,8 @@ class RedisCronScheduler(CronScheduler):
         jobs = self._load(ids)[0]
         data["cron_jobs"] = json.dumps([job.to_rq_dict() for job in jobs])
         data["lock_ttl"] = str(self.lock_ttl)
+        # With hostname and pid: another scheduler of this host can tell this one's process is gone.
+        data["pid_namespace"] = _pid_namespace()
         # Read by `rqrcron status`, which must say so even though Redis lost everything else.
         data["registry_lost"] = str(self.registry_lost) if self.registry_lost is not None else ""
         epoch = self._lock.epoch
@@ -817,6 +828,11 @@ class RedisCronScheduler(CronScheduler):
         before anything is registered.
         """
         holder = self._lock.acquire()
+        if holder is not None and self._holder_is_gone(holder) and self._lock.release_held_by(holder.value):
+            self.log.warning("Scheduler %s: the lock's holder %s ran on this host and its process is gone; took "
+                             "over without waiting for its lock to expire", self.name, holder.name,
+                             extra=fields("lock_taken_over", scheduler=self.name, holder=holder.name))
+            holder = self._lock.acquire()
         if holder is not None:
             raise SchedulerLockedError(f"{holder.name} (fencing epoch {holder.epoch})")
         self.log.info("Scheduler %s: took the lock (fencing epoch %s)", self.name, self._lock.epoch,
@@ -834,6 +850,21 @@ class RedisCronScheduler(CronScheduler):
         if not self._server_checked:
             self._server_checked = True
             self._warn_about_server()
+
+    def _holder_is_gone(self, holder: LockHolder) -> bool:
+        """Whether the lock's holder is a scheduler of this host (and pid namespace) whose process has exited."""
+        raw = self.connection.hmget(f"{keys.prefix()}:cron_scheduler:{holder.name}", "hostname", "pid", "pid_namespace")
+        host, pid, namespace = (x.decode("utf-8", "replace") if isinstance(x, bytes) else x for x in raw)
+        if host != self.hostname or namespace is None or namespace != _pid_namespace() or not pid \
+                or not pid.isdigit() or int(pid) == os.getpid():
+            return False
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            return False  # alive, another user's
+        return False
 
     def _warn_about_server(self) -> None:
         """Say once if this Redis may evict the registry."""
@@ -943,6 +974,12 @@ class RedisCronScheduler(CronScheduler):
 
     def _request_stop(self, signum: int, frame: FrameType | None) -> None:
         # Nothing here may take a lock (not even logging's): the main thread, interrupted, may hold it.
+        if self._releasing:
+            # Shutting down already: releasing the lock takes one round trip (bounded by the socket
+            # timeout); let it finish, so a standby takes over at once. A third signal leaves anyway.
+            self._releasing = False
+            self._second_signal = signum
+            return
         if self._stopping:
             # A second signal: the loop is stuck (e.g. Redis hangs); leave now. The lock expires by itself.
             self._second_signal = signum
@@ -972,6 +1009,9 @@ class RedisCronScheduler(CronScheduler):
         self._stopping = False
         self._stop_signal = None
         self._second_signal = None
+        self._releasing = False
+        started = False
+        _setup_logging(self.logging_level)
         previous = self._install_signal_handlers()
         try:
             if not burst:
@@ -982,6 +1022,7 @@ class RedisCronScheduler(CronScheduler):
                         self._wait_for_lock()
                     else:
                         self.register_birth()
+                    started = True
                     if self._stopping:
                         break
                     try:
@@ -1001,13 +1042,16 @@ class RedisCronScheduler(CronScheduler):
                 else:
                     self.log.info("Scheduler %s: interrupted", self.name)
             finally:
+                self._releasing = True
                 if self._stop_signal is not None:
                     # Logged here, not in the handler, which must take no lock.
                     self.log.info("Scheduler %s: received signal %s; stopped after the current step", self.name,
                                   self._stop_signal)
                 self._listener.stop()
                 self.register_death()
-                self.log.info("Scheduler %s: shutdown complete", self.name)
+                self._releasing = False
+                if started:
+                    self.log.info("Scheduler %s: shutdown complete", self.name)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -1152,6 +1196,14 @@ class RedisCronScheduler(CronScheduler):
         sleep = self._sleep_for(self._estimated_now(), upcoming)
         until_heartbeat = max(0.0, self._next_heartbeat - time.monotonic())
         return min(sleep, until_heartbeat)
+
+
+def _pid_namespace() -> str:
+    """This process's pid namespace ('' where there is none to tell): pids compare only within one."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return ""
 
 
 def _time(slot: int) -> str:

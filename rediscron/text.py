@@ -47,3 +47,22 @@ def escape_json_text(document: str) -> str:
 def to_json(value: Any, **options: Any) -> str:
     """``json.dumps`` keeping non-ASCII text as characters, with every control character escaped."""
     return escape_json_text(json.dumps(value, ensure_ascii=False, **options))
+
+
+def relative(seconds: float) -> str:
+    """``in 4 min``, ``in 2 h``, ``12 s ago``: how far a moment is from now, at a glance."""
+    ahead = seconds >= 0
+    size = abs(seconds)
+    if size < 1:
+        amount = "now"
+    elif size < 60:
+        amount = f"{size:.0f} s"
+    elif size < 3600:
+        amount = f"{size / 60:.0f} min"
+    elif size < 86400 * 2:
+        amount = f"{size / 3600:.0f} h"
+    else:
+        amount = f"{size / 86400:.0f} days"
+    if amount == "now":
+        return amount
+    return f"in {amount}" if ahead else f"{amount} ago"

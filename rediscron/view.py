@@ -14,10 +14,10 @@ from rich.text import Text
 from rq import cron_scheduler_registry
 
 from . import limits
-from .clock import format_time
+from .clock import epoch_of_time_reply, format_time
 from .job import RedisCronJob, all_ids, load_jobs
 from .lock import LockHolder, SchedulerLock
-from .text import printable, shorten
+from .text import printable, relative, shorten
 
 _STATE_WIDTH = len("disabled")
 _GAP = "  "
@@ -37,6 +37,8 @@ class Row:
     func_name: str | None = None
     #: Runs failed in a row, as the scheduler counted them when it enqueued the next run.
     failures: int = 0
+    #: Seconds from the snapshot to the next run (negative: overdue), or None.
+    next_in: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -49,6 +51,7 @@ class Row:
             "func_name": self.func_name,
             "error": self.error,
             "consecutive_failures": self.failures,
+            "next_in_seconds": None if self.next_in is None else round(self.next_in, 3),
         }
 
 
@@ -74,7 +77,7 @@ class Snapshot:
                 "updated": self.taken_at.isoformat()}
 
 
-def _row(job: RedisCronJob) -> Row:
+def _row(job: RedisCronJob, now: float) -> Row:
     state = "enabled" if job.enabled else "disabled"
     if job.enabled and job.state().startswith("ended"):
         state = "ended"
@@ -82,8 +85,9 @@ def _row(job: RedisCronJob) -> Row:
     error = job.last_error
     if error:
         state = "invalid"
+    next_in = job.next_enqueue_time.timestamp() - now if next_run != "-" and job.next_enqueue_time else None
     return Row(job.id, job.describe_schedule(), state, next_run, job.queue_name, error, job.func_name,
-               job.consecutive_failures)
+               job.consecutive_failures, next_in)
 
 
 def snapshot(connection: Redis, queues: tuple[str, ...] = ()) -> Snapshot:
@@ -91,7 +95,8 @@ def snapshot(connection: Redis, queues: tuple[str, ...] = ()) -> Snapshot:
     ids, bad = all_ids(connection)
     jobs, invalid, _missing = load_jobs(connection, ids)
     invalid.update({job_id: "the id is not UTF-8 text" for job_id in bad})
-    rows = [_row(job) for job in jobs]
+    now = epoch_of_time_reply(connection.time())
+    rows = [_row(job, now) for job in jobs]
     rows += [Row(job_id, "?", "invalid", "-", "?", error) for job_id, error in invalid.items()]
     if queues:
         rows = [row for row in rows if row.queue in queues]
@@ -119,6 +124,7 @@ def _table(rows: list[Row], indent: str, with_queue: bool) -> list[Text]:
     schedules = [printable(r.schedule) for r in rows]
     id_width = max((cell_len(i) for i in ids), default=0)
     schedule_width = max((cell_len(s) for s in schedules), default=0)
+    queue_width = max((cell_len(printable(r.queue)) for r in rows), default=0)
     lines = []
     for r, shown_id, schedule in zip(rows, ids, schedules, strict=True):
         line = Text(indent)
@@ -134,7 +140,9 @@ def _table(rows: list[Row], indent: str, with_queue: bool) -> list[Text]:
         else:
             line.append(r.next_run.ljust(27) if with_queue else r.next_run)
             if with_queue:
-                line.append(_GAP + queue)
+                line.append(_GAP + _pad(queue, queue_width))
+        if r.next_in is not None:
+            line.append(_GAP + relative(r.next_in), style="dim")
         if r.failures:
             line.append(_GAP + ("1 failure" if r.failures == 1 else f"{r.failures} failures in a row"), style="red")
         line.rstrip()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -44,8 +45,10 @@ class TestInfo:
         out = lines(result)
         vacuum = RedisCronJob.fetch("vacuum", connection).to_dict()["next_enqueue_time"]
         visits = RedisCronJob.fetch("visits", connection).to_dict()["next_enqueue_time"]
-        assert out[0] == f"vacuum  every 10s    enabled   {vacuum}  maintenance"
-        assert out[1] == f"visits  */1 * * * *  enabled   {visits}  analytics"
+        # The specification's columns, then how far the next run is (a due interval job: "now").
+        assert out[0] == f"vacuum  every 10s    enabled   {vacuum}  maintenance  now"
+        visits_row = rf"visits  \*/1 \* \* \* \*  enabled   {visits}  analytics    in (\d+ s|1 min)"
+        assert re.fullmatch(visits_row, out[1]), out[1]
         assert out[2] == "2 scheduled jobs total"
         assert out[3].startswith("Scheduler: none running")
         assert out[4] == ""
@@ -59,7 +62,7 @@ class TestInfo:
             out[1],
             "",
             "maintenance:",
-            f"  vacuum  every 10s  enabled   {vacuum}",
+            f"  vacuum  every 10s  enabled   {vacuum}  now",
             "",
         ]
         assert out[1].startswith("  visits  */1 * * * *  enabled   20")
@@ -357,3 +360,23 @@ class TestSecrets:
         assert result.exit_code in (1, 2), result.output
         assert "s3cr3t" not in result.output and "w0rd" not in result.output and "p@ss" not in result.output
         assert "***" in result.output
+
+
+class TestShowTimes:
+    def test_next_run_in_the_jobs_zone_and_relative(self, rqrcron: Any, connection: redis.Redis) -> None:
+        RedisCronScheduler(connection, logging_level="WARNING").register(
+            jobs.noop, "q", id="berlin", cron="0 9 * * *", timezone="Europe/Berlin")
+        row = next(line for line in lines(rqrcron("show", "berlin")) if line.startswith("next run"))
+        assert re.search(r"Z \(20\d\d-\d\d-\d\d 09:00:00 CES?T in Europe/Berlin, in \d+ (h|min|s)\)$", row), row
+
+    def test_a_corrupt_record_shows_its_raw_fields_and_the_error(self, rqrcron: Any,
+                                                                 connection: redis.Redis) -> None:
+        RedisCronScheduler(connection, logging_level="WARNING").register(jobs.noop, "q", id="bad", interval=60)
+        connection.hset(k.job("bad"), mapping={"interval": "soon", "note": "\x1b[31mred"})
+        result = rqrcron("show", "bad")
+        assert result.exit_code == 1
+        assert "cannot be read: field interval='soon' is invalid" in result.output
+        assert "  interval" in result.output and "soon" in result.output and "\\x1b[31mred" in result.output
+        assert "\x1b" not in result.output
+        data = json.loads(rqrcron("show", "bad", "--json").output)
+        assert data["raw"]["interval"] == "soon" and "interval" in data["error"]

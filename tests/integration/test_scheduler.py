@@ -727,3 +727,27 @@ def test_register_many_is_two_round_trips_per_batch(redis_url: str, connection: 
     connection.script_flush()  # as after a Redis restart: the server forgot the script
     s.register_many([{"func": jobs.noop, "queue_name": "q", "id": f"k{i}", "interval": 60} for i in range(10)])
     assert connection.scard(k.ids()) == 111
+
+
+def test_the_library_configures_no_logging_until_start(redis_url: str) -> None:
+    import subprocess
+    import sys
+
+    code = f"""
+import logging
+import redis
+import rediscron
+from rediscron import RedisCronScheduler
+from tests import jobs
+s = RedisCronScheduler(redis.Redis.from_url({redis_url!r}))
+s.register(jobs.noop, "q", id="quiet", interval=60)
+s.register_many([{{"func": jobs.noop, "queue_name": "q", "id": "quiet2", "interval": 60}}])
+configured = [name for name in ("", "rediscron", "rediscron.scheduler", "rq", "rq.cron")
+              if logging.getLogger(name).handlers]
+print("configured:", configured, logging.getLogger("rq.cron").propagate)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "configured: [] True", out.stdout
+    assert out.stderr == ""

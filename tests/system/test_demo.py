@@ -94,3 +94,23 @@ def test_ctrl_c_leaves_nothing_running(tmp_path: Path) -> None:
     assert "Interrupted; stopping everything" in out
     assert session_processes(demo.pid) == []
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_demo_says_when_it_cannot_run_on_a_users_redis(redis_url: str, connection: redis.Redis,
+                                                            tmp_path: Path) -> None:
+    from rediscron import RedisCronScheduler
+    from tests import jobs
+
+    theirs = RedisCronScheduler(connection, name="their-scheduler", logging_level="WARNING")
+    theirs.register_birth()
+    demo = start_demo(tmp_path, REDIS_URL=redis_url, DEMO_SECONDS="3")
+    out, _ = demo.communicate(timeout=60)
+    assert demo.returncode == 1, out
+    assert "their-scheduler" in out and "holds the lock" in out and "Traceback" not in out
+    assert connection.zcard(k.schedule()) == 0  # nothing written
+    theirs.register_death()
+    theirs.register(jobs.noop, "q", id="greet", interval=60)  # a job of theirs with a demo id
+    demo = start_demo(tmp_path, REDIS_URL=redis_url, DEMO_SECONDS="3")
+    out, _ = demo.communicate(timeout=60)
+    assert demo.returncode == 1 and "would overwrite" in out, out
+    assert connection.hget(k.job("greet"), "func_name") == b"tests.jobs.noop"  # untouched

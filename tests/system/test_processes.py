@@ -140,15 +140,20 @@ def test_sigterm_inside_a_log_handler_still_stops_the_scheduler(connection: redi
     assert not connection.exists(k.lock())
 
 
-def test_second_scheduler_is_refused_then_fails_over_after_the_ttl(connection: redis.Redis, spawn: Spawn) -> None:
-    admin = RedisCronScheduler(connection)
-    admin.register(jobs.noop, "default", id="tick", interval=1)
-    first = spawn("first", lock_ttl=3)
+def kill_a_firing_leader(connection: redis.Redis, spawn: Spawn, lock_ttl: int) -> float:
+    """A leader "first" that fired twice, SIGKILLed; return when."""
+    RedisCronScheduler(connection).register(jobs.noop, "default", id="tick", interval=1)
+    first = spawn("first", lock_ttl=lock_ttl)
     wait_until(lambda: holds_lock(connection, "first"), what="lock")
     wait_until(lambda: len(ids_of(connection, "tick")) >= 2, what="first fires")
     first.signal(signal.SIGKILL)
     first.wait()
-    killed_at = time.monotonic()
+    return time.monotonic()
+
+
+def test_second_scheduler_is_refused_then_fails_over_after_the_ttl(connection: redis.Redis, spawn: Spawn) -> None:
+    killed_at = kill_a_firing_leader(connection, spawn, lock_ttl=3)
+    as_if_on_another_host(connection, "first")
 
     refused = spawn("second", lock_ttl=3)
     assert refused.wait(10) == 1
@@ -164,6 +169,41 @@ def test_second_scheduler_is_refused_then_fails_over_after_the_ttl(connection: r
     wait_until(lambda: len(ids_of(connection, "tick")) > before, what="successor fires")
     assert_no_duplicates(connection)
     assert second.alive()
+
+
+def as_if_on_another_host(connection: redis.Redis, name: str) -> None:
+    """Make a killed scheduler look as if it ran elsewhere: no one here can tell its process is gone."""
+    connection.hset(f"rq:cron_scheduler:{name}", "hostname", "another-host")
+
+
+def test_a_crashed_holder_of_this_host_is_taken_over_at_once(connection: redis.Redis, spawn: Spawn) -> None:
+    killed = kill_a_firing_leader(connection, spawn, lock_ttl=60)
+    second = spawn("second", lock_ttl=60)
+    wait_until(lambda: holds_lock(connection, "second"), timeout=10, what="takeover")
+    assert time.monotonic() - killed < 5  # not the 60 s of the dead holder's lock
+    assert "its process is gone" in second.log() and "first" in second.log()
+    before = len(ids_of(connection, "tick"))
+    wait_until(lambda: len(ids_of(connection, "tick")) > before, what="the successor fires")
+    assert_no_duplicates(connection)
+    # A holder that is alive is never taken over.
+    third = spawn("third", lock_ttl=60)
+    assert third.wait(10) == 1 and "second" in third.log()
+    assert holds_lock(connection, "second")
+
+
+def test_a_second_signal_during_shutdown_still_releases_the_lock(connection: redis.Redis, spawn: Spawn) -> None:
+    admin = RedisCronScheduler(connection)
+    admin.register(jobs.noop, "default", id="tick", interval=1)
+    for attempt in range(5):
+        proc = spawn(f"twice{attempt}", lock_ttl=60)
+        wait_until(lambda name=proc.name: holds_lock(connection, name), what="lock")
+        time.sleep(0.05 * attempt)
+        proc.signal(signal.SIGINT)
+        time.sleep(0.002 * attempt)  # the second lands at a different point of the shutdown each time
+        proc.signal(signal.SIGINT)
+        proc.wait(15)
+        assert connection.get(k.lock()) is None, (attempt, proc.log())  # released, not left for 60 s
+        assert "Traceback" not in proc.log()
 
 
 def test_standby_takes_over_at_once_on_sigterm_and_within_the_ttl_on_a_crash(
@@ -188,6 +228,7 @@ def test_standby_takes_over_at_once_on_sigterm_and_within_the_ttl_on_a_crash(
     leader.signal(signal.SIGKILL)
     leader.wait()
     killed = time.monotonic()
+    as_if_on_another_host(connection, leader.name)
     wait_until(lambda: holds_lock(connection, other.name), timeout=6, what="takeover after a crash")
     assert time.monotonic() - killed < 3 + 1.2
     assert int(connection.get(k.lock()).decode().split("|")[0]) == first_epoch + 1
