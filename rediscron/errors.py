@@ -28,6 +28,10 @@ class InvalidJobError(RediscronError, ValueError):
         super().__init__(f"{who}: {field}: {message}")
 
 
+class InvalidJobTypeError(InvalidJobError, TypeError):
+    """A definition was refused for a value of the wrong type, where rq raises ``TypeError`` too."""
+
+
 class JobNotFound(RediscronError, LookupError):
     """No cron job with that id."""
 

@@ -7,9 +7,9 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, cast
 
 from redis import Redis
@@ -30,6 +30,7 @@ from .options import (
     SCHEDULE_OPTIONS,
     build_callback,
     build_retry,
+    build_webhooks,
     check_options,
     decode_options,
     encode_options,
@@ -53,7 +54,9 @@ _IMPORTED_OPTIONS = ("on_success", "on_failure", "on_stopped", "queue_class", "j
 CODE_OPTIONS = ("queue_class", "job_class", "serializer")
 _BAD_ID_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
 
-Conflict = Literal["replace", "ignore", "raise"]
+#: What a write does when the id exists: "replace" its definition, "ignore" (keep it) or "raise"; and
+#: "update": write only if it exists (the save script then reports 3 when it does not).
+Conflict = Literal["replace", "ignore", "raise", "update"]
 #: Where a written definition comes from: a schedules file (``rqrcron apply``), anything else, or
 #: "" for a write that is not an edit (the file ownership is kept).
 Source = Literal["file", "hand", ""]
@@ -180,12 +183,26 @@ class StoredTiming:
         return cls(seconds, to_slot(next_time), to_slot(latest), _counter(as_text(runs) if runs else None))
 
 
+def id_from_name(job_id: str | None, name: object) -> str | None:
+    """The id of a job given rq's ``name=`` (rq's word for it) and/or rediscron's ``id=``."""
+    if name in (None, ""):
+        return job_id
+    if job_id is not None and name != job_id:
+        raise InvalidJobError(job_id, "name", f"is rq's word for the id; give id={job_id!r} or name={name!r}, not "
+                                              "both")
+    if not isinstance(name, str):
+        raise InvalidJobError(None, "name", f"must be a string, not {name!r}")
+    return name
+
+
 def validate_id(job_id: object) -> str:
     """Return ``job_id`` if it can name a cron job, else raise InvalidJobError.
 
     Any non-empty text of at most ``limits.MAX_ID_LENGTH`` (200) characters without control
     characters (spaces are fine: ids are often derived from names), not ending in ``:jobs``.
     """
+    if job_id is None:
+        raise InvalidJobError(None, "id", "is required: every cron job has a stable id (rq's name= is taken as one)")
     if not isinstance(job_id, str) or not job_id:
         raise InvalidJobError(None, "id", f"must be a non-empty string, not {job_id!r}")
     if len(job_id) > limits.MAX_ID_LENGTH:
@@ -467,8 +484,13 @@ class RedisCronJob(CronJob):
     Beyond rq's fields, every keyword option (``timezone``, ``misfire_grace_time``,
     ``catchup``, ``overlap``, ``jitter``, ``start_time``, ``end_time``, ``max_runs``,
     ``description``, ``retry``, ``at_front``, ``on_success``, ``on_failure``,
-    ``on_stopped``, ``queue_class``, ``job_class``, ``serializer``) is documented on
-    :meth:`RedisCronScheduler.register`.
+    ``on_stopped``, ``queue_class``, ``job_class``, ``serializer``, ``webhooks``) is
+    documented on :meth:`RedisCronScheduler.register`. rq's ``name=`` is taken as the id
+    when no ``id`` is given; so rq's ``CronJob(queue_name=..., func=..., name=...)`` works.
+
+    Jobs compare equal when their ids are equal. A job built directly saves as an upsert;
+    one read from Redis (:meth:`fetch`) only updates, and never brings back a job deleted
+    meanwhile.
     """
 
     #: IANA zone the cron fields are read in.
@@ -494,11 +516,13 @@ class RedisCronJob(CronJob):
     queue_class: str | None
     job_class: str | None
     serializer: str | None
+    #: rq's webhooks (``Webhook.to_dict()`` forms), sent by the worker when a run ends.
+    webhooks: list[dict[str, Any]] | None
 
     def __init__(
         self,
-        id: str,
-        queue_name: str,
+        id: str | None = None,
+        queue_name: str = "",
         func: Callable[..., Any] | str | None = None,
         func_name: str | None = None,
         args: tuple[Any, ...] | list[Any] | None = None,
@@ -534,14 +558,17 @@ class RedisCronJob(CronJob):
         queue_class: type[Queue] | str | None = None,
         job_class: type[Job] | str | None = None,
         serializer: Any = None,
+        webhooks: Sequence[Any] | None = None,
+        name: str = "",
     ) -> None:
         options = {
             "timezone": timezone, "misfire_grace_time": misfire_grace_time, "catchup": catchup,
             "overlap": overlap, "jitter": jitter, "start_time": start_time, "end_time": end_time,
             "max_runs": max_runs, "description": description, "retry": retry, "at_front": at_front,
             "on_success": on_success, "on_failure": on_failure, "on_stopped": on_stopped,
-            "queue_class": queue_class, "job_class": job_class, "serializer": serializer,
+            "queue_class": queue_class, "job_class": job_class, "serializer": serializer, "webhooks": webhooks,
         }
+        id = id_from_name(id, name)
         d = _normalise(
             id, queue_name, func, func_name, args, kwargs, interval, cron, meta,
             {"job_timeout": job_timeout, "result_ttl": result_ttl, "ttl": ttl, "failure_ttl": failure_ttl},
@@ -583,8 +610,10 @@ class RedisCronJob(CronJob):
         self.last_error: str | None = None
         #: Replaces the Redis server's clock when computing next runs (tests, injected by the scheduler).
         self.clock: Clock | None = None
-        #: (score, revision, now) of the slot this job is due for, set by get_jobs_to_queue().
+        #: (score, revision, now) of the slot this job is due for, set by get_jobs_to_queue(); and the RQ
+        #: job enqueue_job() enqueued (or found) for it.
         self._due: tuple[str, bytes | str, float] | None = None
+        self._rq_job: Job | None = None
         #: Kept by the scheduler: scheduled runs enqueued, slots missed, slots skipped for overlap.
         self.run_count = 0
         self.missed_count = 0
@@ -600,6 +629,12 @@ class RedisCronJob(CronJob):
         #: imported only through an allowlist.
         self._code: dict[str, tuple[str, Any]] = {}
         self._remember_code(options)
+        #: Whether this object was read from Redis: its save() then updates the stored job only, and never
+        #: brings back one deleted meanwhile (an object you build yourself saves as an upsert).
+        self._fetched = False
+        if next_enqueue_time is None and self.cron:
+            # As rq's CronJob does: a cron job knows its next run as soon as it is built.
+            self.next_enqueue_time = self.get_next_enqueue_time()
 
     def _remember_code(self, given: Mapping[str, Any]) -> None:
         for name in CODE_OPTIONS:
@@ -625,7 +660,8 @@ class RedisCronJob(CronJob):
         self.enabled = d.enabled
         for name, value in d.options.items():
             setattr(self, name, value)
-        self.job_options = {k: v for k, v in {**d.ints, "meta": d.meta}.items() if v is not None}
+        self.job_options = {k: v for k, v in {**d.ints, "meta": d.meta, "webhooks": build_webhooks(self.webhooks)
+                                               }.items() if v is not None}
         self._json = d.json
         # What func_name was derived from (or read from Redis): an unchanged pair is not re-checked.
         self._checked = (d.func, d.func_name)
@@ -669,11 +705,23 @@ class RedisCronJob(CronJob):
         if "_checked" not in self.__dict__:
             # rq's CronJob.__init__ asks before this job is set up; the constructor sets the real value.
             return datetime.fromtimestamp(0, timezone.utc)
+        if self.interval and self.latest_enqueue_time is not None:
+            return self.latest_enqueue_time + timedelta(seconds=self.interval)  # as rq: exactly one interval on
         base = self.latest_enqueue_time or datetime.now(timezone.utc)
         return from_epoch(self.schedule.next_after_fire(math.floor(to_epoch(base)), to_epoch(base)))
 
     def __repr__(self) -> str:
         return f"RedisCronJob(id={self.id!r}, func_name={self.func_name!r}, schedule={self.describe_schedule()!r})"
+
+    def __eq__(self, other: object) -> bool:
+        """Jobs are the same job when they have the same id, as the registry knows them (``get_jobs()``
+        returns new objects each time)."""
+        if not isinstance(other, RedisCronJob):
+            return NotImplemented
+        return self.id == other.id
+
+    def __hash__(self) -> int:
+        return hash((RedisCronJob, self.id))
 
     # -- schedule -----------------------------------------------------------------------------
 
@@ -879,6 +927,9 @@ class RedisCronJob(CronJob):
         for name, value in imported.items():
             setattr(job, name, value)
         job._trusted_options = imported
+        job._fetched = True
+        # As stored: none for a disabled or ended job (not what the constructor computes for cron).
+        job.next_enqueue_time = field("next_enqueue_time", parse_time)
         job.run_count = _counter(data.get("run_count"))
         job.missed_count = _counter(data.get("missed_count"))
         job.overlap_count = _counter(data.get("overlap_count"))
@@ -890,6 +941,17 @@ class RedisCronJob(CronJob):
         job.revision = field("revision", _strict_int) or 0
         job.last_error = data.get("last_error") or None
         return job
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RedisCronJob:
+        """A job from :meth:`to_dict`'s fields, or from rq's ``CronJob.to_dict()`` form (its ``name`` is the id).
+
+        Like :meth:`restore`, nothing is imported; unlike :meth:`fetch`, nothing is read from Redis.
+        """
+        fields = {key: str(value) for key, value in data.items() if value is not None}
+        if "id" not in fields and (data.get("name") or data.get("func_name")):
+            fields["id"] = str(data.get("name") or data.get("func_name"))
+        return cls.restore(fields)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -932,8 +994,16 @@ class RedisCronJob(CronJob):
         publishes an event on ``rq:cron_jobs:events``, all in one atomic step. What
         the scheduler owns is kept: ``created_at``, ``latest_enqueue_time``, and the
         next run unless the schedule (``interval``/``cron``) changed.
+
+        A job you build yourself saves as an upsert: it creates the job, or replaces its
+        definition. A job read from Redis (:meth:`fetch`, :meth:`restore`) only updates:
+        if another process deleted it meanwhile, :class:`~rediscron.errors.JobNotFound` is
+        raised (on a ``pipeline``, the write is just skipped) and nothing is written, so a
+        stale copy never brings a deleted job back.
         """
-        self._write(pipeline, event, enabled="1" if self.enabled else "0")
+        conflict: Conflict = "update" if self._fetched else "replace"
+        if self._write(pipeline, event, enabled="1" if self.enabled else "0", conflict=conflict) == 3:
+            raise JobNotFound(self.id)
 
     def _now(self, connection: Redis) -> float:
         return self.clock() if self.clock is not None else redis_time(connection)
@@ -1106,12 +1176,22 @@ class RedisCronJob(CronJob):
         return "enabled"
 
     def set_enqueue_time(self, time: datetime) -> None:
-        """Record an enqueue timestamp and persist the recalculated next run."""
+        """Record an enqueue timestamp and the next run after it, and persist both if the job is stored.
+
+        As rq's ``CronJob.set_enqueue_time``, on this object; with a connection, also on the
+        stored job, in one atomic step, if it exists. It never creates one: not for an object
+        not yet saved, nor for one fetched before another process deleted the job.
+        """
         _check_time(time, self.id, "time")
         if time is None:
             raise InvalidJobError(self.id, "time", "must be a datetime, not None")
+        if time.tzinfo is None:
+            time = time.replace(tzinfo=timezone.utc)  # rq's times are naive UTC
         self.latest_enqueue_time = time
-        self._write(None, "updated", enabled="1" if self.enabled else "0", latest=time, source="")
+        self.next_enqueue_time = self.get_next_enqueue_time()
+        if self.connection is not None:
+            self._write(None, "updated", enabled="1" if self.enabled else "0", latest=time, source="",
+                        conflict="update")
 
     # -- enqueueing ---------------------------------------------------------------------------
 
@@ -1121,6 +1201,8 @@ class RedisCronJob(CronJob):
         meta["rediscron_id"] = self.id
         meta["rediscron_slot"] = slot
         target: Any = self.func if self.func is not None else self.func_name
+        # Only when set: rq releases before 2.10 know no webhooks.
+        extra: dict[str, Any] = {"webhooks": build_webhooks(self.webhooks)} if self.webhooks else {}
         return queue.create_job(
             target,
             args=list(self.args),
@@ -1136,6 +1218,7 @@ class RedisCronJob(CronJob):
             on_success=build_callback(self.on_success),
             on_failure=build_callback(self.on_failure),
             on_stopped=build_callback(self.on_stopped),
+            **extra,
         )
 
     def queue_spec(self) -> tuple[str, str | None, str | None, str | None]:
@@ -1258,7 +1341,7 @@ def all_ids(connection: Redis) -> tuple[list[str], list[str]]:
     return sorted(ids), sorted(bad)
 
 
-def load_jobs(connection: Redis, ids: list[str], chunk: int = 1000
+def load_jobs(connection: Redis, ids: list[str], chunk: int = 1000, job_class: type[RedisCronJob] | None = None,
               ) -> tuple[list[RedisCronJob], dict[str, str], list[str]]:
     """Read many jobs in pipelined chunks: (readable jobs, unreadable ones with the reason, ids whose hash is gone).
 
@@ -1283,7 +1366,7 @@ def load_jobs(connection: Redis, ids: list[str], chunk: int = 1000
                 missing.append(job_id)
             else:
                 try:
-                    jobs.append(RedisCronJob.restore(raw, connection, id=job_id))
+                    jobs.append((job_class or RedisCronJob).restore(raw, connection, id=job_id))
                 except CorruptJobError as exc:
                     invalid[job_id] = exc.message
     return jobs, invalid, missing

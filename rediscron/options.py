@@ -24,7 +24,7 @@ from rq.queue import Queue
 from rq.serializers import resolve_serializer
 
 from .clock import format_time, parse_time
-from .errors import InvalidJobError
+from .errors import InvalidJobError, InvalidJobTypeError
 from .imports import (
     IMPORT_ERRORS,
     callable_path,
@@ -230,6 +230,43 @@ def _check_serializer(value: Any, job_id: str, field: str) -> str | None:
     return path
 
 
+Webhook: Any
+try:  # rq >= 2.10
+    from rq.webhook import Webhook
+except ImportError:  # pragma: no cover - older rq
+    Webhook = None
+
+
+def _check_webhooks(value: Any, job_id: str, field: str) -> list[dict[str, Any]] | None:
+    """rq's ``Webhook`` objects (or their ``to_dict()`` forms), kept as dicts: data, not code."""
+    if value is None or (isinstance(value, (list, tuple)) and not value):
+        return None
+    if Webhook is None:
+        import rq
+
+        raise _fail(job_id, field, f"needs rq 2.10 or newer, which sends webhooks (this is rq {rq.__version__})")
+    if not isinstance(value, (list, tuple)):
+        raise InvalidJobTypeError(job_id, field, f"must be a list of rq Webhook objects, not {type(value).__name__}")
+    checked = []
+    for number, item in enumerate(value, 1):
+        try:
+            hook = item if isinstance(item, Webhook) else Webhook.from_dict(dict(item)) \
+                if isinstance(item, Mapping) else None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _fail(job_id, field, f"#{number} is not a valid webhook: {exc}") from None
+        if hook is None:
+            raise InvalidJobTypeError(job_id, field, f"#{number} must be an rq Webhook, not {type(item).__name__}")
+        checked.append(hook.to_dict())
+    return checked
+
+
+def build_webhooks(spec: list[dict[str, Any]] | None) -> list[Any] | None:
+    """rq's ``Webhook`` objects of a stored webhooks option."""
+    if not spec or Webhook is None:
+        return None
+    return [Webhook.from_dict(item) for item in spec]
+
+
 def _encode_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
@@ -284,6 +321,7 @@ OPTIONS: dict[str, Option] = {
     "queue_class": Option(None, _check_subclass(Queue)),
     "job_class": Option(None, _check_subclass(Job)),
     "serializer": Option(None, _check_serializer),
+    "webhooks": Option(None, _check_webhooks, _encode_json, json.loads),
 }
 #: Options whose change moves the next run.
 SCHEDULE_OPTIONS = tuple(name for name, option in OPTIONS.items() if option.schedule)

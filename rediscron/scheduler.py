@@ -9,7 +9,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from types import FrameType
 from typing import Any, cast
@@ -31,7 +31,7 @@ from . import enqueue, keys, limits, scripts
 from .clock import Clock, format_time, from_epoch, redis_time
 from .errors import CorruptJobError, InvalidJobError, LockLostError, SchedulerLockedError
 from .events import EventListener
-from .imports import DEFAULT_ALLOWED_IMPORTS, ImportAllowlist
+from .imports import DEFAULT_ALLOWED_IMPORTS, ImportAllowlist, callable_path
 from .job import (
     CODE_OPTIONS,
     DEFAULT_RESULT_TTL,
@@ -74,7 +74,7 @@ QUARANTINE_RETRY_BATCH = 500
 _CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 _REGISTER_ARGUMENTS = frozenset({
     "func", "func_name", "queue_name", "id", "args", "kwargs", "interval", "cron", "job_timeout", "result_ttl",
-    "ttl", "failure_ttl", "meta", "enabled", *OPTIONS,
+    "ttl", "failure_ttl", "meta", "enabled", "name", *OPTIONS,
 })
 
 
@@ -110,6 +110,10 @@ class RedisCronScheduler(CronScheduler):
                            args=("pm25",), interval=300)
         scheduler.start()
     """
+
+    #: The class of the jobs it registers and reads (a subclass of :class:`RedisCronJob`, as a
+    #: subclass of this scheduler may set).
+    cron_job_class: type[RedisCronJob] = RedisCronJob
 
     def __init__(
         self,
@@ -190,6 +194,12 @@ class RedisCronScheduler(CronScheduler):
         self._replicas_short = False
         self._master: tuple[str, int] | None = None
         self._next_master_check = 0.0
+        #: Whether this scheduler leads: it took the lock (register_birth, acquire_lock) and has not given
+        #: it back (remove_lock, register_death) nor lost it to another. heartbeat() keeps only a leader's lock.
+        self._leading = False
+        #: While load_config_from_file() runs: a job without id or name gets its function's path.
+        self._ids_from_functions = False
+        self._config_ids: dict[str, int] = {}
         #: When (the server's clock) the loop next re-reads quarantined jobs, and from which entry.
         self._next_quarantine_retry = 0.0
         self._quarantine_offset = 0
@@ -206,11 +216,12 @@ class RedisCronScheduler(CronScheduler):
 
     # -- registry API -------------------------------------------------------------------------
 
-    def register(  # type: ignore[override]
+    def register(
         self,
         func: Callable[..., Any] | str,
         queue_name: str,
-        id: str,
+        *positional: Any,
+        id: str | None = None,
         args: tuple[Any, ...] | list[Any] | None = None,
         kwargs: dict[str, Any] | None = None,
         interval: int | None = None,
@@ -221,7 +232,6 @@ class RedisCronScheduler(CronScheduler):
         failure_ttl: int | None = None,
         meta: dict[str, Any] | None = None,
         enabled: bool | None = None,
-        *,
         conflict: Conflict = "replace",
         timezone: str = "UTC",
         misfire_grace_time: int | None = None,
@@ -240,11 +250,20 @@ class RedisCronScheduler(CronScheduler):
         queue_class: type[Queue] | str | None = None,
         job_class: type[Job] | str | None = None,
         serializer: Any = None,
+        webhooks: Sequence[Any] | None = None,
+        name: str = "",
     ) -> RedisCronJob:
         """Create or update one persisted cron job.
 
         ``id`` is required and stable: calling ``register()`` again with the same id
-        edits the job instead of adding a duplicate. An edit keeps ``created_at``, the
+        edits the job instead of adding a duplicate. rq's ``name=`` is taken as the id when
+        no ``id`` is given.
+
+        Arguments after ``queue_name`` may be given by position in this method's order
+        (``id, args, kwargs, interval, cron, job_timeout, result_ttl, ttl, failure_ttl,
+        meta, enabled``, when the third is a string) or in rq's ``CronScheduler.register``
+        order (``args, kwargs, interval, cron, job_timeout, result_ttl, ttl, failure_ttl,
+        meta, webhooks, name``), so rq code ports with ``id=`` added. An edit keeps ``created_at``, the
         enabled state (unless ``enabled=`` is given) and the next run (unless the
         schedule changed). Everything is validated before anything is written; a bad
         argument raises :class:`~rediscron.errors.InvalidJobError` naming the job and
@@ -271,19 +290,34 @@ class RedisCronScheduler(CronScheduler):
         rq options for each run: ``job_timeout``, ``result_ttl``, ``ttl``, ``failure_ttl``,
         ``meta``, ``description``, ``retry`` (rq ``Retry``, or a number of retries),
         ``at_front``, ``on_success``/``on_failure``/``on_stopped`` (functions or dotted
-        paths, or rq ``Callback``), and the queue's ``queue_class``, ``job_class`` and
-        ``serializer`` (classes or dotted paths).
+        paths, or rq ``Callback``), ``webhooks`` (rq ``Webhook`` objects, rq 2.10 and
+        newer), and the queue's ``queue_class``, ``job_class`` and ``serializer`` (classes
+        or dotted paths).
 
         Example::
 
             scheduler.register(rebuild_metric, "metrics", id="metric:pm25", interval=300)
             # Later, from another process:
             scheduler.register(rebuild_metric, "metrics", id="metric:pm25", interval=600)
+            # rq's order, as rq code calls it:
+            scheduler.register(rebuild_metric, "metrics", ("pm10",), None, 300, id="metric:pm10")
         """
-        job_id = id if isinstance(id, str) else None
+        if positional:
+            given = _by_position(positional, {
+                "id": id, "args": args, "kwargs": kwargs, "interval": interval, "cron": cron,
+                "job_timeout": job_timeout, "result_ttl": result_ttl, "ttl": ttl, "failure_ttl": failure_ttl,
+                "meta": meta, "enabled": enabled, "webhooks": webhooks, "name": name})
+            id, args, kwargs, interval, cron = given["id"], given["args"], given["kwargs"], given["interval"], \
+                given["cron"]
+            job_timeout, result_ttl, ttl, failure_ttl = given["job_timeout"], given["result_ttl"], given["ttl"], \
+                given["failure_ttl"]
+            meta, enabled, webhooks, name = given["meta"], given["enabled"], given["webhooks"], given["name"]
+        if id is None and not name and self._ids_from_functions:
+            id = self._config_id(func)
+        job_id = id if isinstance(id, str) else (name if isinstance(name, str) and name else None)
         _check_conflict(conflict, job_id)
         _check_enabled(enabled, job_id)
-        job = RedisCronJob(
+        job = self.cron_job_class(
             id=id,
             queue_name=queue_name,
             func=func,
@@ -315,16 +349,18 @@ class RedisCronScheduler(CronScheduler):
             queue_class=queue_class,
             job_class=job_class,
             serializer=serializer,
+            webhooks=webhooks,
+            name=name,
         )
         job.clock = self.clock
         self._trust_code_of(job)
         state = "" if enabled is None else ("1" if enabled else "0")
         status = job._write(None, "updated", enabled=state, conflict=conflict)
         if status == -1:
-            raise InvalidJobError(id, "id", "a cron job with this id exists (conflict='raise')")
+            raise InvalidJobError(job.id, "id", "a cron job with this id exists (conflict='raise')")
         if status == 0:
-            return RedisCronJob.fetch(id, self.connection)
-        self.log.info("Registered cron job %r: %s on queue %s (%s)", id, job.func_name, queue_name,
+            return self.cron_job_class.fetch(job.id, self.connection)
+        self.log.info("Registered cron job %r: %s on queue %s (%s)", job.id, job.func_name, queue_name,
                       job.describe_schedule())
         return job
 
@@ -366,7 +402,8 @@ class RedisCronScheduler(CronScheduler):
             arguments = dict(spec)
             enabled = arguments.pop("enabled", None)
             _check_enabled(enabled, arguments.get("id"))
-            job = RedisCronJob(connection=self.connection, enabled=True if enabled is None else enabled, **arguments)
+            job = self.cron_job_class(connection=self.connection, enabled=True if enabled is None else enabled,
+                                      **arguments)
             if job.id in seen:
                 raise InvalidJobError(job.id, "id", "appears twice in the batch")
             seen.add(job.id)
@@ -402,8 +439,28 @@ class RedisCronScheduler(CronScheduler):
             status = job._saved(reply, now)
             if status == 2:  # changed between our read and write (a fire): write this one alone
                 status = job._write(None, "updated", enabled=state, conflict=conflict)
-            out.append(job if status == 1 else RedisCronJob.fetch(job.id, self.connection))
+            out.append(job if status == 1 else self.cron_job_class.fetch(job.id, self.connection))
         return out
+
+    def load_config_from_file(self, config_path: str) -> None:
+        """Register every job of an rq cron config (a module calling ``rq.cron.register(...)``), as rq does.
+
+        Each job's id is its rq ``name``, else its function's dotted path; jobs of the config that
+        share a function and have no name get ``path``, ``path#2``, ... in the config's order (give
+        them ``name=`` to choose). As in rq, a job that cannot be registered is logged and skipped.
+        ``rqrcron apply`` reads the same configs and refuses the whole file instead.
+        """
+        self._ids_from_functions = True
+        self._config_ids.clear()
+        try:
+            super().load_config_from_file(config_path)
+        finally:
+            self._ids_from_functions = False
+
+    def _config_id(self, func: Callable[..., Any] | str) -> str:
+        path = func if isinstance(func, str) else callable_path(func, None)
+        count = self._config_ids[path] = self._config_ids.get(path, 0) + 1
+        return path if count == 1 else f"{path}#{count}"
 
     def _trust_code_of(self, job: RedisCronJob) -> None:
         """The classes this process registers a job with, this process may import when it reads the job back."""
@@ -418,7 +475,7 @@ class RedisCronScheduler(CronScheduler):
         pg_scheduler's ``trigger_periodic_job``; the run appears in the job's history. Its
         ``job_class``, ``queue_class`` and ``serializer`` are imported through ``allow_import``.
         """
-        return RedisCronJob.fetch(id, self.connection).trigger(self.allow_import)
+        return self.cron_job_class.fetch(id, self.connection).trigger(self.allow_import)
 
     def get_jobs(self) -> list[RedisCronJob]:  # type: ignore[override]
         """Return all enabled jobs currently indexed in Redis, soonest first.
@@ -443,7 +500,7 @@ class RedisCronScheduler(CronScheduler):
         return invalid
 
     def _load(self, ids: list[str]) -> tuple[list[RedisCronJob], dict[str, str]]:
-        jobs, invalid, missing = load_jobs(self.connection, ids)
+        jobs, invalid, missing = load_jobs(self.connection, ids, job_class=self.cron_job_class)
         pruned = prune_index(self.connection, missing)
         if pruned:
             self.log.info("Pruned %s stale index entries", pruned)
@@ -536,7 +593,7 @@ class RedisCronScheduler(CronScheduler):
                 raw = dict(zip(entry[2][::2], entry[2][1::2], strict=True))
                 # Passed back to the fire script byte for byte, whatever it holds.
                 revision = raw.get(b"revision") or raw.get("revision") or ""
-                job = RedisCronJob.restore(raw, self.connection, id=job_id)
+                job = self.cron_job_class.restore(raw, self.connection, id=job_id)
                 readable.append((job, score, revision))
             except _CONNECTION_ERRORS:
                 raise
@@ -573,6 +630,9 @@ class RedisCronScheduler(CronScheduler):
         for s, outcome in zip(slots, outcomes, strict=True):
             self._report(s, outcome, now)
             if outcome == enqueue.ENQUEUED:
+                # rq's and django-rq's cron pages read next/latest runs from the scheduler hash: refresh it
+                # (the loop does, at most every 5 s).
+                self._jobs_hash_dirty = True
                 self.fired += 1
                 s.job.latest_enqueue_time = from_epoch(now)
                 s.job.next_enqueue_time = from_epoch(s.next_slot) if s.next_slot is not None else None
@@ -666,20 +726,29 @@ class RedisCronScheduler(CronScheduler):
         """
         if self._lock.value is not None and self._lock.extend():
             return True
-        return self._lock.acquire() is None
+        self._leading = self._lock.acquire() is None
+        return self._leading
 
     def remove_lock(self) -> None:
-        """Release the lock if this scheduler holds it; safe to call when it does not."""
+        """Release the lock if this scheduler holds it; safe to call when it does not.
+
+        The scheduler then no longer leads: :meth:`heartbeat` leaves the lock alone until
+        :meth:`acquire_lock` or :meth:`register_birth` takes it again.
+        """
+        self._leading = False
         self._lock.release()
 
-    def get_jobs_to_queue(self) -> list[RedisCronJob]:
-        """The jobs due now, each remembering the slot it is due for; pass them to :meth:`enqueue_job`."""
+    def get_jobs_to_queue(self, with_times: bool = False) -> list[Any]:
+        """The jobs due now, each remembering the slot it is due for; pass them to :meth:`enqueue_job`.
+
+        ``with_times=True`` gives ``(job, slot time)`` pairs instead, as rq-scheduler does.
+        """
         now, marker, _upcoming, due = self._tick()
         self._note_marker(marker)
-        jobs = []
+        jobs: list[Any] = []
         for job, score, revision in self._read_due(due):
             job._due = (score, revision, now)
-            jobs.append(job)
+            jobs.append((job, from_epoch(enqueue.indexed_slot(job, score))) if with_times else job)
         return jobs
 
     def get_queue_for_job(self, job: RedisCronJob) -> Queue:
@@ -691,23 +760,34 @@ class RedisCronScheduler(CronScheduler):
             queue = self._queues[spec] = job.make_queue(self.connection, self.allow_import)
         return queue
 
-    def enqueue_job(self, job: RedisCronJob) -> None:
-        """Enqueue the slot a job from :meth:`get_jobs_to_queue` is due for, at most once.
+    def enqueue_job(self, job: RedisCronJob) -> Job | None:
+        """Enqueue the slot a job from :meth:`get_jobs_to_queue` is due for, at most once; return its RQ job.
 
-        Like every enqueue, this needs the lock (:meth:`acquire_lock`) and does nothing if
-        the job changed since it was read, or if its slot was already enqueued.
+        Like every enqueue, this needs the lock (:meth:`acquire_lock`), and does nothing
+        (returning None) if the job changed since it was read or the lock is not held. A slot
+        whose RQ job exists already is not enqueued again: that RQ job is returned, and so it
+        is when the same job is passed again.
         """
         due = getattr(job, "_due", None)
         if due is None:
+            done: Job | None = getattr(job, "_rq_job", None)
+            if done is not None:
+                return done  # enqueued by an earlier call: nothing more to do
             raise ValueError(f"cron job {job.id!r} carries no due slot; take it from get_jobs_to_queue()")
         if self._lock.value is None:
             self.log.warning("enqueue_job(%r) without the lock: nothing enqueued", job.id)
-            return
+            return None
         score, revision, now = due
         job._due = None
         slot = self._prepare(job, score, revision, now)
-        if slot is not None:
-            self._fire_slots([slot], now)
+        if slot is None:
+            return None
+        held, outcomes = enqueue.fire(self.connection, self._lock.value, [slot], now)
+        self._settle([slot], (held, outcomes), now)
+        if held and outcomes and outcomes[0] in (enqueue.ENQUEUED, enqueue.ALREADY_ENQUEUED):
+            job._rq_job = slot.rq_job
+            return slot.rq_job
+        return None
 
     def _quarantine(self, job_id: str, revision: bytes | str, exc: Exception) -> None:
         message = exc.message if isinstance(exc, CorruptJobError) else f"{type(exc).__name__}: {exc}"
@@ -746,7 +826,7 @@ class RedisCronScheduler(CronScheduler):
                 continue  # another type of key, or gone: still unusable (the loop prunes the gone)
             revision = record.get(b"revision") or record.get("revision") or ""
             try:
-                job = RedisCronJob.restore(record, self.connection, id=job_id)
+                job = self.cron_job_class.restore(record, self.connection, id=job_id)
                 slot = job.first_slot(now)
                 if slot is not None:
                     # Everything a fire needs, short of firing: the queue, its classes, the RQ job.
@@ -835,6 +915,7 @@ class RedisCronScheduler(CronScheduler):
             holder = self._lock.acquire()
         if holder is not None:
             raise SchedulerLockedError(f"{holder.name} (fencing epoch {holder.epoch})")
+        self._leading = True
         self.log.info("Scheduler %s: took the lock (fencing epoch %s)", self.name, self._lock.epoch,
                       extra=fields("lock_acquired", scheduler=self.name, epoch=self._lock.epoch))
         # A new leader gives quarantined jobs another chance (its allow_import may differ).
@@ -885,6 +966,7 @@ class RedisCronScheduler(CronScheduler):
         Safe to call twice, and after the lock was lost.
         """
         client = pipeline if pipeline is not None else self.connection
+        self._leading = False
         try:
             client.zrem(cron_scheduler_registry.get_registry_key(), self.name)
             client.delete(self.key)
@@ -897,16 +979,28 @@ class RedisCronScheduler(CronScheduler):
                           extra=fields("lock_released", scheduler=self.name))
 
     def heartbeat(self) -> None:
-        """Heartbeat rq's scheduler registry and extend the scheduler lock.
+        """Heartbeat rq's scheduler registry and, while this scheduler leads, extend the scheduler lock.
 
-        If the lock was lost and is free, it is taken again (with a new fencing
-        epoch). If another scheduler holds it, raises ``StopRequested`` so this one
-        stops instead of running alongside it.
+        If its lock was lost and is free, it is taken again (with a new fencing epoch). If
+        another scheduler holds it, raises :class:`~rediscron.errors.LockLostError` (rq's
+        ``StopRequested``) so this one stops instead of running alongside it. A scheduler
+        that does not lead (it never took the lock, or gave it back with
+        :meth:`remove_lock`, as an rq-scheduler style loop does between passes) only
+        heartbeats: it neither takes the lock nor raises.
         """
+        if not self._leading:
+            with self.connection.pipeline(transaction=False) as pipe:
+                pipe.zadd(cron_scheduler_registry.get_registry_key(), {self.name: time.time()})
+                pipe.expire(self.key, SCHEDULER_HASH_TTL)
+                _added, refreshed = pipe.execute()
+            if not refreshed:
+                self.save()
+            return
         extended = self._lock.extend()
         if not extended:
             holder = self._lock.acquire()
             if holder is not None:
+                self._leading = False
                 self.log.error("Scheduler %s: lock is held by %s; stopping", self.name, holder.name,
                                extra=fields("lock_lost", scheduler=self.name, holder=holder.name, epoch=holder.epoch))
                 raise LockLostError(holder.name)
@@ -1005,6 +1099,12 @@ class RedisCronScheduler(CronScheduler):
         waking at once on a change event. SIGINT/SIGTERM stop it between steps: it
         unregisters, releases the lock if it still owns it, and returns. With
         ``burst=True`` it enqueues what is due once and returns.
+
+        A subclass (or object) that overrides :meth:`enqueue_jobs` or
+        :meth:`calculate_sleep_interval` gets rq's loop: each pass calls them, and an
+        exception from them (other than Redis being unreachable, which is retried) ends
+        ``start()`` after :meth:`register_death`. The built-in pass does the same work in one
+        round trip and builds runs ahead of their slots.
         """
         self._stopping = False
         self._stop_signal = None
@@ -1053,7 +1153,7 @@ class RedisCronScheduler(CronScheduler):
                 if started:
                     self.log.info("Scheduler %s: shutdown complete", self.name)
         finally:
-            for sig, handler in previous.items():
+            for sig, handler in (previous.items() if isinstance(previous, dict) else ()):
                 signal.signal(sig, handler)
 
     def _wait_for_lock(self) -> None:
@@ -1079,8 +1179,21 @@ class RedisCronScheduler(CronScheduler):
         """Alias of :meth:`start`, as rq-scheduler names it."""
         self.start(burst=burst)
 
+    def _hooked(self) -> bool:
+        """Whether enqueue_jobs() or calculate_sleep_interval() is overridden (by a subclass, or on the object)."""
+        return (getattr(self.enqueue_jobs, "__func__", None) is not RedisCronScheduler.enqueue_jobs
+                or getattr(self.calculate_sleep_interval, "__func__", None)
+                is not RedisCronScheduler.calculate_sleep_interval)
+
+    def _hooked_pass(self) -> float:
+        """rq's pass, through the overridden hooks: enqueue what is due, then ask how long to wait."""
+        self.enqueue_jobs()
+        return float(self.calculate_sleep_interval())
+
     def _loop(self, burst: bool) -> None:
-        self._look_ahead = not burst
+        hooked = self._hooked()
+        # A pass through overridden hooks has no look-ahead: rq's hooks know nothing of runs built ahead.
+        self._look_ahead = not burst and not hooked
         self._ahead.clear()
         self._fire_loaded = False
         while not self._stopping:
@@ -1088,7 +1201,7 @@ class RedisCronScheduler(CronScheduler):
             try:
                 if time.monotonic() >= self._next_heartbeat or self._lock.value is None:
                     self.heartbeat()
-                sleep = self._pass()
+                sleep = self._hooked_pass() if hooked else self._pass()
                 if self._failing is not None:
                     self.log.warning("Scheduler %s: recovered after %.1fs (%s)", self.name,
                                      time.monotonic() - self._failing_since, self._failing)
@@ -1097,8 +1210,8 @@ class RedisCronScheduler(CronScheduler):
             except StopRequested:
                 raise
             except Exception as exc:
-                if burst:
-                    raise
+                if burst or (hooked and not isinstance(exc, (*_CONNECTION_ERRORS, RedisError))):
+                    raise  # an overriding hook's own error is its caller's, as in rq's loop
                 sleep = self._on_failure(exc)
             if burst and sleep > 0:
                 return
@@ -1208,6 +1321,29 @@ def _pid_namespace() -> str:
 
 def _time(slot: int) -> str:
     return format_time(from_epoch(slot))
+
+
+#: register()'s arguments after queue_name, by position: its own order, and rq's CronScheduler.register order.
+_OWN_ORDER = ("id", "args", "kwargs", "interval", "cron", "job_timeout", "result_ttl", "ttl", "failure_ttl", "meta",
+              "enabled")
+_RQ_ORDER = ("args", "kwargs", "interval", "cron", "job_timeout", "result_ttl", "ttl", "failure_ttl", "meta",
+             "webhooks", "name")
+_DEFAULTS: dict[str, Any] = {name: None for name in (*_OWN_ORDER, *_RQ_ORDER)} | {
+    "result_ttl": DEFAULT_RESULT_TTL, "name": ""}
+
+
+def _by_position(positional: tuple[Any, ...], keywords: dict[str, Any]) -> dict[str, Any]:
+    """``keywords`` with the positional arguments filled in, in the order their first one tells."""
+    order = _OWN_ORDER if isinstance(positional[0], str) else _RQ_ORDER
+    if len(positional) > len(order):
+        raise TypeError(f"register() takes at most {len(order) + 2} positional arguments ({len(positional) + 2} "
+                        "given)")
+    given = dict(keywords)
+    for name, value in zip(order, positional, strict=False):
+        if given[name] is not _DEFAULTS[name] and given[name] != _DEFAULTS[name]:
+            raise TypeError(f"register() got multiple values for argument {name!r}")
+        given[name] = value
+    return given
 
 
 def _check_conflict(conflict: object, job_id: str | None) -> None:

@@ -9,7 +9,7 @@
 -- ARGV[7] enabled: '1', '0', or '' to keep the stored state (new jobs: enabled)
 -- ARGV[8] '1' to take the candidate next slot even if the schedule is unchanged
 -- ARGV[9] latest_enqueue_time to store, or '' to keep the stored one
--- ARGV[10] conflict: 'replace', 'ignore' or 'raise' when the id exists
+-- ARGV[10] conflict: 'replace', 'ignore' or 'raise' when the id exists; 'update' to write only if it exists
 -- ARGV[11] the revision the caller read ('' to write whatever is stored)
 -- ARGV[12] 'file' if this definition comes from a file (apply), 'hand' if from anything else, '' if the
 -- definition is not what changes
@@ -17,7 +17,8 @@
 -- then n, and n field/value pairs to set; then m, and m field names to delete
 -- Returns {status, revision, created_at, next_enqueue_time, enabled}:
 -- status 1 written, 0 left alone (conflict 'ignore'), -1 exists (conflict 'raise'),
--- 2 the record changed since the caller read it (nothing written; read again)
+-- 2 the record changed since the caller read it (nothing written; read again),
+-- 3 no such job (conflict 'update'; nothing written)
 local hash, schedule, ids, marker = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local id, event, channel, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local cand_score, cand_next = ARGV[5], ARGV[6]
@@ -29,12 +30,13 @@ if kind ~= 'hash' and kind ~= 'none' then
   redis.call('DEL', hash)
 end
 local exists = kind == 'hash'
+if not exists and conflict == 'update' then return {3, '', '', '', ''} end
 if ARGV[11] ~= '' and (redis.call('HGET', hash, 'revision') or '') ~= ARGV[11] then
   return {2, '', '', '', ''}
 end
 local old = {}
 if exists then
-  if conflict ~= 'replace' then
+  if conflict ~= 'replace' and conflict ~= 'update' then
     local status = 0
     if conflict == 'raise' then status = -1 end
     local cur = redis.call('HMGET', hash, 'revision', 'created_at', 'next_enqueue_time', 'enabled')

@@ -299,7 +299,7 @@ class TestRqOptions:
         assert job.options() == {
             **kwargs, "retry": {"max": 2, "interval": [0]}, "on_success": None, "on_failure": None,
             "queue_class": "tests.custom_rq.AuditQueue", "job_class": "tests.custom_rq.AuditJob",
-            "serializer": "rq.serializers.JSONSerializer",
+            "serializer": "rq.serializers.JSONSerializer", "webhooks": None,
             "end_time": datetime(2030, 12, 31, 22, tzinfo=timezone.utc),
         }
 

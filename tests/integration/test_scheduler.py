@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -658,6 +659,39 @@ class TestRqSchedulerCompatibility:
         assert isinstance(two.pid, int) and two.key.endswith(":two")
         two.remove_lock()
 
+    def test_rq_schedulers_run_loop_with_two_instances(self, connection: redis.Redis, clock: FakeClock,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+        """rq-scheduler's run() loop: heartbeat, take the lock, enqueue, heartbeat, give the lock back."""
+        schedulers = [RedisCronScheduler(connection, name=name, clock=clock) for name in ("one", "two")]
+        for i in range(3):
+            schedulers[0].register(jobs.noop, "metrics", id=f"j{i}", interval=60)
+        skipped = []
+
+        def one_pass(scheduler: RedisCronScheduler) -> None:
+            scheduler.heartbeat()
+            if scheduler.acquire_lock():
+                for job, slot_time in scheduler.get_jobs_to_queue(with_times=True):
+                    assert slot_time.timestamp() <= clock.now
+                    scheduler.enqueue_job(job)
+                scheduler.heartbeat()
+                # The other instance takes its turn while this one holds the lock.
+                other = schedulers[1] if scheduler is schedulers[0] else schedulers[0]
+                other.heartbeat()
+                skipped.append(not other.acquire_lock())
+                scheduler.remove_lock()
+            else:
+                skipped.append(True)
+
+        with caplog.at_level(logging.WARNING, logger="rediscron"):
+            for number in range(6):
+                one_pass(schedulers[number % 2])
+                clock.advance(30)
+        ids = queued(connection)
+        assert len(ids) == len(set(ids)) == 9  # each slot of the three jobs, once, whoever held the lock
+        assert all(skipped)
+        assert not [r for r in caplog.records if "took it again" in r.getMessage() or "lock" in r.getMessage()]
+        assert connection.get(k.lock()) is None
+
     def test_enqueue_job_twice_or_without_a_due_slot(self, connection: redis.Redis, clock: FakeClock) -> None:
         s = RedisCronScheduler(connection, name="s", clock=clock)
         s.register(jobs.noop, "metrics", id="a", interval=60)
@@ -665,11 +699,14 @@ class TestRqSchedulerCompatibility:
         [job] = s.get_jobs_to_queue()
         stale_copy = RedisCronJob.restore(connection.hgetall(k.job("a")), connection, id="a")
         stale_copy._due = job._due
-        s.enqueue_job(job)
-        s.enqueue_job(stale_copy)  # the same slot again: refused by the revision check
+        rq_job = s.enqueue_job(job)
+        assert rq_job is not None and queued(connection) == [rq_job.id]
+        assert s.enqueue_job(stale_copy) is None  # the same slot again: refused by the revision check
+        assert s.enqueue_job(job) is rq_job  # already enqueued: a no-op returning the RQ job
         assert len(queued(connection)) == 1
+        fresh = RedisCronJob.fetch("a", connection)
         with pytest.raises(ValueError, match="get_jobs_to_queue"):
-            s.enqueue_job(job)
+            s.enqueue_job(fresh)
         s.remove_lock()
 
 
