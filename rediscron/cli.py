@@ -387,7 +387,7 @@ def _moment(when: datetime) -> str:
 
 
 def _when(moment: datetime | None, now: float | None = None, zone: str = "UTC") -> str:
-    """A time as :func:`_moment` shows it, then in the job's zone and relative to now ('-' for none).
+    """A time as `_moment()` shows it, then in the job's zone and relative to now ('-' for none).
 
     ``2026-11-24T08:00:00Z (09:00 CET in Europe/Berlin, in 13 h)``
     """

@@ -52,7 +52,7 @@ _RQ_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.
 
 
 def parse_time(text: str) -> datetime:
-    """Inverse of :func:`format_time`; also accepts RQ's second-resolution form."""
+    """Inverse of `format_time()`; also accepts RQ's second-resolution form."""
     if _RQ_TIME.fullmatch(text):
         try:
             return datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc)  # strptime is ten times slower

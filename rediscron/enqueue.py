@@ -17,7 +17,7 @@ from .catchup import Plan
 from .clock import format_time, from_epoch
 from .job import HISTORY_LENGTH, RedisCronJob, slot_of
 
-#: Per-slot outcome of :func:`fire`.
+#: Per-slot outcome of `fire()`.
 STALE, ENQUEUED, ALREADY_ENQUEUED, DISABLED, DROPPED, OVERLAP_SKIPPED = 0, 1, 2, 3, 4, 5
 #: How many not-run slot records each job keeps in its ``drop_log``.
 DROP_LOG_LENGTH = 20
@@ -138,7 +138,7 @@ def prepare(connection: Redis, queue: Queue, job: RedisCronJob, score: str, revi
 
 
 def _valid_until(job: RedisCronJob, planned: Plan, next_score: int | str, now: float) -> float:
-    """Until when the plan made at ``now`` stays what :func:`catchup.plan` would say.
+    """Until when the plan made at ``now`` stays what `catchup.plan()` would say.
 
     It changes once the next slot is due too, or once the slot run is later than the job's
     misfire grace time (or than ON_TIME, for ``catchup="skip"``).
@@ -169,7 +169,7 @@ def fire(connection: Redis, lock_value: str, slots: list[Slot], now: float) -> t
 
 def fire_batches(connection: Redis, lock_value: str, batches: list[list[Slot]],
                  now: float) -> list[tuple[bool, list[int]]]:
-    """:func:`fire` for several batches, sent in one round trip; each batch is still its own atomic script."""
+    """`fire()` for several batches, sent in one round trip; each batch is still its own atomic script."""
     fire_keys = _fire_keys()
     calls = [(fire_keys, _fire_args(lock_value, batch, now)) for batch in batches]
     return [_outcome(result) for result in scripts.run_all("fire", connection, calls, transaction=False)]

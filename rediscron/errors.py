@@ -1,6 +1,6 @@
 """The exceptions rediscron raises.
 
-Every error derives from :class:`RediscronError`; specific errors also derive from
+Every error derives from [RediscronError][rediscron.RediscronError]; specific errors also derive from
 the builtin that fits, so ``except ValueError`` keeps working for callers that
 only know rq's own cron API.
 """

@@ -151,7 +151,7 @@ def _refuse_instance_method(path: str, job_id: str | None, field: str) -> None:
 def check_func_name(func_name: object, job_id: str | None) -> str:
     """``func_name`` if it names a function importable here, else InvalidJobError saying what is wrong.
 
-    Inside :func:`checked_where_importable`, a path whose top-level package is not on this
+    Inside `checked_where_importable()`, a path whose top-level package is not on this
     process's path is only checked for its shape, and noted as unchecked.
     """
     if not isinstance(func_name, str) or not _DOTTED.match(func_name):
@@ -197,7 +197,7 @@ def checked_where_importable() -> Iterator[set[str]]:
 
 
 def skipped_here(path: str) -> bool:
-    """Inside :func:`checked_where_importable`: whether ``path`` is left unchecked (and note it)."""
+    """Inside `checked_where_importable()`: whether ``path`` is left unchecked (and note it)."""
     skipped = _UNCHECKED.get()
     if skipped is None or module_importable(path):
         return False

@@ -468,11 +468,11 @@ class RedisCronJob(CronJob):
 
     The job is stored in a Redis hash at ``rq:cron_job:{id}`` and, while enabled,
     indexed in ``rq:cron_jobs:schedule`` by its next slot. Create or update jobs
-    with :meth:`RedisCronScheduler.register`; use this class directly in
+    with [RedisCronScheduler.register()][rediscron.RedisCronScheduler.register]; use this class directly in
     administration tools that fetch, edit, enable, disable or delete one job.
 
     Every argument is validated before anything is written; a bad one raises
-    :class:`~rediscron.errors.InvalidJobError` naming the job and the field.
+    [InvalidJobError][rediscron.InvalidJobError] naming the job and the field.
 
     Example::
 
@@ -485,11 +485,12 @@ class RedisCronJob(CronJob):
     ``catchup``, ``overlap``, ``jitter``, ``start_time``, ``end_time``, ``max_runs``,
     ``description``, ``retry``, ``at_front``, ``on_success``, ``on_failure``,
     ``on_stopped``, ``queue_class``, ``job_class``, ``serializer``, ``webhooks``) is
-    documented on :meth:`RedisCronScheduler.register`. rq's ``name=`` is taken as the id
-    when no ``id`` is given; so rq's ``CronJob(queue_name=..., func=..., name=...)`` works.
+    documented on [RedisCronScheduler.register()][rediscron.RedisCronScheduler.register].
+    rq's ``name=`` is taken as the id when no ``id`` is given; so rq's
+    ``CronJob(queue_name=..., func=..., name=...)`` works.
 
     Jobs compare equal when their ids are equal. A job built directly saves as an upsert;
-    one read from Redis (:meth:`fetch`) only updates, and never brings back a job deleted
+    one read from Redis ([fetch()][fetch]) only updates, and never brings back a job deleted
     meanwhile.
     """
 
@@ -561,6 +562,36 @@ class RedisCronJob(CronJob):
         webhooks: Sequence[Any] | None = None,
         name: str = "",
     ) -> None:
+        """Build and validate a job; nothing is written until [save()][save].
+
+        :param id: The job's stable id (any text of at most 200 characters without control
+            characters). rq's ``name`` is taken as the id when ``id`` is not given.
+        :param queue_name: The RQ queue its runs go to.
+        :param func: The function (or its dotted path) each run calls; it must be importable
+            by that path where the workers run.
+        :param func_name: The dotted path, instead of ``func``.
+        :param args: Positional arguments of each run (JSON).
+        :param kwargs: Keyword arguments of each run (JSON).
+        :param interval: Seconds between runs; give this or ``cron``.
+        :param cron: A cron expression (5 fields, or 6 with seconds), read in ``timezone``.
+        :param job_timeout: rq's timeout of each run, in seconds.
+        :param result_ttl: Seconds rq keeps a run's result (0: not kept, -1: forever).
+        :param ttl: Seconds a run may wait in its queue.
+        :param failure_ttl: Seconds rq keeps a failed run.
+        :param meta: rq job meta of each run (JSON; keys ``rediscron_*`` are reserved).
+        :param connection: The Redis client to save, fetch and delete with.
+        :param latest_enqueue_time: When a run was last enqueued (the scheduler keeps it).
+        :param next_enqueue_time: The next run (the scheduler keeps it; computed for cron).
+        :param created_at: Kept from the stored job.
+        :param updated_at: Kept from the stored job.
+        :param enabled: Whether the scheduler runs it.
+        :param name: rq's name for the job: the id.
+
+        The keyword options (``timezone``, ``catchup``, ``retry``, ``webhooks``...) are those of
+        [RedisCronScheduler.register()][rediscron.RedisCronScheduler.register].
+
+        :raises InvalidJobError: A value is refused; the error names the job and the field.
+        """
         options = {
             "timezone": timezone, "misfire_grace_time": misfire_grace_time, "catchup": catchup,
             "overlap": overlap, "jitter": jitter, "start_time": start_time, "end_time": end_time,
@@ -619,7 +650,7 @@ class RedisCronJob(CronJob):
         self.missed_count = 0
         self.overlap_count = 0
         #: Runs that failed in a row, as counted by the scheduler when each next run is enqueued (a run
-        #: still in progress then is not counted); :meth:`get_stats` counts from the live history.
+        #: still in progress then is not counted); [get_stats()][get_stats] counts from the live history.
         self.consecutive_failures = 0
         #: The latest slots not run, newest last: {"at", "from", "to", "slots", "exact", "reason"}.
         self.drop_log: list[dict[str, Any]] = []
@@ -790,7 +821,7 @@ class RedisCronJob(CronJob):
         return self._fields()
 
     def _fields(self) -> dict[str, Any]:
-        """:meth:`to_dict` of attributes already validated."""
+        """[to_dict()][to_dict] of attributes already validated."""
         data: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "id": self.id,
@@ -845,7 +876,7 @@ class RedisCronJob(CronJob):
         Nothing is imported: ``func_name`` stays a dotted path (``func`` is None), and the
         job's runs are enqueued by that path, as ``Queue.enqueue("pkg.mod.func")`` does; the
         RQ worker imports it. So what Redis holds never runs code in the process reading it.
-        A record that cannot be read raises :class:`~rediscron.errors.CorruptJobError`.
+        A record that cannot be read raises [CorruptJobError][rediscron.CorruptJobError].
         """
         try:
             data = {as_text(k): as_text(v) for k, v in raw_data.items()}
@@ -944,9 +975,9 @@ class RedisCronJob(CronJob):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RedisCronJob:
-        """A job from :meth:`to_dict`'s fields, or from rq's ``CronJob.to_dict()`` form (its ``name`` is the id).
+        """A job from [to_dict()][to_dict]'s fields, or from rq's ``CronJob.to_dict()`` form (its ``name`` is the id).
 
-        Like :meth:`restore`, nothing is imported; unlike :meth:`fetch`, nothing is read from Redis.
+        Like [restore()][restore], nothing is imported; unlike [fetch()][fetch], nothing is read from Redis.
         """
         fields = {key: str(value) for key, value in data.items() if value is not None}
         if "id" not in fields and (data.get("name") or data.get("func_name")):
@@ -957,10 +988,10 @@ class RedisCronJob(CronJob):
 
     @classmethod
     def fetch(cls, id: str, connection: Redis) -> RedisCronJob:
-        """Fetch one persisted cron job by id; :class:`~rediscron.errors.JobNotFound` if there is none.
+        """Fetch one persisted cron job by id; [JobNotFound][rediscron.JobNotFound] if there is none.
 
-        Nothing is imported (see :meth:`restore`); a record that cannot be read raises
-        :class:`~rediscron.errors.CorruptJobError`.
+        Nothing is imported (see [restore()][restore]); a record that cannot be read raises
+        [CorruptJobError][rediscron.CorruptJobError].
         """
         try:
             raw = connection.hgetall(keys.job(id))
@@ -996,8 +1027,8 @@ class RedisCronJob(CronJob):
         next run unless the schedule (``interval``/``cron``) changed.
 
         A job you build yourself saves as an upsert: it creates the job, or replaces its
-        definition. A job read from Redis (:meth:`fetch`, :meth:`restore`) only updates:
-        if another process deleted it meanwhile, :class:`~rediscron.errors.JobNotFound` is
+        definition. A job read from Redis ([fetch()][fetch], [restore()][restore]) only updates:
+        if another process deleted it meanwhile, [JobNotFound][rediscron.JobNotFound] is
         raised (on a ``pipeline``, the write is just skipped) and nothing is written, so a
         stale copy never brings a deleted job back.
         """
@@ -1230,7 +1261,7 @@ class RedisCronJob(CronJob):
 
         What the caller passed to this object (a class, or a path) is used as given. A dotted
         path read from Redis is imported only if ``allow_import`` (default: rq's own package)
-        allows it, else :class:`~rediscron.errors.ImportNotAllowed` names the option.
+        allows it, else [ImportNotAllowed][rediscron.ImportNotAllowed] names the option.
         """
         allowlist = allow_import if allow_import is not None else ImportAllowlist()
 
@@ -1257,7 +1288,7 @@ class RedisCronJob(CronJob):
         ``cron-<hash>-manual-<random>``) carries ``meta["rediscron_id"]``,
         ``meta["rediscron_slot"] = None`` and ``meta["rediscron_trigger"] = True``, and is
         recorded in the job's history in the same transaction. The function is enqueued by
-        its dotted path; ``allow_import`` is as for :meth:`make_queue`.
+        its dotted path; ``allow_import`` is as for [make_queue()][make_queue].
         """
         queue = self.make_queue(connection, allow_import)
         digest = rq_job_id(self.id, 0).rsplit("-", 1)[0]
@@ -1273,7 +1304,7 @@ class RedisCronJob(CronJob):
         return job
 
     def trigger(self, allow_import: ImportAllowlist | None = None) -> Job:
-        """Enqueue one run now without moving the schedule (see :meth:`enqueue`)."""
+        """Enqueue one run now without moving the schedule (see [enqueue()][enqueue])."""
         return self.enqueue(self._connection(), allow_import)
 
 
@@ -1304,7 +1335,7 @@ def delete_job(client: Redis | Pipeline, job_id: str) -> bool:
 
 
 def enable_quarantined(connection: Redis) -> tuple[list[str], dict[str, str]]:
-    """Enable every quarantined job (see :meth:`RedisCronJob.enable`): (ids enabled, ids not, with why).
+    """Enable every quarantined job (see ``RedisCronJob.enable()``): (ids enabled, ids not, with why).
 
     A record that still cannot be read is left quarantined, and reported.
     """
@@ -1336,7 +1367,7 @@ def decode_ids(raw_ids: Iterable[bytes | str]) -> tuple[list[str], list[str]]:
 
 
 def all_ids(connection: Redis) -> tuple[list[str], list[str]]:
-    """Every registered id, sorted (see :func:`decode_ids`)."""
+    """Every registered id, sorted (see `decode_ids()`)."""
     ids, bad = decode_ids(cast(set[Any], connection.smembers(keys.ids())))
     return sorted(ids), sorted(bad)
 
@@ -1346,7 +1377,7 @@ def load_jobs(connection: Redis, ids: list[str], chunk: int = 1000, job_class: t
     """Read many jobs in pipelined chunks: (readable jobs, unreadable ones with the reason, ids whose hash is gone).
 
     Only reads: a listing works for a read-only user and never cleans up (the scheduler
-    prunes index entries whose hash is gone, with :func:`prune_index`).
+    prunes index entries whose hash is gone, with `prune_index()`).
     """
     jobs: list[RedisCronJob] = []
     invalid: dict[str, str] = {}

@@ -87,9 +87,9 @@ class RedisCronScheduler(CronScheduler):
     (job id, slot) and each enqueue is one atomic script that checks this
     scheduler still holds the lock and the job is unchanged since it was read.
 
-    Only one scheduler enqueues at a time. :meth:`register_birth` takes
+    Only one scheduler enqueues at a time. [register_birth()][register_birth] takes
     ``rq:cron_jobs:lock`` (RuntimeError naming the holder if it is taken),
-    :meth:`heartbeat` extends it, :meth:`register_death` releases it. Edits made
+    [heartbeat()][heartbeat] extends it, [register_death()][register_death] releases it. Edits made
     by any process reach the loop at once through Pub/Sub, and at the latest on
     its next pass through the ``last_update`` marker.
 
@@ -111,7 +111,7 @@ class RedisCronScheduler(CronScheduler):
         scheduler.start()
     """
 
-    #: The class of the jobs it registers and reads (a subclass of :class:`RedisCronJob`, as a
+    #: The class of the jobs it registers and reads (a subclass of [RedisCronJob][rediscron.RedisCronJob], as a
     #: subclass of this scheduler may set).
     cron_job_class: type[RedisCronJob] = RedisCronJob
 
@@ -128,6 +128,24 @@ class RedisCronScheduler(CronScheduler):
         wait_replicas: int = 0,
         allow_import: Iterable[str] = DEFAULT_ALLOWED_IMPORTS,
     ) -> None:
+        """Set up a scheduler; nothing is read or written until it is used.
+
+        :param connection: The Redis client that holds the registry (and RQ's queues).
+        :param logging_level: Level for the ``rediscron`` logger when [start()][start] sets up
+            output (only if the application configured none).
+        :param name: This scheduler's name in rq's registry and in the lock (default
+            ``host:pid:random``).
+        :param lock_ttl: Seconds the lock outlives a scheduler that stops heartbeating: the
+            longest wait before a standby takes over after a crash (at least 3).
+        :param max_sleep_interval: Longest wait between two passes, in seconds.
+        :param clock: Replaces the Redis server's clock (epoch seconds); for tests.
+        :param batch_size: How many due slots one fire script handles.
+        :param wait_replicas: After taking or extending the lock, wait (100 ms at most) until
+            this many replicas have it.
+        :param allow_import: Dotted-path prefixes from which the classes a job names
+            (``job_class``, ``queue_class``, ``serializer``) may be imported; rq's own by default.
+        :raises ValueError: A setting out of its range.
+        """
         if isinstance(wait_replicas, bool) or not isinstance(wait_replicas, int) or wait_replicas < 0:
             raise ValueError(f"wait_replicas must be a whole number >= 0, not {wait_replicas!r}")
         if isinstance(lock_ttl, bool) or not isinstance(lock_ttl, int) or lock_ttl < 3:
@@ -266,12 +284,12 @@ class RedisCronScheduler(CronScheduler):
         meta, webhooks, name``), so rq code ports with ``id=`` added. An edit keeps ``created_at``, the
         enabled state (unless ``enabled=`` is given) and the next run (unless the
         schedule changed). Everything is validated before anything is written; a bad
-        argument raises :class:`~rediscron.errors.InvalidJobError` naming the job and
+        argument raises [InvalidJobError][rediscron.InvalidJobError] naming the job and
         the field. The change reaches running schedulers at once.
 
         ``conflict`` says what to do when the id exists: ``"replace"`` (edit, the
         default), ``"ignore"`` (leave the stored job alone) or ``"raise"``
-        (:class:`~rediscron.errors.InvalidJobError`).
+        ([InvalidJobError][rediscron.InvalidJobError]).
 
         Scheduling options (each stored with the job; defaults are not stored):
 
@@ -374,7 +392,7 @@ class RedisCronScheduler(CronScheduler):
         """Create or update many jobs: every one is validated first (all or nothing), then each
         batch is written in one atomic round trip (plus one to read what is stored).
 
-        Each item is a mapping of :meth:`register`'s keyword arguments (``func``,
+        Each item is a mapping of [register()][register]'s keyword arguments (``func``,
         ``queue_name``, ``id``, ``interval`` or ``cron``, ...). ``conflict`` applies to all;
         with ``"raise"``, an id that exists refuses the whole call before anything is written.
         Returns the jobs as stored, in input order.
@@ -472,7 +490,7 @@ class RedisCronScheduler(CronScheduler):
     def trigger(self, id: str) -> Job:
         """Enqueue one run of job ``id`` now, without moving its schedule (JobNotFound if none).
 
-        pg_scheduler's ``trigger_periodic_job``; the run appears in the job's history. Its
+        The run appears in the job's history. Its
         ``job_class``, ``queue_class`` and ``serializer`` are imported through ``allow_import``.
         """
         return self.cron_job_class.fetch(id, self.connection).trigger(self.allow_import)
@@ -481,7 +499,7 @@ class RedisCronScheduler(CronScheduler):
         """Return all enabled jobs currently indexed in Redis, soonest first.
 
         Index entries whose hash is gone are pruned. Records that cannot be read are
-        left out (and logged); :meth:`get_invalid_jobs` lists them.
+        left out (and logged); [get_invalid_jobs()][get_invalid_jobs] lists them.
         """
         # An index entry that is not text is dropped by the loop when it comes due; it names no job.
         ids = decode_ids(cast(list[Any], self.connection.zrange(keys.schedule(), 0, -1)))[0]
@@ -533,7 +551,7 @@ class RedisCronScheduler(CronScheduler):
     def enqueue_jobs(self) -> list[RedisCronJob]:  # type: ignore[override]
         """Enqueue all Redis cron jobs currently due; return the ones enqueued.
 
-        Assumes this scheduler holds the lock (see :meth:`register_birth`); if the
+        Assumes this scheduler holds the lock (see [register_birth()][register_birth]); if the
         lock is missing or was lost, nothing is enqueued.
         """
         enqueued: list[RedisCronJob] = []
@@ -722,7 +740,7 @@ class RedisCronScheduler(CronScheduler):
     def acquire_lock(self) -> bool:
         """Take the singleton lock if it is free (or keep it if it is ours); False if another holds it.
 
-        rq-scheduler's name for the lock half of :meth:`register_birth`.
+        rq-scheduler's name for the lock half of [register_birth()][register_birth].
         """
         if self._lock.value is not None and self._lock.extend():
             return True
@@ -732,14 +750,14 @@ class RedisCronScheduler(CronScheduler):
     def remove_lock(self) -> None:
         """Release the lock if this scheduler holds it; safe to call when it does not.
 
-        The scheduler then no longer leads: :meth:`heartbeat` leaves the lock alone until
-        :meth:`acquire_lock` or :meth:`register_birth` takes it again.
+        The scheduler then no longer leads: [heartbeat()][heartbeat] leaves the lock alone until
+        [acquire_lock()][acquire_lock] or [register_birth()][register_birth] takes it again.
         """
         self._leading = False
         self._lock.release()
 
     def get_jobs_to_queue(self, with_times: bool = False) -> list[Any]:
-        """The jobs due now, each remembering the slot it is due for; pass them to :meth:`enqueue_job`.
+        """The jobs due now, each remembering the slot it is due for; pass them to [enqueue_job()][enqueue_job].
 
         ``with_times=True`` gives ``(job, slot time)`` pairs instead, as rq-scheduler does.
         """
@@ -761,9 +779,9 @@ class RedisCronScheduler(CronScheduler):
         return queue
 
     def enqueue_job(self, job: RedisCronJob) -> Job | None:
-        """Enqueue the slot a job from :meth:`get_jobs_to_queue` is due for, at most once; return its RQ job.
+        """Enqueue the slot a [get_jobs_to_queue()][get_jobs_to_queue] job is due for, at most once; return its RQ job.
 
-        Like every enqueue, this needs the lock (:meth:`acquire_lock`), and does nothing
+        Like every enqueue, this needs the lock ([acquire_lock()][acquire_lock]), and does nothing
         (returning None) if the job changed since it was read or the lock is not held. A slot
         whose RQ job exists already is not enqueued again: that RQ job is returned, and so it
         is when the same job is passed again.
@@ -904,7 +922,7 @@ class RedisCronScheduler(CronScheduler):
         """Acquire the singleton scheduler lock and register this scheduler in rq's registry.
 
         If the lock is owned by another scheduler, raises
-        :class:`~rediscron.errors.SchedulerLockedError` (a RuntimeError) naming it,
+        [SchedulerLockedError][rediscron.SchedulerLockedError] (a RuntimeError) naming it,
         before anything is registered.
         """
         holder = self._lock.acquire()
@@ -982,10 +1000,10 @@ class RedisCronScheduler(CronScheduler):
         """Heartbeat rq's scheduler registry and, while this scheduler leads, extend the scheduler lock.
 
         If its lock was lost and is free, it is taken again (with a new fencing epoch). If
-        another scheduler holds it, raises :class:`~rediscron.errors.LockLostError` (rq's
+        another scheduler holds it, raises [LockLostError][rediscron.LockLostError] (rq's
         ``StopRequested``) so this one stops instead of running alongside it. A scheduler
         that does not lead (it never took the lock, or gave it back with
-        :meth:`remove_lock`, as an rq-scheduler style loop does between passes) only
+        [remove_lock()][remove_lock], as an rq-scheduler style loop does between passes) only
         heartbeats: it neither takes the lock nor raises.
         """
         if not self._leading:
@@ -1100,10 +1118,10 @@ class RedisCronScheduler(CronScheduler):
         unregisters, releases the lock if it still owns it, and returns. With
         ``burst=True`` it enqueues what is due once and returns.
 
-        A subclass (or object) that overrides :meth:`enqueue_jobs` or
-        :meth:`calculate_sleep_interval` gets rq's loop: each pass calls them, and an
+        A subclass (or object) that overrides [enqueue_jobs()][enqueue_jobs] or
+        [calculate_sleep_interval()][calculate_sleep_interval] gets rq's loop: each pass calls them, and an
         exception from them (other than Redis being unreachable, which is retried) ends
-        ``start()`` after :meth:`register_death`. The built-in pass does the same work in one
+        ``start()`` after [register_death()][register_death]. The built-in pass does the same work in one
         round trip and builds runs ahead of their slots.
         """
         self._stopping = False
@@ -1176,7 +1194,7 @@ class RedisCronScheduler(CronScheduler):
             self._wake.wait(wait)
 
     def run(self, burst: bool = False) -> None:
-        """Alias of :meth:`start`, as rq-scheduler names it."""
+        """Alias of [start()][start], as rq-scheduler names it."""
         self.start(burst=burst)
 
     def _hooked(self) -> bool:

@@ -76,7 +76,7 @@ def _percentile(sorted_values: list[float], fraction: float) -> float:
 
 def read_status(connection: Redis, window: float = WINDOW, max_overdue: float = MAX_OVERDUE) -> Status:
     """Two round trips whatever the number of jobs: the lock, the leader's hash and heartbeat, counts,
-    totals and recent fires; and the problems they show (see :attr:`Status.problems`)."""
+    totals and recent fires; and the problems they show (see `Status.problems`)."""
     with connection.pipeline(transaction=False) as pipe:
         pipe.time()
         pipe.get(keys.lock())

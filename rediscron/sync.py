@@ -204,7 +204,10 @@ def _load_rq_config(path: str, zone: str | None = None) -> list[dict[str, Any]]:
             self.config_file = ""
             import logging
 
-            self.log = logging.getLogger("rediscron.sync")
+            # rq logs a failed load before raising; the one message the user sees is ours.
+            self.log = logging.getLogger("rediscron.sync.rq_config")
+            self.log.propagate = False
+            self.log.addHandler(logging.NullHandler())
 
         def register(self, **data: Any) -> None:  # type: ignore[override]
             self.collected.append(data)
@@ -212,6 +215,9 @@ def _load_rq_config(path: str, zone: str | None = None) -> list[dict[str, Any]]:
     collector = Collector()
     try:
         collector.load_config_from_file(path)
+    except SystemExit as exc:
+        raise SyncError(f"cannot load rq cron config {path}: it called sys.exit({exc.code!r}) while being "
+                        "imported") from None
     except Exception as exc:
         raise SyncError(f"cannot load rq cron config {path}: {exc}") from None
     entries = []
@@ -302,7 +308,7 @@ def _job_from_entry(entry: dict[str, Any], connection: Redis, number: int) -> Re
 def plan(connection: Redis, entries: list[dict[str, Any]], prune: bool = False) -> Plan:
     """Validate every entry (all or nothing) and compare it with what is stored. Only reads.
 
-    What ``--dry-run`` prints; :func:`apply` carries out exactly this plan.
+    What ``--dry-run`` prints; `apply()` carries out exactly this plan.
     """
     if prune and not entries:
         raise SyncError("the file lists no jobs: --prune would delete every job an earlier apply created; "

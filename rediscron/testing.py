@@ -112,7 +112,7 @@ class RedisServer:
         raise RuntimeError("redis-server did not answer within 10 s")
 
     def stop(self) -> None:
-        """Stop the server (its data directory stays until :meth:`cleanup`)."""
+        """Stop the server (its data directory stays until `cleanup()`)."""
         if self.process is not None:
             self.process.terminate()
             try:

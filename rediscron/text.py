@@ -28,7 +28,7 @@ def printable(text: str) -> str:
 
 
 def has_control(text: str) -> bool:
-    """Whether ``text`` holds a character :func:`printable` would escape."""
+    """Whether ``text`` holds a character `printable()` would escape."""
     return _UNSAFE.search(text) is not None
 
 

@@ -210,3 +210,17 @@ def test_missing_file(rqrcron: Any) -> None:
     assert result.exit_code == 2 and "cannot read /nonexistent/schedules.json" in result.output
     result = rqrcron("apply", "no_such_config_module")
     assert result.exit_code == 2 and "cannot load rq cron config" in result.output
+
+
+@pytest.mark.parametrize(("source", "message"), [
+    ("import sys\nsys.exit(3)\n", "it called sys.exit(3) while being imported"),
+    ("raise RuntimeError('boom in config')\n", "boom in config"),
+])
+def test_a_config_that_exits_or_raises_gives_one_clear_line(rqrcron: Any, tmp_path: Path, source: str,
+                                                             message: str) -> None:
+    config = tmp_path / "bad_config.py"
+    config.write_text(source)
+    result = rqrcron("apply", str(config))
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output

@@ -158,6 +158,7 @@ def test_second_scheduler_is_refused_then_fails_over_after_the_ttl(connection: r
     refused = spawn("second", lock_ttl=3)
     assert refused.wait(10) == 1
     assert "first" in refused.log() and "Traceback" not in refused.log()
+    assert "shutdown complete" not in refused.log()  # it never started
 
     # The dead holder's lock lapses after its TTL (3 s), not before.
     assert connection.get(k.lock()) is not None
