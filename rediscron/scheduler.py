@@ -838,10 +838,15 @@ class RedisCronScheduler(CronScheduler):
                 pipe.hgetall(keys.job(job_id))
             records = pipe.execute(raise_on_error=False)
         now = self._now()
-        lifted = []
+        lifted: list[str] = []
+        gone = [job_id for job_id, record in zip(ids, records, strict=True) if not isinstance(record, Exception)
+                and not record]
+        if gone:
+            # Never due (+inf), so never pruned by a pass: an entry whose record was deleted by hand goes here.
+            prune_index(self.connection, gone)
         for job_id, record in zip(ids, records, strict=True):
             if isinstance(record, Exception) or not record:
-                continue  # another type of key, or gone: still unusable (the loop prunes the gone)
+                continue  # another type of key (still unusable), or gone (pruned above)
             revision = record.get(b"revision") or record.get("revision") or ""
             try:
                 job = self.cron_job_class.restore(record, self.connection, id=job_id)

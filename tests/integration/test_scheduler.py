@@ -362,6 +362,13 @@ class TestEnqueue:
         assert stored.last_error is None and stored.enabled
         assert connection.zscore(k.schedule(), "a") == T0  # the slot it never ran, a quarter second ago
         assert [j.id for j in scheduler.enqueue_jobs()] == ["a"]
+        # A quarantined job whose record is deleted by hand leaves no index entry behind.
+        connection.hset(k.job("a"), "interval", "soon")
+        clock.advance(60)
+        scheduler.enqueue_jobs()
+        connection.delete(k.job("a"))
+        assert scheduler.retry_quarantined() == []
+        assert connection.zscore(k.schedule(), "a") is None and not connection.sismember(k.ids(), "a")
 
     def test_the_loop_retries_quarantined_jobs_at_start_and_periodically(
         self, scheduler: RedisCronScheduler, connection: redis.Redis, clock: FakeClock
