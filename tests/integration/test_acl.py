@@ -134,6 +134,7 @@ def test_the_scheduler_logs_a_refusal_without_a_traceback(connection: redis.Redi
             failure.append(exc)
         stopper.join()
     assert not failure
+    assert scheduler.failed_passes >= 1  # counted (rediscron_failed_passes_total)
     refused = [r for r in caplog.records if "refused" in r.getMessage()]
     assert refused and "rpush" in refused[0].getMessage().lower() and refused[0].exc_info is None
     assert "ACL" in refused[0].getMessage()

@@ -380,3 +380,17 @@ class TestShowTimes:
         assert "\x1b" not in result.output
         data = json.loads(rqrcron("show", "bad", "--json").output)
         assert data["raw"]["interval"] == "soon" and "interval" in data["error"]
+
+
+class TestText:
+    def test_wide_ids_line_up_and_export_keeps_characters(self, rqrcron: Any, connection: redis.Redis) -> None:
+        s = RedisCronScheduler(connection, logging_level="WARNING")
+        for job_id in ("日報", "report", "📈 metrics"):
+            s.register(jobs.noop, "q", id=job_id, interval=60)
+        rows = [line for line in lines(rqrcron("info")) if "every 60s" in line]
+        from rich.cells import cell_len
+
+        starts = {cell_len(row[: row.index("every")]) for row in rows}
+        assert len(rows) == 3 and len(starts) == 1, rows  # the schedule column starts at one place
+        exported = rqrcron("export").output
+        assert '"日報"' in exported and "📈 metrics" in exported and "\\\\u" not in exported

@@ -112,6 +112,29 @@ def test_prune_deletes_only_what_apply_created(rqrcron: Any, connection: redis.R
     assert connection.smembers(k.applied()) == {b"a"}
 
 
+def test_a_job_edited_by_hand_is_no_longer_the_files(rqrcron: Any, connection: redis.Redis, tmp_path: Path) -> None:
+    file = tmp_path / "s.json"
+    file.write_text(json.dumps([{"id": "a", "func": "tests.jobs.noop", "queue": "q", "interval": 60},
+                                {"id": "b", "func": "tests.jobs.noop", "queue": "q", "interval": 60}]))
+    rqrcron("apply", str(file))
+    assert connection.smembers(k.applied()) == {b"a", b"b"}
+    # An edit from code (or `rqrcron add`): its definition no longer comes from the file.
+    RedisCronScheduler(connection, logging_level="WARNING").register(jobs.noop, "q", id="b", interval=30)
+    assert connection.smembers(k.applied()) == {b"a"}
+    RedisCronJob.fetch("a", connection).disable()  # not an edit of the definition: still the file's
+    assert connection.smembers(k.applied()) == {b"a"}
+    file.write_text("[]")
+    dry = rqrcron("apply", str(file), "--prune", "--dry-run")
+    real = rqrcron("apply", str(file), "--prune")
+    assert dry.exit_code == real.exit_code == 2 and dry.output == real.output  # the same refusal, dry or not
+    file.write_text(json.dumps([{"id": "c", "func": "tests.jobs.noop", "queue": "q", "interval": 60}]))
+    dry = rqrcron("apply", str(file), "--prune", "--dry-run")
+    assert "- a: delete" in dry.output and "- b" not in dry.output
+    assert rqrcron("apply", str(file), "--prune").output.splitlines() == \
+        [line for line in dry.output.splitlines() if line != "(dry run: nothing changed)"]
+    assert not RedisCronJob.exists("a", connection) and RedisCronJob.exists("b", connection)
+
+
 def test_apply_an_rq_cron_config(rqrcron: Any, connection: redis.Redis) -> None:
     result = rqrcron("apply", str(FIXTURES / "rq_cron_config.py"))
     assert result.exit_code == 0, result.output

@@ -22,5 +22,8 @@ def test_the_docs_build_strict(tmp_path: Path) -> None:
     )
     assert built.returncode == 0, built.stdout + built.stderr
     api = (tmp_path / "site" / "api" / "index.html").read_text()
-    # The API pages come from the docstrings.
+    # The API pages come from the docstrings, with their cross-references as links.
     assert "Create or update many jobs" in api and "RedisCronJob" in api
+    assert ":class:" not in api and ":meth:" not in api and "][" not in api
+    assert 'href="#rediscron.RedisCronScheduler.register_birth"' in api
+    assert "allow_import" in api and "lock_ttl" in api  # the constructors' parameters
