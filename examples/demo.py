@@ -22,7 +22,7 @@ from redis import Redis
 from rq import Queue
 
 from examples.tasks import greet
-from rediscron import RedisCronJob, RedisCronScheduler
+from rediscron import RedisCronJob, RedisCronScheduler, keys
 from rediscron.job import delete_job
 from rediscron.lock import SchedulerLock
 from rediscron.testing import RedisServer
@@ -95,6 +95,11 @@ def check_redis_is_free(connection: Redis) -> None:
     if taken:
         raise DemoError(f"this Redis already has cron job(s) {', '.join(taken)}, which the demo would overwrite and "
                         "delete. Run `make demo` without REDIS_URL (a throwaway Redis).")
+    others = connection.scard(keys.ids())
+    if others:
+        raise DemoError(f"this Redis already has {others} cron job(s): the demo's scheduler would run them too. Run "
+                        "`make demo` without REDIS_URL (a throwaway Redis), or on a Redis database of its own "
+                        "(redis://host:6379/15).")
 
 
 def wait_for_scheduler(connection: Redis, scheduler: subprocess.Popen[bytes], logs: Path) -> None:
@@ -110,6 +115,17 @@ def wait_for_scheduler(connection: Redis, scheduler: subprocess.Popen[bytes], lo
         time.sleep(0.05)
     raise DemoError("the demo's scheduler did not take the lock within 10 s"
                     + (f" (held by {holder.name})" if holder is not None else ""))
+
+
+def forget_queue(connection: Redis, name: str) -> None:
+    """Remove the demo's queue, its RQ jobs and rq's registries of it, so `rq info` no longer lists it."""
+    queue = Queue(name, connection=connection)
+    registries = [queue.finished_job_registry, queue.failed_job_registry, queue.started_job_registry,
+                  queue.deferred_job_registry, queue.scheduled_job_registry, queue.canceled_job_registry]
+    run_ids = [*queue.get_job_ids(), *(job_id for registry in registries for job_id in registry.get_job_ids())]
+    queue.empty()
+    connection.delete(*[keys.rq_job(run_id) for run_id in run_ids], *[registry.key for registry in registries])
+    queue.delete(delete_jobs=False)
 
 
 def summary(connection: Redis) -> bool:
@@ -187,7 +203,7 @@ def main() -> int:
             # A Redis of the user's: remove what the demo wrote. (A throwaway one just goes.)
             for job_id in JOB_IDS:
                 delete_job(connection, job_id)
-            Queue("demo", connection=connection).empty()
+            forget_queue(connection, "demo")
             connection.delete("demo:log", "demo:actions")
         if server is not None:
             server.cleanup()

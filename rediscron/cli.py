@@ -113,7 +113,9 @@ def connect(url: str | None, config: str | None) -> Redis:
         connection.ping()
     except (RedisError, ValueError, OSError) as exc:
         where = redact(url) if url else f"the Redis of config {config}"
-        fail(f"cannot reach Redis at {where}: {mask(str(exc), url) if url else exc}")
+        hint = " (is a Redis server running there? `python -m rediscron.testing 6379` starts a throwaway one)" \
+            if "refused" in str(exc).lower() else ""
+        fail(f"cannot reach Redis at {where}: {mask(str(exc), url) if url else exc}{hint}")
     return connection
 
 
@@ -166,8 +168,7 @@ def json_option(name: str) -> Callable[[click.Context, click.Parameter, str | No
         except RecursionError:
             raise click.BadParameter("nested too deeply") from None
         except ValueError as exc:
-            shown = value if len(value) <= 200 else value[:200] + "..."
-            raise click.BadParameter(f"not valid JSON ({exc}): {printable(shown)!r}") from None
+            raise click.BadParameter(f"not valid JSON ({exc}): {printable(shorten(value, 200))}") from None
 
     return parse
 
@@ -216,6 +217,17 @@ def main(ctx: click.Context, url: str | None, config: str | None, paths: tuple[s
     for path in reversed(paths):
         sys.path.insert(0, os.path.abspath(path))
     ctx.obj = Settings(url, config)
+
+
+def text_id(value: str) -> str:
+    """An ID argument as text; one that is not valid text (stray bytes) names no job `show` can read."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = printable(value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
+        raise click.BadParameter(f"{shown!r} is not valid UTF-8 text, so no job has it; `rqrcron rm` removes such "
+                                 "a stray entry") from None
+    return value
 
 
 def _check_name(value: str) -> str:
@@ -324,7 +336,7 @@ def _print(rendered: Any, as_json: bool) -> None:
 
 
 @main.command(context_settings=CONTEXT)
-@click.argument("job_id", metavar="ID")
+@click.argument("job_id", metavar="ID", callback=lambda ctx, param, value: text_id(value))
 @click.option("--json", "as_json", is_flag=True, help="Print the stored fields as JSON.")
 @click.pass_obj
 def show(settings: Settings, job_id: str, as_json: bool) -> None:
@@ -430,7 +442,7 @@ def _echo_drops(drops: list[dict[str, Any]]) -> None:
 
 
 @main.command(context_settings=CONTEXT)
-@click.argument("job_id", metavar="ID")
+@click.argument("job_id", metavar="ID", callback=lambda ctx, param, value: text_id(value))
 @click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @click.pass_obj
 def history(settings: Settings, job_id: str, limit: int) -> None:
@@ -460,7 +472,7 @@ def history(settings: Settings, job_id: str, limit: int) -> None:
 
 
 @main.command(context_settings=CONTEXT)
-@click.argument("job_id", metavar="ID")
+@click.argument("job_id", metavar="ID", callback=lambda ctx, param, value: text_id(value))
 @click.argument("func", metavar="FUNC")
 @click.option("-q", "--queue", required=True, help="RQ queue the runs go to.")
 @click.option("--cron", default=None, metavar="EXPR",
@@ -539,8 +551,11 @@ def _from_file(value: Any, path: str | None, name: str) -> Any:
         return value
     if value is not None:
         raise click.UsageError(f"give --{name} or --{name}-file, not both")
-    return json_option(f"{name}-file")(click.get_current_context(), cast(click.Parameter, None),
-                                       "-" if path == "-" else f"@{path}")
+    try:
+        return json_option(f"{name}-file")(click.get_current_context(), cast(click.Parameter, None),
+                                           "-" if path == "-" else f"@{path}")
+    except click.BadParameter as exc:
+        raise click.BadParameter(f"{path}: {exc.message}", param_hint=f"--{name}-file") from None
 
 
 @main.command(context_settings=CONTEXT)
@@ -610,7 +625,7 @@ def enable(settings: Settings, job_id: str | None, quarantined: bool) -> None:
 
 
 @main.command(context_settings=CONTEXT)
-@click.argument("job_id", metavar="ID")
+@click.argument("job_id", metavar="ID", callback=lambda ctx, param, value: text_id(value))
 @click.pass_obj
 def disable(settings: Settings, job_id: str) -> None:
     """Disable a cron job; no run of it is enqueued once this returns.
@@ -631,7 +646,7 @@ def allow_import_option(what: str) -> Callable[[Callable[..., Any]], Callable[..
 
 
 @main.command(context_settings=CONTEXT)
-@click.argument("job_id", metavar="ID")
+@click.argument("job_id", metavar="ID", callback=lambda ctx, param, value: text_id(value))
 @allow_import_option("this command")
 @click.pass_obj
 def trigger(settings: Settings, job_id: str, allow_import: tuple[str, ...]) -> None:
@@ -687,7 +702,7 @@ def export(settings: Settings, fmt: str, output: str | None) -> None:
     skipped = document.get("unreadable", {})
     if skipped:
         click.echo(f"Warning: {len(skipped)} unreadable record(s) are listed under 'unreadable' and will not be "
-                   f"re-created by apply: {', '.join(sorted(skipped))}", err=True)
+                   f"re-created by apply: {printable(', '.join(sorted(skipped)))}", err=True)
 
 
 @main.command(context_settings=CONTEXT)
@@ -698,8 +713,12 @@ def export(settings: Settings, fmt: str, output: str | None) -> None:
 @click.option("--timezone", "--tz", "timezone_name", default=None, metavar="ZONE",
               help="For an rq cron config: the zone its cron is read in (default: as this rq reads it; "
                    "rq 2: UTC, rq 3: this host's zone).")
+@click.option("--no-import-check", is_flag=True,
+              help="Import no function or class to check it (only its dotted form): to restore an export as it "
+                   "is, even one naming code that no longer imports.")
 @click.pass_obj
-def apply(settings: Settings, file: str, prune: bool, dry_run: bool, timezone_name: str | None) -> None:
+def apply(settings: Settings, file: str, prune: bool, dry_run: bool, timezone_name: str | None,
+          no_import_check: bool) -> None:
     """Make the registry match FILE: a .json/.yaml export, or an rq cron config (.py file or module).
 
     Every job in FILE is validated before anything is written. Jobs FILE does not
@@ -714,14 +733,14 @@ def apply(settings: Settings, file: str, prune: bool, dry_run: bool, timezone_na
     """
     with operation():
         entries = sync.load(file, timezone_name)
-        with checked_where_importable() as unchecked:
+        with checked_where_importable(check=not no_import_check) as unchecked:
             todo = sync.plan(settings.connection, entries, prune) if dry_run else sync.apply(
                 settings.connection, entries, prune)
     for line in todo.describe():
         click.echo(printable(line))
     if dry_run:
         click.echo("(dry run: nothing changed)")
-    if unchecked:
+    if unchecked and not no_import_check:
         click.echo(f"Note: {len(unchecked)} dotted path(s) not checked here, as their packages do not import on "
                    f"this host: {', '.join(sorted(unchecked)[:5])}{' ...' if len(unchecked) > 5 else ''}. "
                    "`rqrcron -P DIR apply ...` checks them where the code is.", err=True)
@@ -787,6 +806,10 @@ def scheduler_command(settings: Settings, lock_ttl: int, max_sleep_interval: flo
     finally:
         if metrics is not None:
             metrics.stop()
+    if scheduler.superseded_by is not None:
+        # Not a requested stop: a service manager should restart it (it then stands by, or is refused).
+        fail(f"another scheduler ({printable(scheduler.superseded_by)}) took the lock; this one stopped "
+             "(--standby waits instead)")
 
 
 main.add_command(click.Command(

@@ -18,11 +18,21 @@ from .clock import format_time, from_epoch
 from .job import HISTORY_LENGTH, RedisCronJob, slot_of
 
 #: Per-slot outcome of `fire()`.
-STALE, ENQUEUED, ALREADY_ENQUEUED, DISABLED, DROPPED, OVERLAP_SKIPPED = 0, 1, 2, 3, 4, 5
+STALE, ENQUEUED, ALREADY_ENQUEUED, DISABLED, DROPPED, OVERLAP_SKIPPED, REFUSED = 0, 1, 2, 3, 4, 5, 6
 #: How many not-run slot records each job keeps in its ``drop_log``.
 DROP_LOG_LENGTH = 20
 #: How many recent fires (time and lag) the registry keeps for ``rqrcron status``.
 FIRES_KEPT = 5000
+
+
+@dataclass
+class Fired:
+    """What one fire script did: whether the lock held, each slot's outcome, and why Redis refused
+    the enqueue of each REFUSED slot, in their order."""
+
+    held: bool
+    outcomes: list[int]
+    refusals: list[str]
 
 
 @dataclass
@@ -158,31 +168,33 @@ def _pairs(fields: dict[str, str]) -> list[str]:
     return [len(fields), *[x for pair in fields.items() for x in pair]]  # type: ignore[list-item]
 
 
-def fire(connection: Redis, lock_value: str, slots: list[Slot], now: float) -> tuple[bool, list[int]]:
+def fire(connection: Redis, lock_value: str, slots: list[Slot], now: float) -> Fired:
     """Run the planned ``slots`` atomically if ``lock_value`` still holds the lock.
 
-    Returns (lock held, per-slot outcome). A slot whose job changed since it was read
-    is STALE and left for the next pass; one whose RQ job already exists is only advanced.
+    A slot whose job changed since it was read is STALE and left for the next pass; one
+    whose RQ job already exists is only advanced; one whose enqueue Redis refused (a key of
+    another type where rq writes) is REFUSED, with nothing of it kept.
     """
     return fire_batches(connection, lock_value, [slots], now)[0]
 
 
-def fire_batches(connection: Redis, lock_value: str, batches: list[list[Slot]],
-                 now: float) -> list[tuple[bool, list[int]]]:
+def fire_batches(connection: Redis, lock_value: str, batches: list[list[Slot]], now: float) -> list[Fired]:
     """`fire()` for several batches, sent in one round trip; each batch is still its own atomic script."""
     fire_keys = _fire_keys()
     calls = [(fire_keys, _fire_args(lock_value, batch, now)) for batch in batches]
-    return [_outcome(result) for result in scripts.run_all("fire", connection, calls, transaction=False)]
+    results = scripts.run_all("fire", connection, calls, transaction=False)
+    return [_outcome(result, len(batch)) for result, batch in zip(results, batches, strict=True)]
 
 
 def _fire_keys() -> list[str]:
     return [keys.lock(), keys.schedule(), keys.revision(), keys.fires(), keys.stats(), keys.failing()]
 
 
-def _outcome(result: list[Any]) -> tuple[bool, list[int]]:
+def _outcome(result: list[Any], slots: int) -> Fired:
     if not int(result[0]):
-        return False, []
-    return True, [int(x) for x in result[1:]]
+        return Fired(False, [], [])
+    return Fired(True, [int(x) for x in result[1:slots + 1]],
+                 [x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x) for x in result[slots + 1:]])
 
 
 def _fire_args(lock_value: str, slots: list[Slot], now: float) -> list[Any]:

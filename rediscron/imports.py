@@ -25,7 +25,8 @@ def import_path(path: str) -> Any:
     ``module 'myapp.tasks' has no attribute 'rebuld'`` for a mistyped function.
     """
     parts = path.split(".")
-    for split in range(len(parts) - 1, 0, -1):
+    # From the whole path down: "myapp.tasks" given for a function is a module, and says so.
+    for split in range(len(parts), 0, -1):
         module_name = ".".join(parts[:split])
         try:
             obj: Any = importlib.import_module(module_name)
@@ -177,19 +178,21 @@ def is_dotted(path: object) -> bool:
     return isinstance(path, str) and bool(_DOTTED.match(path))
 
 
-#: Set inside checked_where_importable(): the paths left unchecked because their package is absent here.
-_UNCHECKED: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar("rediscron_unchecked", default=None)
+#: Set inside checked_where_importable(): the paths left unchecked, and whether to check none at all.
+_UNCHECKED: contextvars.ContextVar[tuple[set[str], bool] | None] = contextvars.ContextVar(
+    "rediscron_unchecked", default=None)
 
 
 @contextlib.contextmanager
-def checked_where_importable() -> Iterator[set[str]]:
+def checked_where_importable(check: bool = True) -> Iterator[set[str]]:
     """Check dotted paths only where their package is importable in this process; yields those skipped.
 
     For tools run away from the app's code (``rqrcron add`` on an operator's host): a path
-    whose package is present is still checked in full, so a typo in it is caught.
+    whose package is present is still checked in full, so a typo in it is caught. With
+    ``check=False`` no path is imported, only its form checked (restoring an export as it is).
     """
     skipped: set[str] = set()
-    token = _UNCHECKED.set(skipped)
+    token = _UNCHECKED.set((skipped, check))
     try:
         yield skipped
     finally:
@@ -198,10 +201,10 @@ def checked_where_importable() -> Iterator[set[str]]:
 
 def skipped_here(path: str) -> bool:
     """Inside `checked_where_importable()`: whether ``path`` is left unchecked (and note it)."""
-    skipped = _UNCHECKED.get()
-    if skipped is None or module_importable(path):
+    state = _UNCHECKED.get()
+    if state is None or (state[1] and module_importable(path)):
         return False
-    skipped.add(path)
+    state[0].add(path)
     return True
 
 
@@ -236,10 +239,18 @@ class ImportAllowlist:
         return any(path == prefix or path.startswith(f"{prefix}.") for prefix in self.prefixes)
 
     def load(self, path: str, job_id: str, option: str) -> Any:
-        """Import ``path`` for ``option`` of job ``job_id``, or ImportNotAllowed if it is outside the list."""
+        """Import ``path`` for ``option`` of job ``job_id``, or ImportNotAllowed if it is outside the list.
+
+        What the path resolves to must itself come from an allowed module: ``rq.utils.os.system``
+        names ``os.system`` through rq's module, and is refused.
+        """
         if not self.allows(path):
             raise ImportNotAllowed(job_id, option, path, self.prefixes)
-        return import_path(path)
+        found = import_path(path)
+        origin = found.__name__ if inspect.ismodule(found) else getattr(found, "__module__", None)
+        if not isinstance(origin, str) or not self.allows(origin):
+            raise ImportNotAllowed(job_id, option, path, self.prefixes, origin=str(origin))
+        return found
 
     def __repr__(self) -> str:
         return f"ImportAllowlist({list(self.prefixes)!r})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import math
 import re
@@ -37,7 +38,7 @@ from .options import (
     jitter_delay,
 )
 from .schedule import MAX_INTERVAL, Schedule, make_schedule, validate_cron, validate_interval
-from .text import has_control, printable
+from .text import has_control, printable, shorten
 
 SCHEMA_VERSION = 1
 DEFAULT_RESULT_TTL = 500
@@ -96,8 +97,10 @@ def read_history(connection: Redis, ids: list[str], limit: int = HISTORY_LENGTH)
         entries = []
         for member, score in (raw if isinstance(raw, list) else []):
             try:
-                entries.append((as_text(member), float(score)))
-            except (UnicodeDecodeError, ValueError):
+                when = float(score)
+                from_epoch(when)  # a score no moment has (inf, 1e300) marks no run rediscron wrote
+                entries.append((as_text(member), when))
+            except (UnicodeDecodeError, ValueError, OverflowError, OSError):
                 continue  # not an id rq or rediscron wrote
         runs[job_id] = entries
     with connection.pipeline(transaction=False) as pipe:
@@ -113,7 +116,7 @@ def read_history(connection: Redis, ids: list[str], limit: int = HISTORY_LENGTH)
             status, started, ended = found if isinstance(found, list) else (None, None, None)
             tail = rq_id.rsplit("-", 1)[-1]
             history[job_id].append(HistoryEntry(
-                rq_id, int(tail) if tail.isdigit() and len(tail) < 19 else None, from_epoch(score),
+                rq_id, int(tail) if tail.isascii() and tail.isdigit() and len(tail) < 19 else None, from_epoch(score),
                 _status_text(status), _rq_time(started), _rq_time(ended)))
     return history
 
@@ -206,10 +209,9 @@ def validate_id(job_id: object) -> str:
     if not isinstance(job_id, str) or not job_id:
         raise InvalidJobError(None, "id", f"must be a non-empty string, not {job_id!r}")
     if len(job_id) > limits.MAX_ID_LENGTH:
-        raise InvalidJobError(printable(job_id[:40]) + "...", "id",
-                              f"is longer than {limits.MAX_ID_LENGTH} characters")
+        raise InvalidJobError(job_id[:40] + "...", "id", f"is longer than {limits.MAX_ID_LENGTH} characters")
     if has_control(job_id):
-        raise InvalidJobError(printable(job_id), "id", "must not contain control characters (tab, newline, ESC...)")
+        raise InvalidJobError(job_id, "id", "must not contain control characters (tab, newline, ESC...)")
     if not _encodable(job_id):
         raise InvalidJobError(None, "id", f"{job_id!r} is not valid Unicode text (lone surrogates)")
     if job_id.endswith(":jobs"):
@@ -250,7 +252,9 @@ def _string_keys_only(value: object, where: str) -> None:
 def _check_json(value: object, job_id: str, field: str) -> str:
     try:
         _string_keys_only(value, field)
-        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+        encoded = json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+        encoded.encode("utf-8")  # a lone surrogate is no text any reader could print
+        return encoded
     except RecursionError:
         raise InvalidJobError(job_id, field, f"is nested more than {MAX_NESTING} levels deep") from None
     except (TypeError, ValueError, UnicodeError) as exc:
@@ -330,7 +334,7 @@ def _normalise(
     """Check every field of a definition, naming the job and the field on the first error."""
     jid = validate_id(job_id)
     if not isinstance(queue_name, str) or not queue_name or _BAD_ID_CHARS.search(queue_name) \
-            or not _encodable(queue_name):
+            or has_control(queue_name) or not _encodable(queue_name):
         raise InvalidJobError(jid, "queue_name", f"must be a non-empty name without spaces, not {queue_name!r}")
     if len(queue_name) > limits.MAX_ID_LENGTH:
         raise InvalidJobError(jid, "queue_name", f"is longer than {limits.MAX_ID_LENGTH} characters")
@@ -428,6 +432,13 @@ def _timing_of(stored: Any) -> tuple[StoredTiming | None, str]:
     if revision is None:
         return None, ""
     return StoredTiming.parse(interval, next_time, latest, runs), as_text(revision)
+
+
+def _text_json(text: str) -> Any:
+    """JSON as stored; refused if it holds text that is not valid Unicode (a ``\\ud800`` escape)."""
+    value = json.loads(text)
+    json.dumps(value, ensure_ascii=False).encode("utf-8")
+    return value
 
 
 def _strict_int(text: str) -> int:
@@ -895,7 +906,8 @@ class RedisCronJob(CronJob):
             try:
                 return parse(data[name])
             except Exception as exc:
-                raise CorruptJobError(job_id, f"field {name}={data[name]!r} is invalid: {exc}") from None
+                shown = shorten(repr(data[name]), 120)
+                raise CorruptJobError(job_id, f"field {name}={shown} is invalid: {exc}") from None
 
         try:
             version = int(data.get("schema_version") or SCHEMA_VERSION)
@@ -910,16 +922,16 @@ class RedisCronJob(CronJob):
         func_name = data["func_name"]
         if not is_dotted(func_name):
             # Never imported here (the worker imports it); only its shape is checked.
-            raise CorruptJobError(job_id, f"field func_name={printable(func_name)!r} is not a dotted path like "
+            raise CorruptJobError(job_id, f"field func_name={shorten(repr(func_name), 120)} is not a dotted path like "
                                           "'package.module.function'")
         size = arguments_size(data.get("args"), data.get("kwargs"), data.get("meta"))
         if size > limits.MAX_ARGUMENTS_BYTES:
             raise CorruptJobError(job_id, f"args, kwargs and meta take {size:,} bytes, over the limit of "
                                           f"{limits.MAX_ARGUMENTS_BYTES:,} (rediscron.limits.MAX_ARGUMENTS_BYTES)")
 
-        args = field("args", json.loads)
-        kwargs = field("kwargs", json.loads)
-        meta = field("meta", json.loads)
+        args = field("args", _text_json)
+        kwargs = field("kwargs", _text_json)
+        meta = field("meta", _text_json)
         if args is not None and not isinstance(args, list):
             raise CorruptJobError(job_id, f"field args={data['args']!r} is not a JSON list")
         if kwargs is not None and not isinstance(kwargs, dict):
@@ -1274,12 +1286,19 @@ class RedisCronJob(CronJob):
             return allowlist.load(path, self.id, option)
 
         queue_class = code("queue_class") if self.queue_class else Queue
+        if not (inspect.isclass(queue_class) and issubclass(queue_class, Queue)):
+            raise InvalidJobError(self.id, "queue_class", f"{self.queue_class} is not a subclass of rq's Queue")
         kwargs: dict[str, Any] = {}
         if self.job_class:
             kwargs["job_class"] = code("job_class")
+            if not (inspect.isclass(kwargs["job_class"]) and issubclass(kwargs["job_class"], Job)):
+                raise InvalidJobError(self.id, "job_class", f"{self.job_class} is not a subclass of rq's Job")
         if self.serializer:
             kwargs["serializer"] = code("serializer")
-        return cast(Queue, queue_class(self.queue_name, connection=connection, **kwargs))
+            if not (callable(getattr(kwargs["serializer"], "dumps", None))
+                    and callable(getattr(kwargs["serializer"], "loads", None))):
+                raise InvalidJobError(self.id, "serializer", f"{self.serializer} has no dumps() and loads()")
+        return queue_class(self.queue_name, connection=connection, **kwargs)
 
     def enqueue(self, connection: Redis, allow_import: ImportAllowlist | None = None) -> Job:
         """Enqueue one concrete RQ job for this cron definition now, outside its schedule.

@@ -7,7 +7,6 @@ import uuid
 from dataclasses import dataclass
 
 from redis import Redis
-from rq.utils import as_text
 
 from . import keys, scripts
 
@@ -24,9 +23,11 @@ class LockHolder:
 
     @classmethod
     def parse(cls, value: str, ttl_ms: int = -1) -> LockHolder:
+        """A lock value as read; whatever another writer left there (an absurd epoch reads as 0)."""
         epoch, _, rest = value.partition("|")
         _token, _, name = rest.partition("|")
-        return cls(int(epoch) if epoch.isdigit() else 0, name or value, ttl_ms, value)
+        plausible = epoch.isascii() and epoch.isdigit() and len(epoch) <= 15  # below 2^53: Lua keeps it whole
+        return cls(int(epoch) if plausible else 0, name or value, ttl_ms, value)
 
 
 class SchedulerLock:
@@ -61,11 +62,11 @@ class SchedulerLock:
             [self.token, self.name, self.ttl * 1000, self.highest_epoch],
         )
         if int(ok):
-            self.value = as_text(value)
+            self.value = _text(value)
             self.highest_epoch = max(self.highest_epoch, LockHolder.parse(self.value).epoch)
             self.valid_until = sent + self.ttl
             return None
-        holder = LockHolder.parse(as_text(value))
+        holder = LockHolder.parse(_text(value))
         self.highest_epoch = max(self.highest_epoch, holder.epoch)
         return holder
 
@@ -102,4 +103,9 @@ class SchedulerLock:
             value, ttl_ms = pipe.execute()
         if value is None:
             return None
-        return LockHolder.parse(as_text(value), int(ttl_ms))
+        return LockHolder.parse(_text(value), int(ttl_ms))
+
+
+def _text(raw: bytes | str) -> str:
+    """A lock value as text, whatever bytes another writer left there."""
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)

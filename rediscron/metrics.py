@@ -15,6 +15,7 @@ delay a fire.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import logging
 import math
 import socket
@@ -142,7 +143,20 @@ class MetricsServer:
         class Handler(BaseHTTPRequestHandler):
             def setup(self) -> None:
                 super().setup()
-                self.connection.settimeout(timeout)  # per request: a silent client is dropped
+                self.connection.settimeout(timeout)  # a silent client is dropped
+                # And one that trickles its request a byte at a time: the whole request has `timeout` seconds.
+                self._deadline = threading.Timer(timeout, self._cut)
+                self._deadline.daemon = True
+                self._deadline.start()
+
+            def _cut(self) -> None:
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
+
+            def finish(self) -> None:
+                self._deadline.cancel()
+                with contextlib.suppress(OSError):
+                    super().finish()
 
             def do_GET(self) -> None:
                 if self.path.split("?")[0] not in ("/metrics", "/"):

@@ -19,6 +19,10 @@ from croniter import croniter
 _ALIASES = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 
 
+#: The longest cron expression taken (lists of every minute of an hour fit well within it).
+MAX_CRON_LENGTH = 1000
+
+
 def validate_cron(expression: object) -> str:
     """Return ``expression`` normalised, or raise ``ValueError`` saying what is wrong.
 
@@ -27,6 +31,9 @@ def validate_cron(expression: object) -> str:
     """
     if not isinstance(expression, str):
         raise ValueError(f"must be a string, not {type(expression).__name__}")
+    if len(expression) > MAX_CRON_LENGTH:
+        # Parsing a huge expression costs the scheduler seconds each time it is read.
+        raise ValueError(f"is {len(expression):,} characters long; a cron expression has at most {MAX_CRON_LENGTH}")
     text, error = _checked_cron(expression)
     if error:
         raise ValueError(error)

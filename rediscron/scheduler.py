@@ -29,7 +29,7 @@ from rq.utils import as_text
 
 from . import enqueue, keys, limits, scripts
 from .clock import Clock, format_time, from_epoch, redis_time
-from .errors import CorruptJobError, InvalidJobError, LockLostError, SchedulerLockedError
+from .errors import CorruptJobError, InvalidJobError, LockLostError, RediscronError, SchedulerLockedError
 from .events import EventListener
 from .imports import DEFAULT_ALLOWED_IMPORTS, ImportAllowlist, callable_path
 from .job import (
@@ -72,6 +72,8 @@ QUARANTINE_RETRY_INTERVAL = 60.0
 QUARANTINE_RETRY_BATCH = 500
 
 _CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+#: Refusals of rq's enqueue that concern the server or this user, not the job: retried, never quarantined.
+_SERVER_WIDE_REFUSALS = ("NOPERM", "OOM", "READONLY", "MISCONF", "BUSY", "NOREPLICAS", "MASTERDOWN")
 _REGISTER_ARGUMENTS = frozenset({
     "func", "func_name", "queue_name", "id", "args", "kwargs", "interval", "cron", "job_timeout", "result_ttl",
     "ttl", "failure_ttl", "meta", "enabled", "name", *OPTIONS,
@@ -212,6 +214,10 @@ class RedisCronScheduler(CronScheduler):
         self._replicas_short = False
         self._master: tuple[str, int] | None = None
         self._next_master_check = 0.0
+        #: Monitoring keys found unwritable (said once each).
+        self._monitoring_failures: set[str] = set()
+        #: Who took the lock when start() returned because another scheduler held it (not a requested stop).
+        self.superseded_by: str | None = None
         #: Whether this scheduler leads: it took the lock (register_birth, acquire_lock) and has not given
         #: it back (remove_lock, register_death) nor lost it to another. heartbeat() keeps only a leader's lock.
         self._leading = False
@@ -627,22 +633,34 @@ class RedisCronScheduler(CronScheduler):
             return []
         return self._settle(slots, enqueue.fire(self.connection, lock_value, slots, now), now)
 
-    def _settle(self, slots: list[enqueue.Slot], result: tuple[bool, list[int]], now: float) -> list[RedisCronJob]:
+    def _settle(self, slots: list[enqueue.Slot], result: enqueue.Fired, now: float) -> list[RedisCronJob]:
         """Account for what the fire script did with ``slots``; return the jobs enqueued."""
-        held, outcomes = result
+        held, outcomes = result.held, result.outcomes
         if not held:
             self.log.warning("Lock lost before enqueueing %d due slot(s); nothing enqueued", len(slots),
                              extra=fields("lock_lost", scheduler=self.name, pending=len(slots)))
             self._lock.value = None
             self._next_heartbeat = 0.0
             return []
+        refusals = iter(result.refusals)
+        server_wide: str | None = None
+        for s, outcome in zip(slots, outcomes, strict=True):
+            if outcome != enqueue.REFUSED:
+                continue
+            reason = next(refusals, "no reason given")
+            if reason.startswith(_SERVER_WIDE_REFUSALS) or "can't run this command" in reason:
+                server_wide = server_wide or reason  # not this job's fault: retried as a failed pass
+            else:
+                self._quarantine(s.job.id, s.revision, RediscronError(
+                    f"Redis refused the enqueue of its run ({reason}); a key where rq writes (its queue, a "
+                    "registry) has another type"))
         fired: list[RedisCronJob] = []
         # A job changed between read and fire: look again at once, but never spin on one that stays stale.
         self._stale_streak = self._stale_streak + 1 if enqueue.STALE in outcomes else 0
         self._stale = 0 < self._stale_streak <= 3
         advanced = [
             float(s.next_score) for s, outcome in zip(slots, outcomes, strict=True)
-            if outcome not in (enqueue.STALE, enqueue.DISABLED) and s.next_score != ""
+            if outcome not in (enqueue.STALE, enqueue.DISABLED, enqueue.REFUSED) and s.next_score != ""
         ]
         self._advanced_to = min(advanced) if advanced else None
         for s, outcome in zip(slots, outcomes, strict=True):
@@ -655,6 +673,11 @@ class RedisCronScheduler(CronScheduler):
                 s.job.latest_enqueue_time = from_epoch(now)
                 s.job.next_enqueue_time = from_epoch(s.next_slot) if s.next_slot is not None else None
                 fired.append(s.job)
+        if server_wide is not None:
+            if server_wide.startswith("NOPERM") or "can't run this command" in server_wide:
+                raise NoPermissionError(f"this user has no permissions to run one of the commands rq's enqueue sends "
+                                        f"(HSET, RPUSH, LPUSH, SADD, ZADD, EXPIRE, PERSIST...): {server_wide}")
+            raise ResponseError(server_wide)
         return fired
 
     def _build_ahead(self, entries: list[Any]) -> None:
@@ -711,7 +734,7 @@ class RedisCronScheduler(CronScheduler):
     def _report(self, s: enqueue.Slot, outcome: int, now: float) -> None:
         """Log what one fire did: runs, dropped slots, overlap skips, a job that has ended."""
         run, drop = s.plan.run, s.plan.drop
-        if drop is not None and outcome not in (enqueue.STALE, enqueue.DISABLED):
+        if drop is not None and outcome not in (enqueue.STALE, enqueue.DISABLED, enqueue.REFUSED):
             self.missed += drop.slots
             self.log.warning("Cron job %s: %s%d slot(s) from %s to %s not run (%s)", s.job.id,
                              "" if drop.exact else "at least ", drop.slots, _time(drop.first), _time(drop.last),
@@ -800,9 +823,9 @@ class RedisCronScheduler(CronScheduler):
         slot = self._prepare(job, score, revision, now)
         if slot is None:
             return None
-        held, outcomes = enqueue.fire(self.connection, self._lock.value, [slot], now)
-        self._settle([slot], (held, outcomes), now)
-        if held and outcomes and outcomes[0] in (enqueue.ENQUEUED, enqueue.ALREADY_ENQUEUED):
+        fired = enqueue.fire(self.connection, self._lock.value, [slot], now)
+        self._settle([slot], fired, now)
+        if fired.held and fired.outcomes and fired.outcomes[0] in (enqueue.ENQUEUED, enqueue.ALREADY_ENQUEUED):
             job._rq_job = slot.rq_job
             return slot.rq_job
         return None
@@ -911,14 +934,49 @@ class RedisCronScheduler(CronScheduler):
         return data
 
     def save(self, pipeline: Pipeline | None = None) -> None:
-        """Write the scheduler hash (with its TTL), as rq's CronScheduler does."""
-        client = pipeline if pipeline is not None else self.connection.pipeline(transaction=False)
-        client.hset(self.key, mapping=cast(dict[Any, Any], self.to_dict()))
-        client.expire(self.key, SCHEDULER_HASH_TTL)
-        if pipeline is None:
-            client.execute()
+        """Write the scheduler hash (with its TTL), as rq's CronScheduler does.
+
+        The hash is for monitoring: a key of another type under this scheduler's name is
+        replaced, and no failure to write it stops the scheduler.
+        """
+        if pipeline is not None:
+            pipeline.hset(self.key, mapping=cast(dict[Any, Any], self.to_dict()))
+            pipeline.expire(self.key, SCHEDULER_HASH_TTL)
+        else:
+            data = cast(dict[Any, Any], self.to_dict())
+            for _attempt in range(2):
+                with self.connection.pipeline(transaction=False) as pipe:
+                    pipe.hset(self.key, mapping=data)
+                    pipe.expire(self.key, SCHEDULER_HASH_TTL)
+                    written = pipe.execute(raise_on_error=False)[0]
+                if not isinstance(written, ResponseError):
+                    break
+                if "WRONGTYPE" not in str(written):
+                    self._note_monitoring_failure(self.key, written)
+                    break
+                self.connection.delete(self.key)  # this scheduler's own key, by its name
         self._jobs_hash_dirty = False
         self._jobs_hash_saved = time.monotonic()
+
+    def _note_monitoring_failure(self, key: str, error: Exception) -> None:
+        """Say once that a monitoring key cannot be written; firing goes on regardless."""
+        if key not in self._monitoring_failures:
+            self._monitoring_failures.add(key)
+            self.log.warning("Scheduler %s: cannot write %s (%s); rq's tools may not list this scheduler, which "
+                             "keeps firing", self.name, key, error)
+
+    def _touch_registry(self) -> tuple[bool, int | None]:
+        """Heartbeat rq's scheduler registry and refresh the hash's TTL, best effort: (hash still there,
+        number of registered jobs or None)."""
+        with self.connection.pipeline(transaction=False) as pipe:
+            pipe.zadd(cron_scheduler_registry.get_registry_key(), {self.name: time.time()})
+            pipe.expire(self.key, SCHEDULER_HASH_TTL)
+            pipe.scard(keys.ids())
+            added, refreshed, registered = pipe.execute(raise_on_error=False)
+        if isinstance(added, Exception):
+            self._note_monitoring_failure(cron_scheduler_registry.get_registry_key(), added)
+        counted = None if isinstance(registered, Exception) else int(registered)
+        return bool(refreshed) and not isinstance(refreshed, Exception), counted
 
     def save_jobs_data(self) -> None:
         """No-op compatibility hook: every job is stored on its own, so there is no local list to save."""
@@ -944,11 +1002,8 @@ class RedisCronScheduler(CronScheduler):
         # A new leader gives quarantined jobs another chance (its allow_import may differ).
         self._next_quarantine_retry = 0.0
         self._quarantine_offset = 0
-        with self.connection.pipeline(transaction=False) as pipe:
-            pipe.zadd(cron_scheduler_registry.get_registry_key(), {self.name: time.time()})
-            self.save(pipe)
-            pipe.scard(keys.ids())
-            self._known_jobs = int(pipe.execute()[-1])
+        _refreshed, self._known_jobs = self._touch_registry()
+        self.save()
         self._next_heartbeat = time.monotonic() + self.heartbeat_interval
         self._wait_for_replicas()
         if not self._server_checked:
@@ -991,12 +1046,16 @@ class RedisCronScheduler(CronScheduler):
         client = pipeline if pipeline is not None else self.connection
         self._leading = False
         try:
+            # The lock first: a standby takes over at once, whatever happens to the monitoring keys after.
+            released = self._lock.release()
+        except (*_CONNECTION_ERRORS, RedisError) as exc:
+            self.log.warning("Scheduler %s: could not release the lock (%s); it expires by itself", self.name, exc)
+            released = False
+        try:
             client.zrem(cron_scheduler_registry.get_registry_key(), self.name)
             client.delete(self.key)
-            released = self._lock.release()
-        except _CONNECTION_ERRORS as exc:
-            self.log.warning("Scheduler %s: could not unregister (%s); the lock expires by itself", self.name, exc)
-            return
+        except (*_CONNECTION_ERRORS, RedisError) as exc:
+            self.log.warning("Scheduler %s: could not unregister from rq's registry (%s)", self.name, exc)
         if released:
             self.log.info("Scheduler %s: released the lock", self.name,
                           extra=fields("lock_released", scheduler=self.name))
@@ -1012,11 +1071,7 @@ class RedisCronScheduler(CronScheduler):
         heartbeats: it neither takes the lock nor raises.
         """
         if not self._leading:
-            with self.connection.pipeline(transaction=False) as pipe:
-                pipe.zadd(cron_scheduler_registry.get_registry_key(), {self.name: time.time()})
-                pipe.expire(self.key, SCHEDULER_HASH_TTL)
-                _added, refreshed = pipe.execute()
-            if not refreshed:
+            if not self._touch_registry()[0]:
                 self.save()
             return
         extended = self._lock.extend()
@@ -1030,19 +1085,16 @@ class RedisCronScheduler(CronScheduler):
             self.log.warning("Scheduler %s: lock had expired; took it again (fencing epoch %s)",
                              self.name, self._lock.epoch,
                              extra=fields("lock_retaken", scheduler=self.name, epoch=self._lock.epoch))
-        with self.connection.pipeline(transaction=False) as pipe:
-            pipe.zadd(cron_scheduler_registry.get_registry_key(), {self.name: time.time()})
-            pipe.expire(self.key, SCHEDULER_HASH_TTL)
-            pipe.scard(keys.ids())
-            _added, refreshed, registered = pipe.execute()
+        refreshed, registered = self._touch_registry()
         self._wait_for_replicas()
-        if not extended:
-            self._check_registry(int(registered))
-        if self.registry_lost is not None and int(registered) > 0:
-            self.log.warning("Scheduler %s: the registry has jobs again (%d)", self.name, int(registered))
-            self.registry_lost = None
-            self._jobs_hash_dirty = True
-        self._known_jobs = int(registered)
+        if registered is not None:
+            if not extended:
+                self._check_registry(registered)
+            if self.registry_lost is not None and registered > 0:
+                self.log.warning("Scheduler %s: the registry has jobs again (%d)", self.name, registered)
+                self.registry_lost = None
+                self._jobs_hash_dirty = True
+            self._known_jobs = registered
         if not refreshed or self._jobs_hash_dirty:
             self.save()
         self._next_heartbeat = time.monotonic() + self.heartbeat_interval
@@ -1133,6 +1185,7 @@ class RedisCronScheduler(CronScheduler):
         self._stop_signal = None
         self._second_signal = None
         self._releasing = False
+        self.superseded_by = None
         started = False
         _setup_logging(self.logging_level)
         previous = self._install_signal_handlers()
@@ -1151,8 +1204,9 @@ class RedisCronScheduler(CronScheduler):
                     try:
                         self._loop(burst)
                         break
-                    except LockLostError:
+                    except LockLostError as exc:
                         if not standby or self._stopping:
+                            self.superseded_by = exc.holder
                             raise
                         # Superseded (e.g. after a pause): stand by again rather than exit.
                         self.log.warning("Scheduler %s: lost the lock; standing by again", self.name)

@@ -19,9 +19,18 @@ from redis.exceptions import NoPermissionError, NoScriptError, ResponseError
 Client = Redis | Pipeline
 
 
+def _file(name: str) -> str:
+    return (resources.files(__package__) / "lua" / f"{name}.lua").read_text(encoding="utf-8")
+
+
+#: What every script starts with (lua/_common.lua: helpers such as incr_counter()).
+_PRELUDE_LINES = _file("_common").count("\n")
+
+
 @cache
 def _source(name: str) -> str:
-    return (resources.files(__package__) / "lua" / f"{name}.lua").read_text(encoding="utf-8")
+    """Script ``name`` as loaded: the shared prelude, then the file."""
+    return _file("_common") + _file(name)
 
 
 _registered: dict[str, Script] = {}
@@ -81,7 +90,8 @@ def explain(exc: ResponseError) -> ResponseError:
     sha, line = found.group(1), int(found.group(2))
     for name, registered in _registered.items():
         if registered.sha == sha:
-            lines = _source(name).splitlines()
+            lines = _file(name).splitlines()
+            line -= _PRELUDE_LINES
             text = lines[line - 1] if 0 < line <= len(lines) else ""
             call = _CALL.search(text)
             what = f"the {call.group(1)} command" if call else "one of the commands rq's enqueue sends (HSET, " \

@@ -67,7 +67,9 @@ class Status:
     problems: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # Strict JSON has no Infinity or NaN.
+        return {key: None if isinstance(value, float) and not math.isfinite(value) else value
+                for key, value in asdict(self).items()}
 
 
 def _percentile(sorted_values: list[float], fraction: float) -> float:
@@ -104,7 +106,7 @@ def read_status(connection: Redis, window: float = WINDOW, max_overdue: float = 
         pid = _whole(pid_raw)
         lock_ttl = _whole(ttl_raw)
         lost = _whole(lost_raw)
-        age = max(0.0, now - float(seen)) if seen is not None else None
+        age = max(0.0, now - float(seen)) if seen is not None and math.isfinite(float(seen)) else None
         try:
             started = to_epoch(parse_time(_text(created_raw))) if created_raw else None
         except ValueError:
@@ -112,19 +114,20 @@ def read_status(connection: Redis, window: float = WINDOW, max_overdue: float = 
     recent: list[tuple[float, float]] = []
     for entry in cast(list[Any], fires):
         try:
-            at, lag = _text(entry).split(" ")
-            recent.append((float(at), float(lag)))
+            at, lag = (float(part) for part in _text(entry).split(" "))
         except ValueError:
             continue
-    in_window = [(at, lag) for at, lag in recent if at >= now - window]
+        if math.isfinite(at) and math.isfinite(lag):
+            recent.append((at, lag))
     span = window
     if started is not None and now - started < window:
-        span = max(1.0, now - started)  # the leader has not been up for the whole window
+        span = max(1.0, now - started)  # the leader has not been up for the whole window: its fires only
+    in_window = [(at, lag) for at, lag in recent if at >= now - span]
     if len(recent) >= FIRES_KEPT and len(in_window) == len(recent):
         # The list is full and younger than the window: measure over the time it covers.
         span = min(span, max(1.0, now - min(at for at, _ in in_window)))
     lags = sorted(lag for _, lag in in_window)
-    total = {_text(k): int(v) for k, v in cast(dict[Any, Any], totals).items() if _text(v).lstrip("-").isdigit()}
+    total = {_text(k): whole for k, v in cast(dict[Any, Any], totals).items() if (whole := _whole(v)) is not None}
     next_due = float(soonest[0][1]) - now if soonest and math.isfinite(float(soonest[0][1])) else None
     status = Status(
         now=now,
@@ -151,7 +154,7 @@ def read_status(connection: Redis, window: float = WINDOW, max_overdue: float = 
         leader_alive=_alive_here(host, pid),
         registry_lost=lost,
         failing=int(failing),
-        most_failing=[(_text(job_id), int(score)) for job_id, score in most_failing],
+        most_failing=[(_text(job_id), int(score)) for job_id, score in most_failing if math.isfinite(score)],
     )
     status.problems = _problems(status, max_overdue)
     return status
@@ -163,8 +166,10 @@ def _text(raw: Any) -> str:
 
 
 def _whole(raw: Any) -> int | None:
+    """A whole number rediscron wrote (ASCII digits, optionally negative), else None."""
     text = _text(raw) if raw is not None else ""
-    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
+    digits = text[1:] if text.startswith("-") else text
+    return int(text) if digits.isascii() and digits.isdigit() and len(digits) < 19 else None
 
 
 def _alive_here(host: str | None, pid: int | None) -> bool | None:
@@ -177,6 +182,8 @@ def _alive_here(host: str | None, pid: int | None) -> bool | None:
         return False
     except PermissionError:
         return True  # another user's process
+    except (OverflowError, ValueError, OSError):
+        return None  # no pid this system can have: can't tell
     return True
 
 
@@ -184,6 +191,9 @@ def _problems(status: Status, max_overdue: float) -> list[str]:
     problems = []
     if status.leader is None:
         problems.append("no scheduler holds the lock: nothing is being enqueued")
+    elif status.heartbeat_age is None:
+        problems.append(f"the lock's holder {status.leader} has no heartbeat in rq's scheduler registry: it is not a "
+                        "running rediscron scheduler, or it stopped heartbeating")
     elif status.leader_alive is False:
         problems.append(f"the leader's process (pid {status.pid} on this host) is gone; its lock expires in "
                         f"{_seconds(status.lock_ttl_left)}, then a standby takes over")
@@ -202,7 +212,11 @@ def _problems(status: Status, max_overdue: float) -> list[str]:
 def _seconds(value: float | None) -> str:
     if value is None:
         return "-"
-    return f"{value * 1000:.0f} ms" if abs(value) < 1 else f"{value:.1f} s"
+    if abs(value) < 1:
+        return f"{value * 1000:.0f} ms"
+    if abs(value) < 100:
+        return f"{value:.1f} s"
+    return f"{value / 60:.1f} min" if abs(value) < 7200 else f"{value / 3600:.1f} h"
 
 
 def render_status(status: Status) -> str:
@@ -222,7 +236,8 @@ def render_status(status: Status) -> str:
                   + (f"{minutes:.0f} min" if minutes >= 1 else f"{status.window:.0f} s")),
         ("lag", f"p50 {_seconds(status.lag_p50)}, p99 {_seconds(status.lag_p99)}, max {_seconds(status.lag_max)}"),
         ("jobs", f"{status.registered} registered, {status.scheduled} scheduled, {status.quarantined} quarantined"),
-        ("next due", f"in {_seconds(status.next_due_in)}" if status.next_due_in is not None else "-"),
+        ("next due", "-" if status.next_due_in is None else f"in {_seconds(status.next_due_in)}"
+         if status.next_due_in >= 0 else f"overdue by {_seconds(-status.next_due_in)}"),
         ("totals", f"{status.fired_total} fired, {status.missed_total} slots missed, "
                    f"{status.overlap_skipped_total} skipped for overlap"),
         ("failing", "-" if not status.failing else f"{status.failing} job(s) whose latest runs failed: " + ", ".join(

@@ -14,14 +14,14 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from redis import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import NoPermissionError, RedisError
 
 from . import keys
 from .errors import InvalidJobError, RediscronError
 from .job import DEFAULT_RESULT_TTL, RedisCronJob, all_ids, decode_ids, delete_job, load_jobs
 from .options import OPTIONS
 from .schedule import validate_timezone
-from .text import to_json
+from .text import has_control, to_json
 
 FORMAT_VERSION = 1
 #: The fields of an entry, in the order files show them.
@@ -34,6 +34,10 @@ _OPTIONS = ("meta", "job_timeout", "ttl", "failure_ttl")
 
 class SyncError(RediscronError, ValueError):
     """A schedules file cannot be read or applied (the message says whether anything was written)."""
+
+
+class ApplyInterrupted(RediscronError):
+    """Redis failed while ``apply`` wrote (the message says how far it got); running it again finishes."""
 
 
 
@@ -77,7 +81,11 @@ def dump(document: dict[str, Any], fmt: str) -> str:
     if fmt == "json":
         return to_json(document, indent=2) + "\n"
     yaml = _yaml()
-    return str(yaml.safe_dump(document, sort_keys=False, default_flow_style=None, allow_unicode=True))
+    text = str(yaml.safe_dump(document, sort_keys=False, default_flow_style=None, allow_unicode=True))
+    if has_control(text):
+        # YAML writes bidi overrides and C1 controls raw; escaped, they cannot reorder a terminal's text.
+        text = str(yaml.safe_dump(document, sort_keys=False, default_flow_style=None, allow_unicode=False))
+    return text
 
 
 def _yaml() -> Any:
@@ -259,6 +267,8 @@ class Plan:
     create: list[RedisCronJob] = field(default_factory=list)
     update: list[tuple[RedisCronJob, dict[str, tuple[Any, Any]]]] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    #: Of the unchanged, those made otherwise (by hand, in code) that the file now takes over.
+    adopt: list[str] = field(default_factory=list)
     prune: list[str] = field(default_factory=list)
     #: Ids an earlier apply wrote that are gone already (deleted otherwise): only forgotten.
     forget: list[str] = field(default_factory=list)
@@ -268,9 +278,13 @@ class Plan:
         for job, changes in self.update:
             detail = "; ".join(f"{name} {json.dumps(old)} -> {json.dumps(new)}" for name, (old, new) in changes.items())
             lines.append(f"~ {job.id}: {detail}")
-        lines += [f"- {job_id}: delete (created by an earlier apply, gone from the file)" for job_id in self.prune]
+        lines += [f"= {job_id}: unchanged, made otherwise; from now on defined by this file (a later "
+                  "`apply --prune` of a file without it deletes it)" for job_id in self.adopt]
+        lines += [f"- {job_id}: delete (an earlier apply wrote or took it over; gone from the file)"
+                  for job_id in self.prune]
+        adopted = f" ({len(self.adopt)} taken over)" if self.adopt else ""
         lines.append(f"{len(self.create)} to create, {len(self.update)} to update, {len(self.prune)} to delete, "
-                     f"{len(self.unchanged)} unchanged")
+                     f"{len(self.unchanged)} unchanged{adopted}")
         return lines
 
 
@@ -337,8 +351,10 @@ def plan(connection: Redis, entries: list[dict[str, Any]], prune: bool = False) 
             result.update.append((job, changes))
         else:
             result.unchanged.append(job.id)
+    owned = set(decode_ids(cast(set[Any], connection.smembers(keys.applied())))[0])
+    result.adopt = [job_id for job_id in result.unchanged if job_id not in owned]
     if prune:
-        applied = sorted(decode_ids(cast(set[Any], connection.smembers(keys.applied())))[0])
+        applied = sorted(owned)
         gone = [job_id for job_id in applied if job_id not in seen]
         result.prune = [job_id for job_id, there in zip(gone, _exist_many(connection, gone), strict=True) if there]
         result.forget = sorted(set(gone) - set(result.prune))
@@ -367,7 +383,9 @@ def apply(connection: Redis, entries: list[dict[str, Any]], prune: bool = False)
             connection.srem(keys.applied(), *todo.forget)  # deleted meanwhile: nothing to prune
         for job_id in todo.prune:
             delete_job(connection, job_id)
+    except NoPermissionError:
+        raise  # an ACL refusal: running apply again would not help; the CLI names the right
     except RedisError as exc:
-        raise SyncError(f"Redis failed after {len(written)} of {len(todo.create) + len(todo.update)} job(s) "
-                        f"were written ({exc}); run apply again to finish") from None
+        raise ApplyInterrupted(f"Redis failed after {len(written)} of {len(todo.create) + len(todo.update)} job(s) "
+                               f"were written ({exc}); run apply again to finish") from None
     return todo

@@ -158,3 +158,29 @@ class SentinelServer(RedisServer):
     def command(self) -> list[str]:
         """redis-server in sentinel mode, with its (writable) configuration file."""
         return [self.binary, self.config, "--sentinel"]
+
+
+def main() -> None:
+    """``python -m rediscron.testing [PORT]``: a throwaway Redis to try rediscron with, until Ctrl-C."""
+    import signal
+    import sys
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # a plain `kill` stops the server too
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else None
+    server = RedisServer(port=port)
+    server.start()
+    print(f"A throwaway Redis listens at {server.url} (its data goes when it stops). Ctrl-C stops it.", flush=True)
+    try:
+        while server.process is not None and server.process.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.cleanup()
+
+
+if __name__ == "__main__":
+    main()

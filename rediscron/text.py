@@ -10,11 +10,13 @@ import json
 import re
 from typing import Any
 
-# C0 and C1 controls, DEL, and the Unicode line/paragraph separators and bidirectional overrides
-# (which reorder what follows them on screen).
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# C0 and C1 controls, DEL, the Unicode line/paragraph separators, the bidirectional marks and overrides
+# (which reorder what follows them on screen), and invisible characters (zero-width space, word joiner,
+# byte order mark). Joiners (U+200C, U+200D) stay: scripts and emoji sequences need them.
+_INVISIBLE = "\u2028\u2029\u202a-\u202e\u2066-\u2069\u200b\u200e\u200f\u061c\u2060-\u2064\ufeff"
+_UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f{_INVISIBLE}]")
 # What json.dumps leaves raw inside strings (it escapes C0 itself; raw C0 outside strings is layout).
-_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_UNSAFE_IN_JSON = re.compile(f"[\x7f-\x9f{_INVISIBLE}]")
 
 
 def _escape(match: re.Match[str]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,7 +14,7 @@ from rich.console import Group
 from rich.text import Text
 from rq import cron_scheduler_registry
 
-from . import limits
+from . import keys, limits
 from .clock import epoch_of_time_reply, format_time
 from .job import RedisCronJob, all_ids, load_jobs
 from .lock import LockHolder, SchedulerLock
@@ -97,7 +98,8 @@ def snapshot(connection: Redis, queues: tuple[str, ...] = ()) -> Snapshot:
     invalid.update({job_id: "the id is not UTF-8 text" for job_id in bad})
     now = epoch_of_time_reply(connection.time())
     rows = [_row(job, now) for job in jobs]
-    rows += [Row(job_id, "?", "invalid", "-", "?", error) for job_id, error in invalid.items()]
+    rows += [Row(job_id, "?", "invalid", "-", queue, error) for (job_id, error), queue
+             in zip(invalid.items(), _stored_queues(connection, list(invalid)), strict=True)]
     if queues:
         rows = [row for row in rows if row.queue in queues]
     rows.sort(key=lambda row: row.id)
@@ -105,9 +107,21 @@ def snapshot(connection: Redis, queues: tuple[str, ...] = ()) -> Snapshot:
     age = None
     if holder is not None:
         seen = connection.zscore(cron_scheduler_registry.get_registry_key(), holder.name)
-        if seen is not None:
+        if seen is not None and math.isfinite(float(seen)):
             age = max(0.0, time.time() - float(seen))
     return Snapshot(rows, holder, age)
+
+
+def _stored_queues(connection: Redis, ids: list[str]) -> list[str]:
+    """The queue each unreadable record names, as stored ('?' if none can be read): filtering by queue
+    must not hide the jobs that need attention."""
+    if not ids:
+        return []
+    with connection.pipeline(transaction=False) as pipe:
+        for job_id in ids:
+            pipe.hget(keys.job(job_id), "queue_name")
+        found = pipe.execute(raise_on_error=False)
+    return [raw.decode("utf-8", "replace") if isinstance(raw, bytes) and raw else "?" for raw in found]
 
 
 _STYLES = {"enabled": "green", "disabled": "yellow", "invalid": "bold red"}

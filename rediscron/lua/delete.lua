@@ -11,7 +11,7 @@ redis.call('SREM', KEYS[6], ARGV[1])
 redis.call('ZREM', KEYS[7], ARGV[1])
 -- A delete must work even under maxmemory (it frees memory); the marker is best effort then,
 -- and the event still goes out.
-redis.pcall('INCR', KEYS[4])
+redis.pcall('INCR', KEYS[4])  -- plain: the shared counter repair needs a write, refused here under maxmemory
 -- Best effort: the last_update marker is what guarantees pickup, and a user without channel rights must
 -- still be able to write.
 redis.pcall('PUBLISH', ARGV[2], cjson.encode({event = 'deleted', id = ARGV[1]}))

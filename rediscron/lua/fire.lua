@@ -13,12 +13,15 @@
 --   (rq's own enqueue writes)
 -- Returns {lock ok (1/0), per job: 1 enqueued, 2 already enqueued (advanced only), 0 stale,
 --          3 disabled job found in the index (removed from it), 4 dropped slots only (advanced),
---          5 skipped for overlap (advanced)}
+--          5 skipped for overlap (advanced), 6 Redis refused one of rq's enqueue commands (nothing of it
+--          kept, not advanced: the caller quarantines the job); then, for each 6 in order, the error}
+-- One job's keys of the wrong type never stop the others: the job's own reads and writes, and the
+-- bookkeeping (history, failing set, totals, recent fires), are error-tolerant.
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0} end
 local result = {1}
 local now, keep, keep_fires, stamp = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
 local pos = 7
-local fired, missed, overlapped, recent = 0, 0, 0, {}
+local fired, missed, overlapped, recent, errors = 0, 0, 0, {}, {}
 local busy = {queued = true, started = true, deferred = true, scheduled = true}
 
 local function fields()
@@ -56,69 +59,88 @@ for _ = 1, tonumber(ARGV[2]) do
   else
     local status, extra, failures = 4, nil, nil
     if rq_key ~= '' then
-      local newest = redis.call('ZRANGE', history, -1, -1)[1]
+      local newest = redis.pcall('ZRANGE', history, -1, -1)
+      newest = type(newest) == 'table' and not newest.err and newest[1] or nil
       local newest_status = nil
       if newest then
-        newest_status = redis.call('HGET', string.sub(rq_key, 1, #rq_key - #rq_id) .. newest, 'status')
+        newest_status = redis.pcall('HGET', string.sub(rq_key, 1, #rq_key - #rq_id) .. newest, 'status')
+        if type(newest_status) ~= 'string' then newest_status = nil end
       end
       if redis.call('EXISTS', rq_key) == 1 then
         status, extra = 2, on_run
       elseif prefix ~= '' and busy[newest_status or ''] then
         status, extra = 5, on_overlap
       else
-        -- The run before this one is counted now, once: failed in a row, or not.
-        if newest_status == 'failed' then
-          failures = (tonumber(redis.call('HGET', hash, 'consecutive_failures') or '0') or 0) + 1
-          redis.call('ZADD', KEYS[6], failures, id)
-        elseif newest_status == 'finished' then
-          failures = 0
-          redis.call('ZREM', KEYS[6], id)
+        local refused = nil
+        for _, cmd in ipairs(cmds) do
+          local reply = redis.pcall(unpack(cmd))
+          if type(reply) == 'table' and reply.err then refused = reply.err break end
         end
-        for _, cmd in ipairs(cmds) do redis.call(unpack(cmd)) end
-        -- The run may have been built ahead of its slot: it is enqueued now.
-        redis.call('HSET', rq_key, 'enqueued_at', stamp)
-        -- rq's own history format (member: RQ job id, score: enqueue time), bounded.
-        redis.call('ZADD', history, now, rq_id)
-        redis.call('ZREMRANGEBYRANK', history, 0, -(keep + 1))
-        status, extra = 1, on_run
+        if refused then
+          -- Nothing half-written stays behind (a run whose key exists would count as enqueued).
+          redis.pcall('DEL', rq_key)
+          status = 6
+          errors[#errors + 1] = refused
+        else
+          -- The run before this one is counted now, once: failed in a row, or not.
+          if newest_status == 'failed' then
+            failures = (tonumber(redis.pcall('HGET', hash, 'consecutive_failures')) or 0) + 1
+            redis.pcall('ZADD', KEYS[6], failures, id)
+          elseif newest_status == 'finished' then
+            failures = 0
+            redis.pcall('ZREM', KEYS[6], id)
+          end
+          -- The run may have been built ahead of its slot: it is enqueued now.
+          redis.pcall('HSET', rq_key, 'enqueued_at', stamp)
+          -- rq's own history format (member: RQ job id, score: enqueue time), bounded.
+          redis.pcall('ZADD', history, now, rq_id)
+          redis.pcall('ZREMRANGEBYRANK', history, 0, -(keep + 1))
+          status, extra = 1, on_run
+        end
       end
     end
-    local writes = always
-    if extra then
-      for _, value in ipairs(extra) do writes[#writes + 1] = value end
-      if extra == on_run then
-        writes[#writes + 1] = 'latest_enqueue_time'
-        writes[#writes + 1] = stamp
-      end
-    end
-    if failures then
-      writes[#writes + 1] = 'consecutive_failures'
-      writes[#writes + 1] = failures
-    end
-    writes[#writes + 1] = 'revision'
-    writes[#writes + 1] = redis.call('INCR', KEYS[3])
-    redis.call('HSET', hash, unpack(writes))
-    if next_score == '' or (final and (status == 1 or status == 2)) then
-      redis.call('HDEL', hash, 'next_enqueue_time')
-      redis.call('ZREM', KEYS[2], id)
+    if status == 6 then
+      result[#result + 1] = status
     else
-      redis.call('ZADD', KEYS[2], next_score, id)
-    end
-    result[#result + 1] = status
-    missed = missed + dropped
-    if status == 1 then
-      fired = fired + 1
-      recent[#recent + 1] = now .. ' ' .. string.format('%.3f', tonumber(now) - tonumber(run))
-    elseif status == 5 then
-      overlapped = overlapped + 1
+      local writes = always
+      if extra then
+        for _, value in ipairs(extra) do writes[#writes + 1] = value end
+        if extra == on_run then
+          writes[#writes + 1] = 'latest_enqueue_time'
+          writes[#writes + 1] = stamp
+        end
+      end
+      if failures then
+        writes[#writes + 1] = 'consecutive_failures'
+        writes[#writes + 1] = failures
+      end
+      writes[#writes + 1] = 'revision'
+      writes[#writes + 1] = incr_counter(KEYS[3])
+      redis.call('HSET', hash, unpack(writes))
+      if next_score == '' or (final and (status == 1 or status == 2)) then
+        redis.call('HDEL', hash, 'next_enqueue_time')
+        redis.call('ZREM', KEYS[2], id)
+      else
+        redis.call('ZADD', KEYS[2], next_score, id)
+      end
+      result[#result + 1] = status
+      missed = missed + dropped
+      if status == 1 then
+        fired = fired + 1
+        recent[#recent + 1] = now .. ' ' .. string.format('%.3f', tonumber(now) - tonumber(run))
+      elseif status == 5 then
+        overlapped = overlapped + 1
+      end
     end
   end
 end
-if fired > 0 then redis.call('HINCRBY', KEYS[5], 'fired', fired) end
-if missed > 0 then redis.call('HINCRBY', KEYS[5], 'missed', missed) end
-if overlapped > 0 then redis.call('HINCRBY', KEYS[5], 'overlap_skipped', overlapped) end
+-- Totals and recent fires are for `rqrcron status`: a key of another type there must not fail the fires.
+if fired > 0 then redis.pcall('HINCRBY', KEYS[5], 'fired', fired) end
+if missed > 0 then redis.pcall('HINCRBY', KEYS[5], 'missed', missed) end
+if overlapped > 0 then redis.pcall('HINCRBY', KEYS[5], 'overlap_skipped', overlapped) end
 for i = 1, #recent, 1000 do
-  redis.call('LPUSH', KEYS[4], unpack(recent, i, math.min(i + 999, #recent)))
+  redis.pcall('LPUSH', KEYS[4], unpack(recent, i, math.min(i + 999, #recent)))
 end
-if #recent > 0 then redis.call('LTRIM', KEYS[4], 0, keep_fires - 1) end
+if #recent > 0 then redis.pcall('LTRIM', KEYS[4], 0, keep_fires - 1) end
+for _, message in ipairs(errors) do result[#result + 1] = message end
 return result

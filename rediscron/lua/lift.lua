@@ -9,7 +9,7 @@ if (redis.call('HGET', KEYS[1], 'revision') or '') ~= ARGV[2] then return 0 end
 local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not score or tonumber(score) ~= math.huge then return 0 end
 -- INCR comes first: under maxmemory it is refused before anything has changed.
-local revision = redis.call('INCR', KEYS[3])
+local revision = incr_counter(KEYS[3])
 redis.call('HDEL', KEYS[1], 'last_error')
 redis.call('HSET', KEYS[1], 'revision', revision)
 if ARGV[3] == '' then
@@ -19,6 +19,6 @@ else
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
   redis.call('HSET', KEYS[1], 'next_enqueue_time', ARGV[4])
 end
-redis.call('INCR', KEYS[4])
-redis.pcall('PUBLISH', ARGV[5], cjson.encode({event = 'updated', id = ARGV[1], revision = revision}))
+incr_counter(KEYS[4])
+redis.pcall('PUBLISH', ARGV[5], cjson.encode({event = 'updated', id = ARGV[1], revision = tonumber(revision)}))
 return revision

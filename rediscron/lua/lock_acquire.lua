@@ -5,9 +5,12 @@
 -- Returns {1, our lock value} or {0, the holder's lock value}
 local holder = redis.call('GET', KEYS[1])
 if holder then return {0, holder} end
+-- An epoch above 2^53 (a hostile lock value) would turn the counter into a float: ignore it.
 local seen = tonumber(ARGV[4]) or 0
-if (tonumber(redis.call('GET', KEYS[2])) or 0) < seen then redis.call('SET', KEYS[2], seen) end
-local epoch = redis.call('INCR', KEYS[2])
+if seen > 9007199254740991 then seen = 0 end
+local stored = redis.pcall('GET', KEYS[2])
+if type(stored) ~= 'string' or (tonumber(stored) or 0) < seen then redis.call('SET', KEYS[2], string.format('%d', seen)) end
+local epoch = incr_counter(KEYS[2])
 local value = epoch .. '|' .. ARGV[1] .. '|' .. ARGV[2]
 redis.call('SET', KEYS[1], value, 'PX', tonumber(ARGV[3]))
 return {1, value}

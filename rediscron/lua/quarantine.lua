@@ -6,7 +6,7 @@ local kind = redis.call('TYPE', KEYS[1])['ok']
 if kind == 'hash' and (redis.call('HGET', KEYS[1], 'revision') or '') ~= ARGV[2] then return 0 end
 if kind == 'hash' then
   redis.call('HSET', KEYS[1], 'last_error', ARGV[3])
-  redis.call('HSET', KEYS[1], 'revision', redis.call('INCR', KEYS[3]))
+  redis.call('HSET', KEYS[1], 'revision', incr_counter(KEYS[3]))
 end
 if redis.call('ZSCORE', KEYS[2], ARGV[1]) then
   redis.call('ZADD', KEYS[2], '+inf', ARGV[1])

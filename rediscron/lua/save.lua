@@ -82,7 +82,7 @@ if exists and not changed and not force_next and not reenabled and not quarantin
   score, next_time = old_score, old['next_enqueue_time']
 end
 
-local revision = redis.call('INCR', KEYS[5])
+local revision = incr_counter(KEYS[5])
 set[#set + 1] = 'enabled'; set[#set + 1] = enabled
 set[#set + 1] = 'revision'; set[#set + 1] = tostring(revision)
 set[#set + 1] = 'updated_at'; set[#set + 1] = now
@@ -101,14 +101,15 @@ else
   redis.call('ZREM', schedule, id)
 end
 redis.call('SADD', ids, id)
+-- Bookkeeping of `apply`: a key of another type there must not fail the write.
 if ARGV[12] == 'file' then
-  redis.call('SADD', KEYS[6], id)
+  redis.pcall('SADD', KEYS[6], id)
 elseif ARGV[12] == 'hand' then
-  redis.call('SREM', KEYS[6], id)
+  redis.pcall('SREM', KEYS[6], id)
 end
-redis.call('INCR', marker)
+incr_counter(marker)
 if not exists and event == 'updated' then event = 'created' end
 -- Best effort: the last_update marker is what guarantees pickup, and a user without channel rights must
 -- still be able to write.
-redis.pcall('PUBLISH', channel, cjson.encode({event = event, id = id, revision = revision}))
+redis.pcall('PUBLISH', channel, cjson.encode({event = event, id = id, revision = tonumber(revision)}))
 return {1, tostring(revision), old['created_at'] or now, next_time, enabled}

@@ -8,7 +8,7 @@ local hash, schedule, marker = KEYS[1], KEYS[2], KEYS[3]
 local id, enable, channel, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if redis.call('TYPE', hash)['ok'] ~= 'hash' then return 0 end
 -- INCR comes first: under maxmemory it is refused before anything has changed.
-local revision = redis.call('INCR', KEYS[4])
+local revision = incr_counter(KEYS[4])
 if enable == '1' then
   local was = redis.call('HGET', hash, 'enabled')
   local score = redis.call('ZSCORE', schedule, id)
@@ -29,10 +29,10 @@ else
   redis.call('ZREM', schedule, id)
 end
 redis.call('HSET', hash, 'revision', revision)
-redis.call('INCR', marker)
+incr_counter(marker)
 local event = 'disabled'
 if enable == '1' then event = 'enabled' end
 -- Best effort: the last_update marker is what guarantees pickup, and a user without channel rights must
 -- still be able to write.
-redis.pcall('PUBLISH', channel, cjson.encode({event = event, id = id, revision = revision}))
+redis.pcall('PUBLISH', channel, cjson.encode({event = event, id = id, revision = tonumber(revision)}))
 return revision

@@ -47,7 +47,7 @@ class TestInfo:
         visits = RedisCronJob.fetch("visits", connection).to_dict()["next_enqueue_time"]
         # The specification's columns, then how far the next run is (a due interval job: "now").
         assert out[0] == f"vacuum  every 10s    enabled   {vacuum}  maintenance  now"
-        visits_row = rf"visits  \*/1 \* \* \* \*  enabled   {visits}  analytics    in (\d+ s|1 min)"
+        visits_row = rf"visits  \*/1 \* \* \* \*  enabled   {visits}  analytics    (now|in \d+ s|in 1 min)"
         assert re.fullmatch(visits_row, out[1]), out[1]
         assert out[2] == "2 scheduled jobs total"
         assert out[3].startswith("Scheduler: none running")
@@ -394,3 +394,11 @@ class TestText:
         assert len(rows) == 3 and len(starts) == 1, rows  # the schedule column starts at one place
         exported = rqrcron("export").output
         assert '"日報"' in exported and "📈 metrics" in exported and "\\\\u" not in exported
+
+
+def test_a_queue_filter_keeps_the_jobs_that_need_attention(rqrcron: Any, connection: redis.Redis) -> None:
+    RedisCronScheduler(connection, logging_level="WARNING").register(jobs.noop, "maintenance", id="v", interval=60)
+    connection.hset(k.job("v"), "kwargs", "{not json")
+    row = next(line for line in lines(rqrcron("info", "maintenance")) if line.startswith("v "))
+    assert "invalid" in row and "kwargs" in row
+    assert "maintenance:" in rqrcron("info", "-R").output

@@ -10,6 +10,7 @@ import redis
 
 from rediscron import CorruptJobError, InvalidJobError, RedisCronJob, RedisCronScheduler
 from rediscron import keys as k
+from rediscron.job import rq_job_id
 from rediscron.schedule import MAX_INTERVAL
 from tests import jobs
 
@@ -157,3 +158,94 @@ def test_delete_and_recreate_between_read_and_fire_never_runs_the_old_definition
     assert connection.llen("rq:queue:q") == 0
     assert [j.args for j in scheduler.enqueue_jobs() if j.id == "x"] == [("new",)]
     assert connection.llen("rq:queue:q2") == 1
+
+
+# Keys of another type (or garbage) where rediscron or rq keep their books: one job's, or the
+# scheduler's own bookkeeping. None of them may stop the other jobs, or the scheduler.
+BOOKKEEPING: dict[str, Any] = {
+    "history": lambda c: c.set(k.history("a_good"), "not a zset"),
+    "newest run": lambda c: c.zadd(k.history("a_good"), {"cron-x-1": T0 - 60}) and c.set(k.rq_job("cron-x-1"), "x"),
+    "failing set": lambda c: c.set(k.failing(), "x"),
+    "totals": lambda c: c.set(k.stats(), "x"),
+    "fires": lambda c: c.hset(k.fires(), "x", "y"),
+    "revision counter": lambda c: c.set(k.revision(), "not a number"),
+    "scheduler hash": lambda c: c.set("rq:cron_scheduler:s", "x"),
+    "rq's registry": lambda c: c.set("rq:cron_schedulers", "x"),
+}
+
+
+@pytest.mark.parametrize("where", list(BOOKKEEPING))
+def test_bookkeeping_keys_of_another_type_stop_nothing(scheduler: Any, connection: redis.Redis,
+                                                       clock: list[float], where: str) -> None:
+    BOOKKEEPING[where](connection)
+    for _ in range(3):
+        scheduler.heartbeat()
+        fired = {j.id for j in scheduler.enqueue_jobs()}
+        assert fired == {"a_good", "z_good"}, (where, fired)
+        clock[0] += 60
+    assert good_fired(connection) == 6
+    # Writers go on too (a broken revision counter is restarted above any value it had).
+    scheduler.register(jobs.noop, "good", id="later", interval=60)
+    assert RedisCronJob.fetch("later", connection).revision > 0
+
+
+def test_a_queue_key_of_another_type_quarantines_its_jobs_only(scheduler: Any, connection: redis.Redis) -> None:
+    scheduler.register(jobs.noop, "broken", id="on_broken", interval=60)
+    connection.set("rq:queue:broken", "not a list")
+    assert {j.id for j in scheduler.enqueue_jobs()} == {"a_good", "z_good"}
+    error = connection.hget(k.job("on_broken"), "last_error").decode()  # type: ignore[union-attr]
+    assert "refused the enqueue" in error and "WRONGTYPE" in error
+    assert not connection.exists(k.rq_job(rq_job_id("on_broken", T0)))  # nothing half-enqueued left behind
+    assert connection.zscore(k.schedule(), "on_broken") == float("inf")
+    assert connection.llen("rq:queue:good") == 2
+
+
+def test_an_absurd_fencing_epoch_in_the_lock_breaks_nothing(connection: redis.Redis, clock: list[float]) -> None:
+    connection.set(k.lock(), "99999999999999999999999|token|ghost", px=50)
+    s = RedisCronScheduler(connection, name="after", clock=lambda: clock[0], logging_level="CRITICAL")
+    from rediscron.errors import SchedulerLockedError
+
+    with pytest.raises(SchedulerLockedError):
+        s.register_birth()
+    import time
+
+    time.sleep(0.1)
+    s.register_birth()  # the epoch counter stays a whole number
+    assert s.lock_epoch is not None and s.lock_epoch < 2**53
+    s.register_death()
+    connection.set(k.lock_epoch(), "1e+23")
+    s.register_birth()
+    assert s.lock_epoch is not None and s.lock_epoch < 2**53
+    s.register_death()
+
+
+@pytest.mark.parametrize("garbage", [
+    {"history member": ("zadd", k.history("a_good"), {"cron-abc-²": T0})},
+    {"history score": ("zadd", k.history("a_good"), {"cron-abc-1": float("inf")})},
+    {"huge history score": ("zadd", k.history("a_good"), {"cron-abc-2": 1e300})},
+    {"lock bytes": ("set", k.lock(), b"\xff\xfe|tok|x")},
+    {"lock epoch digits": ("set", k.lock(), "²|tok|x")},
+    {"totals digits": ("hset", k.stats(), "overlap_skipped", "١٢")},
+    {"failing score": ("zadd", k.failing(), {"x": float("inf")})},
+    {"fires": ("lpush", k.fires(), "inf inf")},
+    {"heartbeat": ("zadd", "rq:cron_schedulers", {"x": float("-inf")})},
+])
+def test_viewers_never_crash_on_garbage(connection: redis.Redis, redis_url: str, garbage: dict[str, Any]) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from rediscron.cli import main
+
+    RedisCronScheduler(connection, logging_level="CRITICAL").register(jobs.noop, "good", id="a_good", interval=60)
+    [(command, key, *rest)] = garbage.values()
+    getattr(connection, command)(key, *rest)
+    for args in (["info"], ["info", "--json"], ["show", "a_good"], ["show", "a_good", "--json"],
+                 ["history", "a_good"], ["status"], ["status", "--json"], ["export"]):
+        result = CliRunner().invoke(main, ["-u", redis_url, *args])
+        assert result.exit_code in (0, 1), (garbage, args, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit), (garbage, args, result.output)
+        if "--json" in args:
+            assert "Infinity" not in result.output and "NaN" not in result.output, (args, result.output)
+            json.loads(result.output)
+    RedisCronJob.fetch("a_good", connection).get_stats()

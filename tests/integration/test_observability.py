@@ -102,3 +102,27 @@ def test_a_busy_endpoint_refuses_more_clients_and_drops_silent_ones(connection: 
         for sock in idle:
             sock.close()
         server.stop()
+
+
+def test_a_client_trickling_its_request_is_cut_off(connection: redis.Redis) -> None:
+    s = RedisCronScheduler(connection, name="t", logging_level="ERROR")
+    server = MetricsServer(s, port=0, max_clients=1, timeout=1.0)
+    server.start()
+    try:
+        slow = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        started = time.monotonic()
+        for byte in b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"y" * 100:
+            try:
+                slow.sendall(bytes([byte]))
+            except OSError:
+                break
+            time.sleep(0.1)  # each byte well within the per-read timeout
+            if time.monotonic() - started > 4:
+                break
+        assert time.monotonic() - started < 3  # cut off at about 1 s, not served for ever
+        slow.close()
+        time.sleep(0.2)
+        body = urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=5).read().decode()
+        assert "rediscron_fires_total" in body  # the place was freed
+    finally:
+        server.stop()

@@ -47,7 +47,7 @@ def test_a_user_without_channel_rights_is_told_and_edits_still_arrive(
     try:
         limited = redis.Redis.from_url(redis_url, username="cronuser", password="secret")
         s = RedisCronScheduler(limited, name="acl", max_sleep_interval=0.3)
-        with caplog.at_level(logging.ERROR, logger="rediscron"):
+        with caplog.at_level(logging.WARNING, logger="rediscron"):
             thread = threading.Thread(target=s.start)
             thread.start()
             try:

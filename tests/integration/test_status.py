@@ -64,7 +64,7 @@ def test_a_slot_overdue_longer_than_allowed_is_a_problem(connection: redis.Redis
     connection.zadd(k.schedule(), {"late": now - 200})
     report = read_status(connection, max_overdue=60)
     assert 199 < report.oldest_overdue < 260
-    assert any("due for 2" in problem for problem in report.problems)
+    assert any("due for 3.3 min" in problem for problem in report.problems), report.problems
     result = run(redis_url, "status")
     assert result.exit_code == 1 and "problem" in result.output and "no scheduler is firing" in result.output
     assert run(redis_url, "status", "--max-overdue", "600").exit_code == 0
@@ -154,3 +154,22 @@ def test_consecutive_failures_are_counted_when_the_next_run_is_enqueued(connecti
     RedisCronJob.fetch("flaky", connection).delete()
     assert read_status(connection).failing == 0
     s.register_death()
+
+
+def test_rates_cover_the_current_leader_only(connection: redis.Redis) -> None:
+    import time
+
+    first = RedisCronScheduler(connection, name="first", logging_level="WARNING")
+    for i in range(10):
+        first.register(jobs.noop, "q", id=f"j{i}", interval=3600)
+    first.register_birth()
+    assert len(first.enqueue_jobs()) == 10
+    first.register_death()
+    time.sleep(1.1)
+    second = RedisCronScheduler(connection, name="second", logging_level="WARNING")
+    second.register_birth()
+    report = read_status(connection)
+    # The ten fires were the first leader's: the second, up for a second, has fired nothing.
+    assert report.leader == "second" and report.fires_per_minute == 0 and report.lag_p50 is None
+    assert report.fired_total == 10
+    second.register_death()

@@ -247,3 +247,27 @@ def test_a_config_that_exits_or_raises_gives_one_clear_line(rqrcron: Any, tmp_pa
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_taking_over_a_job_made_otherwise_is_said(rqrcron: Any, connection: redis.Redis, tmp_path: Path) -> None:
+    RedisCronScheduler(connection, logging_level="WARNING").register(jobs.noop, "q", id="handmade", interval=60)
+    exported = tmp_path / "e.json"
+    exported.write_text(rqrcron("export").output)
+    dry = rqrcron("apply", str(exported), "--dry-run").output
+    assert "= handmade: unchanged, made otherwise; from now on defined by this file" in dry
+    assert "1 unchanged (1 taken over)" in dry
+    assert not connection.smembers(k.applied())  # a dry run takes nothing over
+    assert "taken over" in rqrcron("apply", str(exported)).output
+    assert connection.smembers(k.applied()) == {b"handmade"}
+    assert "taken over" not in rqrcron("apply", str(exported)).output  # the second time it is the file's
+
+
+def test_no_import_check_restores_an_export_naming_code_that_no_longer_imports(
+        rqrcron: Any, connection: redis.Redis, tmp_path: Path) -> None:
+    file = tmp_path / "e.json"
+    file.write_text(json.dumps([{"id": "old", "func": "tests.jobs.renamed_since", "queue": "q", "interval": 60}]))
+    refused = rqrcron("apply", str(file))
+    assert refused.exit_code == 2 and "has no attribute 'renamed_since'" in refused.output
+    restored = rqrcron("apply", str(file), "--no-import-check")
+    assert restored.exit_code == 0, restored.output
+    assert RedisCronJob.fetch("old", connection).func_name == "tests.jobs.renamed_since"

@@ -44,7 +44,7 @@ def start_demo(tmp_path: Path, ignore_sigint: bool = False, **env: str) -> subpr
     )
 
 
-def test_the_demo_ends_cleanly_in_the_background(redis_url: str, tmp_path: Path) -> None:
+def test_the_demo_ends_cleanly_in_the_background(redis_url: str, connection: redis.Redis, tmp_path: Path) -> None:
     # Its children inherit the ignored SIGINT, so the live view cannot be stopped with it.
     demo = start_demo(tmp_path, ignore_sigint=True, REDIS_URL=redis_url, DEMO_SECONDS="3")
     out, _ = demo.communicate(timeout=60)
@@ -74,6 +74,8 @@ def test_the_demo_shows_live_edits_and_cleans_up_an_existing_redis(
     assert not [key for key in left if key.startswith(("demo:", k.job("")))], left
     assert connection.llen("rq:queue:demo") == 0
     assert connection.zcard(k.schedule()) == 0
+    assert not [key for key in left if key.endswith(":demo") or key.startswith("rq:job:")], left
+    assert b"rq:queue:demo" not in connection.smembers("rq:queues")
 
 
 def test_ctrl_c_leaves_nothing_running(tmp_path: Path) -> None:
@@ -98,7 +100,7 @@ def test_ctrl_c_leaves_nothing_running(tmp_path: Path) -> None:
 
 def test_the_demo_says_when_it_cannot_run_on_a_users_redis(redis_url: str, connection: redis.Redis,
                                                             tmp_path: Path) -> None:
-    from rediscron import RedisCronScheduler
+    from rediscron import RedisCronJob, RedisCronScheduler
     from tests import jobs
 
     theirs = RedisCronScheduler(connection, name="their-scheduler", logging_level="WARNING")
@@ -114,3 +116,9 @@ def test_the_demo_says_when_it_cannot_run_on_a_users_redis(redis_url: str, conne
     out, _ = demo.communicate(timeout=60)
     assert demo.returncode == 1 and "would overwrite" in out, out
     assert connection.hget(k.job("greet"), "func_name") == b"tests.jobs.noop"  # untouched
+    RedisCronJob.fetch("greet", connection).delete()
+    theirs.register(jobs.noop, "q", id="theirs", interval=1)  # the demo's scheduler would run it too
+    demo = start_demo(tmp_path, REDIS_URL=redis_url, DEMO_SECONDS="3")
+    out, _ = demo.communicate(timeout=60)
+    assert demo.returncode == 1 and "already has 1 cron job(s)" in out, out
+    assert connection.llen("rq:queue:q") == 0

@@ -1,0 +1,14 @@
+-- Prepended to every script when it is loaded (scripts.py); its lines come first in error line numbers.
+-- A counter (a revision, the fencing epoch, the change marker) overwritten with something that is
+-- not a whole number would refuse INCR for ever, and with it every write: restart it above any
+-- value it can have reached, the server's time in milliseconds (under maxmemory the SET is refused
+-- too, before anything has changed). Returned as text: Lua would print a large number as 1.8e+12.
+local function incr_counter(key)
+  local value = redis.pcall('INCR', key)
+  if type(value) == 'table' and value.err then
+    local t = redis.call('TIME')
+    redis.call('SET', key, t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000)))
+    value = redis.call('INCR', key)
+  end
+  return string.format('%d', value)
+end
