@@ -253,7 +253,8 @@ def _check_json(value: object, job_id: str, field: str) -> str:
     try:
         _string_keys_only(value, field)
         encoded = json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
-        encoded.encode("utf-8")  # a lone surrogate is no text any reader could print
+        if not encoded.isascii():
+            encoded.encode("utf-8")  # a lone surrogate is no text any reader could print
         return encoded
     except RecursionError:
         raise InvalidJobError(job_id, field, f"is nested more than {MAX_NESTING} levels deep") from None
@@ -263,7 +264,7 @@ def _check_json(value: object, job_id: str, field: str) -> str:
 
 def arguments_size(*encoded: str | None) -> int:
     """Bytes of the JSON-encoded ``args``, ``kwargs`` and ``meta`` together (the limit's measure)."""
-    return sum(len(text.encode("utf-8")) for text in encoded if text)
+    return sum(len(text) if text.isascii() else len(text.encode("utf-8")) for text in encoded if text)
 
 
 def _check_size(job_id: str, *encoded: str | None) -> None:
@@ -434,10 +435,14 @@ def _timing_of(stored: Any) -> tuple[StoredTiming | None, str]:
     return StoredTiming.parse(interval, next_time, latest, runs), as_text(revision)
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
 def _text_json(text: str) -> Any:
     """JSON as stored; refused if it holds text that is not valid Unicode (a ``\\ud800`` escape)."""
     value = json.loads(text)
-    json.dumps(value, ensure_ascii=False).encode("utf-8")
+    if _SURROGATE_ESCAPE.search(text):  # only then can it decode to a lone surrogate
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
     return value
 
 

@@ -61,6 +61,8 @@ AHEAD_LIMIT = 5000
 MAX_BACKOFF = 5.0
 #: rq's own cron tools read the scheduler hash's ``cron_jobs`` field: it lists the soonest enabled jobs, this many.
 MAX_JOBS_IN_SCHEDULER_HASH = 1000
+#: The loop does its monitoring chores (the scheduler hash) only when the next wake is at least this far.
+IDLE_ENOUGH = 0.25
 #: How often a scheduler connected through Redis Sentinel asks which server is the master.
 MASTER_CHECK_INTERVAL = 1.0
 #: The scheduler hash expires unless refreshed; rq's registry forgets schedulers silent this long.
@@ -1360,8 +1362,6 @@ class RedisCronScheduler(CronScheduler):
             self.retry_quarantined()
         now, marker, upcoming, entries = self._tick(LOOKAHEAD if self._look_ahead else 0.0)
         self._note_marker(marker)
-        if self._jobs_hash_dirty and time.monotonic() - self._jobs_hash_saved > 5.0:
-            self.save()
         due = [entry for entry in entries if float(entry[1]) <= now]
         _fired, more = self._fire_due(now, due)
         if more or (due and self._lock.value is None):
@@ -1384,6 +1384,10 @@ class RedisCronScheduler(CronScheduler):
             upcoming = advanced if upcoming is None else min(upcoming, advanced)
         # Building runs ahead takes time: count the wait from now, not from the tick.
         sleep = self._sleep_for(self._estimated_now(), upcoming)
+        if self._jobs_hash_dirty and sleep > IDLE_ENOUGH and time.monotonic() - self._jobs_hash_saved > 5.0:
+            # Monitoring only, and it reads up to 1,000 jobs: done while idle, never between a slot's fires.
+            self.save()
+            sleep = self._sleep_for(self._estimated_now(), upcoming)
         until_heartbeat = max(0.0, self._next_heartbeat - time.monotonic())
         return min(sleep, until_heartbeat)
 
