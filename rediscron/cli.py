@@ -27,7 +27,7 @@ from redis.exceptions import NoPermissionError, RedisError
 from rich.text import Text
 from rq.cli.helpers import get_redis_from_config, read_config_file
 
-from . import keys, sync
+from . import keys, limits, sync
 from .__version__ import __version__
 from .clock import epoch_of_time_reply, from_epoch
 from .connection import from_url, mask, redact
@@ -356,7 +356,9 @@ def show(settings: Settings, job_id: str, as_json: bool) -> None:
         now = epoch_of_time_reply(settings.connection.time())
     fields = job.to_dict()
     if as_json:
-        click.echo(to_json({**fields, "state": job.state(), "last_status": stats.last_status,
+        if "last_error" in fields:
+            fields["last_error"] = shorten(str(fields["last_error"]), limits.MAX_ERROR_CHARS)
+        click.echo(to_json({**fields, "state": shorten(job.state(), 400), "last_status": stats.last_status,
                                "consecutive_failures": stats.consecutive_failures, "drops": stats.drops,
                                "history": [
             {"rq_job_id": e.rq_job_id, "slot": e.slot, "enqueued_at": e.enqueued_at.isoformat(), "status": e.status}

@@ -1017,14 +1017,14 @@ class RedisCronScheduler(CronScheduler):
         raw = self.connection.hmget(f"{keys.prefix()}:cron_scheduler:{holder.name}", "hostname", "pid", "pid_namespace")
         host, pid, namespace = (x.decode("utf-8", "replace") if isinstance(x, bytes) else x for x in raw)
         if host != self.hostname or namespace is None or namespace != _pid_namespace() or not pid \
-                or not pid.isdigit() or int(pid) == os.getpid():
+                or not pid.isascii() or not pid.isdigit() or len(pid) > 9 or int(pid) == os.getpid():
             return False
         try:
             os.kill(int(pid), 0)
         except ProcessLookupError:
             return True
-        except OSError:
-            return False  # alive, another user's
+        except (OSError, OverflowError, ValueError):
+            return False  # alive (another user's), or no pid this system has: can't tell, so not gone
         return False
 
     def _warn_about_server(self) -> None:

@@ -50,7 +50,7 @@ class Row:
             "next_enqueue_time": self.next_run if self.next_run != "-" else None,
             "queue": self.queue,
             "func_name": self.func_name,
-            "error": self.error,
+            "error": shorten(self.error, limits.MAX_ERROR_CHARS) if self.error else None,
             "consecutive_failures": self.failures,
             "next_in_seconds": None if self.next_in is None else round(self.next_in, 3),
         }

@@ -249,3 +249,32 @@ def test_viewers_never_crash_on_garbage(connection: redis.Redis, redis_url: str,
             assert "Infinity" not in result.output and "NaN" not in result.output, (args, result.output)
             json.loads(result.output)
     RedisCronJob.fetch("a_good", connection).get_stats()
+
+
+@pytest.mark.parametrize("pid", ["²", "99999999999999999999", "-5"])
+def test_a_lock_holder_with_an_odd_pid_is_waited_out_not_a_crash(connection: redis.Redis, pid: str) -> None:
+    import os
+    import socket
+
+    from rediscron.errors import SchedulerLockedError
+
+    connection.set(k.lock(), "7|tok|ghost", px=5000)
+    connection.hset("rq:cron_scheduler:ghost", mapping={"hostname": socket.gethostname(), "pid": pid,
+                                                        "pid_namespace": str(os.stat("/proc/self/ns/pid").st_ino)})
+    with pytest.raises(SchedulerLockedError):
+        RedisCronScheduler(connection, name="next", logging_level="CRITICAL").register_birth()
+
+
+def test_json_listings_cut_a_huge_error(connection: redis.Redis, redis_url: str) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from rediscron.cli import main
+
+    RedisCronScheduler(connection, logging_level="CRITICAL").register(jobs.noop, "good", id="a", interval=60)
+    connection.hset(k.job("a"), "last_error", "x" * 1_000_000)
+    for args in (["info", "--json"], ["show", "a", "--json"]):
+        result = CliRunner().invoke(main, ["-u", redis_url, *args])
+        assert len(result.output) < 10_000, args
+        json.loads(result.output)
