@@ -1349,6 +1349,16 @@ class RedisCronScheduler(CronScheduler):
             self.heartbeat()
         self._master = address
 
+    def run_once(self) -> float:
+        """One pass of the loop [start()][start] runs: fire what is due (runs built ahead first), build the
+        runs due within the look-ahead, re-read quarantined jobs when it is time; return how long to wait
+        before the next pass, in seconds.
+
+        It needs the lock ([register_birth()][register_birth]); the loop also heartbeats between passes.
+        For tests and embedding (with the ``clock`` argument, time moves only when the test moves it).
+        """
+        return self._pass()
+
     def _pass(self) -> float:
         """One pass: fire what is due, build what is about to be; return how long to wait before the next."""
         self._check_master()

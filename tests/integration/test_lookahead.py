@@ -46,11 +46,11 @@ def test_runs_are_built_before_the_slot_and_enqueued_at_it(
     connection: redis.Redis, scheduler: RedisCronScheduler, clock: Clock
 ) -> None:
     every_second(scheduler, 3)
-    scheduler._pass()
+    scheduler.run_once()
     assert queued(connection) == []
     assert sorted(scheduler._ahead) == ["s0", "s1", "s2"]
     clock.now = T0 + 1.002
-    scheduler._pass()
+    scheduler.run_once()
     assert sorted(queued(connection)) == sorted(rq_job_id(f"s{i}", T0 + 1) for i in range(3))
     rq_job = Job.fetch(rq_job_id("s0", T0 + 1), connection=connection)
     # Stamped when it was enqueued, not when it was built.
@@ -71,16 +71,16 @@ def test_an_idle_loop_wakes_in_time_to_build_the_next_slot(
     for i in range(3):
         scheduler.register(jobs.noop, "q", id=f"n{i}", cron="0 18 * * * 10")  # T0 is 18:00:00 UTC
     assert RedisCronJob.fetch("n0", connection).next_enqueue_time.timestamp() == slot  # type: ignore[union-attr]
-    wait = scheduler._pass()
+    wait = scheduler.run_once()
     assert wait == pytest.approx(slot - LOOKAHEAD - clock.now, abs=1e-3)
     assert scheduler._ahead == {}
     clock.now += wait
-    wait = scheduler._pass()
+    wait = scheduler.run_once()
     assert sorted(scheduler._ahead) == ["n0", "n1", "n2"]
     assert queued(connection) == []
     assert wait == pytest.approx(slot - clock.now, abs=1e-3)
     clock.now = slot + 0.001
-    scheduler._pass()
+    scheduler.run_once()
     assert sorted(queued(connection)) == sorted(rq_job_id(f"n{i}", slot) for i in range(3))
 
 
@@ -93,9 +93,9 @@ def test_a_job_rq_cannot_write_is_quarantined_alone(
     scheduler.allow_import = ImportAllowlist(["tests.custom_rq"])
     every_second(scheduler, 3)
     scheduler.register(jobs.noop, "q", id="bad", cron="* * * * * *", job_class="tests.custom_rq.TenantJob")
-    scheduler._pass()
+    scheduler.run_once()
     clock.now = T0 + 1.01
-    scheduler._pass()
+    scheduler.run_once()
     assert sorted(queued(connection)) == sorted(rq_job_id(f"s{i}", T0 + 1) for i in range(3))
     assert "DataError" in (RedisCronJob.fetch("bad", connection).last_error or "")
 
@@ -108,11 +108,11 @@ def test_runs_fired_cold_have_their_next_run_built_ahead(
     for i in range(3):
         scheduler.register(jobs.noop, "q", id=f"i{i}", interval=5)
     first = int(clock.now)
-    wait = scheduler._pass()
+    wait = scheduler.run_once()
     assert len(queued(connection)) == 3 and scheduler._ahead == {}
     assert wait == pytest.approx(first + 5 - LOOKAHEAD - clock.now, abs=1e-3)
     clock.now += wait
-    scheduler._pass()
+    scheduler.run_once()
     assert sorted(scheduler._ahead) == ["i0", "i1", "i2"]
 
 
@@ -120,11 +120,11 @@ def test_an_edit_after_the_build_is_what_runs(
     connection: redis.Redis, scheduler: RedisCronScheduler, clock: Clock
 ) -> None:
     every_second(scheduler, 2)
-    scheduler._pass()
+    scheduler.run_once()
     scheduler.register(jobs.noop, "q", id="s0", cron="* * * * * *", args=("edited",))
     RedisCronJob.fetch("s1", connection).delete()
     clock.now = T0 + 1.01
-    scheduler._pass()
+    scheduler.run_once()
     assert queued(connection) == [rq_job_id("s0", T0 + 1)]
     assert Job.fetch(rq_job_id("s0", T0 + 1), connection=connection).args == ["edited"]
 
@@ -134,10 +134,10 @@ def test_runs_built_ahead_fire_after_redis_forgot_the_scripts(
 ) -> None:
     scheduler.batch_size = 2
     every_second(scheduler, 5)
-    scheduler._pass()
+    scheduler.run_once()
     connection.script_flush()  # what a restart does
     clock.now = T0 + 1.01
-    scheduler._pass()
+    scheduler.run_once()
     assert sorted(queued(connection)) == sorted(rq_job_id(f"s{i}", T0 + 1) for i in range(5))
 
 
@@ -146,9 +146,9 @@ def test_a_record_without_a_revision_still_fires(
 ) -> None:
     every_second(scheduler, 1)
     connection.hdel(k.job("s0"), "revision")  # as a hand-written record would be
-    scheduler._pass()
+    scheduler.run_once()
     clock.now = T0 + 1.01
-    scheduler._pass()
+    scheduler.run_once()
     assert queued(connection) == [rq_job_id("s0", T0 + 1)]
 
 
@@ -156,10 +156,10 @@ def test_a_disabled_job_built_ahead_does_not_run(
     connection: redis.Redis, scheduler: RedisCronScheduler, clock: Clock
 ) -> None:
     every_second(scheduler, 1)
-    scheduler._pass()
+    scheduler.run_once()
     RedisCronJob.fetch("s0", connection).disable()
     clock.now = T0 + 1.01
-    scheduler._pass()
+    scheduler.run_once()
     assert queued(connection) == []
 
 
@@ -167,10 +167,10 @@ def test_nothing_built_ahead_runs_after_the_lock_is_lost(
     connection: redis.Redis, scheduler: RedisCronScheduler, clock: Clock
 ) -> None:
     every_second(scheduler, 2)
-    scheduler._pass()
+    scheduler.run_once()
     connection.set(k.lock(), "999|someone-else")
     clock.now = T0 + 1.01
-    scheduler._pass()
+    scheduler.run_once()
     assert queued(connection) == []
 
 
@@ -178,9 +178,9 @@ def test_a_run_built_ahead_is_planned_again_when_the_scheduler_comes_late(
     connection: redis.Redis, scheduler: RedisCronScheduler, clock: Clock
 ) -> None:
     every_second(scheduler, 1, misfire_grace_time=2)
-    scheduler._pass()
+    scheduler.run_once()
     clock.now = T0 + 5.5  # slots 1..5 are due; 1..2 are past the grace time
-    scheduler._pass()
+    scheduler.run_once()
     # Planned at the real time: one coalesced run of the newest slot, not the slot built for.
     assert queued(connection) == [rq_job_id("s0", T0 + 5)]
     assert RedisCronJob.fetch("s0", connection).missed_count == 4
@@ -193,7 +193,7 @@ def test_each_slot_runs_once_whatever_the_order_of_passes(
     other = RedisCronScheduler(connection, name="plain", clock=clock, logging_level="WARNING")
     for step in range(1, 30):
         clock.now = T0 + 0.4 + step * 0.37
-        scheduler._pass()
+        scheduler.run_once()
         if step % 4 == 0:
             other._lock.value = scheduler._lock.value  # a second, non-look-ahead pass under the same lock
             other.enqueue_jobs()
@@ -220,10 +220,10 @@ def test_the_pass_at_the_slot_costs_two_round_trips(connection: redis.Redis, red
     scheduler._look_ahead = True
     every_second(scheduler, 150)
     connection.script_flush()  # as after a restart: the build loads the fire script, not the slot
-    scheduler._pass()
+    scheduler.run_once()
     clock.now = T0 + 1.01
     CountingConnection.sent = 0
-    scheduler._pass()
+    scheduler.run_once()
     # The fire script for the runs built ahead, then the tick (which builds the next slot's).
     assert CountingConnection.sent == 2
     assert len(queued(connection)) == 150

@@ -178,13 +178,13 @@ def test_the_scheduler_hash_rqs_pages_read_follows_fires(connection: redis.Redis
     s = RedisCronScheduler(connection, name="pages", clock=clock, logging_level="WARNING")
     s.register(jobs.noop, "q", id="a", interval=60)
     s.register_birth()
-    s._pass()
+    s.run_once()
     listed: list[dict[str, Any]] = json.loads(connection.hget(s.key, "cron_jobs") or b"[]")
     assert listed[0]["name"] == "a" and listed[0]["next_enqueue_time"].startswith("2030")
     first = listed[0]["next_enqueue_time"]
     clock.now = T0 + 60.5
     s._jobs_hash_saved -= 10  # as if the last write was more than 5 s ago
-    s._pass()
+    s.run_once()
     listed = json.loads(connection.hget(s.key, "cron_jobs") or b"[]")
     assert listed[0]["next_enqueue_time"] > first and listed[0]["latest_enqueue_time"]
     s.register_death()

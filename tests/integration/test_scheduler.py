@@ -378,23 +378,23 @@ class TestEnqueue:
         scheduler.register(jobs.noop, "metrics", id="a", interval=60)
         connection.hset(k.job("a"), "interval", "soon")
         scheduler.register_birth()
-        scheduler._pass()
+        scheduler.run_once()
         assert connection.zscore(k.schedule(), "a") == float("inf")
         connection.hset(k.job("a"), "interval", "60")
         clock.advance(QUARANTINE_RETRY_INTERVAL - 1)
-        scheduler._pass()
+        scheduler.run_once()
         assert connection.zscore(k.schedule(), "a") == float("inf")  # not yet
         clock.advance(1)
-        scheduler._pass()
+        scheduler.run_once()
         assert connection.zscore(k.schedule(), "a") != float("inf")
         connection.hset(k.job("a"), "interval", "soon")
         clock.advance(60)
-        scheduler._pass()
+        scheduler.run_once()
         assert connection.zscore(k.schedule(), "a") == float("inf")  # broken again, when it came due
         connection.hset(k.job("a"), "interval", "60")
         scheduler.register_death()
         scheduler.register_birth()  # a new leader tries at once
-        scheduler._pass()
+        scheduler.run_once()
         assert connection.zscore(k.schedule(), "a") != float("inf")
 
     def test_enable_retries_a_quarantined_job_at_once(
@@ -465,9 +465,9 @@ class TestLifecycle:
         s.register(jobs.noop, "metrics", id="a", interval=20)
         s.register(jobs.noop, "metrics", id="b", interval=40)
         s.register_birth()
-        assert s._pass() == pytest.approx(19.75)  # fired both; "a" comes back first
+        assert s.run_once() == pytest.approx(19.75)  # fired both; "a" comes back first
         clock.advance(19.75)
-        assert s._pass() == pytest.approx(20.0)  # fired "a" again; "b" is next, at T0 + 40
+        assert s.run_once() == pytest.approx(20.0)  # fired "a" again; "b" is next, at T0 + 40
         assert len(queued(connection)) == 3
         s.register_death()
 
@@ -630,10 +630,10 @@ def test_an_idle_pass_is_one_round_trip_whatever_the_registry_size(
     for i in range(registered):
         s.register(jobs.noop, "metrics", id=f"j{i}", cron="0 0 1 1 *")
     s.register_birth()
-    s._pass()  # loads scripts, writes the scheduler hash
+    s.run_once()  # loads scripts, writes the scheduler hash
     CountingConnection.sent = 0
     for _ in range(10):
-        s._pass()
+        s.run_once()
     assert CountingConnection.sent == 10
     CountingConnection.sent = 0
     s.heartbeat()

@@ -115,7 +115,7 @@ class TestTheScheduler:
         wider = RedisCronScheduler(connection, name="wider", clock=clock, logging_level="CRITICAL",
                                    allow_import=["rq", "tests.custom_rq"])
         wider.register_birth()
-        wider._pass()  # a new leader re-reads the quarantined at once, then fires what is due
+        wider.run_once()  # a new leader re-reads the quarantined at once, then fires what is due
         assert connection.hget(k.job("audited"), "last_error") is None
         assert connection.lrange("rq:queue:q", 0, -1) == [rq_job_id("audited", T0).encode()]
         assert connection.hget(k.rq_job(rq_job_id("audited", T0)), "status") == b"queued"
