@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from enum import IntEnum
 from functools import cached_property
 from typing import Any
 
@@ -17,8 +18,25 @@ from .catchup import Plan
 from .clock import format_time, from_epoch
 from .job import HISTORY_LENGTH, RedisCronJob, slot_of
 
-#: Per-slot outcome of `fire()`.
-STALE, ENQUEUED, ALREADY_ENQUEUED, DISABLED, DROPPED, OVERLAP_SKIPPED, REFUSED = 0, 1, 2, 3, 4, 5, 6
+class Outcome(IntEnum):
+    """What the fire script did with one slot (the numbers it returns; lua/fire.lua's header)."""
+
+    #: The job changed since it was read (or its index entry moved): left for the next pass.
+    STALE = 0
+    ENQUEUED = 1
+    #: Its RQ job existed already (a retry): only advanced.
+    ALREADY_ENQUEUED = 2
+    #: Found disabled: removed from the index.
+    DISABLED = 3
+    #: Only slots dropped by the catch-up policy: advanced.
+    DROPPED = 4
+    #: The previous run was still in progress (overlap="skip"): advanced.
+    OVERLAP_SKIPPED = 5
+    #: Redis refused one of rq's enqueue commands: nothing of it kept, not advanced.
+    REFUSED = 6
+
+
+STALE, ENQUEUED, ALREADY_ENQUEUED, DISABLED, DROPPED, OVERLAP_SKIPPED, REFUSED = tuple(Outcome)
 #: How many not-run slot records each job keeps in its ``drop_log``.
 DROP_LOG_LENGTH = 20
 #: How many recent fires (time and lag) the registry keeps for ``rqrcron status``.
@@ -31,7 +49,7 @@ class Fired:
     the enqueue of each REFUSED slot, in their order."""
 
     held: bool
-    outcomes: list[int]
+    outcomes: list[Outcome]
     refusals: list[str]
 
 
@@ -193,7 +211,7 @@ def _fire_keys() -> list[str]:
 def _outcome(result: list[Any], slots: int) -> Fired:
     if not int(result[0]):
         return Fired(False, [], [])
-    return Fired(True, [int(x) for x in result[1:slots + 1]],
+    return Fired(True, [Outcome(int(x)) for x in result[1:slots + 1]],
                  [x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x) for x in result[slots + 1:]])
 
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from types import FrameType
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from redis import Redis
 from redis.client import Pipeline
@@ -81,6 +81,19 @@ _REGISTER_ARGUMENTS = frozenset({
     "ttl", "failure_ttl", "meta", "enabled", "name", *OPTIONS,
 })
 
+
+
+class Tick(NamedTuple):
+    """What lua/tick.lua returns: one pass's view of the index."""
+
+    #: The Redis server's time (or the injected clock's), epoch seconds.
+    now: float
+    #: The change marker (``rq:cron_jobs:last_update``): a new value means the registry changed.
+    marker: str
+    #: The score of the soonest entry after ``now``, if any.
+    upcoming: float | None
+    #: The entries due (by ``now`` plus the look-ahead): ``[id, score, [hash fields...] or the key's type]``.
+    entries: list[Any]
 
 
 class RedisCronScheduler(CronScheduler):
@@ -538,7 +551,7 @@ class RedisCronScheduler(CronScheduler):
         return self.clock() if self.clock is not None else redis_time(self.connection)
 
 
-    def _tick(self, lookahead: float = 0.0, offset: int = 0) -> tuple[float, str, float | None, list[Any]]:
+    def _tick(self, lookahead: float = 0.0, offset: int = 0) -> Tick:
         """Read the time, the change marker, the next score and the entries due (by now + ``lookahead``)."""
         now_arg = "" if self.clock is None else repr(float(self.clock()))
         result = scripts.run(
@@ -550,7 +563,7 @@ class RedisCronScheduler(CronScheduler):
             # Against the monotonic clock, so a step of this host's wall clock can't make a run early.
             self._clock_offset = now - time.monotonic()
         upcoming = as_text(result[2])
-        return now, as_text(result[1]), float(upcoming) if upcoming else None, result[3:]
+        return Tick(now, as_text(result[1]), float(upcoming) if upcoming else None, result[3:])
 
     def _estimated_now(self) -> float:
         """The server's time without asking it: the injected clock, or this host's corrected by the last pass."""

@@ -37,7 +37,8 @@ def test_status_of_a_running_registry(connection: redis.Redis, redis_url: str) -
     assert (report.registered, report.scheduled, report.quarantined) == (6, 4, 1)
     # The leader has been up for under a second: the rate is over that, not over five minutes.
     assert report.fired_total == 3 and report.window == 1.0 and report.fires_per_minute == 180
-    assert report.lag_p99 is not None and 0 <= report.lag_p99 < 1
+    # Slots are whole seconds: a job registered at x.999 and fired at (x+1).002 is 1.003 s late.
+    assert report.lag_p99 is not None and 0 <= report.lag_p99 < 2
     assert report.next_due_in is not None and 0 < report.next_due_in <= 60
 
     result = run(redis_url, "status")
