@@ -18,6 +18,7 @@ from .catchup import Plan
 from .clock import format_time, from_epoch
 from .job import HISTORY_LENGTH, RedisCronJob, slot_of
 
+
 class Outcome(IntEnum):
     """What the fire script did with one slot (the numbers it returns; lua/fire.lua's header)."""
 
