@@ -1407,8 +1407,10 @@ class RedisCronScheduler(CronScheduler):
             upcoming = advanced if upcoming is None else min(upcoming, advanced)
         # Building runs ahead takes time: count the wait from now, not from the tick.
         sleep = self._sleep_for(self._estimated_now(), upcoming)
-        if self._jobs_hash_dirty and sleep > IDLE_ENOUGH and time.monotonic() - self._jobs_hash_saved > 5.0:
-            # Monitoring only, and it reads up to 1,000 jobs: done while idle, never between a slot's fires.
+        since = time.monotonic() - self._jobs_hash_saved
+        if self._jobs_hash_dirty and ((sleep > IDLE_ENOUGH and since > 5.0) or since > 60.0):
+            # Monitoring only, and it reads up to 1,000 jobs: done while idle, not between a slot's fires
+            # (unless the loop has not been idle for a minute).
             self.save()
             sleep = self._sleep_for(self._estimated_now(), upcoming)
         until_heartbeat = max(0.0, self._next_heartbeat - time.monotonic())
