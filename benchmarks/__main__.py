@@ -27,16 +27,24 @@ COLUMNS = ("measure", "N", "rediscron", "rq CronScheduler", "floor: enqueue_many
 
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="N up to 10,000, one repeat, 4 s windows, fewer probes (< 1 min)")
+    parser.add_argument(
+        "--quick", action="store_true", help="N up to 10,000, one repeat, 4 s windows, fewer probes (< 1 min)"
+    )
     parser.add_argument("--url", help="an existing Redis to use (it is FLUSHED); default: a throwaway server")
-    parser.add_argument("--sizes", type=lambda text: [int(x) for x in text.split(",")],
-                        help="comma-separated N (default 1000,10000,100000; quick: 1000,10000)")
+    parser.add_argument(
+        "--sizes",
+        type=lambda text: [int(x) for x in text.split(",")],
+        help="comma-separated N (default 1000,10000,100000; quick: 1000,10000)",
+    )
     parser.add_argument("--repeats", type=int, help="repeats per figure (default 3; quick: 1); 1 at N > 10,000")
     parser.add_argument("--seconds", type=float, help="steady-state window (default 30; quick: 4)")
     parser.add_argument("--probes", type=int, help="edits per propagation measurement (default 100; quick: 8)")
-    parser.add_argument("--only", type=lambda text: set(text.split(",")), default=set(SECTIONS),
-                        help=f"comma-separated sections to run, of: {','.join(SECTIONS)}")
+    parser.add_argument(
+        "--only",
+        type=lambda text: set(text.split(",")),
+        default=set(SECTIONS),
+        help=f"comma-separated sections to run, of: {','.join(SECTIONS)}",
+    )
     parser.add_argument("--markdown", type=Path, help="also write the table as Markdown to this file")
     args = parser.parse_args()
     args.sizes = args.sizes or ([1000, 10_000] if args.quick else [1000, 10_000, 100_000])

@@ -85,10 +85,17 @@ class Row:
 class Results:
     rows: list[Row] = field(default_factory=list)
 
-    def add(self, measure: str, n: int | str, rediscron: str, rq_cron: str = "", floor: str = "",
-            target: str = "", passed: bool | None = None) -> None:
-        self.rows.append(Row(measure, f"{n:,}" if isinstance(n, int) else n, rediscron, rq_cron, floor, target,
-                             passed))
+    def add(
+        self,
+        measure: str,
+        n: int | str,
+        rediscron: str,
+        rq_cron: str = "",
+        floor: str = "",
+        target: str = "",
+        passed: bool | None = None,
+    ) -> None:
+        self.rows.append(Row(measure, f"{n:,}" if isinstance(n, int) else n, rediscron, rq_cron, floor, target, passed))
 
 
 def rate(count: int, seconds: float) -> str:
@@ -124,15 +131,22 @@ def machine(connection: redis.Redis) -> str:
         hiredis = f"hiredis {metadata.version('hiredis')}"
     except metadata.PackageNotFoundError:
         hiredis = "no hiredis"
-    return (f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
-            f"Python {platform.python_version()}, Redis {server}, rq {metadata.version('rq')}, "
-            f"redis-py {metadata.version('redis')} ({hiredis}), rediscron {_revision()}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}, Redis {server}, rq {metadata.version('rq')}, "
+        f"redis-py {metadata.version('redis')} ({hiredis}), rediscron {_revision()}"
+    )
 
 
 def _revision() -> str:
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                timeout=5, cwd=os.path.dirname(__file__))
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=os.path.dirname(__file__),
+        )
     except OSError:
         return metadata.version("rediscron")
     return commit.stdout.strip() or metadata.version("rediscron")

@@ -65,8 +65,23 @@ class Process:
 
 
 def scheduler(url: str) -> Process:
-    process = Process([sys.executable, "-m", "rediscron", "-u", url, "scheduler", "--name", "bench",
-                       "--lock-ttl", "30", "-l", "warning"], "the scheduler")
+    process = Process(
+        [
+            sys.executable,
+            "-m",
+            "rediscron",
+            "-u",
+            url,
+            "scheduler",
+            "--name",
+            "bench",
+            "--lock-ttl",
+            "30",
+            "-l",
+            "warning",
+        ],
+        "the scheduler",
+    )
     connection = redis.Redis.from_url(url)
     deadline = time.monotonic() + 30
     while not _text(connection.get(keys.lock()) or b"").endswith("|bench"):
@@ -102,8 +117,9 @@ def steady(url: str, seconds: float, results: Results, probes: int) -> None:
     for kind, schedule in (("cron * * * * * *", {"cron": "* * * * * *"}), ("interval=1", {"interval": 1})):
         connection.flushall()
         admin = RedisCronScheduler(connection, logging_level="WARNING")
-        admin.register_many([{"func": tasks.noop, "queue_name": "steady", "id": f"steady:{i}", **schedule}
-                             for i in range(STEADY_JOBS)])
+        admin.register_many(
+            [{"func": tasks.noop, "queue_name": "steady", "id": f"steady:{i}", **schedule} for i in range(STEADY_JOBS)]
+        )
         process = scheduler(url)
         watch = QueueWatch(url, "rq:queue:steady")
         try:
@@ -128,13 +144,25 @@ def steady(url: str, seconds: float, results: Results, probes: int) -> None:
         cpu = (cpu_end - cpu_start) / (end - start)
         p99 = percentile(lags, 99)
         label = f"steady, {STEADY_JOBS:,} jobs {kind}, {end - start:.0f} s"
-        results.add(f"{label}: lag p50 / p99 / max", STEADY_JOBS,
-                    f"{ms(percentile(lags, 50))} / {ms(p99)} / {ms(max(lags, default=math.nan))}",
-                    "", "", "p99 <= 50 ms", p99 <= 0.050)
+        results.add(
+            f"{label}: lag p50 / p99 / max",
+            STEADY_JOBS,
+            f"{ms(percentile(lags, 50))} / {ms(p99)} / {ms(max(lags, default=math.nan))}",
+            "",
+            "",
+            "p99 <= 50 ms",
+            p99 <= 0.050,
+        )
         visible = watch.all_queued_lags(slots, first, last)
-        results.add(f"{label}: each second's last run in the queue, p50 / max", STEADY_JOBS,
-                    f"{ms(median(visible))} / {ms(max(visible, default=math.nan))}", "", "", "max <= 50 ms",
-                    max(visible, default=math.inf) <= 0.050)
+        results.add(
+            f"{label}: each second's last run in the queue, p50 / max",
+            STEADY_JOBS,
+            f"{ms(median(visible))} / {ms(max(visible, default=math.nan))}",
+            "",
+            "",
+            "max <= 50 ms",
+            max(visible, default=math.inf) <= 0.050,
+        )
         results.add(f"{label}: slots missed", STEADY_JOBS, f"{missed:,} of {expected:,}", "", "", "0", missed == 0)
         results.add(f"{label}: scheduler CPU", STEADY_JOBS, f"{cpu:.0%}", "", "", "<= 25 %", cpu <= 0.25)
         if kind.startswith("cron") and probes:
@@ -151,16 +179,29 @@ def slot_burst(url: str, n: int, results: Results) -> None:
     """
     connection = redis.Redis.from_url(url)
     connection.flushall()
-    floor = timed(lambda: Queue("floor", connection=connection).enqueue_many(
-        [Queue.prepare_data(tasks.noop, args=(i,)) for i in range(n)]))
+    floor = timed(
+        lambda: Queue("floor", connection=connection).enqueue_many(
+            [Queue.prepare_data(tasks.noop, args=(i,)) for i in range(n)]
+        )
+    )
     connection.flushall()
     server_now = connection.time()[0]
     # Time to register, start the scheduler and let it settle before the slot comes.
     slot = server_now + 6 + n // 2000
     at = time.gmtime(slot)
     admin = RedisCronScheduler(connection, logging_level="WARNING")
-    admin.register_many([{"func": tasks.noop, "queue_name": "burst", "id": f"burst:{i}", "args": (i,),
-                          "cron": f"{at.tm_min} {at.tm_hour} * * * {at.tm_sec}"} for i in range(n)])
+    admin.register_many(
+        [
+            {
+                "func": tasks.noop,
+                "queue_name": "burst",
+                "id": f"burst:{i}",
+                "args": (i,),
+                "cron": f"{at.tm_min} {at.tm_hour} * * * {at.tm_sec}",
+            }
+            for i in range(n)
+        ]
+    )
     process = scheduler(url)
     watch = QueueWatch(url, "rq:queue:burst")
     try:
@@ -177,9 +218,15 @@ def slot_burst(url: str, n: int, results: Results) -> None:
     first = next((t for t, length in watch.samples if length > 0), math.nan)
     took = done - slot
     share = floor / took
-    results.add("burst at its slot, running scheduler: first / all queued", n,
-                f"{ms(first - slot)} / {ms(took)} ({n / took:,.0f}/s)", "",
-                f"{ms(floor)} ({n / floor:,.0f}/s)", ">= 60 % of floor", share >= 0.6)
+    results.add(
+        "burst at its slot, running scheduler: first / all queued",
+        n,
+        f"{ms(first - slot)} / {ms(took)} ({n / took:,.0f}/s)",
+        "",
+        f"{ms(floor)} ({n / floor:,.0f}/s)",
+        ">= 60 % of floor",
+        share >= 0.6,
+    )
     results.add("burst at its slot: share of the floor's throughput", n, f"{share:.0%}", "", "100%")
 
 
@@ -232,8 +279,12 @@ def rq_steady(url: str, seconds: float, results: Results) -> None:
     ids = _texts(connection.lrange("rq:queue:steady", 0, -1))
     fires = sum(start <= e < end for e in _enqueued(connection, ids))
     label = f"steady, {STEADY_JOBS:,} jobs interval=1, {end - start:.0f} s"
-    results.add(f"{label}: fires per second (of {STEADY_JOBS:,} due)", STEADY_JOBS, "see slots missed",
-                f"{fires / (end - start):,.0f}/s")
+    results.add(
+        f"{label}: fires per second (of {STEADY_JOBS:,} due)",
+        STEADY_JOBS,
+        "see slots missed",
+        f"{fires / (end - start):,.0f}/s",
+    )
     results.add(f"{label}: scheduler CPU", STEADY_JOBS, "see above", f"{(cpu_end - cpu_start) / (end - start):.0%}")
 
 
@@ -288,12 +339,25 @@ def _report_propagation(results: Results, state: str, samples: dict[str, list[fl
     for what in ("create", "reschedule"):
         values = samples[what]
         p99 = percentile(values, 99)
-        results.add(f"edit propagation ({state}): {what}, p50 / p99", len(values),
-                    f"{ms(median(values))} / {ms(p99)}", "restart", "", f"p99 <= {limit * 1000:.0f} ms",
-                    p99 <= limit)
+        results.add(
+            f"edit propagation ({state}): {what}, p50 / p99",
+            len(values),
+            f"{ms(median(values))} / {ms(p99)}",
+            "restart",
+            "",
+            f"p99 <= {limit * 1000:.0f} ms",
+            p99 <= limit,
+        )
     late = int(samples["runs after delete returned"][0])
-    results.add(f"edit propagation ({state}): runs after delete() returned", len(samples["create"]), str(late),
-                "", "", "0", late == 0)
+    results.add(
+        f"edit propagation ({state}): runs after delete() returned",
+        len(samples["create"]),
+        str(late),
+        "",
+        "",
+        "0",
+        late == 0,
+    )
 
 
 def idle_propagation(url: str, probes: int, results: Results) -> None:

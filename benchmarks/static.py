@@ -29,8 +29,9 @@ def _scheduler(connection: redis.Redis, now: list[float]) -> RedisCronScheduler:
 
 
 def _items(n: int, **schedule: Any) -> list[dict[str, Any]]:
-    return [{"func": tasks.noop, "queue_name": "default", "id": f"bench:{i}", "args": (i,), **schedule}
-            for i in range(n)]
+    return [
+        {"func": tasks.noop, "queue_name": "default", "id": f"bench:{i}", "args": (i,), **schedule} for i in range(n)
+    ]
 
 
 def _rq_cron(connection: redis.Redis, n: int, **schedule: Any) -> CronScheduler:
@@ -41,8 +42,7 @@ def _rq_cron(connection: redis.Redis, n: int, **schedule: Any) -> CronScheduler:
 
 
 def _floor(connection: redis.Redis, n: int) -> None:
-    Queue("default", connection=connection).enqueue_many(
-        [Queue.prepare_data(tasks.noop, args=(i,)) for i in range(n)])
+    Queue("default", connection=connection).enqueue_many([Queue.prepare_data(tasks.noop, args=(i,)) for i in range(n)])
 
 
 def _repeat(connection: redis.Redis, repeats: int, setup: Callable[[], Any], action: Callable[[Any], object]) -> float:
@@ -67,14 +67,19 @@ def register(url: str, n: int, repeats: int, results: Results, cap: int = ONE_BY
             scheduler.register(**item)
 
     single = _repeat(connection, repeats, lambda: _scheduler(connection, now), one_by_one)
-    many = _repeat(connection, repeats, lambda: (_scheduler(connection, now), _items(n, **cron)),
-                   lambda state: state[0].register_many(state[1]))
+    many = _repeat(
+        connection,
+        repeats,
+        lambda: (_scheduler(connection, now), _items(n, **cron)),
+        lambda state: state[0].register_many(state[1]),
+    )
     in_memory = _repeat(connection, repeats, lambda: None, lambda _: _rq_cron(connection, n, **cron))
     floor = _repeat(connection, repeats, lambda: None, lambda _: _floor(connection, n))
     label = "register() one by one" + (f" (first {one:,})" if one < n else "")
     results.add(label, n, rate(one, single), rate(n, in_memory), rate(n, floor))
-    results.add("register_many()", n, rate(n, many), rate(n, in_memory), rate(n, floor), ">= 20,000/s",
-                n / many >= 20_000)
+    results.add(
+        "register_many()", n, rate(n, many), rate(n, in_memory), rate(n, floor), ">= 20,000/s", n / many >= 20_000
+    )
 
     # Memory: what the registered jobs hold in Redis (the floor column: RQ jobs, for scale).
     connection.flushall()
@@ -91,8 +96,15 @@ def register(url: str, n: int, repeats: int, results: Results, cap: int = ONE_BY
     _floor(connection, n)
     rq_jobs = [key for key in connection.scan_iter("rq:job:*", count=1000)][:1000]
     rq_per_job = median([float(connection.memory_usage(key) or 0) for key in rq_jobs])
-    results.add("Redis memory per job (MEMORY USAGE)", n, f"{per_job:,.0f} B", "in process", f"{rq_per_job:,.0f} B",
-                "<= 400 B at 100,000" if n >= 100_000 else "", per_job <= 400 if n >= 100_000 else None)
+    results.add(
+        "Redis memory per job (MEMORY USAGE)",
+        n,
+        f"{per_job:,.0f} B",
+        "in process",
+        f"{rq_per_job:,.0f} B",
+        "<= 400 B at 100,000" if n >= 100_000 else "",
+        per_job <= 400 if n >= 100_000 else None,
+    )
     results.add("Redis memory per job (used_memory)", n, f"{(after - before) / n:,.0f} B", "", "")
 
 
@@ -121,8 +133,9 @@ def idle(url: str, sizes: list[int], results: Results) -> None:
         results.add("idle pass: time", n, ms(times[n]), ms(rq_pass), "")
     smallest, largest = min(sizes), max(sizes)
     growth = times[largest] / times[smallest]
-    results.add(f"idle pass time, {largest:,} vs {smallest:,} jobs", "", f"x{growth:.2f}", "", "",
-                "flat (< x2)", growth < 2)
+    results.add(
+        f"idle pass time, {largest:,} vs {smallest:,} jobs", "", f"x{growth:.2f}", "", "", "flat (< x2)", growth < 2
+    )
 
 
 def burst(url: str, n: int, repeats: int, results: Results) -> None:
@@ -167,11 +180,23 @@ def burst(url: str, n: int, repeats: int, results: Results) -> None:
     theirs = _repeat(connection, repeats, rq_setup, rq_fire)
     floor = _repeat(connection, repeats, lambda: None, lambda _: _floor(connection, n))
     share = floor / ours
-    results.add("burst: all due at once", n, f"{ms(ours)} ({rate(n, ours)})", f"{ms(theirs)} ({rate(n, theirs)})",
-                f"{ms(floor)} ({rate(n, floor)})", ">= 60 % of floor", share >= 0.6)
+    results.add(
+        "burst: all due at once",
+        n,
+        f"{ms(ours)} ({rate(n, ours)})",
+        f"{ms(theirs)} ({rate(n, theirs)})",
+        f"{ms(floor)} ({rate(n, floor)})",
+        ">= 60 % of floor",
+        share >= 0.6,
+    )
     results.add("burst: share of the floor's throughput", n, f"{share:.0%}", f"{floor / theirs:.0%}", "100%")
-    results.add("burst: round trips / commands per job", n, f"{median(trips) / n:.3f} / {median(ran) / n:.1f}",
-                f"{median(rq_trips) / n:.3f} / -", "")
+    results.add(
+        "burst: round trips / commands per job",
+        n,
+        f"{median(trips) / n:.3f} / {median(ran) / n:.1f}",
+        f"{median(rq_trips) / n:.3f} / -",
+        "",
+    )
 
 
 def quiet() -> None:

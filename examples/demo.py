@@ -36,11 +36,12 @@ def register(connection: Redis) -> None:
     scheduler = RedisCronScheduler(connection, logging_level="WARNING")
     scheduler.register(greet, "demo", id="greet", args=("world",), interval=3)
     scheduler.register(greet, "demo", id="report", args=("minute report",), cron="* * * * *")
-    scheduler.register(greet, "demo", id="standup", args=("stand-up",), cron="30 9 * * 1-5",
-                       timezone="Europe/Berlin")
+    scheduler.register(greet, "demo", id="standup", args=("stand-up",), cron="30 9 * * 1-5", timezone="Europe/Berlin")
     scheduler.register(greet, "demo", id="nightly", args=("night owls",), cron="0 3 * * *", enabled=False)
-    print("Registered: greet (every 3s), report (every minute), standup (09:30 Mon-Fri, Europe/Berlin),\n"
-          "            nightly (03:00 UTC, disabled)")
+    print(
+        "Registered: greet (every 3s), report (every minute), standup (09:30 Mon-Fri, Europe/Berlin),\n"
+        "            nightly (03:00 UTC, disabled)"
+    )
 
 
 class Children:
@@ -88,18 +89,24 @@ def check_redis_is_free(connection: Redis) -> None:
     """On a Redis of the user's: refuse rather than take over a running scheduler or overwrite jobs."""
     holder = SchedulerLock.holder(connection)
     if holder is not None:
-        raise DemoError(f"another rediscron scheduler ({holder.name}) holds the lock on this Redis, so the demo's "
-                        "own scheduler could not run. Stop it, or run `make demo` without REDIS_URL (a throwaway "
-                        "Redis).")
+        raise DemoError(
+            f"another rediscron scheduler ({holder.name}) holds the lock on this Redis, so the demo's "
+            "own scheduler could not run. Stop it, or run `make demo` without REDIS_URL (a throwaway "
+            "Redis)."
+        )
     taken = [job_id for job_id in JOB_IDS if RedisCronJob.exists(job_id, connection)]
     if taken:
-        raise DemoError(f"this Redis already has cron job(s) {', '.join(taken)}, which the demo would overwrite and "
-                        "delete. Run `make demo` without REDIS_URL (a throwaway Redis).")
+        raise DemoError(
+            f"this Redis already has cron job(s) {', '.join(taken)}, which the demo would overwrite and "
+            "delete. Run `make demo` without REDIS_URL (a throwaway Redis)."
+        )
     others = connection.scard(keys.ids())
     if others:
-        raise DemoError(f"this Redis already has {others} cron job(s): the demo's scheduler would run them too. Run "
-                        "`make demo` without REDIS_URL (a throwaway Redis), or on a Redis database of its own "
-                        "(redis://host:6379/15).")
+        raise DemoError(
+            f"this Redis already has {others} cron job(s): the demo's scheduler would run them too. Run "
+            "`make demo` without REDIS_URL (a throwaway Redis), or on a Redis database of its own "
+            "(redis://host:6379/15)."
+        )
 
 
 def wait_for_scheduler(connection: Redis, scheduler: subprocess.Popen[bytes], logs: Path) -> None:
@@ -113,15 +120,23 @@ def wait_for_scheduler(connection: Redis, scheduler: subprocess.Popen[bytes], lo
             log = (logs / "scheduler.log").read_text(errors="replace").strip().splitlines()
             raise DemoError(f"the demo's scheduler stopped at once: {log[-1] if log else 'no output'}")
         time.sleep(0.05)
-    raise DemoError("the demo's scheduler did not take the lock within 10 s"
-                    + (f" (held by {holder.name})" if holder is not None else ""))
+    raise DemoError(
+        "the demo's scheduler did not take the lock within 10 s"
+        + (f" (held by {holder.name})" if holder is not None else "")
+    )
 
 
 def forget_queue(connection: Redis, name: str) -> None:
     """Remove the demo's queue, its RQ jobs and rq's registries of it, so `rq info` no longer lists it."""
     queue = Queue(name, connection=connection)
-    registries = [queue.finished_job_registry, queue.failed_job_registry, queue.started_job_registry,
-                  queue.deferred_job_registry, queue.scheduled_job_registry, queue.canceled_job_registry]
+    registries = [
+        queue.finished_job_registry,
+        queue.failed_job_registry,
+        queue.started_job_registry,
+        queue.deferred_job_registry,
+        queue.scheduled_job_registry,
+        queue.canceled_job_registry,
+    ]
     run_ids = [*queue.get_job_ids(), *(job_id for registry in registries for job_id in registry.get_job_ids())]
     queue.empty()
     connection.delete(*[keys.rq_job(run_id) for run_id in run_ids], *[registry.key for registry in registries])
@@ -166,12 +181,15 @@ def main() -> int:
         register(connection)
         registered = True
         cli = [sys.executable, "-m", "rediscron", "-u", url]
-        scheduler = children.start("scheduler", [*cli, "scheduler", "--lock-ttl", "10", "-l", "WARNING", "--name",
-                                                 DEMO_SCHEDULER])
+        scheduler = children.start(
+            "scheduler", [*cli, "scheduler", "--lock-ttl", "10", "-l", "WARNING", "--name", DEMO_SCHEDULER]
+        )
         wait_for_scheduler(connection, scheduler, logs)
         children.start("worker", [str(Path(sys.executable).parent / "rq"), "worker", "--url", url, "demo"])
-        print(f"Started a scheduler and an rq worker; a second process will edit, add and delete jobs.\n"
-              f"Watching `rqrcron info -R -i 1` for {seconds:.0f}s (Ctrl-C stops the demo)...")
+        print(
+            f"Started a scheduler and an rq worker; a second process will edit, add and delete jobs.\n"
+            f"Watching `rqrcron info -R -i 1` for {seconds:.0f}s (Ctrl-C stops the demo)..."
+        )
         time.sleep(1.5)
         children.start("editor", [sys.executable, "-m", "examples.editor", url, str(seconds)])
         viewer = children.start("viewer", [*cli, "info", "-R", "-i", "1"], quiet=False)

@@ -51,9 +51,14 @@ class Drop:
 
     def record(self, now: float) -> dict[str, Any]:
         """The form kept in the job's ``drop_log``."""
-        return {"at": format_time(from_epoch(now)), "from": format_time(from_epoch(self.first)),
-                "to": format_time(from_epoch(self.last)), "slots": self.slots, "exact": self.exact,
-                "reason": self.reason}
+        return {
+            "at": format_time(from_epoch(now)),
+            "from": format_time(from_epoch(self.first)),
+            "to": format_time(from_epoch(self.last)),
+            "slots": self.slots,
+            "exact": self.exact,
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True)

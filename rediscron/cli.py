@@ -79,8 +79,10 @@ def connect(url: str | None, config: str | None) -> Redis:
                 settings: dict[str, Any] = read_config_file(config)  # type: ignore[no-untyped-call]
             except (Exception, SystemExit) as exc:
                 fail(f"cannot import config module {config}: {exc!r}")
-            if settings.get("REDIS_URL") is None and settings.get("SENTINEL") is None and not any(
-                k.startswith("REDIS_") for k in settings
+            if (
+                settings.get("REDIS_URL") is None
+                and settings.get("SENTINEL") is None
+                and not any(k.startswith("REDIS_") for k in settings)
             ):
                 fail(f"config {config} sets neither REDIS_URL, SENTINEL nor REDIS_HOST/PORT/...")
             try:
@@ -99,8 +101,10 @@ def connect(url: str | None, config: str | None) -> Redis:
             url = url or os.environ.get("RQ_REDIS_URL") or os.environ.get("REDIS_URL") or DEFAULT_URL
             if "/" in url.partition("://")[2].partition("?")[0].rpartition("@")[0]:
                 # Parsed as is, part of the password would be taken for the host, and shown in errors.
-                raise click.UsageError(f"the Redis URL {redact(url)} has a '/' before its host: percent-encode "
-                                       "a '/' in the user name or password as %2F (and '@' as %40)")
+                raise click.UsageError(
+                    f"the Redis URL {redact(url)} has a '/' before its host: percent-encode "
+                    "a '/' in the user name or password as %2F (and '@' as %40)"
+                )
             try:
                 connection = from_url(url)
             except ValueError as exc:
@@ -108,13 +112,17 @@ def connect(url: str | None, config: str | None) -> Redis:
                 if "://" not in url or "scheme" in str(exc):
                     raise click.UsageError(
                         f"the Redis URL {redact(url)} needs a scheme: redis://, rediss://, unix://, redis+sentinel:// "
-                        "or rediss+sentinel:// (e.g. redis://localhost:6379/0)") from None
+                        "or rediss+sentinel:// (e.g. redis://localhost:6379/0)"
+                    ) from None
                 raise click.UsageError(f"the Redis URL {redact(url)} is not usable: {mask(str(exc), url)}") from None
         connection.ping()
     except (RedisError, ValueError, OSError) as exc:
         where = redact(url) if url else f"the Redis of config {config}"
-        hint = " (is a Redis server running there? `python -m rediscron.testing 6379` starts a throwaway one)" \
-            if "refused" in str(exc).lower() else ""
+        hint = (
+            " (is a Redis server running there? `python -m rediscron.testing 6379` starts a throwaway one)"
+            if "refused" in str(exc).lower()
+            else ""
+        )
         fail(f"cannot reach Redis at {where}: {mask(str(exc), url) if url else exc}{hint}")
     return connection
 
@@ -139,8 +147,10 @@ def operation() -> Iterator[None]:
     except RediscronError as exc:
         fail(printable(str(exc)))
     except NoPermissionError as exc:
-        fail(f"Redis refused the command to this user (ACL): {exc}. docs/operations.md lists the rights "
-             "each command needs")
+        fail(
+            f"Redis refused the command to this user (ACL): {exc}. docs/operations.md lists the rights "
+            "each command needs"
+        )
     except RedisError as exc:
         fail(f"Redis error: {exc}")
 
@@ -153,8 +163,9 @@ def read_argument(value: str, what: str) -> str:
         try:
             return Path(value[1:]).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise click.BadParameter(f"cannot read {what} from {value[1:]}: {getattr(exc, 'strerror', None) or exc}"
-                                     ) from None
+            raise click.BadParameter(
+                f"cannot read {what} from {value[1:]}: {getattr(exc, 'strerror', None) or exc}"
+            ) from None
     return value
 
 
@@ -191,19 +202,40 @@ class _Group(click.Group):
             if exc.option_name not in self._BEFORE:
                 raise
             raise click.NoSuchOption(
-                exc.option_name, f"No such option: {exc.option_name} here; it goes before the command: "
-                f"rqrcron {exc.option_name} ... COMMAND ...", ctx=exc.ctx) from None
+                exc.option_name,
+                f"No such option: {exc.option_name} here; it goes before the command: "
+                f"rqrcron {exc.option_name} ... COMMAND ...",
+                ctx=exc.ctx,
+            ) from None
 
 
 @click.group(cls=_Group, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="rqrcron")
-@click.option("-u", "--url", default=None, metavar="URL",
-              help=f"Redis URL: redis://, rediss://, unix:// or redis+sentinel://. "
-                   f"Default: $RQ_REDIS_URL, $REDIS_URL, {DEFAULT_URL}.")
-@click.option("-c", "--config", default=None, metavar="MODULE",
-              help="An rq settings module (REDIS_URL, SENTINEL, REDIS_HOST/PORT/DB/PASSWORD/SSL...).")
-@click.option("-P", "--path", "paths", multiple=True, default=["."], show_default=True, metavar="DIR",
-              help="Directory added to sys.path so job functions and config modules import (repeatable).")
+@click.option(
+    "-u",
+    "--url",
+    default=None,
+    metavar="URL",
+    help=f"Redis URL: redis://, rediss://, unix:// or redis+sentinel://. "
+    f"Default: $RQ_REDIS_URL, $REDIS_URL, {DEFAULT_URL}.",
+)
+@click.option(
+    "-c",
+    "--config",
+    default=None,
+    metavar="MODULE",
+    help="An rq settings module (REDIS_URL, SENTINEL, REDIS_HOST/PORT/DB/PASSWORD/SSL...).",
+)
+@click.option(
+    "-P",
+    "--path",
+    "paths",
+    multiple=True,
+    default=["."],
+    show_default=True,
+    metavar="DIR",
+    help="Directory added to sys.path so job functions and config modules import (repeatable).",
+)
 @click.pass_context
 def main(ctx: click.Context, url: str | None, config: str | None, paths: tuple[str, ...]) -> None:
     """Watch, operate and run rediscron's Redis-stored cron jobs.
@@ -225,8 +257,9 @@ def text_id(value: str) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError:
         shown = printable(value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
-        raise click.BadParameter(f"{shown!r} is not valid UTF-8 text, so no job has it; `rqrcron rm` removes such "
-                                 "a stray entry") from None
+        raise click.BadParameter(
+            f"{shown!r} is not valid UTF-8 text, so no job has it; `rqrcron rm` removes such a stray entry"
+        ) from None
     return value
 
 
@@ -241,8 +274,15 @@ def _check_name(value: str) -> str:
 
 @main.command(context_settings=CONTEXT)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable.")
-@click.option("--max-overdue", type=click.FloatRange(min=0), default=MAX_OVERDUE, show_default=True,
-              metavar="SECONDS", callback=finite_seconds, help="A due slot waiting longer than this is a problem.")
+@click.option(
+    "--max-overdue",
+    type=click.FloatRange(min=0),
+    default=MAX_OVERDUE,
+    show_default=True,
+    metavar="SECONDS",
+    callback=finite_seconds,
+    help="A due slot waiting longer than this is a problem.",
+)
 @click.pass_obj
 def status(settings: Settings, as_json: bool, max_overdue: float) -> None:
     """Show the scheduler's health: leader, lock, heartbeat, fires/min, lag, job counts, failing jobs.
@@ -270,12 +310,18 @@ def status(settings: Settings, as_json: bool, max_overdue: float) -> None:
 @main.command(context_settings=CONTEXT)
 @click.argument("queues", nargs=-1)
 @click.option("-R", "--by-queue", is_flag=True, help="Group the jobs by queue.")
-@click.option("-i", "--interval", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
-              callback=finite_seconds, help="Redraw every SECONDS until Ctrl-C.")
+@click.option(
+    "-i",
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    metavar="SECONDS",
+    callback=finite_seconds,
+    help="Redraw every SECONDS until Ctrl-C.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable rows (one JSON document per poll).")
 @click.pass_obj
-def info(settings: Settings, queues: tuple[str, ...], by_queue: bool, interval: float | None,
-         as_json: bool) -> None:
+def info(settings: Settings, queues: tuple[str, ...], by_queue: bool, interval: float | None, as_json: bool) -> None:
     """Show the registered cron jobs (enabled or not) and which scheduler runs them.
 
     \b
@@ -317,8 +363,7 @@ def info(settings: Settings, queues: tuple[str, ...], by_queue: bool, interval: 
 
     console = Console()
     try:
-        with Live(render(), console=console, auto_refresh=False, screen=False,
-                  vertical_overflow="crop") as live:
+        with Live(render(), console=console, auto_refresh=False, screen=False, vertical_overflow="crop") as live:
             while True:
                 time.sleep(interval)
                 live.update(render(), refresh=True)
@@ -358,11 +403,28 @@ def show(settings: Settings, job_id: str, as_json: bool) -> None:
     if as_json:
         if "last_error" in fields:
             fields["last_error"] = shorten(str(fields["last_error"]), limits.MAX_ERROR_CHARS)
-        click.echo(to_json({**fields, "state": shorten(job.state(), 400), "last_status": stats.last_status,
-                               "consecutive_failures": stats.consecutive_failures, "drops": stats.drops,
-                               "history": [
-            {"rq_job_id": e.rq_job_id, "slot": e.slot, "enqueued_at": e.enqueued_at.isoformat(), "status": e.status}
-            for e in history]}, indent=2, default=str))
+        click.echo(
+            to_json(
+                {
+                    **fields,
+                    "state": shorten(job.state(), 400),
+                    "last_status": stats.last_status,
+                    "consecutive_failures": stats.consecutive_failures,
+                    "drops": stats.drops,
+                    "history": [
+                        {
+                            "rq_job_id": e.rq_job_id,
+                            "slot": e.slot,
+                            "enqueued_at": e.enqueued_at.isoformat(),
+                            "status": e.status,
+                        }
+                        for e in history
+                    ],
+                },
+                indent=2,
+                default=str,
+            )
+        )
         return
     rows = [
         ("id", job.id),
@@ -381,8 +443,11 @@ def show(settings: Settings, job_id: str, as_json: bool) -> None:
     for option in ("meta", "job_timeout", "result_ttl", "ttl", "failure_ttl", *OPTIONS):
         if option in fields:
             rows.append((option, str(fields[option])))
-    rows += [("created", _when(job.created_at)), ("updated", _when(job.updated_at)),
-             ("revision", f"{job.revision} (from a counter shared by all jobs; it grows on every write)")]
+    rows += [
+        ("created", _when(job.created_at)),
+        ("updated", _when(job.updated_at)),
+        ("revision", f"{job.revision} (from a counter shared by all jobs; it grows on every write)"),
+    ]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         click.echo(f"{name.ljust(width)}  {printable(str(value))}")
@@ -419,8 +484,10 @@ def _when(moment: datetime | None, now: float | None = None, zone: str = "UTC") 
 def _show_raw(connection: Redis, job_id: str, error: CorruptJobError, as_json: bool) -> NoReturn:
     """A record that cannot be read: its fields as stored, and why (exit 1)."""
     raw = cast(dict[bytes, bytes], connection.hgetall(keys.job(job_id)))
-    fields = {key.decode("utf-8", "backslashreplace"): value.decode("utf-8", "backslashreplace")
-              for key, value in sorted(raw.items())}
+    fields = {
+        key.decode("utf-8", "backslashreplace"): value.decode("utf-8", "backslashreplace")
+        for key, value in sorted(raw.items())
+    }
     if as_json:
         click.echo(to_json({"id": job_id, "error": error.message, "raw": fields}, indent=2))
     else:
@@ -429,8 +496,7 @@ def _show_raw(connection: Redis, job_id: str, error: CorruptJobError, as_json: b
         width = max((len(printable(key)) for key in fields), default=0)
         for key, value in fields.items():
             click.echo(f"  {printable(key).ljust(width)}  {printable(shorten(value, 400))}")
-        click.echo("Fix the field (the scheduler retries it every minute), register the job again, or `rqrcron rm` "
-                   "it.")
+        click.echo("Fix the field (the scheduler retries it every minute), register the job again, or `rqrcron rm` it.")
     sys.exit(1)
 
 
@@ -465,8 +531,9 @@ def history(settings: Settings, job_id: str, limit: int) -> None:
         click.echo(f"{_moment(entry.enqueued_at):24}  slot {slot:20}  {entry.status:9}  {printable(entry.rq_job_id)}")
     if entries:
         last = stats.last_fire_time.strftime("%Y-%m-%dT%H:%M:%SZ") if stats.last_fire_time else "-"
-        click.echo(f"last fire {last}, last status {stats.last_status}, "
-                   f"{stats.consecutive_failures} consecutive failure(s)")
+        click.echo(
+            f"last fire {last}, last status {stats.last_status}, {stats.consecutive_failures} consecutive failure(s)"
+        )
     _echo_drops(stats.drops[-limit:])
 
 
@@ -477,43 +544,114 @@ def history(settings: Settings, job_id: str, limit: int) -> None:
 @click.argument("job_id", metavar="ID", callback=lambda ctx, param, value: text_id(value))
 @click.argument("func", metavar="FUNC")
 @click.option("-q", "--queue", required=True, help="RQ queue the runs go to.")
-@click.option("--cron", default=None, metavar="EXPR",
-              help="Cron expression, e.g. '*/5 * * * *' (a sixth field is seconds).")
+@click.option(
+    "--cron", default=None, metavar="EXPR", help="Cron expression, e.g. '*/5 * * * *' (a sixth field is seconds)."
+)
 @click.option("--interval", type=int, default=None, metavar="SECONDS", help="Run every SECONDS.")
-@click.option("--args", "args", callback=json_option("args"), metavar="JSON",
-              help="Positional arguments, a JSON list; @FILE reads it from FILE, - from standard input.")
-@click.option("--kwargs", "kwargs", callback=json_option("kwargs"), metavar="JSON",
-              help="Keyword arguments, a JSON object (@FILE, - as for --args).")
-@click.option("--args-file", type=click.Path(dir_okay=False, allow_dash=True), default=None, metavar="FILE",
-              help="Read --args from FILE (- for standard input).")
-@click.option("--kwargs-file", type=click.Path(dir_okay=False, allow_dash=True), default=None, metavar="FILE",
-              help="Read --kwargs from FILE (- for standard input).")
-@click.option("--meta", callback=json_option("meta"), metavar="JSON",
-              help="RQ job meta, a JSON object (@FILE, - as for --args).")
+@click.option(
+    "--args",
+    "args",
+    callback=json_option("args"),
+    metavar="JSON",
+    help="Positional arguments, a JSON list; @FILE reads it from FILE, - from standard input.",
+)
+@click.option(
+    "--kwargs",
+    "kwargs",
+    callback=json_option("kwargs"),
+    metavar="JSON",
+    help="Keyword arguments, a JSON object (@FILE, - as for --args).",
+)
+@click.option(
+    "--args-file",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default=None,
+    metavar="FILE",
+    help="Read --args from FILE (- for standard input).",
+)
+@click.option(
+    "--kwargs-file",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default=None,
+    metavar="FILE",
+    help="Read --kwargs from FILE (- for standard input).",
+)
+@click.option(
+    "--meta", callback=json_option("meta"), metavar="JSON", help="RQ job meta, a JSON object (@FILE, - as for --args)."
+)
 @click.option("--timeout", "job_timeout", type=int, default=None, metavar="SECONDS", help="RQ job timeout.")
-@click.option("--result-ttl", type=int, default=500, show_default=True, metavar="SECONDS",
-              help="How long rq keeps a run's result (0: not kept, -1: forever).")
+@click.option(
+    "--result-ttl",
+    type=int,
+    default=500,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long rq keeps a run's result (0: not kept, -1: forever).",
+)
 @click.option("--ttl", type=int, default=None, metavar="SECONDS", help="How long a run may wait in the queue.")
-@click.option("--failure-ttl", type=int, default=None, metavar="SECONDS",
-              help="How long rq keeps a failed run (default: rq's, one year).")
+@click.option(
+    "--failure-ttl",
+    type=int,
+    default=None,
+    metavar="SECONDS",
+    help="How long rq keeps a failed run (default: rq's, one year).",
+)
 @click.option("--disabled", is_flag=True, help="Store it disabled.")
-@click.option("--timezone", "--tz", "timezone_name", default="UTC", show_default=True, metavar="ZONE",
-              help="IANA time zone the cron fields are read in.")
-@click.option("--catchup", type=click.Choice(["coalesce", "skip", "all"]), default="coalesce", show_default=True,
-              help="What runs after missed slots.")
-@click.option("--overlap", type=click.Choice(["allow", "skip"]), default="allow", show_default=True,
-              help="Skip a slot while the previous run is queued or running.")
-@click.option("--misfire-grace-time", type=int, default=None, metavar="SECONDS",
-              help="A slot later than this never runs.")
+@click.option(
+    "--timezone",
+    "--tz",
+    "timezone_name",
+    default="UTC",
+    show_default=True,
+    metavar="ZONE",
+    help="IANA time zone the cron fields are read in.",
+)
+@click.option(
+    "--catchup",
+    type=click.Choice(["coalesce", "skip", "all"]),
+    default="coalesce",
+    show_default=True,
+    help="What runs after missed slots.",
+)
+@click.option(
+    "--overlap",
+    type=click.Choice(["allow", "skip"]),
+    default="allow",
+    show_default=True,
+    help="Skip a slot while the previous run is queued or running.",
+)
+@click.option(
+    "--misfire-grace-time", type=int, default=None, metavar="SECONDS", help="A slot later than this never runs."
+)
 @click.option("--jitter", type=int, default=0, metavar="SECONDS", help="Spread runs by up to SECONDS.")
 @click.option("--max-runs", type=int, default=None, metavar="N", help="Stop after N scheduled runs.")
 @click.option("--description", default=None, help="RQ job description.")
 @click.pass_obj
-def add(settings: Settings, job_id: str, func: str, queue: str, cron: str | None, interval: int | None,
-        args: Any, kwargs: Any, args_file: str | None, kwargs_file: str | None, meta: Any,
-        job_timeout: int | None, result_ttl: int, ttl: int | None,
-        failure_ttl: int | None, disabled: bool, timezone_name: str, catchup: str, overlap: str,
-        misfire_grace_time: int | None, jitter: int, max_runs: int | None, description: str | None) -> None:
+def add(
+    settings: Settings,
+    job_id: str,
+    func: str,
+    queue: str,
+    cron: str | None,
+    interval: int | None,
+    args: Any,
+    kwargs: Any,
+    args_file: str | None,
+    kwargs_file: str | None,
+    meta: Any,
+    job_timeout: int | None,
+    result_ttl: int,
+    ttl: int | None,
+    failure_ttl: int | None,
+    disabled: bool,
+    timezone_name: str,
+    catchup: str,
+    overlap: str,
+    misfire_grace_time: int | None,
+    jitter: int,
+    max_runs: int | None,
+    description: str | None,
+) -> None:
     """Create or update (upsert) the cron job ID running FUNC (a dotted path).
 
     An existing job keeps its enabled state unless --disabled is given, and its next
@@ -533,18 +671,37 @@ def add(settings: Settings, job_id: str, func: str, queue: str, cron: str | None
     kwargs = _from_file(kwargs, kwargs_file, "kwargs")
     with operation(), checked_where_importable() as unchecked:
         job = RedisCronScheduler(settings.connection, logging_level="WARNING").register(
-            func, queue, id=job_id, args=args, kwargs=kwargs, interval=interval, cron=cron,
-            job_timeout=job_timeout, result_ttl=result_ttl, ttl=ttl, failure_ttl=failure_ttl, meta=meta,
-            enabled=False if disabled else None, timezone=timezone_name, catchup=catchup, overlap=overlap,
-            misfire_grace_time=misfire_grace_time, jitter=jitter, max_runs=max_runs, description=description,
+            func,
+            queue,
+            id=job_id,
+            args=args,
+            kwargs=kwargs,
+            interval=interval,
+            cron=cron,
+            job_timeout=job_timeout,
+            result_ttl=result_ttl,
+            ttl=ttl,
+            failure_ttl=failure_ttl,
+            meta=meta,
+            enabled=False if disabled else None,
+            timezone=timezone_name,
+            catchup=catchup,
+            overlap=overlap,
+            misfire_grace_time=misfire_grace_time,
+            jitter=jitter,
+            max_runs=max_runs,
+            description=description,
         )
     state = "enabled" if job.enabled else "disabled"
     nxt = job.to_dict().get("next_enqueue_time", "-") if job.enabled else "-"
     click.echo(f"{printable(job.id)}: {job.describe_schedule()} on {job.queue_name}, {state}, next run {nxt}")
     if unchecked:
         paths = ", ".join(sorted(unchecked))
-        click.echo(f"Note: not checked here, as its package does not import on this host: {paths}. The worker "
-                   "imports it; `rqrcron -P DIR add ...` checks it where the code is.", err=True)
+        click.echo(
+            f"Note: not checked here, as its package does not import on this host: {paths}. The worker "
+            "imports it; `rqrcron -P DIR add ...` checks it where the code is.",
+            err=True,
+        )
 
 
 def _from_file(value: Any, path: str | None, name: str) -> Any:
@@ -554,8 +711,9 @@ def _from_file(value: Any, path: str | None, name: str) -> Any:
     if value is not None:
         raise click.UsageError(f"give --{name} or --{name}-file, not both")
     try:
-        return json_option(f"{name}-file")(click.get_current_context(), cast(click.Parameter, None),
-                                           "-" if path == "-" else f"@{path}")
+        return json_option(f"{name}-file")(
+            click.get_current_context(), cast(click.Parameter, None), "-" if path == "-" else f"@{path}"
+        )
     except click.BadParameter as exc:
         raise click.BadParameter(f"{path}: {exc.message}", param_hint=f"--{name}-file") from None
 
@@ -591,8 +749,9 @@ def _toggle(settings: Settings, job_id: str, enable: bool) -> None:
         (job.enable if enable else job.disable)()
     click.echo(f"{printable(job_id)}: {'enabled' if enable else 'disabled'}")
     if enable and error:
-        click.echo(printable(f"  it was quarantined ({shorten(error, 300)}); the scheduler tries it again at its "
-                             "next slot"))
+        click.echo(
+            printable(f"  it was quarantined ({shorten(error, 300)}); the scheduler tries it again at its next slot")
+        )
 
 
 @main.command(context_settings=CONTEXT)
@@ -641,10 +800,14 @@ def disable(settings: Settings, job_id: str) -> None:
 
 def allow_import_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return click.option(
-        "--allow-import", "allow_import", multiple=True, metavar="PREFIX",
+        "--allow-import",
+        "allow_import",
+        multiple=True,
+        metavar="PREFIX",
         help=f"Dotted-path prefix (e.g. myapp.jobs) from which {what} may import the classes a job names "
-             "(job_class, queue_class, serializer); repeatable. rq's own are always allowed. Job functions "
-             "are never imported here: the worker imports them.")
+        "(job_class, queue_class, serializer); repeatable. rq's own are always allowed. Job functions "
+        "are never imported here: the worker imports them.",
+    )
 
 
 @main.command(context_settings=CONTEXT)
@@ -677,8 +840,13 @@ def _allowlist(prefixes: tuple[str, ...]) -> ImportAllowlist:
 
 @main.command(context_settings=CONTEXT)
 @click.option("-f", "--format", "fmt", type=click.Choice(["json", "yaml"]), default="json", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Write to this file instead of standard output.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Write to this file instead of standard output.",
+)
 @click.pass_obj
 def export(settings: Settings, fmt: str, output: str | None) -> None:
     """Print every cron job's definition, for version control and `rqrcron apply`.
@@ -703,24 +871,40 @@ def export(settings: Settings, fmt: str, output: str | None) -> None:
         click.echo(text, nl=False)
     skipped = document.get("unreadable", {})
     if skipped:
-        click.echo(f"Warning: {len(skipped)} unreadable record(s) are listed under 'unreadable' and will not be "
-                   f"re-created by apply: {printable(', '.join(sorted(skipped)))}", err=True)
+        click.echo(
+            f"Warning: {len(skipped)} unreadable record(s) are listed under 'unreadable' and will not be "
+            f"re-created by apply: {printable(', '.join(sorted(skipped)))}",
+            err=True,
+        )
 
 
 @main.command(context_settings=CONTEXT)
 @click.argument("file", metavar="FILE")
-@click.option("--prune", is_flag=True,
-              help="Delete jobs an earlier apply created that FILE no longer lists (never jobs made otherwise).")
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Delete jobs an earlier apply created that FILE no longer lists (never jobs made otherwise).",
+)
 @click.option("--dry-run", is_flag=True, help="Print what would change, change nothing.")
-@click.option("--timezone", "--tz", "timezone_name", default=None, metavar="ZONE",
-              help="For an rq cron config: the zone its cron is read in (default: as this rq reads it; "
-                   "rq 2: UTC, rq 3: this host's zone).")
-@click.option("--no-import-check", is_flag=True,
-              help="Import no function or class to check it (only its dotted form): to restore an export as it "
-                   "is, even one naming code that no longer imports.")
+@click.option(
+    "--timezone",
+    "--tz",
+    "timezone_name",
+    default=None,
+    metavar="ZONE",
+    help="For an rq cron config: the zone its cron is read in (default: as this rq reads it; "
+    "rq 2: UTC, rq 3: this host's zone).",
+)
+@click.option(
+    "--no-import-check",
+    is_flag=True,
+    help="Import no function or class to check it (only its dotted form): to restore an export as it "
+    "is, even one naming code that no longer imports.",
+)
 @click.pass_obj
-def apply(settings: Settings, file: str, prune: bool, dry_run: bool, timezone_name: str | None,
-          no_import_check: bool) -> None:
+def apply(
+    settings: Settings, file: str, prune: bool, dry_run: bool, timezone_name: str | None, no_import_check: bool
+) -> None:
     """Make the registry match FILE: a .json/.yaml export, or an rq cron config (.py file or module).
 
     Every job in FILE is validated before anything is written. Jobs FILE does not
@@ -736,45 +920,105 @@ def apply(settings: Settings, file: str, prune: bool, dry_run: bool, timezone_na
     with operation():
         entries = sync.load(file, timezone_name)
         with checked_where_importable(check=not no_import_check) as unchecked:
-            todo = sync.plan(settings.connection, entries, prune) if dry_run else sync.apply(
-                settings.connection, entries, prune)
+            todo = (
+                sync.plan(settings.connection, entries, prune)
+                if dry_run
+                else sync.apply(settings.connection, entries, prune)
+            )
     for line in todo.describe():
         click.echo(printable(line))
     if dry_run:
         click.echo("(dry run: nothing changed)")
     if unchecked and not no_import_check:
-        click.echo(f"Note: {len(unchecked)} dotted path(s) not checked here, as their packages do not import on "
-                   f"this host: {', '.join(sorted(unchecked)[:5])}{' ...' if len(unchecked) > 5 else ''}. "
-                   "`rqrcron -P DIR apply ...` checks them where the code is.", err=True)
+        click.echo(
+            f"Note: {len(unchecked)} dotted path(s) not checked here, as their packages do not import on "
+            f"this host: {', '.join(sorted(unchecked)[:5])}{' ...' if len(unchecked) > 5 else ''}. "
+            "`rqrcron -P DIR apply ...` checks them where the code is.",
+            err=True,
+        )
 
 
 # -- running --------------------------------------------------------------------------------------
 
 
 @main.command("scheduler", context_settings=CONTEXT)
-@click.option("--lock-ttl", type=click.IntRange(min=3), default=120, show_default=True, metavar="SECONDS",
-              help="How long the lock outlives a scheduler that stops heartbeating.")
-@click.option("--max-sleep-interval", type=click.FloatRange(min=0, min_open=True), default=60.0,
-              show_default=True, metavar="SECONDS", callback=finite_seconds, help="Longest wait between two passes.")
-@click.option("-l", "--logging-level", default="INFO", show_default=True,
-              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
-@click.option("--name", default="", callback=lambda ctx, param, value: _check_name(value),
-              help="Scheduler name (default: host:pid:random).")
+@click.option(
+    "--lock-ttl",
+    type=click.IntRange(min=3),
+    default=120,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long the lock outlives a scheduler that stops heartbeating.",
+)
+@click.option(
+    "--max-sleep-interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    callback=finite_seconds,
+    help="Longest wait between two passes.",
+)
+@click.option(
+    "-l",
+    "--logging-level",
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+)
+@click.option(
+    "--name",
+    default="",
+    callback=lambda ctx, param, value: _check_name(value),
+    help="Scheduler name (default: host:pid:random).",
+)
 @click.option("--burst", is_flag=True, help="Enqueue what is due once, then exit (for running from system cron).")
 @click.option("--standby", is_flag=True, help="Wait for the lock instead of exiting when another scheduler holds it.")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="json: one object per line, with each event's fields (event, job_id, slot, lag...).")
-@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None, metavar="PORT",
-              help="Serve Prometheus metrics on http://HOST:PORT/metrics.")
-@click.option("--metrics-host", default="127.0.0.1", show_default=True, metavar="HOST",
-              help="Address the metrics endpoint listens on (0.0.0.0: every interface).")
-@click.option("--wait-replicas", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
-              help="After taking or extending the lock, WAIT (100 ms at most) until N replicas have it.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one object per line, with each event's fields (event, job_id, slot, lag...).",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    metavar="PORT",
+    help="Serve Prometheus metrics on http://HOST:PORT/metrics.",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    metavar="HOST",
+    help="Address the metrics endpoint listens on (0.0.0.0: every interface).",
+)
+@click.option(
+    "--wait-replicas",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    metavar="N",
+    help="After taking or extending the lock, WAIT (100 ms at most) until N replicas have it.",
+)
 @allow_import_option("the scheduler")
 @click.pass_obj
-def scheduler_command(settings: Settings, lock_ttl: int, max_sleep_interval: float, logging_level: str,
-                      name: str, burst: bool, standby: bool, log_format: str, metrics_port: int | None,
-                      metrics_host: str, wait_replicas: int, allow_import: tuple[str, ...]) -> None:
+def scheduler_command(
+    settings: Settings,
+    lock_ttl: int,
+    max_sleep_interval: float,
+    logging_level: str,
+    name: str,
+    burst: bool,
+    standby: bool,
+    log_format: str,
+    metrics_port: int | None,
+    metrics_host: str,
+    wait_replicas: int,
+    allow_import: tuple[str, ...],
+) -> None:
     """Run the scheduler: move due slots into their RQ queues until SIGINT/SIGTERM.
 
     Logs one line per enqueued run. Exits 0 when stopped by a signal, 1 if another
@@ -789,12 +1033,21 @@ def scheduler_command(settings: Settings, lock_ttl: int, max_sleep_interval: flo
     if burst and standby:
         raise click.UsageError("--burst and --standby exclude each other")
     handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter() if log_format == "json" else
-                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        JsonFormatter()
+        if log_format == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     logging.basicConfig(level=logging_level.upper(), handlers=[handler])
-    scheduler = RedisCronScheduler(settings.connection, logging_level=logging_level.upper(), name=name,
-                                   lock_ttl=lock_ttl, max_sleep_interval=max_sleep_interval,
-                                   wait_replicas=wait_replicas, allow_import=_allowlist(allow_import).prefixes)
+    scheduler = RedisCronScheduler(
+        settings.connection,
+        logging_level=logging_level.upper(),
+        name=name,
+        lock_ttl=lock_ttl,
+        max_sleep_interval=max_sleep_interval,
+        wait_replicas=wait_replicas,
+        allow_import=_allowlist(allow_import).prefixes,
+    )
     metrics = None
     if metrics_port is not None:
         try:
@@ -810,12 +1063,19 @@ def scheduler_command(settings: Settings, lock_ttl: int, max_sleep_interval: flo
             metrics.stop()
     if scheduler.superseded_by is not None:
         # Not a requested stop: a service manager should restart it (it then stands by, or is refused).
-        fail(f"another scheduler ({printable(scheduler.superseded_by)}) took the lock; this one stopped "
-             "(--standby waits instead)")
+        fail(
+            f"another scheduler ({printable(scheduler.superseded_by)}) took the lock; this one stopped "
+            "(--standby waits instead)"
+        )
 
 
-main.add_command(click.Command(
-    "run", params=scheduler_command.params, callback=scheduler_command.callback,
-    context_settings=scheduler_command.context_settings,
-    help=f"The same as 'scheduler' (rq-scheduler's name for it).\n\n{scheduler_command.help}",
-    short_help="The same as 'scheduler'."))
+main.add_command(
+    click.Command(
+        "run",
+        params=scheduler_command.params,
+        callback=scheduler_command.callback,
+        context_settings=scheduler_command.context_settings,
+        help=f"The same as 'scheduler' (rq-scheduler's name for it).\n\n{scheduler_command.help}",
+        short_help="The same as 'scheduler'.",
+    )
+)

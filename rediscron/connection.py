@@ -42,8 +42,10 @@ def from_url(url: str, **kwargs: Any) -> Redis:
     query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
     if "socket_timeout" in query:
         options["socket_timeout"] = float(query.pop("socket_timeout"))
-    sentinel_kwargs: dict[str, Any] = {"socket_timeout": options["socket_timeout"],
-                                       "socket_connect_timeout": options["socket_connect_timeout"]}
+    sentinel_kwargs: dict[str, Any] = {
+        "socket_timeout": options["socket_timeout"],
+        "socket_connect_timeout": options["socket_connect_timeout"],
+    }
     if "sentinel_password" in query:
         sentinel_kwargs["password"] = query.pop("sentinel_password")
     if "sentinel_username" in query:
@@ -83,16 +85,23 @@ def own_client(connection: Redis, max_connections: int, socket_timeout: float) -
     endpoint's handlers) can never take the connections ``connection`` needs."""
     pool = connection.connection_pool
     # Objects bound to the old pool (its proxy, its notification handler) are made anew by the new one.
-    kwargs = {key: value for key, value in pool.connection_kwargs.items()
-              if key not in ("connection_pool", "maint_notifications_pool_handler")}
+    kwargs = {
+        key: value
+        for key, value in pool.connection_kwargs.items()
+        if key not in ("connection_pool", "maint_notifications_pool_handler")
+    }
     for key in ("socket_timeout", "socket_connect_timeout"):
         kwargs[key] = min(socket_timeout, kwargs.get(key) or socket_timeout)
         if f"orig_{key}" in kwargs:
             kwargs[f"orig_{key}"] = kwargs[key]
     own: ConnectionPool
     if isinstance(pool, SentinelConnectionPool):
-        own = SentinelConnectionPool(pool.service_name, pool.sentinel_manager,  # type: ignore[no-untyped-call]
-                                     max_connections=max_connections, **kwargs)
+        own = SentinelConnectionPool(
+            pool.service_name,
+            pool.sentinel_manager,  # type: ignore[no-untyped-call]
+            max_connections=max_connections,
+            **kwargs,
+        )
     else:
         own = type(pool)(connection_class=pool.connection_class, max_connections=max_connections, **kwargs)
     return Redis(connection_pool=own)

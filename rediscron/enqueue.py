@@ -88,10 +88,23 @@ class Slot:
         rq_id = self.rq_job.id if self.rq_job is not None else ""
         prefix = rq_key[: len(rq_key) - len(rq_id)] if self.on_overlap else ""
         args: list[Any] = [
-            self.job.id, self.job.key, self.revision, self.score, self.next_score, rq_key, rq_id,
-            keys.history(self.job.id), prefix, "1" if self.plan.final else "0",
-            "" if self.plan.run is None else self.plan.run, 0 if self.plan.drop is None else self.plan.drop.slots,
-            *_pairs(self.always), *_pairs(self.on_run), *_pairs(self.on_overlap), len(self.commands)]
+            self.job.id,
+            self.job.key,
+            self.revision,
+            self.score,
+            self.next_score,
+            rq_key,
+            rq_id,
+            keys.history(self.job.id),
+            prefix,
+            "1" if self.plan.final else "0",
+            "" if self.plan.run is None else self.plan.run,
+            0 if self.plan.drop is None else self.plan.drop.slots,
+            *_pairs(self.always),
+            *_pairs(self.on_run),
+            *_pairs(self.on_overlap),
+            len(self.commands),
+        ]
         for command in self.commands:
             args.append(len(command))
             args.extend(command)
@@ -134,8 +147,7 @@ def indexed_slot(job: RedisCronJob, score: str) -> int:
     return floor
 
 
-def prepare(connection: Redis, queue: Queue, job: RedisCronJob, score: str, revision: bytes | str,
-            now: float) -> Slot:
+def prepare(connection: Redis, queue: Queue, job: RedisCronJob, score: str, revision: bytes | str, now: float) -> Slot:
     """Plan the due job indexed at ``score`` and build the RQ job of the slot it runs, if any.
 
     Everything that can fail for one job (a slot out of range, rq refusing an option, a
@@ -156,14 +168,29 @@ def prepare(connection: Redis, queue: Queue, job: RedisCronJob, score: str, revi
         always["drop_log"] = _json(log)
     on_run = {"run_count": str(job.run_count + 1)}
     on_overlap: dict[str, str] = {}
-    if rq_job is not None and job.overlap == "skip":
-        skipped = catchup.Drop(planned.run, planned.run, 1, True,  # type: ignore[arg-type]
-                               "overlap: the previous run was still queued or running")
-        on_overlap = {"overlap_count": str(job.overlap_count + 1),
-                      "drop_log": _json(([*log, skipped.record(now)])[-DROP_LOG_LENGTH:])}
+    if rq_job is not None and planned.run is not None and job.overlap == "skip":
+        skipped = catchup.Drop(
+            planned.run, planned.run, 1, True, "overlap: the previous run was still queued or running"
+        )
+        on_overlap = {
+            "overlap_count": str(job.overlap_count + 1),
+            "drop_log": _json(([*log, skipped.record(now)])[-DROP_LOG_LENGTH:]),
+        }
     next_score = "" if next_slot is None else job.score(next_slot)
-    return Slot(job, slot, score, revision, planned, next_score, rq_job, commands, always, on_run, on_overlap,
-                _valid_until(job, planned, next_score, now))
+    return Slot(
+        job,
+        slot,
+        score,
+        revision,
+        planned,
+        next_score,
+        rq_job,
+        commands,
+        always,
+        on_run,
+        on_overlap,
+        _valid_until(job, planned, next_score, now),
+    )
 
 
 def _valid_until(job: RedisCronJob, planned: Plan, next_score: int | str, now: float) -> float:
@@ -212,8 +239,11 @@ def _fire_keys() -> list[str]:
 def _outcome(result: list[Any], slots: int) -> Fired:
     if not int(result[0]):
         return Fired(False, [], [])
-    return Fired(True, [Outcome(int(x)) for x in result[1:slots + 1]],
-                 [x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x) for x in result[slots + 1:]])
+    return Fired(
+        True,
+        [Outcome(int(x)) for x in result[1 : slots + 1]],
+        [x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x) for x in result[slots + 1 :]],
+    )
 
 
 def _fire_args(lock_value: str, slots: list[Slot], now: float) -> list[Any]:

@@ -72,18 +72,21 @@ class SchedulerLockedError(RediscronError, RuntimeError):
 class ImportNotAllowed(RediscronError, ImportError):
     """A stored option names code outside the import allowlist of the process reading it."""
 
-    def __init__(self, job_id: str, option: str, path: str, allowed: tuple[str, ...], origin: str | None = None
-                 ) -> None:
+    def __init__(
+        self, job_id: str, option: str, path: str, allowed: tuple[str, ...], origin: str | None = None
+    ) -> None:
         self.job_id = job_id
         self.option = option
         self.path = path
         if origin is not None:
             super().__init__(
                 f"cron job {job_id!r}: {option} {path} resolves to an object of module {origin!r}, outside this "
-                f"process's import allowlist ({', '.join(allowed) or 'empty'}); name it by its own module's path")
+                f"process's import allowlist ({', '.join(allowed) or 'empty'}); name it by its own module's path"
+            )
             return
         prefix = path.rsplit(".", 1)[0]
         super().__init__(
             f"cron job {job_id!r}: {option} {path} is outside this process's import allowlist "
             f"({', '.join(allowed) or 'empty'}); to let it be imported here, pass --allow-import {prefix} "
-            f"(to rqrcron scheduler, or trigger), or allow_import=[{prefix!r}] to RedisCronScheduler")
+            f"(to rqrcron scheduler, or trigger), or allow_import=[{prefix!r}] to RedisCronScheduler"
+        )

@@ -84,9 +84,14 @@ class EventListener:
             except ResponseError as exc:  # NOPERM: the ACL user may not subscribe to the channel
                 self.connected = False
                 if not failing:
-                    log.warning("event channel %s refused (%s): edits reach the scheduler only through the "
-                                "last-update marker, within max_sleep_interval. To have them at once, grant the "
-                                "ACL user +subscribe and &%s.", keys.events(), exc, keys.events())
+                    log.warning(
+                        "event channel %s refused (%s): edits reach the scheduler only through the "
+                        "last-update marker, within max_sleep_interval. To have them at once, grant the "
+                        "ACL user +subscribe and &%s.",
+                        keys.events(),
+                        exc,
+                        keys.events(),
+                    )
                 failing = True
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, _MAX_REFUSED_BACKOFF)

@@ -42,15 +42,18 @@ def import_path(path: str) -> Any:
                 owner = ".".join(parts[:depth])
                 if inspect.ismodule(obj) and depth < len(parts) - 1:
                     # More dots follow: it was meant as a module.
-                    raise ImportError(f"no module {'.'.join(parts[:depth + 1])!r} (module {owner!r} has no "
-                                      f"{attr!r})") from None
+                    raise ImportError(
+                        f"no module {'.'.join(parts[: depth + 1])!r} (module {owner!r} has no {attr!r})"
+                    ) from None
                 kind = "module" if inspect.ismodule(obj) else type(obj).__name__
                 raise ImportError(f"{kind} {owner!r} has no attribute {attr!r}") from None
         return obj
     if len(parts) < 2:
         raise ImportError(f"{path!r} names no module (expected package.module.function)")
-    raise ImportError(f"no module {parts[0]!r} on the path of this process; is the app's directory on "
-                      "sys.path here? (run from it, set PYTHONPATH, or pass -P DIR to rqrcron)")
+    raise ImportError(
+        f"no module {parts[0]!r} on the path of this process; is the app's directory on "
+        "sys.path here? (run from it, set PYTHONPATH, or pass -P DIR to rqrcron)"
+    )
 
 
 def module_importable(path: str) -> bool:
@@ -116,9 +119,7 @@ def _check_callable(func: Callable[..., Any], job_id: str | None) -> str:
             "a lambda cannot be imported by the scheduler or workers; define a named function in a module",
         )
     if "<locals>" in qualname:
-        raise InvalidJobError(
-            job_id, "func", f"{qualname} is defined inside another function; move it to module level"
-        )
+        raise InvalidJobError(job_id, "func", f"{qualname} is defined inside another function; move it to module level")
     if module == "__main__":
         raise InvalidJobError(
             job_id,
@@ -145,8 +146,9 @@ def _refuse_instance_method(path: str, job_id: str | None, field: str) -> None:
     except IMPORT_ERRORS:
         return
     if inspect.isclass(owner) and inspect.isfunction(inspect.getattr_static(owner, name, None)):
-        raise InvalidJobError(job_id, field, f"{path} is an instance method; use a function, a staticmethod "
-                                             "or a classmethod")
+        raise InvalidJobError(
+            job_id, field, f"{path} is an instance method; use a function, a staticmethod or a classmethod"
+        )
 
 
 def check_func_name(func_name: object, job_id: str | None) -> str:
@@ -162,11 +164,13 @@ def check_func_name(func_name: object, job_id: str | None) -> str:
     try:
         target = import_path(func_name)
     except IMPORT_ERRORS as exc:
-        raise InvalidJobError(job_id, "func_name",
-                              f"{func_name} cannot be imported: {describe_import_error(exc)}") from None
+        raise InvalidJobError(
+            job_id, "func_name", f"{func_name} cannot be imported: {describe_import_error(exc)}"
+        ) from None
     if inspect.ismodule(target):
-        raise InvalidJobError(job_id, "func_name", f"{func_name} is a module; name a function in it "
-                                                   f"({func_name}.FUNCTION)")
+        raise InvalidJobError(
+            job_id, "func_name", f"{func_name} is a module; name a function in it ({func_name}.FUNCTION)"
+        )
     if not callable(target) or inspect.isclass(target):
         raise InvalidJobError(job_id, "func_name", f"{func_name} is not a function")
     _refuse_instance_method(func_name, job_id, "func_name")
@@ -180,7 +184,8 @@ def is_dotted(path: object) -> bool:
 
 #: Set inside checked_where_importable(): the paths left unchecked, and whether to check none at all.
 _UNCHECKED: contextvars.ContextVar[tuple[set[str], bool] | None] = contextvars.ContextVar(
-    "rediscron_unchecked", default=None)
+    "rediscron_unchecked", default=None
+)
 
 
 @contextlib.contextmanager
@@ -224,8 +229,9 @@ class ImportAllowlist:
             prefixes = (prefixes,)
         checked = []
         for prefix in prefixes:
-            if not isinstance(prefix, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*",
-                                                                 prefix):
+            if not isinstance(prefix, str) or not re.fullmatch(
+                r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", prefix
+            ):
                 raise ValueError(f"allow_import: {prefix!r} is not a dotted module prefix like 'myapp.jobs'")
             checked.append(prefix)
         self.prefixes: tuple[str, ...] = tuple(dict.fromkeys(checked))

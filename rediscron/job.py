@@ -95,7 +95,7 @@ def read_history(connection: Redis, ids: list[str], limit: int = HISTORY_LENGTH)
     runs: dict[str, list[tuple[str, float]]] = {}
     for job_id, raw in zip(ids, ranges, strict=True):
         entries = []
-        for member, score in (raw if isinstance(raw, list) else []):
+        for member, score in raw if isinstance(raw, list) else []:
             try:
                 when = float(score)
                 from_epoch(when)  # a score no moment has (inf, 1e300) marks no run rediscron wrote
@@ -115,9 +115,16 @@ def read_history(connection: Redis, ids: list[str], limit: int = HISTORY_LENGTH)
             found = next(fields)
             status, started, ended = found if isinstance(found, list) else (None, None, None)
             tail = rq_id.rsplit("-", 1)[-1]
-            history[job_id].append(HistoryEntry(
-                rq_id, int(tail) if tail.isascii() and tail.isdigit() and len(tail) < 19 else None, from_epoch(score),
-                _status_text(status), _rq_time(started), _rq_time(ended)))
+            history[job_id].append(
+                HistoryEntry(
+                    rq_id,
+                    int(tail) if tail.isascii() and tail.isdigit() and len(tail) < 19 else None,
+                    from_epoch(score),
+                    _status_text(status),
+                    _rq_time(started),
+                    _rq_time(ended),
+                )
+            )
     return history
 
 
@@ -191,8 +198,7 @@ def id_from_name(job_id: str | None, name: object) -> str | None:
     if name in (None, ""):
         return job_id
     if job_id is not None and name != job_id:
-        raise InvalidJobError(job_id, "name", f"is rq's word for the id; give id={job_id!r} or name={name!r}, not "
-                                              "both")
+        raise InvalidJobError(job_id, "name", f"is rq's word for the id; give id={job_id!r} or name={name!r}, not both")
     if not isinstance(name, str):
         raise InvalidJobError(None, "name", f"must be a string, not {name!r}")
     return name
@@ -271,10 +277,12 @@ def _check_size(job_id: str, *encoded: str | None) -> None:
     size = arguments_size(*encoded)
     if size > limits.MAX_ARGUMENTS_BYTES:
         raise InvalidJobError(
-            job_id, "args/kwargs/meta",
+            job_id,
+            "args/kwargs/meta",
             f"take {size:,} bytes JSON-encoded; the limit is {limits.MAX_ARGUMENTS_BYTES:,} "
             "(rediscron.limits.MAX_ARGUMENTS_BYTES). Every run copies them; pass a reference (a key, "
-            "a path) to large data instead")
+            "a path) to large data instead",
+        )
 
 
 #: Smallest value each rq option accepts; -1 means "forever" where rq allows it.
@@ -290,9 +298,12 @@ def _check_int(value: object, job_id: str, field: str) -> int | None:
     if value > _INT_MAXIMUM:
         raise InvalidJobError(job_id, field, f"must be at most {_INT_MAXIMUM} seconds (100 years), not {value}")
     if value < _INT_MINIMUM[field] or (field == "job_timeout" and value == 0):
-        allowed = {"job_timeout": "-1 (no limit) or a positive number", "ttl": "a positive number",
-                   "result_ttl": "-1 (forever), 0 or a positive number",
-                   "failure_ttl": "-1 (forever), 0 or a positive number"}[field]
+        allowed = {
+            "job_timeout": "-1 (no limit) or a positive number",
+            "ttl": "a positive number",
+            "result_ttl": "-1 (forever), 0 or a positive number",
+            "failure_ttl": "-1 (forever), 0 or a positive number",
+        }[field]
         raise InvalidJobError(job_id, field, f"must be {allowed}, not {value}")
     return value
 
@@ -334,8 +345,13 @@ def _normalise(
 ) -> _Definition:
     """Check every field of a definition, naming the job and the field on the first error."""
     jid = validate_id(job_id)
-    if not isinstance(queue_name, str) or not queue_name or _BAD_ID_CHARS.search(queue_name) \
-            or has_control(queue_name) or not _encodable(queue_name):
+    if (
+        not isinstance(queue_name, str)
+        or not queue_name
+        or _BAD_ID_CHARS.search(queue_name)
+        or has_control(queue_name)
+        or not _encodable(queue_name)
+    ):
         raise InvalidJobError(jid, "queue_name", f"must be a non-empty name without spaces, not {queue_name!r}")
     if len(queue_name) > limits.MAX_ID_LENGTH:
         raise InvalidJobError(jid, "queue_name", f"is longer than {limits.MAX_ID_LENGTH} characters")
@@ -413,8 +429,9 @@ def _check_time(value: object, job_id: str, field: str) -> None:
         raise InvalidJobError(job_id, field, f"must be between the years 1970 and 9000, not {value.isoformat()}")
 
 
-def read_timings(connection: Redis, jobs: list[RedisCronJob], clock: Clock | None
-                 ) -> tuple[float, list[tuple[StoredTiming | None, str]]]:
+def read_timings(
+    connection: Redis, jobs: list[RedisCronJob], clock: Clock | None
+) -> tuple[float, list[tuple[StoredTiming | None, str]]]:
     """Now (``clock``, else the server's), and each job's stored timing and revision, in one round trip."""
     with connection.pipeline(transaction=False) as pipe:
         pipe.time()
@@ -476,7 +493,6 @@ def rq_job_id(cron_id: str, slot: int) -> str:
     """The RQ job id of one slot: the same for every scheduler, so a slot is enqueued at most once."""
     digest = hashlib.sha1(cron_id.encode("utf-8")).hexdigest()[:16]
     return f"cron-{digest}-{slot}"
-
 
 
 class RedisCronJob(CronJob):
@@ -609,17 +625,40 @@ class RedisCronJob(CronJob):
         :raises InvalidJobError: A value is refused; the error names the job and the field.
         """
         options = {
-            "timezone": timezone, "misfire_grace_time": misfire_grace_time, "catchup": catchup,
-            "overlap": overlap, "jitter": jitter, "start_time": start_time, "end_time": end_time,
-            "max_runs": max_runs, "description": description, "retry": retry, "at_front": at_front,
-            "on_success": on_success, "on_failure": on_failure, "on_stopped": on_stopped,
-            "queue_class": queue_class, "job_class": job_class, "serializer": serializer, "webhooks": webhooks,
+            "timezone": timezone,
+            "misfire_grace_time": misfire_grace_time,
+            "catchup": catchup,
+            "overlap": overlap,
+            "jitter": jitter,
+            "start_time": start_time,
+            "end_time": end_time,
+            "max_runs": max_runs,
+            "description": description,
+            "retry": retry,
+            "at_front": at_front,
+            "on_success": on_success,
+            "on_failure": on_failure,
+            "on_stopped": on_stopped,
+            "queue_class": queue_class,
+            "job_class": job_class,
+            "serializer": serializer,
+            "webhooks": webhooks,
         }
         id = id_from_name(id, name)
         d = _normalise(
-            id, queue_name, func, func_name, args, kwargs, interval, cron, meta,
+            id,
+            queue_name,
+            func,
+            func_name,
+            args,
+            kwargs,
+            interval,
+            cron,
+            meta,
             {"job_timeout": job_timeout, "result_ttl": result_ttl, "ttl": ttl, "failure_ttl": failure_ttl},
-            enabled, trusted_func_name=None, options=options,
+            enabled,
+            trusted_func_name=None,
+            options=options,
         )
         super().__init__(
             queue_name=d.queue_name,
@@ -636,8 +675,12 @@ class RedisCronJob(CronJob):
             meta=d.meta,
         )
         self.id: str = d.id
-        for name, value in (("latest_enqueue_time", latest_enqueue_time), ("next_enqueue_time", next_enqueue_time),
-                            ("created_at", created_at), ("updated_at", updated_at)):
+        for name, value in (
+            ("latest_enqueue_time", latest_enqueue_time),
+            ("next_enqueue_time", next_enqueue_time),
+            ("created_at", created_at),
+            ("updated_at", updated_at),
+        ):
             _check_time(value, d.id, name)
         self.connection: Redis | None = connection
         self.latest_enqueue_time = latest_enqueue_time
@@ -707,8 +750,11 @@ class RedisCronJob(CronJob):
         self.enabled = d.enabled
         for name, value in d.options.items():
             setattr(self, name, value)
-        self.job_options = {k: v for k, v in {**d.ints, "meta": d.meta, "webhooks": build_webhooks(self.webhooks)
-                                               }.items() if v is not None}
+        self.job_options = {
+            k: v
+            for k, v in {**d.ints, "meta": d.meta, "webhooks": build_webhooks(self.webhooks)}.items()
+            if v is not None
+        }
         self._json = d.json
         # What func_name was derived from (or read from Redis): an unchanged pair is not re-checked.
         self._checked = (d.func, d.func_name)
@@ -727,11 +773,25 @@ class RedisCronJob(CronJob):
             func = None  # a new dotted path: it is imported to check it
         options = self.options()
         d = _normalise(
-            self.id, self.queue_name, func, func_name, self.args, self.kwargs, self.interval, self.cron,
+            self.id,
+            self.queue_name,
+            func,
+            func_name,
+            self.args,
+            self.kwargs,
+            self.interval,
+            self.cron,
             self.meta,
-            {"job_timeout": self.job_timeout, "result_ttl": self.result_ttl, "ttl": self.ttl,
-             "failure_ttl": self.failure_ttl},
-            self.enabled, trusted_func_name=trusted, options=options, trusted_options=self._trusted_options,
+            {
+                "job_timeout": self.job_timeout,
+                "result_ttl": self.result_ttl,
+                "ttl": self.ttl,
+                "failure_ttl": self.failure_ttl,
+            },
+            self.enabled,
+            trusted_func_name=trusted,
+            options=options,
+            trusted_options=self._trusted_options,
         )
         self._apply(d)
         self._remember_code(options)
@@ -796,8 +856,9 @@ class RedisCronJob(CronJob):
         ``max_runs`` times, gets no slot.
         """
         if stored is None:
-            stored = StoredTiming(self.interval, slot_of(self.next_enqueue_time), slot_of(self.latest_enqueue_time),
-                                  self.run_count)
+            stored = StoredTiming(
+                self.interval, slot_of(self.next_enqueue_time), slot_of(self.latest_enqueue_time), self.run_count
+            )
         if self.max_runs is not None and stored.runs >= self.max_runs:
             return None
         last: float | None = None
@@ -927,12 +988,17 @@ class RedisCronJob(CronJob):
         func_name = data["func_name"]
         if not is_dotted(func_name):
             # Never imported here (the worker imports it); only its shape is checked.
-            raise CorruptJobError(job_id, f"field func_name={shorten(repr(func_name), 120)} is not a dotted path like "
-                                          "'package.module.function'")
+            raise CorruptJobError(
+                job_id,
+                f"field func_name={shorten(repr(func_name), 120)} is not a dotted path like 'package.module.function'",
+            )
         size = arguments_size(data.get("args"), data.get("kwargs"), data.get("meta"))
         if size > limits.MAX_ARGUMENTS_BYTES:
-            raise CorruptJobError(job_id, f"args, kwargs and meta take {size:,} bytes, over the limit of "
-                                          f"{limits.MAX_ARGUMENTS_BYTES:,} (rediscron.limits.MAX_ARGUMENTS_BYTES)")
+            raise CorruptJobError(
+                job_id,
+                f"args, kwargs and meta take {size:,} bytes, over the limit of "
+                f"{limits.MAX_ARGUMENTS_BYTES:,} (rediscron.limits.MAX_ARGUMENTS_BYTES)",
+            )
 
         args = field("args", _text_json)
         kwargs = field("kwargs", _text_json)
@@ -1063,9 +1129,18 @@ class RedisCronJob(CronJob):
         now, [(stored, revision)] = read_timings(connection, [self], self.clock)
         return now, stored, revision
 
-    def _save_call(self, now: float, stored: StoredTiming | None, expected: str, event: str, enabled: str,
-                   conflict: Conflict, latest: datetime | None = None,
-                   fields: dict[str, str] | None = None, source: Source = "hand") -> tuple[list[str], list[Any]]:
+    def _save_call(
+        self,
+        now: float,
+        stored: StoredTiming | None,
+        expected: str,
+        event: str,
+        enabled: str,
+        conflict: Conflict,
+        latest: datetime | None = None,
+        fields: dict[str, str] | None = None,
+        source: Source = "hand",
+    ) -> tuple[list[str], list[Any]]:
         """Keys and arguments of the save script for this job's current definition.
 
         ``fields``: the definition fields, when the caller has just validated the job. ``source``:
@@ -1081,12 +1156,23 @@ class RedisCronJob(CronJob):
         else:
             candidate = self.first_slot(now, stored)
         args: list[Any] = [
-            self.id, event, keys.events(), format_time(from_epoch(now)),
-            *self._index_entry(candidate), enabled,
-            "1" if latest is not None else "0", format_time(latest) if latest else "", conflict, expected,
-            source, len(SCHEDULE_FIELDS), *SCHEDULE_FIELDS,
-            len(fields), *[x for pair in fields.items() for x in pair],
-            len(removed), *removed,
+            self.id,
+            event,
+            keys.events(),
+            format_time(from_epoch(now)),
+            *self._index_entry(candidate),
+            enabled,
+            "1" if latest is not None else "0",
+            format_time(latest) if latest else "",
+            conflict,
+            expected,
+            source,
+            len(SCHEDULE_FIELDS),
+            *SCHEDULE_FIELDS,
+            len(fields),
+            *[x for pair in fields.items() for x in pair],
+            len(removed),
+            *removed,
         ]
         return [self.key, keys.schedule(), keys.ids(), keys.last_update(), keys.revision(), keys.applied()], args
 
@@ -1143,7 +1229,10 @@ class RedisCronJob(CronJob):
         connection = self._connection()
         now, stored, _revision = self._read_timing(connection)
         args = [
-            self.id, "1" if enabled else "0", keys.events(), format_time(from_epoch(now)),
+            self.id,
+            "1" if enabled else "0",
+            keys.events(),
+            format_time(from_epoch(now)),
             *self._index_entry(self.first_slot(now, stored)),
         ]
         keys_ = [self.key, keys.schedule(), keys.last_update(), keys.revision()]
@@ -1238,8 +1327,9 @@ class RedisCronJob(CronJob):
         self.latest_enqueue_time = time
         self.next_enqueue_time = self.get_next_enqueue_time()
         if self.connection is not None:
-            self._write(None, "updated", enabled="1" if self.enabled else "0", latest=time, source="",
-                        conflict="update")
+            self._write(
+                None, "updated", enabled="1" if self.enabled else "0", latest=time, source="", conflict="update"
+            )
 
     # -- enqueueing ---------------------------------------------------------------------------
 
@@ -1300,8 +1390,10 @@ class RedisCronJob(CronJob):
                 raise InvalidJobError(self.id, "job_class", f"{self.job_class} is not a subclass of rq's Job")
         if self.serializer:
             kwargs["serializer"] = code("serializer")
-            if not (callable(getattr(kwargs["serializer"], "dumps", None))
-                    and callable(getattr(kwargs["serializer"], "loads", None))):
+            if not (
+                callable(getattr(kwargs["serializer"], "dumps", None))
+                and callable(getattr(kwargs["serializer"], "loads", None))
+            ):
                 raise InvalidJobError(self.id, "serializer", f"{self.serializer} has no dumps() and loads()")
         return queue_class(self.queue_name, connection=connection, **kwargs)
 
@@ -1351,8 +1443,13 @@ def delete_job(client: Redis | Pipeline, job_id: str) -> bool:
     # An id that is not valid text (as a shell passes stray bytes) still names its keys byte for byte.
     raw: str | bytes = job_id if _encodable(job_id) else job_id.encode("utf-8", "surrogateescape")
     keys_: list[Any] = [
-        keys.job(raw), keys.schedule(), keys.ids(), keys.last_update(), keys.history(raw),
-        keys.applied(), keys.failing(),
+        keys.job(raw),
+        keys.schedule(),
+        keys.ids(),
+        keys.last_update(),
+        keys.history(raw),
+        keys.applied(),
+        keys.failing(),
     ]
     existed = scripts.run("delete", client, keys_, [raw, keys.events()])
     return True if isinstance(client, Pipeline) else bool(int(existed))
@@ -1396,8 +1493,12 @@ def all_ids(connection: Redis) -> tuple[list[str], list[str]]:
     return sorted(ids), sorted(bad)
 
 
-def load_jobs(connection: Redis, ids: list[str], chunk: int = 1000, job_class: type[RedisCronJob] | None = None,
-              ) -> tuple[list[RedisCronJob], dict[str, str], list[str]]:
+def load_jobs(
+    connection: Redis,
+    ids: list[str],
+    chunk: int = 1000,
+    job_class: type[RedisCronJob] | None = None,
+) -> tuple[list[RedisCronJob], dict[str, str], list[str]]:
     """Read many jobs in pipelined chunks: (readable jobs, unreadable ones with the reason, ids whose hash is gone).
 
     Only reads: a listing works for a read-only user and never cleans up (the scheduler
@@ -1407,7 +1508,7 @@ def load_jobs(connection: Redis, ids: list[str], chunk: int = 1000, job_class: t
     invalid: dict[str, str] = {}
     missing: list[str] = []
     for start in range(0, len(ids), chunk):
-        part = ids[start:start + chunk]
+        part = ids[start : start + chunk]
         if not part:
             continue
         with connection.pipeline(transaction=False) as pipe:

@@ -58,7 +58,9 @@ class SchedulerLock:
         """Take the lock if it is free; return None on success, else who holds it."""
         sent = time.monotonic()
         ok, value = scripts.run(
-            "lock_acquire", self.connection, [keys.lock(), keys.lock_epoch()],
+            "lock_acquire",
+            self.connection,
+            [keys.lock(), keys.lock_epoch()],
             [self.token, self.name, self.ttl * 1000, self.highest_epoch],
         )
         if int(ok):

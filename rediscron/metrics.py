@@ -74,28 +74,60 @@ def _metric(name: str, kind: str, help_text: str, *samples: str) -> list[str]:
 def render(scheduler: RedisCronScheduler, connection: Redis | None = None) -> str:
     """The metrics of ``scheduler`` in Prometheus' text format; Redis is read through ``connection``."""
     lines = [
-        *_metric("rediscron_fires_total", "counter", "Runs enqueued for their slot by this scheduler.",
-                 f"rediscron_fires_total {scheduler.fired}"),
-        *_metric("rediscron_missed_slots_total", "counter",
-                 "Slots not run (coalesced, skipped, misfired, over the catch-up limit).",
-                 f"rediscron_missed_slots_total {scheduler.missed}"),
-        *_metric("rediscron_overlap_skips_total", "counter",
-                 "Slots skipped because the previous run was still in progress.",
-                 f"rediscron_overlap_skips_total {scheduler.overlap_skipped}"),
-        *_metric("rediscron_quarantined_total", "counter", "Jobs this scheduler quarantined.",
-                 f"rediscron_quarantined_total {scheduler.quarantined}"),
-        *_metric("rediscron_failed_passes_total", "counter",
-                 "Passes of the loop that failed (Redis unreachable, an error reply); each is retried with back-off.",
-                 f"rediscron_failed_passes_total {scheduler.failed_passes}"),
-        *_metric("rediscron_lag_seconds", "histogram", "Enqueue time minus slot time.",
-                 *scheduler.lag_histogram.lines("rediscron_lag_seconds")),
-        *_metric("rediscron_lock_held", "gauge", "1 while this scheduler holds the lock.",
-                 f"rediscron_lock_held {1 if scheduler.lock_epoch is not None else 0}"),
-        *_metric("rediscron_fencing_epoch", "gauge", "The fencing epoch of the lock this scheduler holds (0: none).",
-                 f"rediscron_fencing_epoch {scheduler.lock_epoch or 0}"),
-        *_metric("rediscron_registry_lost", "gauge",
-                 "1 while the registry is empty after having had jobs (Redis lost its data).",
-                 f"rediscron_registry_lost {1 if scheduler.registry_lost else 0}"),
+        *_metric(
+            "rediscron_fires_total",
+            "counter",
+            "Runs enqueued for their slot by this scheduler.",
+            f"rediscron_fires_total {scheduler.fired}",
+        ),
+        *_metric(
+            "rediscron_missed_slots_total",
+            "counter",
+            "Slots not run (coalesced, skipped, misfired, over the catch-up limit).",
+            f"rediscron_missed_slots_total {scheduler.missed}",
+        ),
+        *_metric(
+            "rediscron_overlap_skips_total",
+            "counter",
+            "Slots skipped because the previous run was still in progress.",
+            f"rediscron_overlap_skips_total {scheduler.overlap_skipped}",
+        ),
+        *_metric(
+            "rediscron_quarantined_total",
+            "counter",
+            "Jobs this scheduler quarantined.",
+            f"rediscron_quarantined_total {scheduler.quarantined}",
+        ),
+        *_metric(
+            "rediscron_failed_passes_total",
+            "counter",
+            "Passes of the loop that failed (Redis unreachable, an error reply); each is retried with back-off.",
+            f"rediscron_failed_passes_total {scheduler.failed_passes}",
+        ),
+        *_metric(
+            "rediscron_lag_seconds",
+            "histogram",
+            "Enqueue time minus slot time.",
+            *scheduler.lag_histogram.lines("rediscron_lag_seconds"),
+        ),
+        *_metric(
+            "rediscron_lock_held",
+            "gauge",
+            "1 while this scheduler holds the lock.",
+            f"rediscron_lock_held {1 if scheduler.lock_epoch is not None else 0}",
+        ),
+        *_metric(
+            "rediscron_fencing_epoch",
+            "gauge",
+            "The fencing epoch of the lock this scheduler holds (0: none).",
+            f"rediscron_fencing_epoch {scheduler.lock_epoch or 0}",
+        ),
+        *_metric(
+            "rediscron_registry_lost",
+            "gauge",
+            "1 while the registry is empty after having had jobs (Redis lost its data).",
+            f"rediscron_registry_lost {1 if scheduler.registry_lost else 0}",
+        ),
     ]
     try:
         with (connection or scheduler.connection).pipeline(transaction=False) as pipe:
@@ -111,19 +143,25 @@ def render(scheduler: RedisCronScheduler, connection: Redis | None = None) -> st
         # Counted by Redis, not the loop: a loop that is stuck cannot report its own stall.
         overdue = max(0.0, now - first) if math.isfinite(first) else 0.0
         lines += [
-            *_metric("rediscron_jobs", "gauge", "Cron jobs in the registry.",
-                     f'rediscron_jobs{{state="registered"}} {registered}',
-                     f'rediscron_jobs{{state="scheduled"}} {int(indexed) - int(quarantined)}',
-                     f'rediscron_jobs{{state="quarantined"}} {quarantined}',
-                     f'rediscron_jobs{{state="failing"}} {failing}'),
-            *_metric("rediscron_oldest_overdue_seconds", "gauge",
-                     "How long the most overdue slot has been due (0: none); grows while no scheduler fires.",
-                     f"rediscron_oldest_overdue_seconds {overdue:.3f}"),
+            *_metric(
+                "rediscron_jobs",
+                "gauge",
+                "Cron jobs in the registry.",
+                f'rediscron_jobs{{state="registered"}} {registered}',
+                f'rediscron_jobs{{state="scheduled"}} {int(indexed) - int(quarantined)}',
+                f'rediscron_jobs{{state="quarantined"}} {quarantined}',
+                f'rediscron_jobs{{state="failing"}} {failing}',
+            ),
+            *_metric(
+                "rediscron_oldest_overdue_seconds",
+                "gauge",
+                "How long the most overdue slot has been due (0: none); grows while no scheduler fires.",
+                f"rediscron_oldest_overdue_seconds {overdue:.3f}",
+            ),
             *_metric("rediscron_redis_up", "gauge", "1 if this endpoint could read Redis.", "rediscron_redis_up 1"),
         ]
     except Exception:  # a scrape during an outage still answers, and says so
-        lines += _metric("rediscron_redis_up", "gauge", "1 if this endpoint could read Redis.",
-                         "rediscron_redis_up 0")
+        lines += _metric("rediscron_redis_up", "gauge", "1 if this endpoint could read Redis.", "rediscron_redis_up 0")
     return "\n".join(lines) + "\n"
 
 
@@ -133,8 +171,15 @@ class MetricsServer:
     ``host`` defaults to the loopback address: say ``"0.0.0.0"`` to serve other hosts.
     """
 
-    def __init__(self, scheduler: RedisCronScheduler, port: int, host: str = "127.0.0.1", *,
-                 max_clients: int = MAX_CLIENTS, timeout: float = REQUEST_TIMEOUT) -> None:
+    def __init__(
+        self,
+        scheduler: RedisCronScheduler,
+        port: int,
+        host: str = "127.0.0.1",
+        *,
+        max_clients: int = MAX_CLIENTS,
+        timeout: float = REQUEST_TIMEOUT,
+    ) -> None:
         self.scheduler = scheduler
         self.connection = own_client(scheduler.connection, max_clients, timeout)
         slots = threading.BoundedSemaphore(max_clients)

@@ -62,8 +62,9 @@ def _check_seconds(value: Any, job_id: str, field: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_INTERVAL:
-        raise _fail(job_id, field, f"must be a whole number of seconds from 1 to {MAX_INTERVAL}, or None, "
-                                   f"not {value!r}")
+        raise _fail(
+            job_id, field, f"must be a whole number of seconds from 1 to {MAX_INTERVAL}, or None, not {value!r}"
+        )
     return value
 
 
@@ -102,8 +103,12 @@ def _check_moment(value: Any, job_id: str, field: str) -> datetime | None:
     if not isinstance(value, datetime):
         raise _fail(job_id, field, f"must be a timezone-aware datetime or None, not {value!r}")
     if value.tzinfo is None or value.utcoffset() is None:
-        raise _fail(job_id, field, f"{value.isoformat()} has no time zone; pass an aware datetime "
-                                   "(e.g. datetime(2030, 1, 1, tzinfo=timezone.utc))")
+        raise _fail(
+            job_id,
+            field,
+            f"{value.isoformat()} has no time zone; pass an aware datetime "
+            "(e.g. datetime(2030, 1, 1, tzinfo=timezone.utc))",
+        )
     moment = value.astimezone(timezone.utc)
     if not 1970 <= moment.year <= 9000:
         raise _fail(job_id, field, f"must be between the years 1970 and 9000, not {value.isoformat()}")
@@ -149,8 +154,12 @@ def _check_retry(value: Any, job_id: str, field: str) -> dict[str, Any] | None:
     intervals = spec["interval"]
     if not _whole(spec["max"]) or not 1 <= spec["max"] <= 1000:
         raise _fail(job_id, field, f"max must be a whole number from 1 to 1000, not {spec['max']!r}")
-    if not isinstance(intervals, list) or not intervals or len(intervals) > 100 \
-            or not all(_whole(i) and 0 <= i <= MAX_INTERVAL for i in intervals):
+    if (
+        not isinstance(intervals, list)
+        or not intervals
+        or len(intervals) > 100
+        or not all(_whole(i) and 0 <= i <= MAX_INTERVAL for i in intervals)
+    ):
         raise _fail(job_id, field, f"interval must be seconds >= 0, or a list of them, not {intervals!r}")
     if not isinstance(spec.get("at_front", False), bool):
         raise _fail(job_id, field, "at_front must be True or False")
@@ -250,8 +259,13 @@ def _check_webhooks(value: Any, job_id: str, field: str) -> list[dict[str, Any]]
     checked = []
     for number, item in enumerate(value, 1):
         try:
-            hook = item if isinstance(item, Webhook) else Webhook.from_dict(dict(item)) \
-                if isinstance(item, Mapping) else None
+            hook = (
+                item
+                if isinstance(item, Webhook)
+                else Webhook.from_dict(dict(item))
+                if isinstance(item, Mapping)
+                else None
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise _fail(job_id, field, f"#{number} is not a valid webhook: {exc}") from None
         if hook is None:
@@ -327,8 +341,9 @@ OPTIONS: dict[str, Option] = {
 SCHEDULE_OPTIONS = tuple(name for name, option in OPTIONS.items() if option.schedule)
 
 
-def check_options(job_id: str, values: Mapping[str, Any], interval: int | None,
-                  trusted: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def check_options(
+    job_id: str, values: Mapping[str, Any], interval: int | None, trusted: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Every option checked and normalised (defaults filled in); InvalidJobError names the first bad one.
 
     A value equal to its entry in ``trusted`` (as read back from Redis) is kept unchecked.
@@ -336,7 +351,8 @@ def check_options(job_id: str, values: Mapping[str, Any], interval: int | None,
     trusted = trusted or {}
     # The default itself (the very object) is valid and normal by construction; a test holds that.
     checked = {
-        name: value if value is option.default or (name in trusted and trusted[name] == value)
+        name: value
+        if value is option.default or (name in trusted and trusted[name] == value)
         else option.check(value, job_id, name)
         for name, option in OPTIONS.items()
         for value in [values.get(name, option.default)]
@@ -351,8 +367,10 @@ def check_options(job_id: str, values: Mapping[str, Any], interval: int | None,
 
 def encode_options(values: Mapping[str, Any]) -> dict[str, str | None]:
     """Hash fields of checked options; None for a default (the field is removed)."""
-    return {name: None if values[name] == option.default or values[name] is None else option.encode(values[name])
-            for name, option in OPTIONS.items()}
+    return {
+        name: None if values[name] == option.default or values[name] is None else option.encode(values[name])
+        for name, option in OPTIONS.items()
+    }
 
 
 def decode_options(data: Mapping[str, str]) -> dict[str, Any]:

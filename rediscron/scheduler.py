@@ -76,11 +76,26 @@ QUARANTINE_RETRY_BATCH = 500
 _CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 #: Refusals of rq's enqueue that concern the server or this user, not the job: retried, never quarantined.
 _SERVER_WIDE_REFUSALS = ("NOPERM", "OOM", "READONLY", "MISCONF", "BUSY", "NOREPLICAS", "MASTERDOWN")
-_REGISTER_ARGUMENTS = frozenset({
-    "func", "func_name", "queue_name", "id", "args", "kwargs", "interval", "cron", "job_timeout", "result_ttl",
-    "ttl", "failure_ttl", "meta", "enabled", "name", *OPTIONS,
-})
-
+_REGISTER_ARGUMENTS = frozenset(
+    {
+        "func",
+        "func_name",
+        "queue_name",
+        "id",
+        "args",
+        "kwargs",
+        "interval",
+        "cron",
+        "job_timeout",
+        "result_ttl",
+        "ttl",
+        "failure_ttl",
+        "meta",
+        "enabled",
+        "name",
+        *OPTIONS,
+    }
+)
 
 
 class Tick(NamedTuple):
@@ -342,14 +357,37 @@ class RedisCronScheduler(CronScheduler):
             scheduler.register(rebuild_metric, "metrics", ("pm10",), None, 300, id="metric:pm10")
         """
         if positional:
-            given = _by_position(positional, {
-                "id": id, "args": args, "kwargs": kwargs, "interval": interval, "cron": cron,
-                "job_timeout": job_timeout, "result_ttl": result_ttl, "ttl": ttl, "failure_ttl": failure_ttl,
-                "meta": meta, "enabled": enabled, "webhooks": webhooks, "name": name})
-            id, args, kwargs, interval, cron = given["id"], given["args"], given["kwargs"], given["interval"], \
-                given["cron"]
-            job_timeout, result_ttl, ttl, failure_ttl = given["job_timeout"], given["result_ttl"], given["ttl"], \
-                given["failure_ttl"]
+            given = _by_position(
+                positional,
+                {
+                    "id": id,
+                    "args": args,
+                    "kwargs": kwargs,
+                    "interval": interval,
+                    "cron": cron,
+                    "job_timeout": job_timeout,
+                    "result_ttl": result_ttl,
+                    "ttl": ttl,
+                    "failure_ttl": failure_ttl,
+                    "meta": meta,
+                    "enabled": enabled,
+                    "webhooks": webhooks,
+                    "name": name,
+                },
+            )
+            id, args, kwargs, interval, cron = (
+                given["id"],
+                given["args"],
+                given["kwargs"],
+                given["interval"],
+                given["cron"],
+            )
+            job_timeout, result_ttl, ttl, failure_ttl = (
+                given["job_timeout"],
+                given["result_ttl"],
+                given["ttl"],
+                given["failure_ttl"],
+            )
             meta, enabled, webhooks, name = given["meta"], given["enabled"], given["webhooks"], given["name"]
         if id is None and not name and self._ids_from_functions:
             id = self._config_id(func)
@@ -399,8 +437,9 @@ class RedisCronScheduler(CronScheduler):
             raise InvalidJobError(job.id, "id", "a cron job with this id exists (conflict='raise')")
         if status == 0:
             return self.cron_job_class.fetch(job.id, self.connection)
-        self.log.info("Registered cron job %r: %s on queue %s (%s)", job.id, job.func_name, queue_name,
-                      job.describe_schedule())
+        self.log.info(
+            "Registered cron job %r: %s on queue %s (%s)", job.id, job.func_name, queue_name, job.describe_schedule()
+        )
         return job
 
     def register_many(
@@ -436,37 +475,47 @@ class RedisCronScheduler(CronScheduler):
                 raise InvalidJobError(None, f"job #{number}", "must be a mapping of register() arguments")
             unknown = set(spec) - _REGISTER_ARGUMENTS
             if unknown:
-                raise InvalidJobError(spec.get("id") if isinstance(spec.get("id"), str) else f"#{number}",
-                                      "arguments", f"unknown: {sorted(unknown)}")
+                raise InvalidJobError(
+                    spec.get("id") if isinstance(spec.get("id"), str) else f"#{number}",
+                    "arguments",
+                    f"unknown: {sorted(unknown)}",
+                )
             arguments = dict(spec)
             enabled = arguments.pop("enabled", None)
             _check_enabled(enabled, arguments.get("id"))
-            job = self.cron_job_class(connection=self.connection, enabled=True if enabled is None else enabled,
-                                      **arguments)
+            job = self.cron_job_class(
+                connection=self.connection, enabled=True if enabled is None else enabled, **arguments
+            )
             if job.id in seen:
                 raise InvalidJobError(job.id, "id", "appears twice in the batch")
             seen.add(job.id)
             job.clock = self.clock
             self._trust_code_of(job)
             # Validated when built, before anything is written; the batch writes these very fields.
-            planned.append((job, "" if enabled is None else ("1" if enabled else "0"),
-                            job._definition_fields(validate=False)))
+            planned.append(
+                (job, "" if enabled is None else ("1" if enabled else "0"), job._definition_fields(validate=False))
+            )
         if conflict == "raise" and planned:
             with self.connection.pipeline(transaction=False) as pipe:
                 for job, _state, _fields in planned:
                     pipe.exists(job.key)
                 taken = [job.id for (job, _, _), there in zip(planned, pipe.execute(), strict=True) if there]
             if taken:
-                raise InvalidJobError(taken[0], "id", f"{len(taken)} job(s) exist already (conflict='raise'), "
-                                                     f"e.g. {', '.join(taken[:5])}; nothing was written")
+                raise InvalidJobError(
+                    taken[0],
+                    "id",
+                    f"{len(taken)} job(s) exist already (conflict='raise'), "
+                    f"e.g. {', '.join(taken[:5])}; nothing was written",
+                )
         result: list[RedisCronJob] = []
         for start in range(0, len(planned), batch_size):
-            result += self._write_batch(planned[start:start + batch_size], conflict)
+            result += self._write_batch(planned[start : start + batch_size], conflict)
         self.log.info("Registered %d cron jobs", len(result))
         return result
 
-    def _write_batch(self, batch: list[tuple[RedisCronJob, str, dict[str, str]]],
-                     conflict: Conflict) -> list[RedisCronJob]:
+    def _write_batch(
+        self, batch: list[tuple[RedisCronJob, str, dict[str, str]]], conflict: Conflict
+    ) -> list[RedisCronJob]:
         now, stored = read_timings(self.connection, [job for job, _state, _fields in batch], self.clock)
         calls = [
             job._save_call(now, timing, expected, "updated", state, conflict, fields=fields)
@@ -550,12 +599,13 @@ class RedisCronScheduler(CronScheduler):
     def _now(self) -> float:
         return self.clock() if self.clock is not None else redis_time(self.connection)
 
-
     def _tick(self, lookahead: float = 0.0, offset: int = 0) -> Tick:
         """Read the time, the change marker, the next score and the entries due (by now + ``lookahead``)."""
         now_arg = "" if self.clock is None else repr(float(self.clock()))
         result = scripts.run(
-            "tick", self.connection, [keys.schedule(), keys.last_update()],
+            "tick",
+            self.connection,
+            [keys.schedule(), keys.last_update()],
             [now_arg, self.batch_size, keys.job(""), offset, repr(lookahead)],
         )
         now = float(as_text(result[0]))
@@ -591,8 +641,11 @@ class RedisCronScheduler(CronScheduler):
         self._advanced_to = None
         if not due or self._lock.value is None:
             return [], False
-        slots = [slot for job, score, revision in self._read_due(due)
-                 if (slot := self._prepare(job, score, revision, now)) is not None]
+        slots = [
+            slot
+            for job, score, revision in self._read_due(due)
+            if (slot := self._prepare(job, score, revision, now)) is not None
+        ]
         if not slots:
             return [], len(due) >= self.batch_size
         return self._fire_slots(slots, now), len(due) >= self.batch_size
@@ -652,8 +705,11 @@ class RedisCronScheduler(CronScheduler):
         """Account for what the fire script did with ``slots``; return the jobs enqueued."""
         held, outcomes = result.held, result.outcomes
         if not held:
-            self.log.warning("Lock lost before enqueueing %d due slot(s); nothing enqueued", len(slots),
-                             extra=fields("lock_lost", scheduler=self.name, pending=len(slots)))
+            self.log.warning(
+                "Lock lost before enqueueing %d due slot(s); nothing enqueued",
+                len(slots),
+                extra=fields("lock_lost", scheduler=self.name, pending=len(slots)),
+            )
             self._lock.value = None
             self._next_heartbeat = 0.0
             return []
@@ -666,15 +722,21 @@ class RedisCronScheduler(CronScheduler):
             if reason.startswith(_SERVER_WIDE_REFUSALS) or "can't run this command" in reason:
                 server_wide = server_wide or reason  # not this job's fault: retried as a failed pass
             else:
-                self._quarantine(s.job.id, s.revision, RediscronError(
-                    f"Redis refused the enqueue of its run ({reason}); a key where rq writes (its queue, a "
-                    "registry) has another type"))
+                self._quarantine(
+                    s.job.id,
+                    s.revision,
+                    RediscronError(
+                        f"Redis refused the enqueue of its run ({reason}); a key where rq writes (its queue, a "
+                        "registry) has another type"
+                    ),
+                )
         fired: list[RedisCronJob] = []
         # A job changed between read and fire: look again at once, but never spin on one that stays stale.
         self._stale_streak = self._stale_streak + 1 if enqueue.STALE in outcomes else 0
         self._stale = 0 < self._stale_streak <= 3
         advanced = [
-            float(s.next_score) for s, outcome in zip(slots, outcomes, strict=True)
+            float(s.next_score)
+            for s, outcome in zip(slots, outcomes, strict=True)
             if outcome not in (enqueue.STALE, enqueue.DISABLED, enqueue.REFUSED) and s.next_score != ""
         ]
         self._advanced_to = min(advanced) if advanced else None
@@ -690,8 +752,10 @@ class RedisCronScheduler(CronScheduler):
                 fired.append(s.job)
         if server_wide is not None:
             if server_wide.startswith("NOPERM") or "can't run this command" in server_wide:
-                raise NoPermissionError(f"this user has no permissions to run one of the commands rq's enqueue sends "
-                                        f"(HSET, RPUSH, LPUSH, SADD, ZADD, EXPIRE, PERSIST...): {server_wide}")
+                raise NoPermissionError(
+                    f"this user has no permissions to run one of the commands rq's enqueue sends "
+                    f"(HSET, RPUSH, LPUSH, SADD, ZADD, EXPIRE, PERSIST...): {server_wide}"
+                )
             raise ResponseError(server_wide)
         return fired
 
@@ -738,7 +802,7 @@ class RedisCronScheduler(CronScheduler):
         lock_value = self._lock.value
         if not valid or lock_value is None:
             return
-        batches = [valid[start:start + self.batch_size] for start in range(0, len(valid), self.batch_size)]
+        batches = [valid[start : start + self.batch_size] for start in range(0, len(valid), self.batch_size)]
         # One round trip for all: Redis runs the scripts back to back, serving other clients in between.
         results = enqueue.fire_batches(self.connection, lock_value, batches, now)
         for batch, result in zip(batches, results, strict=True):
@@ -751,25 +815,61 @@ class RedisCronScheduler(CronScheduler):
         run, drop = s.plan.run, s.plan.drop
         if drop is not None and outcome not in (enqueue.STALE, enqueue.DISABLED, enqueue.REFUSED):
             self.missed += drop.slots
-            self.log.warning("Cron job %s: %s%d slot(s) from %s to %s not run (%s)", s.job.id,
-                             "" if drop.exact else "at least ", drop.slots, _time(drop.first), _time(drop.last),
-                             drop.reason, extra=fields("missed", job_id=s.job.id, slots=drop.slots, exact=drop.exact,
-                                                       first=drop.first, last=drop.last, reason=drop.reason))
+            self.log.warning(
+                "Cron job %s: %s%d slot(s) from %s to %s not run (%s)",
+                s.job.id,
+                "" if drop.exact else "at least ",
+                drop.slots,
+                _time(drop.first),
+                _time(drop.last),
+                drop.reason,
+                extra=fields(
+                    "missed",
+                    job_id=s.job.id,
+                    slots=drop.slots,
+                    exact=drop.exact,
+                    first=drop.first,
+                    last=drop.last,
+                    reason=drop.reason,
+                ),
+            )
         if outcome == enqueue.ENQUEUED and s.rq_job is not None and run is not None:
             self.lag_histogram.observe(max(0.0, now - run))
-            self.log.info("Enqueued %s (slot %s, %.3fs late) as %s on queue %s", s.job.id, _time(run),
-                          max(0.0, now - run), s.rq_job.id, s.job.queue_name,
-                          extra=fields("fire", job_id=s.job.id, slot=run, lag=round(now - run, 6),
-                                       rq_job_id=s.rq_job.id, queue=s.job.queue_name))
+            self.log.info(
+                "Enqueued %s (slot %s, %.3fs late) as %s on queue %s",
+                s.job.id,
+                _time(run),
+                max(0.0, now - run),
+                s.rq_job.id,
+                s.job.queue_name,
+                extra=fields(
+                    "fire",
+                    job_id=s.job.id,
+                    slot=run,
+                    lag=round(now - run, 6),
+                    rq_job_id=s.rq_job.id,
+                    queue=s.job.queue_name,
+                ),
+            )
         elif outcome == enqueue.ALREADY_ENQUEUED and s.rq_job is not None and run is not None:
-            self.log.info("Slot %s of %s was already enqueued as %s; moved on", _time(run), s.job.id, s.rq_job.id,
-                          extra=fields("already_enqueued", job_id=s.job.id, slot=run, rq_job_id=s.rq_job.id))
+            self.log.info(
+                "Slot %s of %s was already enqueued as %s; moved on",
+                _time(run),
+                s.job.id,
+                s.rq_job.id,
+                extra=fields("already_enqueued", job_id=s.job.id, slot=run, rq_job_id=s.rq_job.id),
+            )
         elif outcome == enqueue.OVERLAP_SKIPPED and run is not None:
             self.overlap_skipped += 1
-            self.log.info("Cron job %s: slot %s skipped, its previous run is still queued or running (overlap=skip)",
-                          s.job.id, _time(run), extra=fields("overlap_skip", job_id=s.job.id, slot=run))
+            self.log.info(
+                "Cron job %s: slot %s skipped, its previous run is still queued or running (overlap=skip)",
+                s.job.id,
+                _time(run),
+                extra=fields("overlap_skip", job_id=s.job.id, slot=run),
+            )
         if outcome in (enqueue.ENQUEUED, enqueue.ALREADY_ENQUEUED, enqueue.DROPPED, enqueue.OVERLAP_SKIPPED) and (
-                s.next_score == "" or (s.plan.final and outcome in (enqueue.ENQUEUED, enqueue.ALREADY_ENQUEUED))):
+            s.next_score == "" or (s.plan.final and outcome in (enqueue.ENQUEUED, enqueue.ALREADY_ENQUEUED))
+        ):
             why = f"it has run max_runs={s.job.max_runs} times" if s.plan.final else "its end_time has passed"
             self.log.info("Cron job %s has ended: %s", s.job.id, why, extra=fields("ended", job_id=s.job.id, why=why))
 
@@ -849,13 +949,22 @@ class RedisCronScheduler(CronScheduler):
         message = exc.message if isinstance(exc, CorruptJobError) else f"{type(exc).__name__}: {exc}"
         # Stored for operators on other hosts: say whose view of the job this is.
         message = shorten(f"scheduler {self.name}: {message}", limits.MAX_ERROR_CHARS)
-        done = scripts.run("quarantine", self.connection, [keys.job(job_id), keys.schedule(), keys.revision()],
-                           [job_id, revision, message])
+        done = scripts.run(
+            "quarantine",
+            self.connection,
+            [keys.job(job_id), keys.schedule(), keys.revision()],
+            [job_id, revision, message],
+        )
         if int(done):
             self.quarantined += 1
-            self.log.error("Quarantined cron job %r: %s (fix the record, or register() it again; the scheduler "
-                           "retries it every %.0fs, and enable() or delete() acts at once)", job_id, message,
-                           QUARANTINE_RETRY_INTERVAL, extra=fields("quarantine", job_id=job_id, error=message))
+            self.log.error(
+                "Quarantined cron job %r: %s (fix the record, or register() it again; the scheduler "
+                "retries it every %.0fs, and enable() or delete() acts at once)",
+                job_id,
+                message,
+                QUARANTINE_RETRY_INTERVAL,
+                extra=fields("quarantine", job_id=job_id, error=message),
+            )
 
     def retry_quarantined(self) -> list[str]:
         """Re-read quarantined jobs and lift the quarantine of those that can be used now; return their ids.
@@ -865,8 +974,12 @@ class RedisCronScheduler(CronScheduler):
         ``allow_import``). It resumes at its next slot from now, without catching up. The loop
         calls this each time it takes the lock and every ``QUARANTINE_RETRY_INTERVAL`` seconds.
         """
-        raw = cast(list[Any], self.connection.zrangebyscore(
-            keys.schedule(), "+inf", "+inf", start=self._quarantine_offset, num=QUARANTINE_RETRY_BATCH))
+        raw = cast(
+            list[Any],
+            self.connection.zrangebyscore(
+                keys.schedule(), "+inf", "+inf", start=self._quarantine_offset, num=QUARANTINE_RETRY_BATCH
+            ),
+        )
         self._quarantine_offset = self._quarantine_offset + len(raw) if len(raw) == QUARANTINE_RETRY_BATCH else 0
         ids = decode_ids(raw)[0]
         if not ids:
@@ -877,8 +990,11 @@ class RedisCronScheduler(CronScheduler):
             records = pipe.execute(raise_on_error=False)
         now = self._now()
         lifted: list[str] = []
-        gone = [job_id for job_id, record in zip(ids, records, strict=True) if not isinstance(record, Exception)
-                and not record]
+        gone = [
+            job_id
+            for job_id, record in zip(ids, records, strict=True)
+            if not isinstance(record, Exception) and not record
+        ]
         if gone:
             # Never due (+inf), so never pruned by a pass: an entry whose record was deleted by hand goes here.
             prune_index(self.connection, gone)
@@ -891,20 +1007,32 @@ class RedisCronScheduler(CronScheduler):
                 slot = job.first_slot(now)
                 if slot is not None:
                     # Everything a fire needs, short of firing: the queue, its classes, the RQ job.
-                    enqueue.record_enqueue(self.connection, self.get_queue_for_job(job),
-                                           job.build_rq_job(self.get_queue_for_job(job), slot), job.at_front)
+                    enqueue.record_enqueue(
+                        self.connection,
+                        self.get_queue_for_job(job),
+                        job.build_rq_job(self.get_queue_for_job(job), slot),
+                        job.at_front,
+                    )
             except _CONNECTION_ERRORS:
                 raise
             except Exception:
                 continue  # still unusable; its stored error stays
             score, next_time = job._index_entry(slot)
-            if int(scripts.run("lift", self.connection,
-                               [keys.job(job_id), keys.schedule(), keys.revision(), keys.last_update()],
-                               [job_id, revision, score, next_time, keys.events()])):
+            if int(
+                scripts.run(
+                    "lift",
+                    self.connection,
+                    [keys.job(job_id), keys.schedule(), keys.revision(), keys.last_update()],
+                    [job_id, revision, score, next_time, keys.events()],
+                )
+            ):
                 lifted.append(job_id)
-                self.log.warning("Cron job %r can be used again; quarantine lifted (next run %s)", job_id,
-                                 next_time or "none: it has ended",
-                                 extra=fields("quarantine_lifted", job_id=job_id))
+                self.log.warning(
+                    "Cron job %r can be used again; quarantine lifted (next run %s)",
+                    job_id,
+                    next_time or "none: it has ended",
+                    extra=fields("quarantine_lifted", job_id=job_id),
+                )
         return lifted
 
     def calculate_sleep_interval(self) -> float:
@@ -977,8 +1105,12 @@ class RedisCronScheduler(CronScheduler):
         """Say once that a monitoring key cannot be written; firing goes on regardless."""
         if key not in self._monitoring_failures:
             self._monitoring_failures.add(key)
-            self.log.warning("Scheduler %s: cannot write %s (%s); rq's tools may not list this scheduler, which "
-                             "keeps firing", self.name, key, error)
+            self.log.warning(
+                "Scheduler %s: cannot write %s (%s); rq's tools may not list this scheduler, which keeps firing",
+                self.name,
+                key,
+                error,
+            )
 
     def _touch_registry(self) -> tuple[bool, int | None]:
         """Heartbeat rq's scheduler registry and refresh the hash's TTL, best effort: (hash still there,
@@ -1005,15 +1137,23 @@ class RedisCronScheduler(CronScheduler):
         """
         holder = self._lock.acquire()
         if holder is not None and self._holder_is_gone(holder) and self._lock.release_held_by(holder.value):
-            self.log.warning("Scheduler %s: the lock's holder %s ran on this host and its process is gone; took "
-                             "over without waiting for its lock to expire", self.name, holder.name,
-                             extra=fields("lock_taken_over", scheduler=self.name, holder=holder.name))
+            self.log.warning(
+                "Scheduler %s: the lock's holder %s ran on this host and its process is gone; took "
+                "over without waiting for its lock to expire",
+                self.name,
+                holder.name,
+                extra=fields("lock_taken_over", scheduler=self.name, holder=holder.name),
+            )
             holder = self._lock.acquire()
         if holder is not None:
             raise SchedulerLockedError(f"{holder.name} (fencing epoch {holder.epoch})")
         self._leading = True
-        self.log.info("Scheduler %s: took the lock (fencing epoch %s)", self.name, self._lock.epoch,
-                      extra=fields("lock_acquired", scheduler=self.name, epoch=self._lock.epoch))
+        self.log.info(
+            "Scheduler %s: took the lock (fencing epoch %s)",
+            self.name,
+            self._lock.epoch,
+            extra=fields("lock_acquired", scheduler=self.name, epoch=self._lock.epoch),
+        )
         # A new leader gives quarantined jobs another chance (its allow_import may differ).
         self._next_quarantine_retry = 0.0
         self._quarantine_offset = 0
@@ -1029,8 +1169,16 @@ class RedisCronScheduler(CronScheduler):
         """Whether the lock's holder is a scheduler of this host (and pid namespace) whose process has exited."""
         raw = self.connection.hmget(f"{keys.prefix()}:cron_scheduler:{holder.name}", "hostname", "pid", "pid_namespace")
         host, pid, namespace = (x.decode("utf-8", "replace") if isinstance(x, bytes) else x for x in raw)
-        if host != self.hostname or namespace is None or namespace != _pid_namespace() or not pid \
-                or not pid.isascii() or not pid.isdigit() or len(pid) > 9 or int(pid) == os.getpid():
+        if (
+            host != self.hostname
+            or namespace is None
+            or namespace != _pid_namespace()
+            or not pid
+            or not pid.isascii()
+            or not pid.isdigit()
+            or len(pid) > 9
+            or int(pid) == os.getpid()
+        ):
             return False
         try:
             os.kill(int(pid), 0)
@@ -1043,15 +1191,17 @@ class RedisCronScheduler(CronScheduler):
     def _warn_about_server(self) -> None:
         """Say once if this Redis may evict the registry."""
         try:
-            policy = as_text(cast(dict[Any, Any], self.connection.config_get("maxmemory-policy"))
-                             .get("maxmemory-policy") or "")
+            policy = as_text(
+                cast(dict[Any, Any], self.connection.config_get("maxmemory-policy")).get("maxmemory-policy") or ""
+            )
         except ResponseError:
             return  # CONFIG is often disabled on managed Redis; nothing to check then
         if policy.startswith("allkeys-"):
             self.log.warning(
                 "Redis maxmemory-policy is %s: under memory pressure Redis may evict cron job records and the "
                 "schedule index. Use noeviction (or a volatile-* policy) for the Redis that holds the registry.",
-                policy)
+                policy,
+            )
 
     def register_death(self, pipeline: Pipeline | None = None) -> None:
         """Unregister this scheduler and release the singleton lock if it is still ours.
@@ -1072,8 +1222,9 @@ class RedisCronScheduler(CronScheduler):
         except (*_CONNECTION_ERRORS, RedisError) as exc:
             self.log.warning("Scheduler %s: could not unregister from rq's registry (%s)", self.name, exc)
         if released:
-            self.log.info("Scheduler %s: released the lock", self.name,
-                          extra=fields("lock_released", scheduler=self.name))
+            self.log.info(
+                "Scheduler %s: released the lock", self.name, extra=fields("lock_released", scheduler=self.name)
+            )
 
     def heartbeat(self) -> None:
         """Heartbeat rq's scheduler registry and, while this scheduler leads, extend the scheduler lock.
@@ -1094,12 +1245,19 @@ class RedisCronScheduler(CronScheduler):
             holder = self._lock.acquire()
             if holder is not None:
                 self._leading = False
-                self.log.error("Scheduler %s: lock is held by %s; stopping", self.name, holder.name,
-                               extra=fields("lock_lost", scheduler=self.name, holder=holder.name, epoch=holder.epoch))
+                self.log.error(
+                    "Scheduler %s: lock is held by %s; stopping",
+                    self.name,
+                    holder.name,
+                    extra=fields("lock_lost", scheduler=self.name, holder=holder.name, epoch=holder.epoch),
+                )
                 raise LockLostError(holder.name)
-            self.log.warning("Scheduler %s: lock had expired; took it again (fencing epoch %s)",
-                             self.name, self._lock.epoch,
-                             extra=fields("lock_retaken", scheduler=self.name, epoch=self._lock.epoch))
+            self.log.warning(
+                "Scheduler %s: lock had expired; took it again (fencing epoch %s)",
+                self.name,
+                self._lock.epoch,
+                extra=fields("lock_retaken", scheduler=self.name, epoch=self._lock.epoch),
+            )
         refreshed, registered = self._touch_registry()
         self._wait_for_replicas()
         if registered is not None:
@@ -1121,8 +1279,12 @@ class RedisCronScheduler(CronScheduler):
         acked = int(self.connection.wait(self.wait_replicas, 100))
         short = acked < self.wait_replicas
         if short and not self._replicas_short:
-            self.log.warning("Scheduler %s: only %d of %d replica(s) acknowledged the lock; a failover now could "
-                             "lose it", self.name, acked, self.wait_replicas)
+            self.log.warning(
+                "Scheduler %s: only %d of %d replica(s) acknowledged the lock; a failover now could lose it",
+                self.name,
+                acked,
+                self.wait_replicas,
+            )
         elif not short and self._replicas_short:
             self.log.info("Scheduler %s: %d replica(s) acknowledge the lock again", self.name, acked)
         self._replicas_short = short
@@ -1137,11 +1299,18 @@ class RedisCronScheduler(CronScheduler):
             self.log.error(
                 "Scheduler %s: the registry is EMPTY (it had %d job(s)) and the lock had vanished: Redis restarted "
                 "without its data or was flushed. Nothing will run until the jobs are registered again "
-                "(for example with `rqrcron apply`).", self.name, known)
+                "(for example with `rqrcron apply`).",
+                self.name,
+                known,
+            )
         else:
             self.log.warning(
                 "Scheduler %s: the registry has %d job(s), %d before the lock vanished: Redis may have lost recent "
-                "writes (a restart or failover). Check the registry (`rqrcron info`).", self.name, registered, known)
+                "writes (a restart or failover). Check the registry (`rqrcron info`).",
+                self.name,
+                registered,
+                known,
+            )
 
     @property
     def lock_epoch(self) -> int | None:
@@ -1229,23 +1398,23 @@ class RedisCronScheduler(CronScheduler):
                 self.log.info("Scheduler %s: stop requested", self.name)
             except KeyboardInterrupt:
                 if self._second_signal is not None:
-                    self.log.warning("Scheduler %s: second signal %s; exiting at once", self.name,
-                                     self._second_signal)
+                    self.log.warning("Scheduler %s: second signal %s; exiting at once", self.name, self._second_signal)
                 else:
                     self.log.info("Scheduler %s: interrupted", self.name)
             finally:
                 self._releasing = True
                 if self._stop_signal is not None:
                     # Logged here, not in the handler, which must take no lock.
-                    self.log.info("Scheduler %s: received signal %s; stopped after the current step", self.name,
-                                  self._stop_signal)
+                    self.log.info(
+                        "Scheduler %s: received signal %s; stopped after the current step", self.name, self._stop_signal
+                    )
                 self._listener.stop()
                 self.register_death()
                 self._releasing = False
                 if started:
                     self.log.info("Scheduler %s: shutdown complete", self.name)
         finally:
-            for sig, handler in (previous.items() if isinstance(previous, dict) else ()):
+            for sig, handler in previous.items() if isinstance(previous, dict) else ():
                 signal.signal(sig, handler)
 
     def _wait_for_lock(self) -> None:
@@ -1273,9 +1442,11 @@ class RedisCronScheduler(CronScheduler):
 
     def _hooked(self) -> bool:
         """Whether enqueue_jobs() or calculate_sleep_interval() is overridden (by a subclass, or on the object)."""
-        return (getattr(self.enqueue_jobs, "__func__", None) is not RedisCronScheduler.enqueue_jobs
-                or getattr(self.calculate_sleep_interval, "__func__", None)
-                is not RedisCronScheduler.calculate_sleep_interval)
+        return (
+            getattr(self.enqueue_jobs, "__func__", None) is not RedisCronScheduler.enqueue_jobs
+            or getattr(self.calculate_sleep_interval, "__func__", None)
+            is not RedisCronScheduler.calculate_sleep_interval
+        )
 
     def _hooked_pass(self) -> float:
         """rq's pass, through the overridden hooks: enqueue what is due, then ask how long to wait."""
@@ -1295,8 +1466,12 @@ class RedisCronScheduler(CronScheduler):
                     self.heartbeat()
                 sleep = self._hooked_pass() if hooked else self._pass()
                 if self._failing is not None:
-                    self.log.warning("Scheduler %s: recovered after %.1fs (%s)", self.name,
-                                     time.monotonic() - self._failing_since, self._failing)
+                    self.log.warning(
+                        "Scheduler %s: recovered after %.1fs (%s)",
+                        self.name,
+                        time.monotonic() - self._failing_since,
+                        self._failing,
+                    )
                     self._failing = None
                     self._backoff = 0.1
             except StopRequested:
@@ -1322,10 +1497,14 @@ class RedisCronScheduler(CronScheduler):
                 self.log.error("Scheduler %s: Redis unreachable (%s); retrying with back-off", self.name, exc)
             elif isinstance(exc, RedisError):
                 # An error reply (NOPERM, OOM, READONLY, BUSY...): Redis says what is wrong, no traceback needed.
-                hint = " (docs/operations.md lists the ACL rights the scheduler needs)" if "NOPERM" in str(exc) or \
-                    isinstance(exc, NoPermissionError) else ""
-                self.log.error("Scheduler %s: Redis refused a command: %s%s; retrying with back-off", self.name,
-                               exc, hint)
+                hint = (
+                    " (docs/operations.md lists the ACL rights the scheduler needs)"
+                    if "NOPERM" in str(exc) or isinstance(exc, NoPermissionError)
+                    else ""
+                )
+                self.log.error(
+                    "Scheduler %s: Redis refused a command: %s%s; retrying with back-off", self.name, exc, hint
+                )
             else:
                 # A bug: keep going, loudly, without crashing.
                 self.log.exception("Scheduler %s: pass failed; retrying with back-off", self.name)
@@ -1349,9 +1528,13 @@ class RedisCronScheduler(CronScheduler):
         self._next_master_check = time.monotonic() + MASTER_CHECK_INTERVAL
         address = pool.get_master_address()  # type: ignore[no-untyped-call]
         if self._master is not None and address != self._master:
-            self.log.warning("Scheduler %s: Redis Sentinel reports a new master %s:%s (was %s:%s); moving to it",
-                             self.name, *address, *self._master,
-                             extra=fields("master_changed", scheduler=self.name, master=f"{address[0]}:{address[1]}"))
+            self.log.warning(
+                "Scheduler %s: Redis Sentinel reports a new master %s:%s (was %s:%s); moving to it",
+                self.name,
+                *address,
+                *self._master,
+                extra=fields("master_changed", scheduler=self.name, master=f"{address[0]}:{address[1]}"),
+            )
             pool.disconnect(inuse_connections=False)
             self._listener.resubscribe()
             # Built against the old master's clock and records: build again from the new one.
@@ -1430,20 +1613,43 @@ def _time(slot: int) -> str:
 
 
 #: register()'s arguments after queue_name, by position: its own order, and rq's CronScheduler.register order.
-_OWN_ORDER = ("id", "args", "kwargs", "interval", "cron", "job_timeout", "result_ttl", "ttl", "failure_ttl", "meta",
-              "enabled")
-_RQ_ORDER = ("args", "kwargs", "interval", "cron", "job_timeout", "result_ttl", "ttl", "failure_ttl", "meta",
-             "webhooks", "name")
+_OWN_ORDER = (
+    "id",
+    "args",
+    "kwargs",
+    "interval",
+    "cron",
+    "job_timeout",
+    "result_ttl",
+    "ttl",
+    "failure_ttl",
+    "meta",
+    "enabled",
+)
+_RQ_ORDER = (
+    "args",
+    "kwargs",
+    "interval",
+    "cron",
+    "job_timeout",
+    "result_ttl",
+    "ttl",
+    "failure_ttl",
+    "meta",
+    "webhooks",
+    "name",
+)
 _DEFAULTS: dict[str, Any] = {name: None for name in (*_OWN_ORDER, *_RQ_ORDER)} | {
-    "result_ttl": DEFAULT_RESULT_TTL, "name": ""}
+    "result_ttl": DEFAULT_RESULT_TTL,
+    "name": "",
+}
 
 
 def _by_position(positional: tuple[Any, ...], keywords: dict[str, Any]) -> dict[str, Any]:
     """``keywords`` with the positional arguments filled in, in the order their first one tells."""
     order = _OWN_ORDER if isinstance(positional[0], str) else _RQ_ORDER
     if len(positional) > len(order):
-        raise TypeError(f"register() takes at most {len(order) + 2} positional arguments ({len(positional) + 2} "
-                        "given)")
+        raise TypeError(f"register() takes at most {len(order) + 2} positional arguments ({len(positional) + 2} given)")
     given = dict(keywords)
     for name, value in zip(order, positional, strict=False):
         if given[name] is not _DEFAULTS[name] and given[name] != _DEFAULTS[name]:

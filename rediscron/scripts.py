@@ -44,8 +44,7 @@ def run(name: str, client: Client, keys: list[str], args: list[Any]) -> Any:
         raise explain(exc) from None
 
 
-def run_all(name: str, connection: Redis, calls: list[tuple[list[str], list[Any]]], *,
-            transaction: bool) -> list[Any]:
+def run_all(name: str, connection: Redis, calls: list[tuple[list[str], list[Any]]], *, transaction: bool) -> list[Any]:
     """Run the script once per (keys, args) of ``calls``, all in one round trip; the replies in order.
 
     Plain EVALSHA: a pipeline running registered script objects first asks SCRIPT EXISTS,
@@ -74,8 +73,9 @@ def run_all(name: str, connection: Redis, calls: list[tuple[list[str], list[Any]
     return replies
 
 
-_REFUSED = re.compile(r"f_([0-9a-f]{40}).*@user_script:(\d+).*(can't run this command|NOPERM|no permissions)",
-                      re.IGNORECASE | re.DOTALL)
+_REFUSED = re.compile(
+    r"f_([0-9a-f]{40}).*@user_script:(\d+).*(can't run this command|NOPERM|no permissions)", re.IGNORECASE | re.DOTALL
+)
 _CALL = re.compile(r"redis\.p?call\('([A-Z]+)'")
 
 
@@ -94,10 +94,14 @@ def explain(exc: ResponseError) -> ResponseError:
             line -= _PRELUDE_LINES
             text = lines[line - 1] if 0 < line <= len(lines) else ""
             call = _CALL.search(text)
-            what = f"the {call.group(1)} command" if call else "one of the commands rq's enqueue sends (HSET, " \
-                "RPUSH, LPUSH, SADD, ZADD, EXPIRE, PERSIST...)"
-            return NoPermissionError(f"this user has no permissions to run {what} (in rediscron's {name} script, "
-                                     f"line {line}): {exc}")
+            what = (
+                f"the {call.group(1)} command"
+                if call
+                else "one of the commands rq's enqueue sends (HSET, RPUSH, LPUSH, SADD, ZADD, EXPIRE, PERSIST...)"
+            )
+            return NoPermissionError(
+                f"this user has no permissions to run {what} (in rediscron's {name} script, line {line}): {exc}"
+            )
     return exc
 
 

@@ -68,8 +68,10 @@ class Status:
 
     def as_json(self) -> dict[str, Any]:
         # Strict JSON has no Infinity or NaN.
-        return {key: None if isinstance(value, float) and not math.isfinite(value) else value
-                for key, value in asdict(self).items()}
+        return {
+            key: None if isinstance(value, float) and not math.isfinite(value) else value
+            for key, value in asdict(self).items()
+        }
 
 
 def _percentile(sorted_values: list[float], fraction: float) -> float:
@@ -91,15 +93,32 @@ def read_status(connection: Redis, window: float = WINDOW, max_overdue: float = 
         pipe.lrange(keys.fires(), 0, -1)
         pipe.zcard(keys.failing())
         pipe.zrevrange(keys.failing(), 0, FAILING_SHOWN - 1, withscores=True)
-        (time_reply, lock_value, ttl_ms, registered, indexed, quarantined, soonest, totals,
-         fires, failing, most_failing) = pipe.execute()
+        (
+            time_reply,
+            lock_value,
+            ttl_ms,
+            registered,
+            indexed,
+            quarantined,
+            soonest,
+            totals,
+            fires,
+            failing,
+            most_failing,
+        ) = pipe.execute()
     now = epoch_of_time_reply(time_reply)
     holder = LockHolder.parse(_text(lock_value), int(ttl_ms)) if lock_value else None
     host = pid = age = started = lock_ttl = lost = None
     if holder is not None:
         with connection.pipeline(transaction=False) as pipe:
-            pipe.hmget(f"{keys.prefix()}:cron_scheduler:{holder.name}", "hostname", "pid", "created_at", "lock_ttl",
-                       "registry_lost")
+            pipe.hmget(
+                f"{keys.prefix()}:cron_scheduler:{holder.name}",
+                "hostname",
+                "pid",
+                "created_at",
+                "lock_ttl",
+                "registry_lost",
+            )
             pipe.zscore(cron_scheduler_registry.get_registry_key(), holder.name)
             (host_raw, pid_raw, created_raw, ttl_raw, lost_raw), seen = pipe.execute()
         host = _text(host_raw) if host_raw else None
@@ -192,20 +211,30 @@ def _problems(status: Status, max_overdue: float) -> list[str]:
     if status.leader is None:
         problems.append("no scheduler holds the lock: nothing is being enqueued")
     elif status.heartbeat_age is None:
-        problems.append(f"the lock's holder {status.leader} has no heartbeat in rq's scheduler registry: it is not a "
-                        "running rediscron scheduler, or it stopped heartbeating")
+        problems.append(
+            f"the lock's holder {status.leader} has no heartbeat in rq's scheduler registry: it is not a "
+            "running rediscron scheduler, or it stopped heartbeating"
+        )
     elif status.leader_alive is False:
-        problems.append(f"the leader's process (pid {status.pid} on this host) is gone; its lock expires in "
-                        f"{_seconds(status.lock_ttl_left)}, then a standby takes over")
+        problems.append(
+            f"the leader's process (pid {status.pid} on this host) is gone; its lock expires in "
+            f"{_seconds(status.lock_ttl_left)}, then a standby takes over"
+        )
     elif status.heartbeat_age is not None and status.lock_ttl and status.heartbeat_age > status.lock_ttl * 2 / 3:
-        problems.append(f"the leader's last heartbeat was {_seconds(status.heartbeat_age)} ago (it beats every "
-                        f"{_seconds(status.lock_ttl / 3)}): it is stuck or paused")
+        problems.append(
+            f"the leader's last heartbeat was {_seconds(status.heartbeat_age)} ago (it beats every "
+            f"{_seconds(status.lock_ttl / 3)}): it is stuck or paused"
+        )
     if status.oldest_overdue > max_overdue:
-        problems.append(f"a slot has been due for {_seconds(status.oldest_overdue)} (more than "
-                        f"{_seconds(max_overdue)}): no scheduler is firing")
+        problems.append(
+            f"a slot has been due for {_seconds(status.oldest_overdue)} (more than "
+            f"{_seconds(max_overdue)}): no scheduler is firing"
+        )
     if status.registry_lost:
-        problems.append(f"the registry is empty, and had {status.registry_lost} job(s): Redis lost its data; "
-                        "register the jobs again (for example with `rqrcron apply`)")
+        problems.append(
+            f"the registry is empty, and had {status.registry_lost} job(s): Redis lost its data; "
+            "register the jobs again (for example with `rqrcron apply`)"
+        )
     return problems
 
 
@@ -232,17 +261,34 @@ def render_status(status: Status) -> str:
         ("leader", leader),
         ("lock", f"expires in {_seconds(status.lock_ttl_left)}" if status.leader else "-"),
         ("heartbeat", f"{_seconds(status.heartbeat_age)} ago" if status.heartbeat_age is not None else "-"),
-        ("fires", f"{status.fires_per_minute:.1f}/min over the last "
-                  + (f"{minutes:.0f} min" if minutes >= 1 else f"{status.window:.0f} s")),
+        (
+            "fires",
+            f"{status.fires_per_minute:.1f}/min over the last "
+            + (f"{minutes:.0f} min" if minutes >= 1 else f"{status.window:.0f} s"),
+        ),
         ("lag", f"p50 {_seconds(status.lag_p50)}, p99 {_seconds(status.lag_p99)}, max {_seconds(status.lag_max)}"),
         ("jobs", f"{status.registered} registered, {status.scheduled} scheduled, {status.quarantined} quarantined"),
-        ("next due", "-" if status.next_due_in is None else f"in {_seconds(status.next_due_in)}"
-         if status.next_due_in >= 0 else f"overdue by {_seconds(-status.next_due_in)}"),
-        ("totals", f"{status.fired_total} fired, {status.missed_total} slots missed, "
-                   f"{status.overlap_skipped_total} skipped for overlap"),
-        ("failing", "-" if not status.failing else f"{status.failing} job(s) whose latest runs failed: " + ", ".join(
-            f"{job_id} ({count} in a row)" for job_id, count in status.most_failing)
-            + (", ..." if status.failing > len(status.most_failing) else "")),
+        (
+            "next due",
+            "-"
+            if status.next_due_in is None
+            else f"in {_seconds(status.next_due_in)}"
+            if status.next_due_in >= 0
+            else f"overdue by {_seconds(-status.next_due_in)}",
+        ),
+        (
+            "totals",
+            f"{status.fired_total} fired, {status.missed_total} slots missed, "
+            f"{status.overlap_skipped_total} skipped for overlap",
+        ),
+        (
+            "failing",
+            "-"
+            if not status.failing
+            else f"{status.failing} job(s) whose latest runs failed: "
+            + ", ".join(f"{job_id} ({count} in a row)" for job_id, count in status.most_failing)
+            + (", ..." if status.failing > len(status.most_failing) else ""),
+        ),
     ]
     if status.oldest_overdue > 1:
         lines.insert(7, ("overdue", f"the oldest due slot waits for {_seconds(status.oldest_overdue)}"))

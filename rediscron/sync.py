@@ -25,8 +25,22 @@ from .text import has_control, to_json
 
 FORMAT_VERSION = 1
 #: The fields of an entry, in the order files show them.
-FIELDS = ("id", "func", "queue", "interval", "cron", "args", "kwargs", "meta",
-          "job_timeout", "result_ttl", "ttl", "failure_ttl", "enabled", *OPTIONS)
+FIELDS = (
+    "id",
+    "func",
+    "queue",
+    "interval",
+    "cron",
+    "args",
+    "kwargs",
+    "meta",
+    "job_timeout",
+    "result_ttl",
+    "ttl",
+    "failure_ttl",
+    "enabled",
+    *OPTIONS,
+)
 #: Options holding a moment: ISO 8601 text in files.
 _MOMENTS = ("start_time", "end_time")
 _OPTIONS = ("meta", "job_timeout", "ttl", "failure_ttl")
@@ -38,7 +52,6 @@ class SyncError(RediscronError, ValueError):
 
 class ApplyInterrupted(RediscronError):
     """Redis failed while ``apply`` wrote (the message says how far it got); running it again finishes."""
-
 
 
 def entry_of(job: RedisCronJob) -> dict[str, Any]:
@@ -193,8 +206,9 @@ def _rq_cron_zone(path: str) -> str | None:
     if zone is None and _same_offsets_as_local_time("UTC"):
         return None  # local time is UTC, rediscron's default
     if zone is None or not _same_offsets_as_local_time(zone):
-        raise SyncError(f"{path}: rq 3 reads cron in the host's local time, whose IANA zone is not known here; "
-                        f"{advice}")
+        raise SyncError(
+            f"{path}: rq 3 reads cron in the host's local time, whose IANA zone is not known here; {advice}"
+        )
     return None if zone in ("UTC", "Etc/UTC", "Etc/Universal", "Universal", "Zulu", "Etc/Zulu") else zone
 
 
@@ -224,8 +238,9 @@ def _load_rq_config(path: str, zone: str | None = None) -> list[dict[str, Any]]:
     try:
         collector.load_config_from_file(path)
     except SystemExit as exc:
-        raise SyncError(f"cannot load rq cron config {path}: it called sys.exit({exc.code!r}) while being "
-                        "imported") from None
+        raise SyncError(
+            f"cannot load rq cron config {path}: it called sys.exit({exc.code!r}) while being imported"
+        ) from None
     except Exception as exc:
         raise SyncError(f"cannot load rq cron config {path}: {exc}") from None
     entries = []
@@ -278,13 +293,19 @@ class Plan:
         for job, changes in self.update:
             detail = "; ".join(f"{name} {json.dumps(old)} -> {json.dumps(new)}" for name, (old, new) in changes.items())
             lines.append(f"~ {job.id}: {detail}")
-        lines += [f"= {job_id}: unchanged, made otherwise; from now on defined by this file (a later "
-                  "`apply --prune` of a file without it deletes it)" for job_id in self.adopt]
-        lines += [f"- {job_id}: delete (an earlier apply wrote or took it over; gone from the file)"
-                  for job_id in self.prune]
+        lines += [
+            f"= {job_id}: unchanged, made otherwise; from now on defined by this file (a later "
+            "`apply --prune` of a file without it deletes it)"
+            for job_id in self.adopt
+        ]
+        lines += [
+            f"- {job_id}: delete (an earlier apply wrote or took it over; gone from the file)" for job_id in self.prune
+        ]
         adopted = f" ({len(self.adopt)} taken over)" if self.adopt else ""
-        lines.append(f"{len(self.create)} to create, {len(self.update)} to update, {len(self.prune)} to delete, "
-                     f"{len(self.unchanged)} unchanged{adopted}")
+        lines.append(
+            f"{len(self.create)} to create, {len(self.update)} to update, {len(self.prune)} to delete, "
+            f"{len(self.unchanged)} unchanged{adopted}"
+        )
         return lines
 
 
@@ -308,14 +329,27 @@ def _job_from_entry(entry: dict[str, Any], connection: Redis, number: int) -> Re
             try:
                 options[name] = datetime.fromisoformat(options[name])
             except ValueError:
-                raise InvalidJobError(job_id if isinstance(job_id, str) else f"#{number}", name,
-                                      f"{options[name]!r} is not an ISO 8601 time") from None
+                raise InvalidJobError(
+                    job_id if isinstance(job_id, str) else f"#{number}",
+                    name,
+                    f"{options[name]!r} is not an ISO 8601 time",
+                ) from None
     return RedisCronJob(
-        id=cast(str, job_id), queue_name=entry["queue"], func=entry["func"],
-        args=entry.get("args"), kwargs=entry.get("kwargs"), interval=entry.get("interval"), cron=entry.get("cron"),
-        job_timeout=entry.get("job_timeout"), result_ttl=entry.get("result_ttl", DEFAULT_RESULT_TTL),
-        ttl=entry.get("ttl"), failure_ttl=entry.get("failure_ttl"), meta=entry.get("meta"),
-        connection=connection, enabled=enabled, **options,
+        id=cast(str, job_id),
+        queue_name=entry["queue"],
+        func=entry["func"],
+        args=entry.get("args"),
+        kwargs=entry.get("kwargs"),
+        interval=entry.get("interval"),
+        cron=entry.get("cron"),
+        job_timeout=entry.get("job_timeout"),
+        result_ttl=entry.get("result_ttl", DEFAULT_RESULT_TTL),
+        ttl=entry.get("ttl"),
+        failure_ttl=entry.get("failure_ttl"),
+        meta=entry.get("meta"),
+        connection=connection,
+        enabled=enabled,
+        **options,
     )
 
 
@@ -325,8 +359,10 @@ def plan(connection: Redis, entries: list[dict[str, Any]], prune: bool = False) 
     What ``--dry-run`` prints; `apply()` carries out exactly this plan.
     """
     if prune and not entries:
-        raise SyncError("the file lists no jobs: --prune would delete every job an earlier apply created; "
-                        "refusing (delete them with `rqrcron rm` if that is what you want)")
+        raise SyncError(
+            "the file lists no jobs: --prune would delete every job an earlier apply created; "
+            "refusing (delete them with `rqrcron rm` if that is what you want)"
+        )
     wanted: list[tuple[RedisCronJob, dict[str, Any]]] = []
     seen: set[str] = set()
     for number, entry in enumerate(entries, 1):
@@ -386,6 +422,8 @@ def apply(connection: Redis, entries: list[dict[str, Any]], prune: bool = False)
     except NoPermissionError:
         raise  # an ACL refusal: running apply again would not help; the CLI names the right
     except RedisError as exc:
-        raise ApplyInterrupted(f"Redis failed after {len(written)} of {len(todo.create) + len(todo.update)} job(s) "
-                               f"were written ({exc}); run apply again to finish") from None
+        raise ApplyInterrupted(
+            f"Redis failed after {len(written)} of {len(todo.create) + len(todo.update)} job(s) "
+            f"were written ({exc}); run apply again to finish"
+        ) from None
     return todo

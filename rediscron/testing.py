@@ -62,8 +62,14 @@ def free_port() -> int:
 class RedisServer:
     """One redis-server process that tests may stop, restart and pause."""
 
-    def __init__(self, binary: str | None = None, port: int | None = None, appendonly: bool = False,
-                 unixsocket: bool = False, extra_args: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        binary: str | None = None,
+        port: int | None = None,
+        appendonly: bool = False,
+        unixsocket: bool = False,
+        extra_args: list[str] | None = None,
+    ) -> None:
         self.binary = binary or find_redis_server()
         #: More redis-server arguments, e.g. ``["--replicaof", "127.0.0.1", "6379"]``.
         self.extra_args = list(extra_args or [])
@@ -86,9 +92,21 @@ class RedisServer:
     def command(self) -> list[str]:
         """The command line that starts this server."""
         args = [
-            self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
-            "--save", "", "--appendonly", "yes" if self.appendonly else "no",
-            "--daemonize", "no", "--loglevel", "warning",
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            self.dir,
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
         ]
         if self.socket_path:
             args += ["--unixsocket", self.socket_path, "--unixsocketperm", "700"]
@@ -98,8 +116,9 @@ class RedisServer:
         """Start the server and wait until it answers (RuntimeError if it does not)."""
         # Its own session: a Ctrl-C meant for the program that started it must not kill the server
         # under that program's clean shutdown; cleanup() stops it.
-        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -141,8 +160,14 @@ class SentinelServer(RedisServer):
     It declares the master down after ``down_after_ms`` without answers; two sentinels must agree.
     """
 
-    def __init__(self, master_port: int, master_name: str = "mymaster", down_after_ms: int = 1000,
-                 quorum: int = 2, binary: str | None = None) -> None:
+    def __init__(
+        self,
+        master_port: int,
+        master_name: str = "mymaster",
+        down_after_ms: int = 1000,
+        quorum: int = 2,
+        binary: str | None = None,
+    ) -> None:
         super().__init__(binary=binary)
         self.master_name = master_name
         self.config = os.path.join(self.dir, "sentinel.conf")

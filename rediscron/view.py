@@ -24,7 +24,6 @@ _STATE_WIDTH = len("disabled")
 _GAP = "  "
 
 
-
 @dataclass
 class Row:
     """One line of the listing."""
@@ -74,8 +73,11 @@ class Snapshot:
                 "lock_ttl_ms": self.holder.ttl_ms,
                 "heartbeat_age_seconds": self.heartbeat_age,
             }
-        return {"jobs": [row.as_json() for row in self.rows], "scheduler": scheduler,
-                "updated": self.taken_at.isoformat()}
+        return {
+            "jobs": [row.as_json() for row in self.rows],
+            "scheduler": scheduler,
+            "updated": self.taken_at.isoformat(),
+        }
 
 
 def _row(job: RedisCronJob, now: float) -> Row:
@@ -87,8 +89,17 @@ def _row(job: RedisCronJob, now: float) -> Row:
     if error:
         state = "invalid"
     next_in = job.next_enqueue_time.timestamp() - now if next_run != "-" and job.next_enqueue_time else None
-    return Row(job.id, job.describe_schedule(), state, next_run, job.queue_name, error, job.func_name,
-               job.consecutive_failures, next_in)
+    return Row(
+        job.id,
+        job.describe_schedule(),
+        state,
+        next_run,
+        job.queue_name,
+        error,
+        job.func_name,
+        job.consecutive_failures,
+        next_in,
+    )
 
 
 def snapshot(connection: Redis, queues: tuple[str, ...] = ()) -> Snapshot:
@@ -98,8 +109,10 @@ def snapshot(connection: Redis, queues: tuple[str, ...] = ()) -> Snapshot:
     invalid.update({job_id: "the id is not UTF-8 text" for job_id in bad})
     now = epoch_of_time_reply(connection.time())
     rows = [_row(job, now) for job in jobs]
-    rows += [Row(job_id, "?", "invalid", "-", queue, error) for (job_id, error), queue
-             in zip(invalid.items(), _stored_queues(connection, list(invalid)), strict=True)]
+    rows += [
+        Row(job_id, "?", "invalid", "-", queue, error)
+        for (job_id, error), queue in zip(invalid.items(), _stored_queues(connection, list(invalid)), strict=True)
+    ]
     if queues:
         rows = [row for row in rows if row.queue in queues]
     rows.sort(key=lambda row: row.id)

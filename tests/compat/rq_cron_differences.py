@@ -6,20 +6,28 @@ test of rq's cron suite must pass, and every test here must still fail, so the l
 
 from __future__ import annotations
 
-SHARED_REGISTRY = ("Redis is the source of truth, shared by every scheduler object: a second scheduler sees the "
-                   "jobs the first registered, and timing set on a job object in memory is not what fires")
-ONE_SCHEDULER = ("one scheduler enqueues at a time: enqueue_jobs() needs the lock (register_birth()), and a "
-                 "second register_birth() is refused while the first holds it")
+SHARED_REGISTRY = (
+    "Redis is the source of truth, shared by every scheduler object: a second scheduler sees the "
+    "jobs the first registered, and timing set on a job object in memory is not what fires"
+)
+ONE_SCHEDULER = (
+    "one scheduler enqueues at a time: enqueue_jobs() needs the lock (register_birth()), and a "
+    "second register_birth() is refused while the first holds it"
+)
 SERVER_TIME = "time comes from the Redis server (or an injected clock), not from patching rq.cron.now"
 JOB_ZONE = "cron is read in the job's timezone (default UTC), never in the host's local time as rq 3 does"
-NO_CODE = ("what Redis holds is never imported (design.md §4): jobs read back have func=None, and are still "
-           "enqueued by dotted path")
+NO_CODE = (
+    "what Redis holds is never imported (design.md §4): jobs read back have func=None, and are still "
+    "enqueued by dotted path"
+)
 ID_IS_NAME = "the name of a job is its id (rq defaults it to the function's path)"
 NO_RQ_REGISTRY = "rq's cron job registry (rq:cron_jobs) is not written: that key would collide (design.md §1)"
 SHORT_HISTORY = "history keeps the 20 newest runs of a job and no TTL (rq: 1,000 and a year), so memory stays bounded"
 JSON_ONLY = "arguments must be JSON: they are stored as data, so rq's placeholder for unserializable ones never arises"
-HASH_FORM = ("to_dict() is the stored hash: compact JSON, and fields that are None left out "
-             "(rq's monitoring form is to_rq_dict())")
+HASH_FORM = (
+    "to_dict() is the stored hash: compact JSON, and fields that are None left out "
+    "(rq's monitoring form is to_rq_dict())"
+)
 WAKEABLE_WAIT = "the loop waits on a wait that an edit or a signal interrupts, not time.sleep (so the test would hang)"
 
 EXPECTED: dict[str, str] = {

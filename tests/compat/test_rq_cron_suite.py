@@ -28,8 +28,10 @@ DOCS = HERE.parents[1] / "docs" / "api.md"
 RQ_VERSION = metadata.version("rq")
 SUITE = ("tests/test_cron.py", "tests/test_cron_job.py")
 
-pytestmark = pytest.mark.skipif(int(RQ_VERSION.split(".")[0]) < 3,
-                                reason=f"the differences are recorded for rq 3's cron suite, not rq {RQ_VERSION}'s")
+pytestmark = pytest.mark.skipif(
+    int(RQ_VERSION.split(".")[0]) < 3,
+    reason=f"the differences are recorded for rq 3's cron suite, not rq {RQ_VERSION}'s",
+)
 
 
 def rq_source() -> Path:
@@ -40,12 +42,29 @@ def rq_source() -> Path:
         return root
     cache.mkdir(exist_ok=True)
     download = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-         f"rq=={RQ_VERSION}", "-d", str(cache)], capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            f"rq=={RQ_VERSION}",
+            "-d",
+            str(cache),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     archive = cache / f"rq-{RQ_VERSION}.tar.gz"
     if download.returncode != 0 or not archive.exists():
-        pytest.fail(f"COULD NOT DOWNLOAD rq {RQ_VERSION}'s source release to run its cron tests against rediscron "
-                    f"(pip download rq=={RQ_VERSION} --no-binary :all:): {download.stderr.strip()[-500:]}")
+        pytest.fail(
+            f"COULD NOT DOWNLOAD rq {RQ_VERSION}'s source release to run its cron tests against rediscron "
+            f"(pip download rq=={RQ_VERSION} --no-binary :all:): {download.stderr.strip()[-500:]}"
+        )
     with tarfile.open(archive) as tar:
         members = [m for m in tar.getmembers() if m.name.startswith(f"rq-{RQ_VERSION}/tests/")]
         tar.extractall(cache, members=members, filter="data")
@@ -67,9 +86,29 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
         env = {**os.environ, "REDISCRON_RQ_TESTS_URL": f"{server.url.rsplit('/', 1)[0]}/4"}
         env.pop("PYTHONPATH", None)  # rq's `tests` package, not ours
         run = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(work),
-             "-o", "addopts=", "--timeout", "60", f"--junitxml={report}", *deselect, *SUITE],
-            cwd=work, env=env, capture_output=True, text=True, timeout=900)
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "--rootdir",
+                str(work),
+                "-o",
+                "addopts=",
+                "--timeout",
+                "60",
+                f"--junitxml={report}",
+                *deselect,
+                *SUITE,
+            ],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         if not report.exists():
             pytest.fail(f"rq's cron suite did not run:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
         yield outcomes(report)

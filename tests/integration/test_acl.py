@@ -51,17 +51,26 @@ def cli(url: str, *args: str) -> Result:
     return CliRunner().invoke(main, ["-u", url, *args])
 
 
-def test_a_scheduler_and_a_writer_need_nothing_more(connection: redis.Redis, redis_url: str,
-                                                    users: dict[str, list[str]],
-                                                    caplog: pytest.LogCaptureFixture) -> None:
+def test_a_scheduler_and_a_writer_need_nothing_more(
+    connection: redis.Redis, redis_url: str, users: dict[str, list[str]], caplog: pytest.LogCaptureFixture
+) -> None:
     user = users["scheduler"][0]
     as_user = redis.Redis.from_url(url_as(redis_url, user))
     scheduler = RedisCronScheduler(as_user, name="acl", lock_ttl=3, logging_level="WARNING")
-    scheduler.register(jobs.noop, "q", id="every", interval=1, overlap="skip", ttl=600, at_front=True,
-                       failure_ttl=60, retry=2, description="options rq writes")
+    scheduler.register(
+        jobs.noop,
+        "q",
+        id="every",
+        interval=1,
+        overlap="skip",
+        ttl=600,
+        at_front=True,
+        failure_ttl=60,
+        retry=2,
+        description="options rq writes",
+    )
     scheduler.register(jobs.fail, "q", id="failing", cron="* * * * * *", jitter=0)
-    scheduler.register_many([{"func": jobs.noop, "queue_name": "q", "id": f"m{i}", "interval": 5}
-                             for i in range(3)])
+    scheduler.register_many([{"func": jobs.noop, "queue_name": "q", "id": f"m{i}", "interval": 5} for i in range(3)])
     with caplog.at_level(logging.WARNING, logger="rediscron"):
         runner = threading.Thread(target=scheduler.start)
         runner.start()
@@ -79,34 +88,53 @@ def test_a_scheduler_and_a_writer_need_nothing_more(connection: redis.Redis, red
     assert not [p for p in problems if "NOPERM" in p or "refused" in p], problems
     assert scheduler.fired >= 4
     assert connection.zscore("rq:cron_jobs:failing", "failing") is not None
-    for args in (["add", "x", "tests.jobs.noop", "-q", "q", "--interval", "5"], ["disable", "x"], ["enable", "x"],
-                 ["trigger", "x"], ["enable", "--quarantined"], ["rm", "x"]):
+    for args in (
+        ["add", "x", "tests.jobs.noop", "-q", "q", "--interval", "5"],
+        ["disable", "x"],
+        ["enable", "x"],
+        ["trigger", "x"],
+        ["enable", "--quarantined"],
+        ["rm", "x"],
+    ):
         result = cli(url_as(redis_url, user), *args)
         assert result.exit_code == 0, (args, result.output)
 
 
-def test_a_viewer_reads_everything_and_writes_nothing(connection: redis.Redis, redis_url: str,
-                                                      users: dict[str, list[str]], tmp_path: Path) -> None:
+def test_a_viewer_reads_everything_and_writes_nothing(
+    connection: redis.Redis, redis_url: str, users: dict[str, list[str]], tmp_path: Path
+) -> None:
     scheduler = RedisCronScheduler(connection, name="leader", logging_level="WARNING")
     scheduler.register(jobs.noop, "q", id="a", interval=60)
     scheduler.register_birth()
     scheduler.enqueue_jobs()
     url = url_as(redis_url, users["viewer"][0])
     (tmp_path / "s.json").write_text('[{"id": "a", "func": "tests.jobs.noop", "queue": "q", "interval": 30}]')
-    for args in (["info"], ["info", "--json"], ["info", "-R"], ["show", "a"], ["history", "a"], ["export"],
-                 ["status"], ["apply", str(tmp_path / "s.json"), "--dry-run"]):
+    for args in (
+        ["info"],
+        ["info", "--json"],
+        ["info", "-R"],
+        ["show", "a"],
+        ["history", "a"],
+        ["export"],
+        ["status"],
+        ["apply", str(tmp_path / "s.json"), "--dry-run"],
+    ):
         result = cli(url, *args)
         assert result.exit_code == 0, (args, result.output)
     scheduler.register_death()
 
 
-@pytest.mark.parametrize(("removed", "args"), [
-    ("hset", ["add", "x", "tests.jobs.noop", "-q", "q", "--interval", "5"]),
-    ("evalsha", ["disable", "a"]),
-    ("hgetall", ["show", "a"]),
-])
-def test_a_missing_right_is_named_in_one_line(connection: redis.Redis, redis_url: str,
-                                              users: dict[str, list[str]], removed: str, args: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("removed", "args"),
+    [
+        ("hset", ["add", "x", "tests.jobs.noop", "-q", "q", "--interval", "5"]),
+        ("evalsha", ["disable", "a"]),
+        ("hgetall", ["show", "a"]),
+    ],
+)
+def test_a_missing_right_is_named_in_one_line(
+    connection: redis.Redis, redis_url: str, users: dict[str, list[str]], removed: str, args: list[str]
+) -> None:
     RedisCronScheduler(connection, logging_level="WARNING").register(jobs.noop, "q", id="a", interval=60)
     user = users["scheduler"][0]
     connection.execute_command("ACL", "SETUSER", user, f"-{removed}")
@@ -116,9 +144,9 @@ def test_a_missing_right_is_named_in_one_line(connection: redis.Redis, redis_url
     assert len(result.output.strip().splitlines()) == 1
 
 
-def test_the_scheduler_logs_a_refusal_without_a_traceback(connection: redis.Redis, redis_url: str,
-                                                          users: dict[str, list[str]],
-                                                          caplog: pytest.LogCaptureFixture) -> None:
+def test_the_scheduler_logs_a_refusal_without_a_traceback(
+    connection: redis.Redis, redis_url: str, users: dict[str, list[str]], caplog: pytest.LogCaptureFixture
+) -> None:
     user = users["scheduler"][0]
     as_user = redis.Redis.from_url(url_as(redis_url, user))
     scheduler = RedisCronScheduler(as_user, name="acl2", logging_level="WARNING")

@@ -85,7 +85,8 @@ class TestInfo:
         registered.register_death()
 
     def test_a_function_that_only_this_process_cannot_import_is_not_invalid(
-            self, rqrcron: Any, registered: RedisCronScheduler, connection: redis.Redis) -> None:
+        self, rqrcron: Any, registered: RedisCronScheduler, connection: redis.Redis
+    ) -> None:
         # An operator's host without the app's code: the jobs are fine, the scheduler imports them.
         connection.hset(k.job("vacuum"), "func_name", "elsewhere_only.tasks.vacuum")
         row = next(line for line in lines(rqrcron("info")) if line.startswith("vacuum"))
@@ -94,8 +95,9 @@ class TestInfo:
         row = next(line for line in lines(rqrcron("info")) if line.startswith("vacuum"))
         assert "invalid" in row and "cannot be imported" in row
 
-    def test_quarantined_and_corrupt_jobs_show_their_error(self, rqrcron: Any, registered: RedisCronScheduler,
-                                                           connection: redis.Redis) -> None:
+    def test_quarantined_and_corrupt_jobs_show_their_error(
+        self, rqrcron: Any, registered: RedisCronScheduler, connection: redis.Redis
+    ) -> None:
         connection.hset(k.job("broken"), mapping={"queue_name": "q", "func_name": "tests.jobs.noop", "cron": "bad"})
         connection.sadd(k.ids(), "broken")
         connection.set(k.job("str"), "x")
@@ -107,8 +109,9 @@ class TestInfo:
         assert any(line.startswith("str ") and "error:" in line for line in lines(result))
         assert "4 scheduled jobs total" in result.output
 
-    def test_enable_lifts_a_quarantine_and_says_so(self, rqrcron: Any, registered: RedisCronScheduler,
-                                                   connection: redis.Redis) -> None:
+    def test_enable_lifts_a_quarantine_and_says_so(
+        self, rqrcron: Any, registered: RedisCronScheduler, connection: redis.Redis
+    ) -> None:
         connection.hset(k.job("vacuum"), "last_error", "function myapp.tasks.vacuum cannot be imported")
         connection.zadd(k.schedule(), {"vacuum": float("inf")})
         result = rqrcron("enable", "vacuum")
@@ -124,8 +127,23 @@ class TestInfo:
 
 class TestOperate:
     def test_add_show_disable_enable_trigger_rm(self, rqrcron: Any, connection: redis.Redis) -> None:
-        result = rqrcron("add", "metric:pm25", "tests.jobs.record", "-q", "metrics", "--interval", "300",
-                         "--args", '["pm25"]', "--kwargs", '{"meta": 1}', "--timeout", "30", "--meta", '{"a": 1}')
+        result = rqrcron(
+            "add",
+            "metric:pm25",
+            "tests.jobs.record",
+            "-q",
+            "metrics",
+            "--interval",
+            "300",
+            "--args",
+            '["pm25"]',
+            "--kwargs",
+            '{"meta": 1}',
+            "--timeout",
+            "30",
+            "--meta",
+            '{"a": 1}',
+        )
         assert result.exit_code == 0, result.output
         assert result.output.startswith("metric:pm25: every 300s on metrics, enabled, next run 20")
         job = RedisCronJob.fetch("metric:pm25", connection)
@@ -192,8 +210,9 @@ class TestOperate:
             (["frobnicate"], 2, "No such command"),
         ],
     )
-    def test_errors_are_one_line_and_change_nothing(self, rqrcron: Any, connection: redis.Redis, args: list[str],
-                                                     code: int, message: str) -> None:
+    def test_errors_are_one_line_and_change_nothing(
+        self, rqrcron: Any, connection: redis.Redis, args: list[str], code: int, message: str
+    ) -> None:
         result = rqrcron(*args)
         assert result.exit_code == code, result.output
         assert message in result.output
@@ -220,8 +239,9 @@ class TestOperate:
         other = CliRunner().invoke(main, ["info", "--bogus"]).output  # click's own words, which vary by version
         assert "--bogus" in other and "before the command" not in other
 
-    def test_url_from_environment_and_config_module(self, redis_url: str, registered: RedisCronScheduler,
-                                                    tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_url_from_environment_and_config_module(
+        self, redis_url: str, registered: RedisCronScheduler, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         runner = CliRunner()
         result = runner.invoke(main, ["info"], env={"RQ_REDIS_URL": redis_url, "REDIS_URL": "redis://127.0.0.1:1"})
         assert "2 scheduled jobs total" in result.output
@@ -233,8 +253,20 @@ class TestOperate:
 
     def test_every_command_has_help_with_an_example(self) -> None:
         runner = CliRunner()
-        for command in ("info", "show", "history", "add", "rm", "enable", "disable", "trigger", "scheduler", "run",
-                        "export", "apply"):
+        for command in (
+            "info",
+            "show",
+            "history",
+            "add",
+            "rm",
+            "enable",
+            "disable",
+            "trigger",
+            "scheduler",
+            "run",
+            "export",
+            "apply",
+        ):
             result = runner.invoke(main, [command, "--help"])
             assert result.exit_code == 0
             assert "Example" in result.output, command
@@ -269,8 +301,9 @@ def test_unix_socket_url() -> None:
 class TestHostile:
     """Findings of an adversarial review of the command line, kept as regressions."""
 
-    def test_prune_never_deletes_a_job_remade_by_hand(self, rqrcron: Any, connection: redis.Redis,
-                                                     tmp_path: Any) -> None:
+    def test_prune_never_deletes_a_job_remade_by_hand(
+        self, rqrcron: Any, connection: redis.Redis, tmp_path: Any
+    ) -> None:
         file = tmp_path / "s.json"
         file.write_text(json.dumps([{"id": "x", "func": "tests.jobs.noop", "queue": "q", "interval": 60}]))
         rqrcron("apply", str(file))
@@ -284,8 +317,9 @@ class TestHostile:
         assert RedisCronJob.fetch("x", connection).queue_name == "runtime"
 
     @pytest.mark.parametrize("option", ["--timeout", "--result-ttl", "--ttl", "--failure-ttl"])
-    def test_numbers_that_could_not_be_read_back_are_refused(self, rqrcron: Any, connection: redis.Redis,
-                                                            option: str) -> None:
+    def test_numbers_that_could_not_be_read_back_are_refused(
+        self, rqrcron: Any, connection: redis.Redis, option: str
+    ) -> None:
         result = rqrcron("add", "t", "tests.jobs.noop", "-q", "q", "--interval", "5", option, "9223372036854775807")
         assert result.exit_code == 2 and "at most" in result.output
         assert not connection.exists(k.job("t"))
@@ -339,8 +373,9 @@ class TestHostile:
         assert result.exit_code == 1
         assert "s3cret" not in result.output and "admin:***@" in result.output
 
-    def test_export_warns_about_unreadable_records(self, rqrcron: Any, registered: RedisCronScheduler,
-                                                   connection: redis.Redis) -> None:
+    def test_export_warns_about_unreadable_records(
+        self, rqrcron: Any, registered: RedisCronScheduler, connection: redis.Redis
+    ) -> None:
         connection.hset(k.job("broken"), mapping={"queue_name": "q", "func_name": "tests.jobs.noop", "cron": "x"})
         connection.sadd(k.ids(), "broken")
         result = rqrcron("export")  # the warning goes to stderr, which CliRunner shows with stdout
@@ -349,12 +384,15 @@ class TestHostile:
 
 
 class TestSecrets:
-    @pytest.mark.parametrize("url", [
-        "redis://:p@ss/w0rd@127.0.0.1:1/0",  # unencoded '/' in the password: refused, never parsed
-        "redis://:s3cr3t@127.0.0.1:1/0",
-        "redis://127.0.0.1:1/0?password=s3cr3t",
-        "redis+sentinel://:s3cr3t@127.0.0.1:1/m?sentinel_password=s3cr3t",
-    ])
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "redis://:p@ss/w0rd@127.0.0.1:1/0",  # unencoded '/' in the password: refused, never parsed
+            "redis://:s3cr3t@127.0.0.1:1/0",
+            "redis://127.0.0.1:1/0?password=s3cr3t",
+            "redis+sentinel://:s3cr3t@127.0.0.1:1/m?sentinel_password=s3cr3t",
+        ],
+    )
     def test_no_message_shows_a_password(self, url: str) -> None:
         result = CliRunner().invoke(main, ["-u", url, "info"])
         assert result.exit_code in (1, 2), result.output
@@ -365,12 +403,12 @@ class TestSecrets:
 class TestShowTimes:
     def test_next_run_in_the_jobs_zone_and_relative(self, rqrcron: Any, connection: redis.Redis) -> None:
         RedisCronScheduler(connection, logging_level="WARNING").register(
-            jobs.noop, "q", id="berlin", cron="0 9 * * *", timezone="Europe/Berlin")
+            jobs.noop, "q", id="berlin", cron="0 9 * * *", timezone="Europe/Berlin"
+        )
         row = next(line for line in lines(rqrcron("show", "berlin")) if line.startswith("next run"))
         assert re.search(r"Z \(20\d\d-\d\d-\d\d 09:00:00 CES?T in Europe/Berlin, in \d+ (h|min|s)\)$", row), row
 
-    def test_a_corrupt_record_shows_its_raw_fields_and_the_error(self, rqrcron: Any,
-                                                                 connection: redis.Redis) -> None:
+    def test_a_corrupt_record_shows_its_raw_fields_and_the_error(self, rqrcron: Any, connection: redis.Redis) -> None:
         RedisCronScheduler(connection, logging_level="WARNING").register(jobs.noop, "q", id="bad", interval=60)
         connection.hset(k.job("bad"), mapping={"interval": "soon", "note": "\x1b[31mred"})
         result = rqrcron("show", "bad")

@@ -39,8 +39,9 @@ def test_no_duplicates_and_nothing_after_disable_or_delete(connection: redis.Red
     connection.flushall()
     now = [T0 + 0.5]
     clock = lambda: now[0]  # noqa: E731
-    schedulers = {name: RedisCronScheduler(connection, name=name, clock=clock, logging_level="ERROR")
-                  for name in ("s1", "s2")}
+    schedulers = {
+        name: RedisCronScheduler(connection, name=name, clock=clock, logging_level="ERROR") for name in ("s1", "s2")
+    }
     schedulers["s1"].register_birth()
     for job_id, interval in zip(IDS, (5, 30, 60), strict=True):
         schedulers["s1"].register(jobs.noop, "q", id=job_id, interval=interval)

@@ -51,8 +51,9 @@ def good_fired(connection: redis.Redis) -> int:
         ({"interval": None, "cron": "H/5 * * * *"}, "cron"),
     ],
 )
-def test_refused_before_anything_is_written(scheduler: Any, connection: redis.Redis, kwargs: dict[str, Any],
-                                            field: str) -> None:
+def test_refused_before_anything_is_written(
+    scheduler: Any, connection: redis.Redis, kwargs: dict[str, Any], field: str
+) -> None:
     with pytest.raises(InvalidJobError) as info:
         scheduler.register(jobs.noop, "q", id="bad", **kwargs)
     assert (info.value.job_id, info.value.field) == ("bad", field)
@@ -73,8 +74,17 @@ def test_deep_nesting_and_surrogates(scheduler: Any) -> None:
     assert info.value.field == "queue_name"
 
 
-@pytest.mark.parametrize("func", [jobs.Holder, int, jobs.Holder.instance_method, "tests.jobs.Holder.instance_method",
-                                  "tests.exiting_module.never", "tests.jobs"])
+@pytest.mark.parametrize(
+    "func",
+    [
+        jobs.Holder,
+        int,
+        jobs.Holder.instance_method,
+        "tests.jobs.Holder.instance_method",
+        "tests.exiting_module.never",
+        "tests.jobs",
+    ],
+)
 def test_functions_no_worker_could_run(scheduler: Any, func: Any) -> None:
     with pytest.raises(InvalidJobError) as info:
         scheduler.register(func, "q", id="bad", interval=60)
@@ -82,8 +92,10 @@ def test_functions_no_worker_could_run(scheduler: Any, func: Any) -> None:
 
 
 def test_classmethods_are_fine(scheduler: Any) -> None:
-    assert scheduler.register(jobs.Holder.class_method, "q", id="cm", interval=60).func_name == \
-        "tests.jobs.Holder.class_method"
+    assert (
+        scheduler.register(jobs.Holder.class_method, "q", id="cm", interval=60).func_name
+        == "tests.jobs.Holder.class_method"
+    )
 
 
 def test_bad_times(connection: redis.Redis, scheduler: Any) -> None:
@@ -112,8 +124,7 @@ CORRUPTIONS: dict[str, dict[Any, Any]] = {
 }
 
 
-def test_corrupt_records_are_quarantined_and_good_jobs_keep_firing(scheduler: Any,
-                                                                  connection: redis.Redis) -> None:
+def test_corrupt_records_are_quarantined_and_good_jobs_keep_firing(scheduler: Any, connection: redis.Redis) -> None:
     for name, change in CORRUPTIONS.items():
         scheduler.register(jobs.noop, "bad", id=name, interval=60)
         connection.hset(k.job(name), mapping=change)
@@ -175,8 +186,9 @@ BOOKKEEPING: dict[str, Any] = {
 
 
 @pytest.mark.parametrize("where", list(BOOKKEEPING))
-def test_bookkeeping_keys_of_another_type_stop_nothing(scheduler: Any, connection: redis.Redis,
-                                                       clock: list[float], where: str) -> None:
+def test_bookkeeping_keys_of_another_type_stop_nothing(
+    scheduler: Any, connection: redis.Redis, clock: list[float], where: str
+) -> None:
     BOOKKEEPING[where](connection)
     for _ in range(3):
         scheduler.heartbeat()
@@ -219,17 +231,20 @@ def test_an_absurd_fencing_epoch_in_the_lock_breaks_nothing(connection: redis.Re
     s.register_death()
 
 
-@pytest.mark.parametrize("garbage", [
-    {"history member": ("zadd", k.history("a_good"), {"cron-abc-²": T0})},
-    {"history score": ("zadd", k.history("a_good"), {"cron-abc-1": float("inf")})},
-    {"huge history score": ("zadd", k.history("a_good"), {"cron-abc-2": 1e300})},
-    {"lock bytes": ("set", k.lock(), b"\xff\xfe|tok|x")},
-    {"lock epoch digits": ("set", k.lock(), "²|tok|x")},
-    {"totals digits": ("hset", k.stats(), "overlap_skipped", "١٢")},
-    {"failing score": ("zadd", k.failing(), {"x": float("inf")})},
-    {"fires": ("lpush", k.fires(), "inf inf")},
-    {"heartbeat": ("zadd", "rq:cron_schedulers", {"x": float("-inf")})},
-])
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        {"history member": ("zadd", k.history("a_good"), {"cron-abc-²": T0})},
+        {"history score": ("zadd", k.history("a_good"), {"cron-abc-1": float("inf")})},
+        {"huge history score": ("zadd", k.history("a_good"), {"cron-abc-2": 1e300})},
+        {"lock bytes": ("set", k.lock(), b"\xff\xfe|tok|x")},
+        {"lock epoch digits": ("set", k.lock(), "²|tok|x")},
+        {"totals digits": ("hset", k.stats(), "overlap_skipped", "١٢")},
+        {"failing score": ("zadd", k.failing(), {"x": float("inf")})},
+        {"fires": ("lpush", k.fires(), "inf inf")},
+        {"heartbeat": ("zadd", "rq:cron_schedulers", {"x": float("-inf")})},
+    ],
+)
 def test_viewers_never_crash_on_garbage(connection: redis.Redis, redis_url: str, garbage: dict[str, Any]) -> None:
     import json
 
@@ -240,8 +255,16 @@ def test_viewers_never_crash_on_garbage(connection: redis.Redis, redis_url: str,
     RedisCronScheduler(connection, logging_level="CRITICAL").register(jobs.noop, "good", id="a_good", interval=60)
     [(command, key, *rest)] = garbage.values()
     getattr(connection, command)(key, *rest)
-    for args in (["info"], ["info", "--json"], ["show", "a_good"], ["show", "a_good", "--json"],
-                 ["history", "a_good"], ["status"], ["status", "--json"], ["export"]):
+    for args in (
+        ["info"],
+        ["info", "--json"],
+        ["show", "a_good"],
+        ["show", "a_good", "--json"],
+        ["history", "a_good"],
+        ["status"],
+        ["status", "--json"],
+        ["export"],
+    ):
         result = CliRunner().invoke(main, ["-u", redis_url, *args])
         assert result.exit_code in (0, 1), (garbage, args, result.output)
         assert result.exception is None or isinstance(result.exception, SystemExit), (garbage, args, result.output)
@@ -259,8 +282,14 @@ def test_a_lock_holder_with_an_odd_pid_is_waited_out_not_a_crash(connection: red
     from rediscron.errors import SchedulerLockedError
 
     connection.set(k.lock(), "7|tok|ghost", px=5000)
-    connection.hset("rq:cron_scheduler:ghost", mapping={"hostname": socket.gethostname(), "pid": pid,
-                                                        "pid_namespace": str(os.stat("/proc/self/ns/pid").st_ino)})
+    connection.hset(
+        "rq:cron_scheduler:ghost",
+        mapping={
+            "hostname": socket.gethostname(),
+            "pid": pid,
+            "pid_namespace": str(os.stat("/proc/self/ns/pid").st_ino),
+        },
+    )
     with pytest.raises(SchedulerLockedError):
         RedisCronScheduler(connection, name="next", logging_level="CRITICAL").register_birth()
 

@@ -19,8 +19,12 @@ NOW = 1_900_000_000.25
 
 def make(connection: redis.Redis, **overrides: Any) -> RedisCronJob:
     params: dict[str, Any] = {
-        "id": "metric:pm25", "queue_name": "metrics", "func": jobs.record, "args": ("pm25",),
-        "interval": 300, "connection": connection,
+        "id": "metric:pm25",
+        "queue_name": "metrics",
+        "func": jobs.record,
+        "args": ("pm25",),
+        "interval": 300,
+        "connection": connection,
     }
     params.update(overrides)
     job = RedisCronJob(**params)
@@ -137,8 +141,15 @@ def test_spec_edit_by_attribute(connection: redis.Redis) -> None:
 def test_attribute_edits_are_validated_and_write_nothing(connection: redis.Redis) -> None:
     make(connection).save()
     before = connection.hgetall("rq:cron_job:metric:pm25")
-    for field, value in (("interval", -5), ("cron", "* * * * *"), ("args", (object(),)), ("queue_name", ""),
-                         ("func_name", "tests.jobs.nope"), ("ttl", "x"), ("enabled", "yes")):
+    for field, value in (
+        ("interval", -5),
+        ("cron", "* * * * *"),
+        ("args", (object(),)),
+        ("queue_name", ""),
+        ("func_name", "tests.jobs.nope"),
+        ("ttl", "x"),
+        ("enabled", "yes"),
+    ):
         job = RedisCronJob.fetch("metric:pm25", connection)
         setattr(job, field, value)
         with pytest.raises(InvalidJobError) as info:

@@ -213,8 +213,7 @@ class CountingConnection(redis.Connection):
 
 
 def test_the_pass_at_the_slot_costs_two_round_trips(connection: redis.Redis, redis_url: str, clock: Clock) -> None:
-    counted = redis.Redis(connection_pool=redis.ConnectionPool.from_url(redis_url,
-                                                                        connection_class=CountingConnection))
+    counted = redis.Redis(connection_pool=redis.ConnectionPool.from_url(redis_url, connection_class=CountingConnection))
     scheduler = RedisCronScheduler(counted, name="rt", clock=clock, lock_ttl=30, logging_level="WARNING")
     scheduler.register_birth()
     scheduler._look_ahead = True

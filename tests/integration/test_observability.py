@@ -19,8 +19,9 @@ from tests import jobs
 T0 = 1_900_000_800
 
 
-def test_events_carry_their_fields_and_format_as_json(connection: redis.Redis,
-                                                      caplog: pytest.LogCaptureFixture) -> None:
+def test_events_carry_their_fields_and_format_as_json(
+    connection: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
     now = [T0 + 0.25]
     s = RedisCronScheduler(connection, name="j", clock=lambda: now[0])
     s.register(jobs.noop, "q", id="a", cron="* * * * *")

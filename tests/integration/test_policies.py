@@ -50,8 +50,11 @@ def queued(connection: redis.Redis, queue: str = "q") -> list[str]:
 
 def slots_run(connection: redis.Redis, job_id: str, queue: str = "q") -> list[int]:
     prefix = rq_job_id(job_id, 0).rsplit("-", 1)[0]
-    return sorted(int(x.rsplit("-", 1)[1]) for x in queued(connection, queue)
-                  if x.startswith(prefix) and x.rsplit("-", 1)[1].isdigit())
+    return sorted(
+        int(x.rsplit("-", 1)[1])
+        for x in queued(connection, queue)
+        if x.startswith(prefix) and x.rsplit("-", 1)[1].isdigit()
+    )
 
 
 def drain(connection: redis.Redis, queue: str = "q") -> None:
@@ -59,8 +62,9 @@ def drain(connection: redis.Redis, queue: str = "q") -> None:
 
 
 class TestTimezone:
-    def test_cron_read_in_the_zone_and_stored(self, scheduler: RedisCronScheduler, connection: redis.Redis,
-                                               clock: Clock) -> None:
+    def test_cron_read_in_the_zone_and_stored(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis, clock: Clock
+    ) -> None:
         clock.now = datetime(2030, 6, 1, tzinfo=timezone.utc).timestamp()
         job = scheduler.register(jobs.noop, "q", id="tz", cron="0 9 * * *", timezone="Europe/Berlin")
         assert job.next_enqueue_time == datetime(2030, 6, 1, 7, tzinfo=timezone.utc)
@@ -72,8 +76,9 @@ class TestTimezone:
         scheduler.register(jobs.noop, "q", id="tz", cron="0 9 * * *")
         assert connection.hget(k.job("tz"), "timezone") is None
 
-    def test_fires_at_the_zones_time(self, scheduler: RedisCronScheduler, connection: redis.Redis,
-                                     clock: Clock) -> None:
+    def test_fires_at_the_zones_time(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis, clock: Clock
+    ) -> None:
         clock.now = datetime(2030, 1, 1, tzinfo=timezone.utc).timestamp()
         scheduler.register(jobs.noop, "q", id="tokyo", cron="30 8 * * *", timezone="Asia/Tokyo")
         clock.now = datetime(2030, 1, 1, 23, 29, tzinfo=timezone.utc).timestamp()
@@ -82,8 +87,9 @@ class TestTimezone:
         scheduler.enqueue_jobs()
         assert slots_run(connection, "tokyo") == [int(datetime(2030, 1, 1, 23, 30, tzinfo=timezone.utc).timestamp())]
 
-    def test_bad_zone_is_refused_and_nothing_written(self, scheduler: RedisCronScheduler,
-                                                     connection: redis.Redis) -> None:
+    def test_bad_zone_is_refused_and_nothing_written(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis
+    ) -> None:
         with pytest.raises(InvalidJobError) as info:
             scheduler.register(jobs.noop, "q", id="bad", cron="0 9 * * *", timezone="Europe/Atlantis")
         assert (info.value.job_id, info.value.field) == ("bad", "timezone")
@@ -104,16 +110,18 @@ class TestCatchup:
         scheduler.enqueue_jobs()
         return RedisCronJob.fetch("m", scheduler.connection)
 
-    def test_coalesce_runs_once_for_the_newest_slot(self, scheduler: RedisCronScheduler, connection: redis.Redis,
-                                                    clock: Clock) -> None:
+    def test_coalesce_runs_once_for_the_newest_slot(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis, clock: Clock
+    ) -> None:
         job = self.down_for_an_hour(scheduler, clock)
         assert slots_run(connection, "m") == [T0 + 3600]
         assert job.missed_count == 59
         assert job.drop_log[-1]["reason"] == "coalesced" and job.drop_log[-1]["slots"] == 59
         assert job.next_enqueue_time == datetime.fromtimestamp(T0 + 3660, timezone.utc)
 
-    def test_skip_runs_nothing_late_and_waits(self, scheduler: RedisCronScheduler, connection: redis.Redis,
-                                              clock: Clock) -> None:
+    def test_skip_runs_nothing_late_and_waits(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis, clock: Clock
+    ) -> None:
         job = self.down_for_an_hour(scheduler, clock, catchup="skip")
         assert queued(connection) == []
         assert job.missed_count == 60 and job.drop_log[-1]["reason"] == "skipped"
@@ -121,16 +129,18 @@ class TestCatchup:
         scheduler.enqueue_jobs()
         assert slots_run(connection, "m") == [T0 + 3660]
 
-    def test_all_runs_every_missed_slot_in_order(self, scheduler: RedisCronScheduler, connection: redis.Redis,
-                                                 clock: Clock) -> None:
+    def test_all_runs_every_missed_slot_in_order(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis, clock: Clock
+    ) -> None:
         scheduler.register(jobs.noop, "q", id="m", cron="* * * * *", catchup="all")
         clock.now += 300
         scheduler.enqueue_jobs()
         assert slots_run(connection, "m") == [T0 + 60 * i for i in range(1, 6)]
         assert RedisCronJob.fetch("m", connection).missed_count == 0
 
-    def test_all_over_a_long_outage_runs_the_newest_hundred(self, scheduler: RedisCronScheduler,
-                                                           connection: redis.Redis, clock: Clock) -> None:
+    def test_all_over_a_long_outage_runs_the_newest_hundred(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis, clock: Clock
+    ) -> None:
         scheduler.register(jobs.noop, "q", id="i", interval=60, catchup="all")  # due at T0
         clock.now += 86400  # 1441 slots due
         scheduler.enqueue_jobs()
@@ -141,21 +151,24 @@ class TestCatchup:
         assert job.missed_count == 1441 - CATCHUP_LIMIT
         assert "catch-up limit" in job.drop_log[-1]["reason"]
 
-    def test_grace_time_drops_a_late_slot(self, scheduler: RedisCronScheduler, connection: redis.Redis,
-                                          clock: Clock) -> None:
+    def test_grace_time_drops_a_late_slot(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis, clock: Clock
+    ) -> None:
         job = self.down_for_an_hour(scheduler, clock, misfire_grace_time=30)
         assert queued(connection) == []
         assert job.missed_count == 60 and job.drop_log[-1]["reason"] == "misfired"
 
-    def test_grace_time_keeps_a_slot_late_within_it(self, scheduler: RedisCronScheduler, connection: redis.Redis,
-                                                    clock: Clock) -> None:
+    def test_grace_time_keeps_a_slot_late_within_it(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis, clock: Clock
+    ) -> None:
         scheduler.register(jobs.noop, "q", id="g", cron="* * * * *", misfire_grace_time=30)
         clock.now = T0 + 60 + 29
         scheduler.enqueue_jobs()
         assert slots_run(connection, "g") == [T0 + 60]
 
-    def test_all_with_grace_runs_only_slots_within_it(self, scheduler: RedisCronScheduler, connection: redis.Redis,
-                                                      clock: Clock) -> None:
+    def test_all_with_grace_runs_only_slots_within_it(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis, clock: Clock
+    ) -> None:
         self.down_for_an_hour(scheduler, clock, catchup="all", misfire_grace_time=150)
         assert slots_run(connection, "m") == [T0 + 3540, T0 + 3600]
         assert RedisCronJob.fetch("m", connection).missed_count == 58
@@ -167,8 +180,9 @@ class TestCatchup:
 
 
 class TestOverlap:
-    def test_skip_while_previous_run_is_queued(self, scheduler: RedisCronScheduler, connection: redis.Redis,
-                                               clock: Clock) -> None:
+    def test_skip_while_previous_run_is_queued(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis, clock: Clock
+    ) -> None:
         scheduler.register(jobs.noop, "q", id="o", interval=60, overlap="skip")
         scheduler.enqueue_jobs()  # T0 runs, and stays queued: no worker
         clock.now += 60
@@ -182,16 +196,16 @@ class TestOverlap:
         scheduler.enqueue_jobs()
         assert slots_run(connection, "o") == [T0 + 120]
 
-    def test_allow_is_the_default(self, scheduler: RedisCronScheduler, connection: redis.Redis,
-                                  clock: Clock) -> None:
+    def test_allow_is_the_default(self, scheduler: RedisCronScheduler, connection: redis.Redis, clock: Clock) -> None:
         scheduler.register(jobs.noop, "q", id="o", interval=60)
         scheduler.enqueue_jobs()
         clock.now += 60
         scheduler.enqueue_jobs()
         assert slots_run(connection, "o") == [T0, T0 + 60]
 
-    def test_a_triggered_run_in_progress_also_counts(self, scheduler: RedisCronScheduler, connection: redis.Redis,
-                                                     clock: Clock) -> None:
+    def test_a_triggered_run_in_progress_also_counts(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis, clock: Clock
+    ) -> None:
         scheduler.register(jobs.noop, "q", id="o", cron="* * * * *", overlap="skip")
         scheduler.trigger("o")
         clock.now += 60
@@ -201,8 +215,9 @@ class TestOverlap:
 
 
 class TestJitter:
-    def test_delay_is_per_slot_deterministic_and_keeps_the_slot(self, scheduler: RedisCronScheduler,
-                                                                connection: redis.Redis, clock: Clock) -> None:
+    def test_delay_is_per_slot_deterministic_and_keeps_the_slot(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis, clock: Clock
+    ) -> None:
         scheduler.register(jobs.noop, "q", id="j", cron="* * * * *", jitter=50)
         score = connection.zscore(k.schedule(), "j")
         assert T0 + 60 <= score <= T0 + 110
@@ -225,8 +240,9 @@ class TestJitter:
 
 
 class TestWindowAndLimit:
-    def test_start_time_delays_the_first_run(self, scheduler: RedisCronScheduler, connection: redis.Redis,
-                                             clock: Clock) -> None:
+    def test_start_time_delays_the_first_run(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis, clock: Clock
+    ) -> None:
         start = datetime.fromtimestamp(T0 + 1000, timezone.utc)
         job = scheduler.register(jobs.noop, "q", id="s", interval=300, start_time=start)
         assert job.next_enqueue_time == start
@@ -237,8 +253,7 @@ class TestWindowAndLimit:
         scheduler.enqueue_jobs()
         assert slots_run(connection, "s") == [T0 + 1000]
 
-    def test_end_time_stops_the_job(self, scheduler: RedisCronScheduler, connection: redis.Redis,
-                                    clock: Clock) -> None:
+    def test_end_time_stops_the_job(self, scheduler: RedisCronScheduler, connection: redis.Redis, clock: Clock) -> None:
         end = datetime.fromtimestamp(T0 + 150, timezone.utc)
         scheduler.register(jobs.noop, "q", id="e", interval=60, end_time=end)
         for _ in range(5):
@@ -276,9 +291,17 @@ class TestWindowAndLimit:
 
 class TestRqOptions:
     def test_options_reach_the_rq_job(self, scheduler: RedisCronScheduler, connection: redis.Redis) -> None:
-        scheduler.register(jobs.noop, "q", id="opt", interval=60, description="nightly noop",
-                           retry=Retry(max=3, interval=[10, 60]), on_success=jobs.on_success,
-                           on_failure="tests.jobs.noop", at_front=True)
+        scheduler.register(
+            jobs.noop,
+            "q",
+            id="opt",
+            interval=60,
+            description="nightly noop",
+            retry=Retry(max=3, interval=[10, 60]),
+            on_success=jobs.on_success,
+            on_failure="tests.jobs.noop",
+            at_front=True,
+        )
         connection.rpush("rq:queue:q", "someone-else")
         scheduler.enqueue_jobs()
         first = queued(connection)[0]
@@ -289,24 +312,50 @@ class TestRqOptions:
         assert (job.success_callback, job.failure_callback) == (jobs.on_success, jobs.noop)
 
     def test_options_survive_the_round_trip(self, scheduler: RedisCronScheduler, connection: redis.Redis) -> None:
-        kwargs = dict(description="d", retry=2, at_front=True, on_stopped="tests.jobs.noop",
-                      queue_class=AuditQueue, job_class=AuditJob, serializer=JSONSerializer,
-                      timezone="Europe/Paris", misfire_grace_time=30, catchup="all", overlap="skip", jitter=5,
-                      max_runs=10, start_time=datetime(2030, 1, 1, tzinfo=timezone.utc),
-                      end_time=datetime(2031, 1, 1, tzinfo=timezone(timedelta(hours=2))))
+        kwargs = dict(
+            description="d",
+            retry=2,
+            at_front=True,
+            on_stopped="tests.jobs.noop",
+            queue_class=AuditQueue,
+            job_class=AuditJob,
+            serializer=JSONSerializer,
+            timezone="Europe/Paris",
+            misfire_grace_time=30,
+            catchup="all",
+            overlap="skip",
+            jitter=5,
+            max_runs=10,
+            start_time=datetime(2030, 1, 1, tzinfo=timezone.utc),
+            end_time=datetime(2031, 1, 1, tzinfo=timezone(timedelta(hours=2))),
+        )
         scheduler.register(jobs.noop, "q", id="rt", cron="0 * * * *", **kwargs)  # type: ignore[arg-type]
         job = RedisCronJob.fetch("rt", connection)
         assert job.options() == {
-            **kwargs, "retry": {"max": 2, "interval": [0]}, "on_success": None, "on_failure": None,
-            "queue_class": "tests.custom_rq.AuditQueue", "job_class": "tests.custom_rq.AuditJob",
-            "serializer": "rq.serializers.JSONSerializer", "webhooks": None,
+            **kwargs,
+            "retry": {"max": 2, "interval": [0]},
+            "on_success": None,
+            "on_failure": None,
+            "queue_class": "tests.custom_rq.AuditQueue",
+            "job_class": "tests.custom_rq.AuditJob",
+            "serializer": "rq.serializers.JSONSerializer",
+            "webhooks": None,
             "end_time": datetime(2030, 12, 31, 22, tzinfo=timezone.utc),
         }
 
-    def test_queue_class_job_class_and_serializer(self, scheduler: RedisCronScheduler,
-                                                  connection: redis.Redis, clock: Clock) -> None:
-        job = scheduler.register(jobs.record, "q", id="cls", interval=60, args=(1,), queue_class=AuditQueue,
-                                 job_class="tests.custom_rq.AuditJob", serializer=JSONSerializer)
+    def test_queue_class_job_class_and_serializer(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis, clock: Clock
+    ) -> None:
+        job = scheduler.register(
+            jobs.record,
+            "q",
+            id="cls",
+            interval=60,
+            args=(1,),
+            queue_class=AuditQueue,
+            job_class="tests.custom_rq.AuditJob",
+            serializer=JSONSerializer,
+        )
         # The process that registered the job uses the classes it named.
         queue = scheduler.get_queue_for_job(job)
         assert isinstance(queue, AuditQueue) and queue.job_class is AuditJob
@@ -328,35 +377,53 @@ class TestRqOptions:
         # The stored payload is JSON, not pickle.
         assert connection.hget(rq_job.key, "data").startswith(b"x")  # zlib-compressed JSON, as rq stores it
 
-    @pytest.mark.parametrize(("option", "value"), [
-        ("retry", 0), ("retry", {"max": 2, "interval": -1}), ("retry", "3"), ("at_front", 1),
-        ("on_success", "tests.jobs.nothing_here"), ("on_failure", lambda: None), ("queue_class", int),
-        ("job_class", "tests.custom_rq.AuditQueue"), ("serializer", "json.dumps"), ("description", 5),
-        ("catchup", "later"), ("overlap", "queue"), ("misfire_grace_time", 0), ("jitter", -1),
-    ])
-    def test_bad_options_name_the_field(self, scheduler: RedisCronScheduler, connection: redis.Redis,
-                                        option: str, value: object) -> None:
+    @pytest.mark.parametrize(
+        ("option", "value"),
+        [
+            ("retry", 0),
+            ("retry", {"max": 2, "interval": -1}),
+            ("retry", "3"),
+            ("at_front", 1),
+            ("on_success", "tests.jobs.nothing_here"),
+            ("on_failure", lambda: None),
+            ("queue_class", int),
+            ("job_class", "tests.custom_rq.AuditQueue"),
+            ("serializer", "json.dumps"),
+            ("description", 5),
+            ("catchup", "later"),
+            ("overlap", "queue"),
+            ("misfire_grace_time", 0),
+            ("jitter", -1),
+        ],
+    )
+    def test_bad_options_name_the_field(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis, option: str, value: object
+    ) -> None:
         with pytest.raises(InvalidJobError) as info:
             scheduler.register(jobs.noop, "q", id="bad", interval=60, **{option: value})  # type: ignore[arg-type]
         assert (info.value.job_id, info.value.field) == ("bad", option)
         assert not connection.exists(k.job("bad"))
 
-    def test_callbacks_go_to_the_worker_by_path_never_imported_here(self, scheduler: RedisCronScheduler,
-                                                                    connection: redis.Redis) -> None:
+    def test_callbacks_go_to_the_worker_by_path_never_imported_here(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis
+    ) -> None:
         scheduler.register(jobs.noop, "q", id="good", interval=60)
         scheduler.register(jobs.noop, "q", id="cb", interval=60, on_success="tests.jobs.on_success")
         connection.hset(k.job("cb"), "on_success", "tests.not_a_module_here.callback")
         scheduler.enqueue_jobs()
         assert slots_run(connection, "good") == [T0]
         assert slots_run(connection, "cb") == [T0]  # the worker is the one to find it missing
-        assert connection.hget(f"rq:job:{rq_job_id('cb', T0)}", "success_callback_name") == \
-            b"tests.not_a_module_here.callback"
+        assert (
+            connection.hget(f"rq:job:{rq_job_id('cb', T0)}", "success_callback_name")
+            == b"tests.not_a_module_here.callback"
+        )
         assert "cb" not in scheduler.get_invalid_jobs()
 
 
 class TestHistory:
-    def test_last_status_and_consecutive_failures(self, scheduler: RedisCronScheduler, connection: redis.Redis,
-                                                  clock: Clock) -> None:
+    def test_last_status_and_consecutive_failures(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis, clock: Clock
+    ) -> None:
         scheduler.register(jobs.noop, "q", id="h", interval=60)
         scheduler.enqueue_jobs()
         drain(connection)

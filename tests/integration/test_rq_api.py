@@ -52,8 +52,9 @@ class TestRegister:
             scheduler.register(jobs.noop, "q", interval=60)
 
     @pytest.mark.skipif(importlib.util.find_spec("rq.webhook") is None, reason="this rq has no webhooks (2.10+)")
-    def test_webhooks_are_stored_as_data_and_reach_each_run(self, scheduler: RedisCronScheduler,
-                                                            connection: redis.Redis) -> None:
+    def test_webhooks_are_stored_as_data_and_reach_each_run(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis
+    ) -> None:
         from rq.job import Job
         from rq.webhook import Webhook
 
@@ -72,8 +73,9 @@ class TestRegister:
 
 
 class TestConfig:
-    def test_load_config_from_file_registers_every_job(self, scheduler: RedisCronScheduler,
-                                                       connection: redis.Redis, tmp_path: Path) -> None:
+    def test_load_config_from_file_registers_every_job(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis, tmp_path: Path
+    ) -> None:
         named = RQ_NAMES  # rq's cron.register() takes name= from rq 2.10 on
         config = tmp_path / "cron_config.py"
         config.write_text(
@@ -81,10 +83,12 @@ class TestConfig:
             "from tests.jobs import noop, record\n"
             "cron.register(noop, queue_name='default', interval=60)\n"
             "cron.register(noop, queue_name='default', interval=120, kwargs={'x': 1})\n"
-            f"cron.register(record, queue_name='reports', cron='0 9 * * *'{', name=chr(100)' if named else ''})\n")
+            f"cron.register(record, queue_name='reports', cron='0 9 * * *'{', name=chr(100)' if named else ''})\n"
+        )
         scheduler.load_config_from_file(str(config))
         assert sorted(j.id for j in scheduler.get_all_jobs()) == sorted(
-            ["d" if named else "tests.jobs.record", "tests.jobs.noop", "tests.jobs.noop#2"])
+            ["d" if named else "tests.jobs.record", "tests.jobs.noop", "tests.jobs.noop#2"]
+        )
         # Loading it again (a restart) edits the same jobs instead of adding more.
         scheduler.load_config_from_file(str(config))
         assert len(scheduler.get_all_jobs()) == 3
@@ -114,8 +118,10 @@ class TestHooks:
 
     def test_an_exception_from_a_hook_ends_start_after_register_death(self, connection: redis.Redis) -> None:
         s = RedisCronScheduler(connection, name="boom", logging_level="CRITICAL")
-        with mock.patch.object(s, "enqueue_jobs", side_effect=RuntimeError("hook failed")), \
-                pytest.raises(RuntimeError, match="hook failed"):
+        with (
+            mock.patch.object(s, "enqueue_jobs", side_effect=RuntimeError("hook failed")),
+            pytest.raises(RuntimeError, match="hook failed"),
+        ):
             s.start()
         assert connection.get(k.lock()) is None  # released on the way out
 
@@ -193,5 +199,6 @@ def test_the_scheduler_hash_rqs_pages_read_follows_fires(connection: redis.Redis
 @pytest.mark.skipif(importlib.util.find_spec("rq.webhook") is not None, reason="this rq sends webhooks")
 def test_webhooks_on_an_rq_without_them_are_refused_by_name(scheduler: RedisCronScheduler) -> None:
     with pytest.raises(InvalidJobError, match=r"webhooks: needs rq 2\.10"):
-        scheduler.register(jobs.noop, "q", id="hooked", interval=60, webhooks=[{"url": "https://e.com",
-                                                                                  "job_status": "finished"}])
+        scheduler.register(
+            jobs.noop, "q", id="hooked", interval=60, webhooks=[{"url": "https://e.com", "job_status": "finished"}]
+        )

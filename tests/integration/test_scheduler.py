@@ -82,8 +82,9 @@ class TestRegister:
         scheduler.register(jobs.record, "metrics", id="m", interval=300, enabled=True)
         assert [j.id for j in scheduler.get_jobs()] == ["m"]
 
-    def test_args_only_edit_keeps_next_run(self, scheduler: RedisCronScheduler, connection: redis.Redis,
-                                           clock: FakeClock) -> None:
+    def test_args_only_edit_keeps_next_run(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis, clock: FakeClock
+    ) -> None:
         scheduler.register(jobs.record, "metrics", id="c", cron="0 * * * *")
         before = connection.zscore(k.schedule(), "c")
         clock.advance(3600 * 5)
@@ -130,8 +131,7 @@ class TestRegister:
 
 
 class TestListing:
-    def test_get_jobs_prunes_stale_index_entries(self, scheduler: RedisCronScheduler,
-                                                 connection: redis.Redis) -> None:
+    def test_get_jobs_prunes_stale_index_entries(self, scheduler: RedisCronScheduler, connection: redis.Redis) -> None:
         scheduler.register(jobs.noop, "metrics", id="a", interval=60)
         scheduler.register(jobs.noop, "metrics", id="b", interval=60)
         connection.delete(k.job("b"))  # the hash vanished behind our back
@@ -145,8 +145,7 @@ class TestListing:
         assert [j.id for j in scheduler.get_all_jobs()] == ["off", "on"]
         assert [j.id for j in scheduler.get_jobs()] == ["on"]
 
-    def test_corrupt_records_do_not_break_listing(self, scheduler: RedisCronScheduler,
-                                                  connection: redis.Redis) -> None:
+    def test_corrupt_records_do_not_break_listing(self, scheduler: RedisCronScheduler, connection: redis.Redis) -> None:
         scheduler.register(jobs.noop, "metrics", id="good", interval=60)
         for job_id, mapping in corrupt_records().items():
             connection.hset(k.job(job_id), mapping=mapping)
@@ -158,8 +157,14 @@ class TestListing:
 
 
 def corrupt_records() -> dict[str, dict[str, str]]:
-    base = {"queue_name": "metrics", "func_name": "tests.jobs.noop", "interval": "1", "enabled": "1",
-            "args": "[]", "kwargs": "{}"}
+    base = {
+        "queue_name": "metrics",
+        "func_name": "tests.jobs.noop",
+        "interval": "1",
+        "enabled": "1",
+        "args": "[]",
+        "kwargs": "{}",
+    }
     return {
         "badcron": {**base, "interval": "", "cron": "99 99 * * *"},
         "badjson": {**base, "args": "[oops"},
@@ -226,8 +231,9 @@ class TestEnqueue:
         with pytest.raises(LookupError):
             scheduler.trigger("nope")
 
-    def test_missed_slots_coalesce_into_one_late_run(self, scheduler: RedisCronScheduler,
-                                                     connection: redis.Redis, clock: FakeClock) -> None:
+    def test_missed_slots_coalesce_into_one_late_run(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis, clock: FakeClock
+    ) -> None:
         scheduler.register(jobs.noop, "metrics", id="c", cron="*/1 * * * *")
         scheduler.register_birth()
         clock.advance(3600)  # an hour of downtime: 60 missed slots
@@ -237,8 +243,17 @@ class TestEnqueue:
         assert connection.zscore(k.schedule(), "c") > clock.now
 
     def test_job_options_reach_rq(self, scheduler: RedisCronScheduler, connection: redis.Redis) -> None:
-        scheduler.register(jobs.noop, "metrics", id="o", interval=60, job_timeout=77, result_ttl=0,
-                           ttl=900, failure_ttl=1234, meta={"team": "air"})
+        scheduler.register(
+            jobs.noop,
+            "metrics",
+            id="o",
+            interval=60,
+            job_timeout=77,
+            result_ttl=0,
+            ttl=900,
+            failure_ttl=1234,
+            meta={"team": "air"},
+        )
         scheduler.register_birth()
         scheduler.enqueue_jobs()
         job = Job.fetch(queued(connection)[0], connection=connection)
@@ -247,8 +262,7 @@ class TestEnqueue:
         assert job.origin == "metrics"
         assert job.get_status() == "queued"
 
-    def test_disabled_and_deleted_jobs_never_fire(self, scheduler: RedisCronScheduler,
-                                                 connection: redis.Redis) -> None:
+    def test_disabled_and_deleted_jobs_never_fire(self, scheduler: RedisCronScheduler, connection: redis.Redis) -> None:
         scheduler.register(jobs.noop, "metrics", id="d", interval=60)
         scheduler.register(jobs.noop, "metrics", id="x", interval=60)
         scheduler.register_birth()
@@ -274,8 +288,7 @@ class TestEnqueue:
         assert len(ids) == len(set(ids)) == 100
         a.register_death()
 
-    def test_stale_scheduler_cannot_fire_after_losing_the_lock(self, connection: redis.Redis,
-                                                               clock: FakeClock) -> None:
+    def test_stale_scheduler_cannot_fire_after_losing_the_lock(self, connection: redis.Redis, clock: FakeClock) -> None:
         a = RedisCronScheduler(connection, name="a", clock=clock, lock_ttl=30)
         a.register(jobs.noop, "metrics", id="j", interval=10)
         a.register_birth()
@@ -290,8 +303,9 @@ class TestEnqueue:
         b.register_death()
         assert len(queued(connection)) == 1
 
-    def test_edit_between_read_and_fire_is_not_overwritten(self, scheduler: RedisCronScheduler,
-                                                           connection: redis.Redis) -> None:
+    def test_edit_between_read_and_fire_is_not_overwritten(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis
+    ) -> None:
         scheduler.register(jobs.record, "metrics", id="e", interval=60, args=("old",))
         scheduler.register_birth()
         now, _marker, _up, due = scheduler._tick()
@@ -459,8 +473,9 @@ class TestLifecycle:
         clock.advance(1)
         assert s.calculate_sleep_interval() == 0.0  # overdue
 
-    def test_pass_sleeps_until_the_next_slot_of_what_it_just_fired(self, connection: redis.Redis,
-                                                                 clock: FakeClock) -> None:
+    def test_pass_sleeps_until_the_next_slot_of_what_it_just_fired(
+        self, connection: redis.Redis, clock: FakeClock
+    ) -> None:
         s = RedisCronScheduler(connection, name="p", clock=clock, max_sleep_interval=300, lock_ttl=3000)
         s.register(jobs.noop, "metrics", id="a", interval=20)
         s.register(jobs.noop, "metrics", id="b", interval=40)
@@ -471,8 +486,7 @@ class TestLifecycle:
         assert len(queued(connection)) == 3
         s.register_death()
 
-    def test_birth_registers_in_rqs_registry(self, scheduler: RedisCronScheduler,
-                                              connection: redis.Redis) -> None:
+    def test_birth_registers_in_rqs_registry(self, scheduler: RedisCronScheduler, connection: redis.Redis) -> None:
         scheduler.register(jobs.noop, "metrics", id="a", interval=60)
         scheduler.register_birth()
         assert connection.zscore("rq:cron_schedulers", "primary") is not None
@@ -482,8 +496,9 @@ class TestLifecycle:
         data = json.loads(connection.hget(scheduler.key, "cron_jobs"))
         assert data[0]["name"] == "a"
 
-    def test_birth_refused_when_locked_registers_nothing(self, scheduler: RedisCronScheduler,
-                                                          connection: redis.Redis) -> None:
+    def test_birth_refused_when_locked_registers_nothing(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis
+    ) -> None:
         scheduler.register_birth()
         other = RedisCronScheduler(connection, name="other")
         with pytest.raises(RuntimeError, match="primary"):
@@ -491,8 +506,9 @@ class TestLifecycle:
         assert connection.zscore("rq:cron_schedulers", "other") is None
         assert not connection.exists(other.key)
 
-    def test_death_releases_only_our_lock_and_is_idempotent(self, scheduler: RedisCronScheduler,
-                                                             connection: redis.Redis) -> None:
+    def test_death_releases_only_our_lock_and_is_idempotent(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis
+    ) -> None:
         scheduler.register_birth()
         scheduler.register_death()
         scheduler.register_death()
@@ -518,15 +534,24 @@ class TestLifecycle:
         assert connection.get(k.lock()).decode().endswith("|primary")
         assert connection.zscore("rq:cron_schedulers", "primary") is not None
 
-    def test_heartbeat_stops_when_another_holds_the_lock(self, scheduler: RedisCronScheduler,
-                                                          connection: redis.Redis) -> None:
+    def test_heartbeat_stops_when_another_holds_the_lock(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis
+    ) -> None:
         scheduler.register_birth()
         connection.set(k.lock(), "7|token|intruder")
         with pytest.raises(StopRequested):
             scheduler.heartbeat()
 
-    @pytest.mark.parametrize("bad", [{"lock_ttl": 2}, {"lock_ttl": "60"}, {"max_sleep_interval": 0},
-                                     {"max_sleep_interval": float("nan")}, {"batch_size": 0}])
+    @pytest.mark.parametrize(
+        "bad",
+        [
+            {"lock_ttl": 2},
+            {"lock_ttl": "60"},
+            {"max_sleep_interval": 0},
+            {"max_sleep_interval": float("nan")},
+            {"batch_size": 0},
+        ],
+    )
     def test_bad_settings(self, connection: redis.Redis, bad: dict[str, Any]) -> None:
         with pytest.raises(ValueError):
             RedisCronScheduler(connection, **bad)
@@ -666,8 +691,9 @@ class TestRqSchedulerCompatibility:
         assert isinstance(two.pid, int) and two.key.endswith(":two")
         two.remove_lock()
 
-    def test_rq_schedulers_run_loop_with_two_instances(self, connection: redis.Redis, clock: FakeClock,
-                                                        caplog: pytest.LogCaptureFixture) -> None:
+    def test_rq_schedulers_run_loop_with_two_instances(
+        self, connection: redis.Redis, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    ) -> None:
         """rq-scheduler's run() loop: heartbeat, take the lock, enqueue, heartbeat, give the lock back."""
         schedulers = [RedisCronScheduler(connection, name=name, clock=clock) for name in ("one", "two")]
         for i in range(3):
@@ -718,12 +744,15 @@ class TestRqSchedulerCompatibility:
 
 
 class TestRegisterMany:
-    def test_bulk_upsert_in_order(self, scheduler: RedisCronScheduler, connection: redis.Redis,
-                                  clock: FakeClock) -> None:
+    def test_bulk_upsert_in_order(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis, clock: FakeClock
+    ) -> None:
         scheduler.register(jobs.noop, "metrics", id="m07", interval=60, enabled=False)
         created = RedisCronJob.fetch("m07", connection).created_at
-        specs = [{"func": jobs.record, "queue_name": "metrics", "id": f"m{i:02}", "args": (i,), "interval": 60}
-                 for i in range(20)]
+        specs = [
+            {"func": jobs.record, "queue_name": "metrics", "id": f"m{i:02}", "args": (i,), "interval": 60}
+            for i in range(20)
+        ]
         specs.append({"func": "tests.jobs.noop", "queue_name": "q", "id": "c", "cron": "@hourly", "enabled": False})
         result = scheduler.register_many(specs, batch_size=6)
         assert [j.id for j in result] == [s["id"] for s in specs]
@@ -735,11 +764,16 @@ class TestRegisterMany:
 
     @pytest.mark.parametrize(
         ("bad", "field"),
-        [({"interval": 0}, "interval"), ({"colour": "red"}, "arguments"), ({"enabled": "yes"}, "enabled"),
-         ({"id": "m03"}, "id")],
+        [
+            ({"interval": 0}, "interval"),
+            ({"colour": "red"}, "arguments"),
+            ({"enabled": "yes"}, "enabled"),
+            ({"id": "m03"}, "id"),
+        ],
     )
-    def test_one_bad_item_writes_nothing(self, scheduler: RedisCronScheduler, connection: redis.Redis,
-                                         bad: dict[str, Any], field: str) -> None:
+    def test_one_bad_item_writes_nothing(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis, bad: dict[str, Any], field: str
+    ) -> None:
         specs = [{"func": jobs.noop, "queue_name": "q", "id": f"m{i:02}", "interval": 60} for i in range(5)]
         specs.append({"func": jobs.noop, "queue_name": "q", "id": "bad", "interval": 60, **bad})
         with pytest.raises(InvalidJobError) as info:
@@ -758,14 +792,14 @@ class TestRegisterMany:
         assert RedisCronJob.fetch("a", connection).interval == 60
 
 
-def test_register_many_is_two_round_trips_per_batch(redis_url: str, connection: redis.Redis,
-                                                     clock: FakeClock) -> None:
+def test_register_many_is_two_round_trips_per_batch(redis_url: str, connection: redis.Redis, clock: FakeClock) -> None:
     counted = redis.Redis(connection_pool=redis.ConnectionPool.from_url(redis_url, connection_class=CountingConnection))
     s = RedisCronScheduler(counted, name="bulk", clock=clock)
     s.register(jobs.noop, "q", id="warm-up", interval=60)  # loads the script
     CountingConnection.sent = 0
-    s.register_many([{"func": jobs.noop, "queue_name": "q", "id": f"j{i}", "interval": 60} for i in range(100)],
-                    batch_size=50)
+    s.register_many(
+        [{"func": jobs.noop, "queue_name": "q", "id": f"j{i}", "interval": 60} for i in range(100)], batch_size=50
+    )
     assert CountingConnection.sent == 4
     assert connection.scard(k.ids()) == 101
     connection.script_flush()  # as after a Redis restart: the server forgot the script
@@ -790,8 +824,13 @@ configured = [name for name in ("", "rediscron", "rediscron.scheduler", "rq", "r
               if logging.getLogger(name).handlers]
 print("configured:", configured, logging.getLogger("rq.cron").propagate)
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]))
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]),
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "configured: [] True", out.stdout
     assert out.stderr == ""

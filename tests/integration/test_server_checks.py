@@ -14,8 +14,9 @@ from rediscron import keys as k
 from tests import jobs
 
 
-def test_warns_once_when_redis_may_evict_the_registry(connection: redis.Redis,
-                                                      caplog: pytest.LogCaptureFixture) -> None:
+def test_warns_once_when_redis_may_evict_the_registry(
+    connection: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
     connection.config_set("maxmemory-policy", "allkeys-lru")
     try:
         s = RedisCronScheduler(connection, name="w")
@@ -42,8 +43,9 @@ def test_no_warning_for_noeviction(connection: redis.Redis, caplog: pytest.LogCa
 def test_a_user_without_channel_rights_is_told_and_edits_still_arrive(
     connection: redis.Redis, redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    connection.acl_setuser("cronuser", enabled=True, passwords=["+secret"], keys=["*"], commands=["+@all"],
-                           reset_channels=True)
+    connection.acl_setuser(
+        "cronuser", enabled=True, passwords=["+secret"], keys=["*"], commands=["+@all"], reset_channels=True
+    )
     try:
         limited = redis.Redis.from_url(redis_url, username="cronuser", password="secret")
         s = RedisCronScheduler(limited, name="acl", max_sleep_interval=0.3)
@@ -86,8 +88,9 @@ def test_an_emptied_registry_is_reported_loudly(connection: redis.Redis, caplog:
     assert len(errors) == 1 and "it had 3 job(s)" in errors[0]
 
 
-def test_a_shrunken_registry_after_a_lost_lock_is_reported(connection: redis.Redis,
-                                                           caplog: pytest.LogCaptureFixture) -> None:
+def test_a_shrunken_registry_after_a_lost_lock_is_reported(
+    connection: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
     s = RedisCronScheduler(connection, name="r")
     for i in range(3):
         s.register(jobs.noop, "q", id=f"j{i}", cron="0 0 1 1 *")
@@ -101,8 +104,9 @@ def test_a_shrunken_registry_after_a_lost_lock_is_reported(connection: redis.Red
     assert [r for r in caplog.records if "has 2 job(s), 3 before" in r.getMessage()]
 
 
-def test_wait_replicas_says_once_when_none_acknowledge(connection: redis.Redis,
-                                                        caplog: pytest.LogCaptureFixture) -> None:
+def test_wait_replicas_says_once_when_none_acknowledge(
+    connection: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
     s = RedisCronScheduler(connection, name="w", wait_replicas=1)
     with caplog.at_level(logging.WARNING, logger="rediscron"):
         s.register_birth()

@@ -114,8 +114,9 @@ def test_a_registry_that_came_back_empty_is_a_problem(connection: redis.Redis, r
     leader.register_death()
 
 
-def test_consecutive_failures_are_counted_when_the_next_run_is_enqueued(connection: redis.Redis,
-                                                                        redis_url: str) -> None:
+def test_consecutive_failures_are_counted_when_the_next_run_is_enqueued(
+    connection: redis.Redis, redis_url: str
+) -> None:
     from rq import Queue, SimpleWorker
 
     now = [1_900_000_800.25]

@@ -33,16 +33,41 @@ def rqrcron(redis_url: str) -> Any:
 
 def populate(connection: redis.Redis) -> None:
     s = RedisCronScheduler(connection, logging_level="WARNING")
-    s.register(jobs.record, "metrics", id="metric:pm25", args=("pm25", 2.5, None, [1, {"a": True}]),
-               kwargs={"meta": "x"}, interval=300, job_timeout=60, result_ttl=0, ttl=900, failure_ttl=3600,
-               meta={"team": "air"})
+    s.register(
+        jobs.record,
+        "metrics",
+        id="metric:pm25",
+        args=("pm25", 2.5, None, [1, {"a": True}]),
+        kwargs={"meta": "x"},
+        interval=300,
+        job_timeout=60,
+        result_ttl=0,
+        ttl=900,
+        failure_ttl=3600,
+        meta={"team": "air"},
+    )
     s.register(jobs.noop, "maintenance", id="vacuum", cron="*/5 * * * *", enabled=False)
     s.register(jobs.noop, "maintenance", id="ünïcode:ok", cron="@daily", result_ttl=None)
-    s.register(jobs.noop, "reports", id="options", cron="0 9 * * 1-5 30", timezone="Europe/Berlin",
-               misfire_grace_time=600, catchup="all", overlap="skip", jitter=30,
-               start_time=datetime(2030, 1, 1, tzinfo=timezone.utc), end_time=datetime(2031, 1, 1, tzinfo=timezone.utc),
-               max_runs=100, description="weekday report", retry=Retry(max=2, interval=[5, 50]), at_front=True,
-               on_failure=jobs.noop, queue_class="tests.custom_rq.AuditQueue", serializer=JSONSerializer)
+    s.register(
+        jobs.noop,
+        "reports",
+        id="options",
+        cron="0 9 * * 1-5 30",
+        timezone="Europe/Berlin",
+        misfire_grace_time=600,
+        catchup="all",
+        overlap="skip",
+        jitter=30,
+        start_time=datetime(2030, 1, 1, tzinfo=timezone.utc),
+        end_time=datetime(2031, 1, 1, tzinfo=timezone.utc),
+        max_runs=100,
+        description="weekday report",
+        retry=Retry(max=2, interval=[5, 50]),
+        at_front=True,
+        on_failure=jobs.noop,
+        queue_class="tests.custom_rq.AuditQueue",
+        serializer=JSONSerializer,
+    )
 
 
 def definitions(connection: redis.Redis) -> list[dict[str, Any]]:
@@ -72,8 +97,13 @@ def test_export_to_stdout_is_json(rqrcron: Any, connection: redis.Redis) -> None
     data = json.loads(rqrcron("export").output)
     assert data["version"] == 1
     assert [j["id"] for j in data["jobs"]] == ["metric:pm25", "options", "vacuum", "ünïcode:ok"]
-    assert data["jobs"][2] == {"id": "vacuum", "func": "tests.jobs.noop", "queue": "maintenance",
-                               "cron": "*/5 * * * *", "enabled": False}
+    assert data["jobs"][2] == {
+        "id": "vacuum",
+        "func": "tests.jobs.noop",
+        "queue": "maintenance",
+        "cron": "*/5 * * * *",
+        "enabled": False,
+    }
     assert data["jobs"][1]["start_time"] == "2030-01-01T00:00:00+00:00"
     assert data["jobs"][1]["retry"] == {"max": 2, "interval": [5, 50]}
 
@@ -81,10 +111,16 @@ def test_export_to_stdout_is_json(rqrcron: Any, connection: redis.Redis) -> None
 def test_dry_run_prints_the_diff_and_changes_nothing(rqrcron: Any, connection: redis.Redis, tmp_path: Path) -> None:
     populate(connection)
     file = tmp_path / "s.json"
-    file.write_text(json.dumps({"jobs": [
-        {"id": "vacuum", "func": "tests.jobs.noop", "queue": "maintenance", "cron": "*/10 * * * *"},
-        {"id": "new", "func": "tests.jobs.noop", "queue": "q", "interval": 30},
-    ]}))
+    file.write_text(
+        json.dumps(
+            {
+                "jobs": [
+                    {"id": "vacuum", "func": "tests.jobs.noop", "queue": "maintenance", "cron": "*/10 * * * *"},
+                    {"id": "new", "func": "tests.jobs.noop", "queue": "q", "interval": 30},
+                ]
+            }
+        )
+    )
     snapshot = {key: connection.dump(key) for key in connection.keys("rq:cron*")}
     out = rqrcron("apply", str(file), "--dry-run").output
     assert "+ new: create (every 30s on q)" in out
@@ -100,8 +136,14 @@ def test_dry_run_prints_the_diff_and_changes_nothing(rqrcron: Any, connection: r
 def test_prune_deletes_only_what_apply_created(rqrcron: Any, connection: redis.Redis, tmp_path: Path) -> None:
     RedisCronScheduler(connection, logging_level="WARNING").register(jobs.noop, "q", id="runtime", interval=60)
     file = tmp_path / "s.json"
-    file.write_text(json.dumps([{"id": "a", "func": "tests.jobs.noop", "queue": "q", "interval": 60},
-                                {"id": "b", "func": "tests.jobs.noop", "queue": "q", "interval": 60}]))
+    file.write_text(
+        json.dumps(
+            [
+                {"id": "a", "func": "tests.jobs.noop", "queue": "q", "interval": 60},
+                {"id": "b", "func": "tests.jobs.noop", "queue": "q", "interval": 60},
+            ]
+        )
+    )
     rqrcron("apply", str(file))
     file.write_text(json.dumps([{"id": "a", "func": "tests.jobs.noop", "queue": "q", "interval": 60}]))
     out = rqrcron("apply", str(file), "--prune").output
@@ -114,8 +156,14 @@ def test_prune_deletes_only_what_apply_created(rqrcron: Any, connection: redis.R
 
 def test_a_job_edited_by_hand_is_no_longer_the_files(rqrcron: Any, connection: redis.Redis, tmp_path: Path) -> None:
     file = tmp_path / "s.json"
-    file.write_text(json.dumps([{"id": "a", "func": "tests.jobs.noop", "queue": "q", "interval": 60},
-                                {"id": "b", "func": "tests.jobs.noop", "queue": "q", "interval": 60}]))
+    file.write_text(
+        json.dumps(
+            [
+                {"id": "a", "func": "tests.jobs.noop", "queue": "q", "interval": 60},
+                {"id": "b", "func": "tests.jobs.noop", "queue": "q", "interval": 60},
+            ]
+        )
+    )
     rqrcron("apply", str(file))
     assert connection.smembers(k.applied()) == {b"a", b"b"}
     # An edit from code (or `rqrcron add`): its definition no longer comes from the file.
@@ -130,8 +178,9 @@ def test_a_job_edited_by_hand_is_no_longer_the_files(rqrcron: Any, connection: r
     file.write_text(json.dumps([{"id": "c", "func": "tests.jobs.noop", "queue": "q", "interval": 60}]))
     dry = rqrcron("apply", str(file), "--prune", "--dry-run")
     assert "- a: delete" in dry.output and "- b" not in dry.output
-    assert rqrcron("apply", str(file), "--prune").output.splitlines() == \
-        [line for line in dry.output.splitlines() if line != "(dry run: nothing changed)"]
+    assert rqrcron("apply", str(file), "--prune").output.splitlines() == [
+        line for line in dry.output.splitlines() if line != "(dry run: nothing changed)"
+    ]
     assert not RedisCronJob.exists("a", connection) and RedisCronJob.exists("b", connection)
 
 
@@ -141,8 +190,12 @@ def test_apply_an_rq_cron_config(rqrcron: Any, connection: redis.Redis) -> None:
     noop = RedisCronJob.fetch("tests.jobs.noop", connection)
     assert (noop.queue_name, noop.interval) == ("default", 60)
     report = RedisCronJob.fetch("tests.jobs.record", connection)
-    assert (report.cron, report.args, report.kwargs, report.job_timeout) == ("0 6 * * *", ("daily",),
-                                                                              {"fmt": "pdf"}, 300)
+    assert (report.cron, report.args, report.kwargs, report.job_timeout) == (
+        "0 6 * * *",
+        ("daily",),
+        {"fmt": "pdf"},
+        300,
+    )
     assert "2 unchanged" in rqrcron("apply", "tests.fixtures.rq_cron_config").output  # as a module path too
 
 
@@ -175,8 +228,9 @@ def test_an_rq_cron_config_keeps_its_hours_on_a_host_not_on_utc(
     assert RedisCronJob.fetch("tests.jobs.record", connection).timezone == "UTC"
 
 
-def test_an_explicit_zone_for_an_rq_cron_config_wins(rqrcron: Any, connection: redis.Redis,
-                                                     host_tz: Callable[[str], None]) -> None:
+def test_an_explicit_zone_for_an_rq_cron_config_wins(
+    rqrcron: Any, connection: redis.Redis, host_tz: Callable[[str], None]
+) -> None:
     host_tz("Europe/Berlin")
     result = rqrcron("apply", str(FIXTURES / "rq_cron_config.py"), "--tz", "America/New_York")
     assert result.exit_code == 0, result.output
@@ -186,8 +240,9 @@ def test_an_explicit_zone_for_an_rq_cron_config_wins(rqrcron: Any, connection: r
 
 
 @pytest.mark.skipif(not RQ3, reason="rq 2 reads cron in UTC whatever the host's zone")
-def test_a_host_zone_without_an_iana_name_is_refused(rqrcron: Any, connection: redis.Redis,
-                                                     host_tz: Callable[[str], None]) -> None:
+def test_a_host_zone_without_an_iana_name_is_refused(
+    rqrcron: Any, connection: redis.Redis, host_tz: Callable[[str], None]
+) -> None:
     host_tz("JST-9")
     result = rqrcron("apply", str(FIXTURES / "rq_cron_config.py"))
     assert result.exit_code == 2
@@ -207,18 +262,27 @@ def test_timezone_is_only_for_rq_cron_configs(rqrcron: Any, tmp_path: Path) -> N
     [
         ("{not json", "is not valid JSON"),
         ('{"version": 9, "jobs": []}', "unsupported version 9"),
-        ('{"jobs": [{"id": "x", "func": "tests.jobs.noop", "queue": "q", "interval": 5, "colour": 1}]}',
-         "unknown field(s) ['colour']"),
-        ('[{"id": "x", "func": "tests.jobs.noop", "queue": "q", "interval": 5}, '
-         '{"id": "y", "func": "tests.jobs.noop", "queue": "q", "cron": "bad"}]', "'y': cron:"),
-        ('[{"id": "x", "func": "tests.jobs.noop", "queue": "q", "interval": 5}, '
-         '{"id": "x", "func": "tests.jobs.noop", "queue": "q", "interval": 6}]', "appears twice"),
+        (
+            '{"jobs": [{"id": "x", "func": "tests.jobs.noop", "queue": "q", "interval": 5, "colour": 1}]}',
+            "unknown field(s) ['colour']",
+        ),
+        (
+            '[{"id": "x", "func": "tests.jobs.noop", "queue": "q", "interval": 5}, '
+            '{"id": "y", "func": "tests.jobs.noop", "queue": "q", "cron": "bad"}]',
+            "'y': cron:",
+        ),
+        (
+            '[{"id": "x", "func": "tests.jobs.noop", "queue": "q", "interval": 5}, '
+            '{"id": "x", "func": "tests.jobs.noop", "queue": "q", "interval": 6}]',
+            "appears twice",
+        ),
         ('[{"id": "x", "queue": "q", "interval": 5}]', "'x': func: is missing"),
         ('"just a string"', "expected a list of jobs"),
     ],
 )
-def test_a_bad_file_changes_nothing(rqrcron: Any, connection: redis.Redis, tmp_path: Path, content: str,
-                                    message: str) -> None:
+def test_a_bad_file_changes_nothing(
+    rqrcron: Any, connection: redis.Redis, tmp_path: Path, content: str, message: str
+) -> None:
     file = tmp_path / "s.json"
     file.write_text(content)
     result = rqrcron("apply", str(file))
@@ -235,12 +299,16 @@ def test_missing_file(rqrcron: Any) -> None:
     assert result.exit_code == 2 and "cannot load rq cron config" in result.output
 
 
-@pytest.mark.parametrize(("source", "message"), [
-    ("import sys\nsys.exit(3)\n", "it called sys.exit(3) while being imported"),
-    ("raise RuntimeError('boom in config')\n", "boom in config"),
-])
-def test_a_config_that_exits_or_raises_gives_one_clear_line(rqrcron: Any, tmp_path: Path, source: str,
-                                                             message: str) -> None:
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("import sys\nsys.exit(3)\n", "it called sys.exit(3) while being imported"),
+        ("raise RuntimeError('boom in config')\n", "boom in config"),
+    ],
+)
+def test_a_config_that_exits_or_raises_gives_one_clear_line(
+    rqrcron: Any, tmp_path: Path, source: str, message: str
+) -> None:
     config = tmp_path / "bad_config.py"
     config.write_text(source)
     result = rqrcron("apply", str(config))
@@ -263,7 +331,8 @@ def test_taking_over_a_job_made_otherwise_is_said(rqrcron: Any, connection: redi
 
 
 def test_no_import_check_restores_an_export_naming_code_that_no_longer_imports(
-        rqrcron: Any, connection: redis.Redis, tmp_path: Path) -> None:
+    rqrcron: Any, connection: redis.Redis, tmp_path: Path
+) -> None:
     file = tmp_path / "e.json"
     file.write_text(json.dumps([{"id": "old", "func": "tests.jobs.renamed_since", "queue": "q", "interval": 60}]))
     refused = rqrcron("apply", str(file))

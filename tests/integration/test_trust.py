@@ -76,8 +76,13 @@ class TestTheScheduler:
     def test_enqueues_the_function_by_path_without_importing_it(
         self, scheduler: RedisCronScheduler, connection: redis.Redis, marker: Path
     ) -> None:
-        plant(connection, "planted", func_name="tests.tripwire.fire", on_success="tests.tripwire.fire",
-              on_failure='{"func":"tests.tripwire.fire","timeout":5}')
+        plant(
+            connection,
+            "planted",
+            func_name="tests.tripwire.fire",
+            on_success="tests.tripwire.fire",
+            on_failure='{"func":"tests.tripwire.fire","timeout":5}',
+        )
         assert [j.id for j in scheduler.enqueue_jobs()] == ["planted"]
         assert_untouched(marker)
         fields = rq_hash(connection, rq_job_id("planted", T0))
@@ -112,8 +117,9 @@ class TestTheScheduler:
         plant(connection, "audited", job_class="tests.custom_rq.AuditJob")
         assert scheduler.enqueue_jobs() == []
         scheduler.register_death()
-        wider = RedisCronScheduler(connection, name="wider", clock=clock, logging_level="CRITICAL",
-                                   allow_import=["rq", "tests.custom_rq"])
+        wider = RedisCronScheduler(
+            connection, name="wider", clock=clock, logging_level="CRITICAL", allow_import=["rq", "tests.custom_rq"]
+        )
         wider.register_birth()
         wider.run_once()  # a new leader re-reads the quarantined at once, then fires what is due
         assert connection.hget(k.job("audited"), "last_error") is None
@@ -131,8 +137,9 @@ class TestTheScheduler:
         with pytest.raises(ValueError, match="dotted"):
             ImportAllowlist(["my app"])
 
-    def test_the_error_is_cut_and_the_record_kept(self, scheduler: RedisCronScheduler,
-                                                  connection: redis.Redis, clock: Clock) -> None:
+    def test_the_error_is_cut_and_the_record_kept(
+        self, scheduler: RedisCronScheduler, connection: redis.Redis, clock: Clock
+    ) -> None:
         plant(connection, "long", cron="x" * 900, interval="")
         scheduler.enqueue_jobs()
         error = connection.hget(k.job("long"), "last_error").decode()  # type: ignore[union-attr]
@@ -155,22 +162,45 @@ def rqrcron(redis_url: str) -> Any:
 @pytest.fixture
 def hostile(connection: redis.Redis, clock: Clock) -> None:
     """A job naming tripwire code everywhere, whose history holds an RQ job of pickled payloads."""
-    plant(connection, "hostile", func_name="tests.tripwire.fire", on_success="tests.tripwire.fire",
-          job_class="tests.tripwire.Evil", description="\x1b[2Jcleared\x1b]0;owned\x07",
-          last_error="scheduler x: \x1b[31mred\u202eevil")
+    plant(
+        connection,
+        "hostile",
+        func_name="tests.tripwire.fire",
+        on_success="tests.tripwire.fire",
+        job_class="tests.tripwire.Evil",
+        description="\x1b[2Jcleared\x1b]0;owned\x07",
+        last_error="scheduler x: \x1b[31mred\u202eevil",
+    )
     rq_id = rq_job_id("hostile", T0)
-    connection.hset(k.rq_job(rq_id), mapping={
-        "status": "finished", "meta": PAYLOAD, "data": zlib.compress(PAYLOAD), "result": PAYLOAD,
-        "exc_info": zlib.compress(PAYLOAD), "created_at": "2030-03-17T17:20:00.000000Z",
-        "ended_at": "2030-03-17T17:20:01.000000Z"})
+    connection.hset(
+        k.rq_job(rq_id),
+        mapping={
+            "status": "finished",
+            "meta": PAYLOAD,
+            "data": zlib.compress(PAYLOAD),
+            "result": PAYLOAD,
+            "exc_info": zlib.compress(PAYLOAD),
+            "created_at": "2030-03-17T17:20:00.000000Z",
+            "ended_at": "2030-03-17T17:20:01.000000Z",
+        },
+    )
     connection.zadd(k.history("hostile"), {rq_id: T0})
 
 
 class TestViewers:
-    @pytest.mark.parametrize("command", [
-        ["info"], ["info", "--json"], ["info", "-R"], ["show", "hostile"], ["show", "hostile", "--json"],
-        ["history", "hostile"], ["export"], ["status"],
-    ])
+    @pytest.mark.parametrize(
+        "command",
+        [
+            ["info"],
+            ["info", "--json"],
+            ["info", "-R"],
+            ["show", "hostile"],
+            ["show", "hostile", "--json"],
+            ["history", "hostile"],
+            ["export"],
+            ["status"],
+        ],
+    )
     def test_import_and_unpickle_nothing_and_escape_control_characters(
         self, rqrcron: Any, hostile: None, marker: Path, command: list[str]
     ) -> None:
@@ -181,8 +211,9 @@ class TestViewers:
         if command[0] in ("info", "show") and "--json" not in command:
             assert "\\x1b" in result.output
 
-    def test_history_reads_status_and_times_field_by_field(self, connection: redis.Redis, hostile: None,
-                                                           marker: Path) -> None:
+    def test_history_reads_status_and_times_field_by_field(
+        self, connection: redis.Redis, hostile: None, marker: Path
+    ) -> None:
         job = RedisCronJob.fetch("hostile", connection)
         [entry] = job.get_history()
         assert (entry.status, entry.slot) == ("finished", T0)
@@ -193,11 +224,18 @@ class TestViewers:
     def test_listings_never_write(self, rqrcron: Any, connection: redis.Redis, hostile: None) -> None:
         connection.sadd(k.ids(), "dangling")  # its hash is gone: only the scheduler prunes it
         connection.zadd(k.schedule(), {"dangling": T0})
-        connection.execute_command("ACL", "SETUSER", "viewer", "on", ">pw", "~*", "&*", "-@all", "+@read",
-                                   "+@connection", "+time")
+        connection.execute_command(
+            "ACL", "SETUSER", "viewer", "on", ">pw", "~*", "&*", "-@all", "+@read", "+@connection", "+time"
+        )
         try:
-            for command in (["info"], ["info", "--json"], ["show", "hostile"], ["history", "hostile"], ["export"],
-                            ["status"]):
+            for command in (
+                ["info"],
+                ["info", "--json"],
+                ["show", "hostile"],
+                ["history", "hostile"],
+                ["export"],
+                ["status"],
+            ):
                 result = rqrcron(*command, user="viewer:pw")
                 assert result.exit_code in (0, 1) and "NOPERM" not in result.output, (command, result.output)
                 assert "Traceback" not in result.output
@@ -209,8 +247,7 @@ class TestViewers:
 
 
 class TestCommandLine:
-    def test_add_checks_a_function_only_where_its_package_imports(self, rqrcron: Any,
-                                                                  connection: redis.Redis) -> None:
+    def test_add_checks_a_function_only_where_its_package_imports(self, rqrcron: Any, connection: redis.Redis) -> None:
         result = rqrcron("add", "elsewhere", "billing_app.tasks.invoice", "-q", "q", "--interval", "60")
         assert result.exit_code == 0, result.output
         assert "not checked here" in result.output and "billing_app.tasks.invoice" in result.output
@@ -223,30 +260,36 @@ class TestCommandLine:
         assert missing.exit_code == 2 and "has no attribute 'nope'" in missing.output
         assert not RedisCronJob.exists("typo", connection) and not RedisCronJob.exists("module", connection)
 
-    def test_long_arguments_from_a_file_or_standard_input(self, rqrcron: Any, connection: redis.Redis,
-                                                          tmp_path: Path, redis_url: str) -> None:
+    def test_long_arguments_from_a_file_or_standard_input(
+        self, rqrcron: Any, connection: redis.Redis, tmp_path: Path, redis_url: str
+    ) -> None:
         params = {"rows": list(range(3000))}
         (tmp_path / "kwargs.json").write_text(json.dumps(params))
-        result = rqrcron("add", "a", "tests.jobs.noop", "-q", "q", "--interval", "60",
-                         "--kwargs-file", str(tmp_path / "kwargs.json"))
+        result = rqrcron(
+            "add", "a", "tests.jobs.noop", "-q", "q", "--interval", "60", "--kwargs-file", str(tmp_path / "kwargs.json")
+        )
         assert result.exit_code == 0, result.output
         assert RedisCronJob.fetch("a", connection).kwargs == params
-        result = rqrcron("add", "b", "tests.jobs.noop", "-q", "q", "--interval", "60",
-                         "--args", f"@{tmp_path / 'kwargs.json'}")
+        result = rqrcron(
+            "add", "b", "tests.jobs.noop", "-q", "q", "--interval", "60", "--args", f"@{tmp_path / 'kwargs.json'}"
+        )
         assert result.exit_code == 2 and "args" in result.output  # a JSON object is no argument list
-        result = CliRunner().invoke(main, ["-u", redis_url, "add", "c", "tests.jobs.noop", "-q", "q", "--interval",
-                                           "60", "--args", "-"], input="[1, 2, 3]")
+        result = CliRunner().invoke(
+            main,
+            ["-u", redis_url, "add", "c", "tests.jobs.noop", "-q", "q", "--interval", "60", "--args", "-"],
+            input="[1, 2, 3]",
+        )
         assert result.exit_code == 0, result.output
         assert RedisCronJob.fetch("c", connection).args == (1, 2, 3)
         big = {"blob": "x" * 70_000}
         (tmp_path / "big.json").write_text(json.dumps(big))
-        result = rqrcron("add", "d", "tests.jobs.noop", "-q", "q", "--interval", "60",
-                         "--kwargs-file", str(tmp_path / "big.json"))
+        result = rqrcron(
+            "add", "d", "tests.jobs.noop", "-q", "q", "--interval", "60", "--kwargs-file", str(tmp_path / "big.json")
+        )
         assert result.exit_code == 2 and "65,536" in result.output and "'d'" in result.output
         assert not RedisCronJob.exists("d", connection)
 
-    def test_ids_with_spaces_and_rm_of_a_history_key(self, rqrcron: Any, connection: redis.Redis,
-                                                     clock: Clock) -> None:
+    def test_ids_with_spaces_and_rm_of_a_history_key(self, rqrcron: Any, connection: redis.Redis, clock: Clock) -> None:
         result = rqrcron("add", "Monthly report: EMEA", "tests.jobs.noop", "-q", "q", "--interval", "60")
         assert result.exit_code == 0, result.output
         assert "Monthly report: EMEA" in rqrcron("info").output
@@ -266,8 +309,9 @@ class TestCommandLine:
         assert not connection.sismember(k.ids(), "foo:jobs")
         assert rqrcron("rm", "Monthly report: EMEA").exit_code == 0
 
-    def test_enable_quarantined_lifts_every_quarantine_at_once(self, rqrcron: Any, connection: redis.Redis,
-                                                               scheduler: RedisCronScheduler) -> None:
+    def test_enable_quarantined_lifts_every_quarantine_at_once(
+        self, rqrcron: Any, connection: redis.Redis, scheduler: RedisCronScheduler
+    ) -> None:
         for job_id in ("a", "b", "c"):
             plant(connection, job_id, cron="bad", interval="")
         plant(connection, "d")
@@ -282,4 +326,3 @@ class TestCommandLine:
         assert connection.zcount(k.schedule(), "+inf", "+inf") == 1
         assert rqrcron("enable").exit_code == 2
         assert rqrcron("enable", "a", "--quarantined").exit_code == 2
-

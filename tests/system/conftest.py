@@ -26,7 +26,10 @@ class SchedulerProcess:
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "rediscron", "-u", url, "scheduler", "--name", name, *args],
-            stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
         )
 
     @property

@@ -38,9 +38,14 @@ def test_a_thousand_edits_while_firing(connection: redis.Redis, redis_url: str, 
     wait_until(lambda: holds_lock(connection, "chaos-a"), what="lock")
     standby = spawn("chaos-b", "--standby", lock_ttl=3)
     wait_until(lambda: "standing by" in standby.log(), what="standby waiting")
-    churn = subprocess.run([sys.executable, "-m", "tests.system.churn", redis_url, "1000", "7"], cwd=ROOT,
-                           capture_output=True, text=True, timeout=120, env={"PYTHONPATH": str(ROOT),
-                                                                             "PATH": "/usr/bin:/bin"})
+    churn = subprocess.run(
+        [sys.executable, "-m", "tests.system.churn", redis_url, "1000", "7"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
     assert churn.returncode == 0, churn.stderr
     time.sleep(1.5)  # let the last slots fire
     active.signal(signal.SIGTERM)
@@ -96,8 +101,11 @@ def test_redis_down_for_ten_seconds(aof_server: RedisServer, tmp_path: Path) -> 
         time.sleep(10)
         aof_server.start()
         up_at = time.time()
-        wait_until(lambda: any(int(i.rsplit("-", 1)[1]) > up_at for i in ids_of(connection, "tick")), timeout=15,
-                   what="fires after the outage")
+        wait_until(
+            lambda: any(int(i.rsplit("-", 1)[1]) > up_at for i in ids_of(connection, "tick")),
+            timeout=15,
+            what="fires after the outage",
+        )
         time.sleep(2)
         assert proc.alive(), proc.log()
         log = proc.log()
@@ -122,7 +130,7 @@ def test_redis_restarted_empty_is_reported_and_survived(aof_server: RedisServer,
         aof_server.stop()
         for item in Path(aof_server.dir).iterdir():
             if item.name.startswith("appendonly"):
-                for f in (item.iterdir() if item.is_dir() else [item]):
+                for f in item.iterdir() if item.is_dir() else [item]:
                     f.unlink()
         aof_server.start()
         wait_until(lambda: "registry is EMPTY (it had 1 job(s))" in proc.log(), timeout=10, what="the alarm")

@@ -29,11 +29,20 @@ def test_info_interval_redraws_in_place(redis_url: str, connection: redis.Redis)
     admin.register(jobs.noop, "maintenance", id="vacuum", interval=10)
     fd, terminal = pty.openpty()
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", LINES, COLUMNS, 0, 0))
-    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(COLUMNS), "LINES": str(LINES),
-           "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "TERM": "xterm-256color",
+        "COLUMNS": str(COLUMNS),
+        "LINES": str(LINES),
+        "PYTHONPATH": str(ROOT),
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "rediscron", "-u", redis_url, "info", "-R", "-i", "0.2"],
-        stdin=terminal, stdout=terminal, stderr=terminal, env=env, close_fds=True,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env=env,
+        close_fds=True,
     )
     os.close(terminal)
     screen = pyte.Screen(COLUMNS, LINES)

@@ -22,8 +22,10 @@ from tests.system.conftest import ROOT, wait_until
 
 pytestmark = [
     pytest.mark.system,
-    pytest.mark.skipif(not hasattr(rq.defaults, "RQ_KEY_PREFIX"),
-                       reason="this rq has no RQ_KEY_PREFIX: its job and queue keys cannot share rediscron's slot"),
+    pytest.mark.skipif(
+        not hasattr(rq.defaults, "RQ_KEY_PREFIX"),
+        reason="this rq has no RQ_KEY_PREFIX: its job and queue keys cannot share rediscron's slot",
+    ),
 ]
 
 SLOTS = 16384
@@ -48,8 +50,9 @@ def cluster() -> Iterator[list[RedisServer]]:
     nodes: list[RedisServer] = []
     try:
         for _ in range(3):
-            node = RedisServer(port=_port_with_free_bus(),
-                               extra_args=["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
+            node = RedisServer(
+                port=_port_with_free_bus(), extra_args=["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"]
+            )
             node.extra_args += ["--cluster-config-file", os.path.join(node.dir, "nodes.conf")]
             node.start()
             nodes.append(node)
@@ -59,8 +62,11 @@ def cluster() -> Iterator[list[RedisServer]]:
             node.client().execute_command("CLUSTER", "ADDSLOTS", *range(i * per_node, end))
         for node in nodes[1:]:
             nodes[0].client().execute_command("CLUSTER", "MEET", "127.0.0.1", node.port)
-        wait_until(lambda: all(n.client().cluster("info")["cluster_state"] == "ok" for n in nodes),
-                   timeout=20, what="cluster_state:ok")
+        wait_until(
+            lambda: all(n.client().cluster("info")["cluster_state"] == "ok" for n in nodes),
+            timeout=20,
+            what="cluster_state:ok",
+        )
         yield nodes
     finally:
         for node in nodes:
@@ -71,8 +77,14 @@ def test_every_operation_runs_in_one_slot(cluster: list[RedisServer]) -> None:
     slot = int(cluster[0].client().execute_command("CLUSTER", "KEYSLOT", "{rq}"))
     owner = cluster[min(2, slot // (SLOTS // 3))]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RQ_KEY_PREFIX": "{rq}"}
-    done = subprocess.run([sys.executable, "-m", "tests.system.cluster_ops", str(owner.port)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.system.cluster_ops", str(owner.port)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.splitlines()[-1])
     assert report["fired"] == ["a", "gone", "gone", "m0", "m1", "m2", "m3", "m4"]

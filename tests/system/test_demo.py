@@ -38,8 +38,13 @@ def start_demo(tmp_path: Path, ignore_sigint: bool = False, **env: str) -> subpr
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a shell does for a job started with &
 
     return subprocess.Popen(
-        [sys.executable, "-m", "examples.demo"], cwd=ROOT, text=True, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=ignore if ignore_sigint else None,
+        [sys.executable, "-m", "examples.demo"],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=ignore if ignore_sigint else None,
         env={**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path), **env},
     )
 
@@ -61,8 +66,15 @@ def test_the_demo_shows_live_edits_and_cleans_up_an_existing_redis(
     demo = start_demo(tmp_path, REDIS_URL=redis_url, DEMO_SECONDS="6")
     out, _ = demo.communicate(timeout=60)
     assert demo.returncode == 0, out
-    for seen in ("Registered: greet", "Europe/Berlin", "edit 'greet'", "add 'heartbeat'", "delete 'report'",
-                 "hello, rediscron", "Each change reached the running scheduler"):
+    for seen in (
+        "Registered: greet",
+        "Europe/Berlin",
+        "edit 'greet'",
+        "add 'heartbeat'",
+        "delete 'report'",
+        "hello, rediscron",
+        "Each change reached the running scheduler",
+    ):
         assert seen in out, (seen, out)
     # The live view listed the jobs, and the added one appeared in it.
     assert "standup" in out and "heartbeat" in out
@@ -98,8 +110,9 @@ def test_ctrl_c_leaves_nothing_running(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_demo_says_when_it_cannot_run_on_a_users_redis(redis_url: str, connection: redis.Redis,
-                                                            tmp_path: Path) -> None:
+def test_the_demo_says_when_it_cannot_run_on_a_users_redis(
+    redis_url: str, connection: redis.Redis, tmp_path: Path
+) -> None:
     from rediscron import RedisCronJob, RedisCronScheduler
     from tests import jobs
 

@@ -47,8 +47,9 @@ def test_slow_and_idle_metrics_clients_never_delay_a_fire(connection: redis.Redi
     from rediscron.status import read_status
 
     admin = RedisCronScheduler(connection, logging_level="WARNING")
-    admin.register_many([{"func": jobs.noop, "queue_name": "default", "id": f"s{i}", "cron": "* * * * * *"}
-                         for i in range(20)])
+    admin.register_many(
+        [{"func": jobs.noop, "queue_name": "default", "id": f"s{i}", "cron": "* * * * * *"} for i in range(20)]
+    )
     port = free_port()
     proc = spawn("busy", "--metrics-port", str(port))
     wait_until(lambda: len(ids_of(connection, "s0")) >= 2, what="fires")

@@ -63,11 +63,17 @@ def test_overlap_skip_with_a_slow_worker(connection: redis.Redis, redis_url: str
     admin = RedisCronScheduler(connection, logging_level="WARNING")
     admin.register(jobs.sleep_for, "default", id="slow", interval=1, args=(1.6,), overlap="skip")
     worker = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys; from redis import Redis; from rq import Worker; "
-         "Worker(['default'], connection=Redis.from_url(sys.argv[1])).work()", redis_url],
-        cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-c",
+            "import sys; from redis import Redis; from rq import Worker; "
+            "Worker(['default'], connection=Redis.from_url(sys.argv[1])).work()",
+            redis_url,
+        ],
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         spawn("overlap")
@@ -76,8 +82,7 @@ def test_overlap_skip_with_a_slow_worker(connection: redis.Redis, redis_url: str
         worker.terminate()
         worker.wait(10)
     runs = [Job.fetch(i, connection=connection) for i in ids_of(connection, "slow")]
-    runs += [Job.fetch(i.decode(), connection=connection)
-             for i in connection.zrange("rq:finished:default", 0, -1)]
+    runs += [Job.fetch(i.decode(), connection=connection) for i in connection.zrange("rq:finished:default", 0, -1)]
     done = sorted((j for j in runs if j.started_at and j.ended_at), key=lambda j: j.started_at)
     assert len(done) >= 2
     for before, later in itertools.pairwise(done):
@@ -93,8 +98,14 @@ def test_trigger_while_the_scheduler_runs(connection: redis.Redis, redis_url: st
     next_before = connection.zscore(k.schedule(), "nightly")
     proc = spawn("trig")
     wait_until(lambda: holds_lock(connection, "trig"), what="lock")
-    out = subprocess.run([sys.executable, "-m", "rediscron", "-u", redis_url, "trigger", "nightly"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=30, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "rediscron", "-u", redis_url, "trigger", "nightly"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
     manual = ids_of(connection, "nightly")
     assert len(manual) == 1 and "-manual-" in manual[0] and manual[0] in out
     time.sleep(0.3)

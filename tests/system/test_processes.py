@@ -62,8 +62,11 @@ def test_live_edits_reach_a_running_scheduler_within_a_second(connection: redis.
     # Disable and delete: nothing fires after the call returns.
     admin.register(jobs.noop, "default", id="fast", interval=1)
     admin.register(jobs.noop, "default", id="gone", interval=1)
-    wait_until(lambda: len(ids_of(connection, "fast")) >= 2 and len(ids_of(connection, "gone")) >= 2,
-               timeout=5, what="fast jobs firing")
+    wait_until(
+        lambda: len(ids_of(connection, "fast")) >= 2 and len(ids_of(connection, "gone")) >= 2,
+        timeout=5,
+        what="fast jobs firing",
+    )
     RedisCronJob.fetch("fast", connection).disable()
     fast_count = len(ids_of(connection, "fast"))
     RedisCronJob.fetch("gone", connection).delete()
@@ -133,8 +136,13 @@ print("stopped cleanly")
 
 def test_sigterm_inside_a_log_handler_still_stops_the_scheduler(connection: redis.Redis, redis_url: str) -> None:
     # The signal handler must take no lock: before, it logged, and waited forever on this handler's lock.
-    done = subprocess.run([sys.executable, "-c", SIGNAL_INSIDE_A_LOG_HANDLER, redis_url], cwd=ROOT,
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-c", SIGNAL_INSIDE_A_LOG_HANDLER, redis_url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 0, done.stderr
     assert "stopped cleanly" in done.stdout
     assert not connection.exists(k.lock())
@@ -219,8 +227,11 @@ def test_standby_takes_over_at_once_on_sigterm_and_within_the_ttl_on_a_crash(
     wait_until(lambda: "standing by" in standby.log() and "standing by" in spare.log(), what="standbys waiting")
     active.signal(signal.SIGTERM)
     stopped = time.monotonic()
-    took = wait_until(lambda: holds_lock(connection, "standby") or holds_lock(connection, "spare"), timeout=5,
-                      what="graceful takeover")
+    took = wait_until(
+        lambda: holds_lock(connection, "standby") or holds_lock(connection, "spare"),
+        timeout=5,
+        what="graceful takeover",
+    )
     assert took < 1.0, (took, standby.log())
     assert active.wait(10) == 0
     assert time.monotonic() - stopped < 2
@@ -304,8 +315,9 @@ def test_corrupt_records_leave_the_others_running(connection: redis.Redis, spawn
     admin = RedisCronScheduler(connection)
     admin.register(jobs.noop, "default", id="good", interval=1)
     for job_id, mapping in corrupt_records().items():
-        connection.hset(k.job(job_id), mapping={**mapping, "queue_name": "default"} if "queue_name" in mapping
-                        else mapping)
+        connection.hset(
+            k.job(job_id), mapping={**mapping, "queue_name": "default"} if "queue_name" in mapping else mapping
+        )
         connection.sadd(k.ids(), job_id)
         connection.zadd(k.schedule(), {job_id: 0})
     proc = spawn("robust")
@@ -363,7 +375,10 @@ def test_a_real_rq_worker_process_runs_the_cron_job(connection: redis.Redis, red
     rq_bin = Path(sys.executable).parent / "rq"
     subprocess.run(
         [str(rq_bin), "worker", "--burst", "--url", redis_url, "work"],
-        cwd=ROOT, env={"PYTHONPATH": str(ROOT), "REDISCRON_TEST_URL": redis_url, "PATH": "/usr/bin:/bin"},
-        check=True, capture_output=True, timeout=60,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "REDISCRON_TEST_URL": redis_url, "PATH": "/usr/bin:/bin"},
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     assert connection.lrange("e2e:out", 0, -1) == [b"ran"]

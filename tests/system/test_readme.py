@@ -31,8 +31,9 @@ def test_readme_usage_example(connection: redis.Redis, redis_url: str, tmp_path:
     assert usage.count("redis://localhost:6379/0") == 1
     (tmp_path / "app.py").write_text(usage.replace("redis://localhost:6379/0", redis_url))
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}:{ROOT}"}
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     try:
         slot = wait_until(lambda: queue_ids(connection, "metrics"), what="the README job to be enqueued")
         assert slot < 10

@@ -31,16 +31,20 @@ def sentinel_setup() -> Iterator[tuple[RedisServer, RedisServer, list[SentinelSe
         for sentinel in sentinels:
             sentinel.start()
         wait_until(lambda: replica.client().info("replication")["master_link_status"] == "up", what="replication")
-        wait_until(lambda: all(len(s.client().sentinel_slaves("mymaster")) == 1 for s in sentinels),
-                   timeout=15, what="sentinels to see the replica")
+        wait_until(
+            lambda: all(len(s.client().sentinel_slaves("mymaster")) == 1 for s in sentinels),
+            timeout=15,
+            what="sentinels to see the replica",
+        )
         yield master, replica, sentinels
     finally:
         for server in [*sentinels, replica, master]:
             server.cleanup()
 
 
-def test_scheduler_follows_a_failover(sentinel_setup: tuple[RedisServer, RedisServer, list[SentinelServer]],
-                                      tmp_path: Path) -> None:
+def test_scheduler_follows_a_failover(
+    sentinel_setup: tuple[RedisServer, RedisServer, list[SentinelServer]], tmp_path: Path
+) -> None:
     master, replica, sentinels = sentinel_setup
     url = "redis+sentinel://" + ",".join(f"127.0.0.1:{s.port}" for s in sentinels) + "/mymaster/0"
     connection = from_url(url)
@@ -55,12 +59,16 @@ def test_scheduler_follows_a_failover(sentinel_setup: tuple[RedisServer, RedisSe
         wait_until(lambda: len(fired(master.client())) >= 2, what="fires on the first master")
         assert "acknowledged the lock" not in proc.log()  # the replica has the lock
         sentinels[0].client().execute_command("SENTINEL", "FAILOVER", "mymaster")
-        wait_until(lambda: replica.client().info("replication")["role"] == "master", timeout=15,
-                   what="the replica to be promoted")
+        wait_until(
+            lambda: replica.client().info("replication")["role"] == "master",
+            timeout=15,
+            what="the replica to be promoted",
+        )
         promoted_at = time.monotonic()
         before = len(fired(replica.client()))
-        took = wait_until(lambda: len(fired(replica.client())) >= before + 2, timeout=20,
-                          what="fires on the new master")
+        took = wait_until(
+            lambda: len(fired(replica.client())) >= before + 2, timeout=20, what="fires on the new master"
+        )
         assert proc.alive(), proc.log()
         counts = Counter(fired(replica.client()))
         assert not [i for i, n in counts.items() if n > 1], "a slot was enqueued twice"

@@ -25,8 +25,12 @@ def test_on_time_runs_the_slot() -> None:
 def test_coalesce_runs_the_newest_due_slot() -> None:
     p = plan(job(), T0, T0 + 600.5)
     assert (p.run, p.next_slot) == (T0 + 600, T0 + 660)
-    assert p.drop is not None and (p.drop.first, p.drop.last, p.drop.slots, p.drop.reason) == \
-        (T0, T0 + 540, 10, "coalesced")
+    assert p.drop is not None and (p.drop.first, p.drop.last, p.drop.slots, p.drop.reason) == (
+        T0,
+        T0 + 540,
+        10,
+        "coalesced",
+    )
 
 
 def test_skip_tolerates_only_a_few_seconds() -> None:

@@ -19,12 +19,15 @@ def test_sentinel_url() -> None:
     assert sentinels[0].connection_pool.connection_kwargs["password"] == "s"
 
 
-@pytest.mark.parametrize(("url", "message"), [
-    ("redis+sentinel://h:26379", "ends with /service"),
-    ("redis+sentinel://h:26379/m/x", "ends with /service"),
-    ("redis+sentinel://h/m", "is not host:port"),
-    ("redis+sentinel://h:1/m?colour=red", "unknown sentinel URL parameters: colour"),
-])
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis+sentinel://h:26379", "ends with /service"),
+        ("redis+sentinel://h:26379/m/x", "ends with /service"),
+        ("redis+sentinel://h/m", "is not host:port"),
+        ("redis+sentinel://h:1/m?colour=red", "unknown sentinel URL parameters: colour"),
+    ],
+)
 def test_bad_sentinel_urls(url: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         from_url(url)
@@ -36,8 +39,9 @@ def test_plain_urls_get_timeouts() -> None:
 
 
 def test_rediss_sentinel_takes_tls_options_for_the_master() -> None:
-    client = from_url("rediss+sentinel://h:26379/m?ssl_ca_certs=/etc/ca.pem&ssl_cert_reqs=required"
-                      "&ssl_check_hostname=false")
+    client = from_url(
+        "rediss+sentinel://h:26379/m?ssl_ca_certs=/etc/ca.pem&ssl_cert_reqs=required&ssl_check_hostname=false"
+    )
     kwargs = client.connection_pool.connection_kwargs
     assert "SSL" in client.connection_pool.connection_class.__name__
     assert (kwargs["ssl_ca_certs"], kwargs["ssl_cert_reqs"]) == ("/etc/ca.pem", "required")
@@ -48,14 +52,17 @@ def test_rediss_sentinel_takes_tls_options_for_the_master() -> None:
         from_url("redis+sentinel://h:26379/m?ssl_ca_certs=/etc/ca.pem")  # no TLS: refused, not ignored
 
 
-@pytest.mark.parametrize(("url", "secret"), [
-    ("redis://:s3cr3t@host:6379/0", "s3cr3t"),
-    ("redis://user:p@ss@host:6379/0", "p@ss"),
-    ("redis://user:p@ss/w0rd@host:6379/0", "p@ss/w0rd"),
-    ("redis://host:6379/0?password=s3cr3t&socket_timeout=3", "s3cr3t"),
-    ("redis+sentinel://:pw1@h:1,h2:2/m?sentinel_password=pw2", "pw2"),
-    ("rediss://:a%40b@host", "a%40b"),
-])
+@pytest.mark.parametrize(
+    ("url", "secret"),
+    [
+        ("redis://:s3cr3t@host:6379/0", "s3cr3t"),
+        ("redis://user:p@ss@host:6379/0", "p@ss"),
+        ("redis://user:p@ss/w0rd@host:6379/0", "p@ss/w0rd"),
+        ("redis://host:6379/0?password=s3cr3t&socket_timeout=3", "s3cr3t"),
+        ("redis+sentinel://:pw1@h:1,h2:2/m?sentinel_password=pw2", "pw2"),
+        ("rediss://:a%40b@host", "a%40b"),
+    ],
+)
 def test_passwords_are_masked(url: str, secret: str) -> None:
     from rediscron.connection import mask, redact
 

@@ -33,29 +33,25 @@ def run(expr: str, tz: str, start: int, n: int) -> list[str]:
 CASES = [
     # spring forward: a skipped time runs once, at the moment of the change
     ("Europe/Berlin", "30 2 * * *", utc(2026, 3, 28, 12), ["03-29 01:00:00", "03-30 00:30:00"]),
-    ("Europe/Berlin", "0 * * * *", utc(2026, 3, 28, 23, 30),
-     ["03-29 00:00:00", "03-29 01:00:00", "03-29 02:00:00"]),
-    ("Europe/Berlin", "* * * * *", utc(2026, 3, 29, 0, 58),
-     ["03-29 00:59:00", "03-29 01:00:00", "03-29 01:01:00"]),
+    ("Europe/Berlin", "0 * * * *", utc(2026, 3, 28, 23, 30), ["03-29 00:00:00", "03-29 01:00:00", "03-29 02:00:00"]),
+    ("Europe/Berlin", "* * * * *", utc(2026, 3, 29, 0, 58), ["03-29 00:59:00", "03-29 01:00:00", "03-29 01:01:00"]),
     ("America/New_York", "30 2 * * *", utc(2026, 3, 7, 12), ["03-08 07:00:00", "03-09 06:30:00"]),
-    ("America/New_York", "0 * * * *", utc(2026, 3, 8, 5, 30),
-     ["03-08 06:00:00", "03-08 07:00:00", "03-08 08:00:00"]),
-    ("America/New_York", "* * * * *", utc(2026, 3, 8, 6, 58),
-     ["03-08 06:59:00", "03-08 07:00:00", "03-08 07:01:00"]),
+    ("America/New_York", "0 * * * *", utc(2026, 3, 8, 5, 30), ["03-08 06:00:00", "03-08 07:00:00", "03-08 08:00:00"]),
+    ("America/New_York", "* * * * *", utc(2026, 3, 8, 6, 58), ["03-08 06:59:00", "03-08 07:00:00", "03-08 07:01:00"]),
     # fall back: a repeated time runs once, at its first occurrence
     ("Europe/Berlin", "30 2 * * *", utc(2026, 10, 24, 12), ["10-25 00:30:00", "10-26 01:30:00"]),
-    ("Europe/Berlin", "0 * * * *", utc(2026, 10, 24, 23, 30),
-     ["10-25 00:00:00", "10-25 02:00:00", "10-25 03:00:00"]),
-    ("Europe/Berlin", "* * * * *", utc(2026, 10, 25, 0, 58),
-     ["10-25 00:59:00", "10-25 02:00:00", "10-25 02:01:00"]),
+    ("Europe/Berlin", "0 * * * *", utc(2026, 10, 24, 23, 30), ["10-25 00:00:00", "10-25 02:00:00", "10-25 03:00:00"]),
+    ("Europe/Berlin", "* * * * *", utc(2026, 10, 25, 0, 58), ["10-25 00:59:00", "10-25 02:00:00", "10-25 02:01:00"]),
     ("America/New_York", "30 1 * * *", utc(2026, 10, 31, 12), ["11-01 05:30:00", "11-02 06:30:00"]),
-    ("America/New_York", "0 * * * *", utc(2026, 11, 1, 4, 30),
-     ["11-01 05:00:00", "11-01 07:00:00", "11-01 08:00:00"]),
-    ("America/New_York", "* * * * *", utc(2026, 11, 1, 5, 58),
-     ["11-01 05:59:00", "11-01 07:00:00", "11-01 07:01:00"]),
+    ("America/New_York", "0 * * * *", utc(2026, 11, 1, 4, 30), ["11-01 05:00:00", "11-01 07:00:00", "11-01 08:00:00"]),
+    ("America/New_York", "* * * * *", utc(2026, 11, 1, 5, 58), ["11-01 05:59:00", "11-01 07:00:00", "11-01 07:01:00"]),
     # a six-field expression (seconds last), through the skipped hour
-    ("Europe/Berlin", "* * * * * */20", utc(2026, 3, 29, 0, 59, 30),
-     ["03-29 00:59:40", "03-29 01:00:00", "03-29 01:00:20"]),
+    (
+        "Europe/Berlin",
+        "* * * * * */20",
+        utc(2026, 3, 29, 0, 59, 30),
+        ["03-29 00:59:40", "03-29 01:00:00", "03-29 01:00:20"],
+    ),
 ]
 
 
@@ -100,19 +96,45 @@ class TestTimezoneValidation:
         assert validate_timezone(ZoneInfo("Europe/Paris")) == "Europe/Paris"
         assert validate_timezone(timezone.utc) == "UTC"
 
-    @pytest.mark.parametrize("name", ["", "Mars/Olympus", "localtime", "../../etc/passwd", 5, None,
-                                      timezone(timedelta(hours=2)), "Europe/Berlin\x00"])
+    @pytest.mark.parametrize(
+        "name",
+        [
+            "",
+            "Mars/Olympus",
+            "localtime",
+            "../../etc/passwd",
+            5,
+            None,
+            timezone(timedelta(hours=2)),
+            "Europe/Berlin\x00",
+        ],
+    )
     def test_refuses(self, name: object) -> None:
         with pytest.raises(ValueError, match="time zone"):
             validate_timezone(name)
 
 
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Australia/Sydney", "Australia/Lord_Howe", "Asia/Kolkata"]
-EXPRESSIONS = ["* * * * *", "*/7 * * * *", "0 * * * *", "30 2 * * *", "15,45 1-3 * * *", "0 0 * * 0",
-               "* * * * * */15", "@hourly", "@daily"]
+EXPRESSIONS = [
+    "* * * * *",
+    "*/7 * * * *",
+    "0 * * * *",
+    "30 2 * * *",
+    "15,45 1-3 * * *",
+    "0 0 * * 0",
+    "* * * * * */15",
+    "@hourly",
+    "@daily",
+]
 # Around the 2026 transitions of those zones, and any time at all.
-TRANSITIONS = [utc(2026, 3, 29, 1), utc(2026, 10, 25, 1), utc(2026, 3, 8, 7), utc(2026, 11, 1, 6),
-               utc(2026, 4, 4, 16), utc(2026, 10, 3, 16)]
+TRANSITIONS = [
+    utc(2026, 3, 29, 1),
+    utc(2026, 10, 25, 1),
+    utc(2026, 3, 8, 7),
+    utc(2026, 11, 1, 6),
+    utc(2026, 4, 4, 16),
+    utc(2026, 10, 3, 16),
+]
 
 
 @st.composite

@@ -174,8 +174,15 @@ class TestSerialisation:
 
     @pytest.mark.parametrize(
         ("field", "value"),
-        [("cron", "nope"), ("args", "{bad json"), ("interval", "soon"), ("kwargs", "[1]"),
-         ("func_name", "tests.jobs:gone"), ("next_enqueue_time", "yesterday"), ("schema_version", "99")],
+        [
+            ("cron", "nope"),
+            ("args", "{bad json"),
+            ("interval", "soon"),
+            ("kwargs", "[1]"),
+            ("func_name", "tests.jobs:gone"),
+            ("next_enqueue_time", "yesterday"),
+            ("schema_version", "99"),
+        ],
     )
     def test_corrupt_record_names_job(self, field: str, value: str) -> None:
         data = {k: str(v) for k, v in make().to_dict().items()}
