@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv test lint demo docs bench bench-quick clean
+.PHONY: venv test lint format demo docs bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "rediscron needs Python 3.10 or newer; set PYTHON=python3.x")'
@@ -20,15 +20,25 @@ venv: $(STAMP)
 # Then .ci/matrix: the oldest Python with the oldest dependencies, and the newest Python, where
 # this machine has them (MATRIX=0 skips it).
 MATRIX ?= 1
-test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+# LINT=0 skips `make lint` (the matrix does: it lints once, here); COVERAGE= drops the coverage summary.
+LINT ?= 1
+COVERAGE ?= --cov=rediscron --cov-report=term:skip-covered
+test: $(if $(filter 0,$(LINT)),$(STAMP),lint)
+	$(BIN)/python -m pytest $(COVERAGE) $(PYTEST_ARGS)
 ifneq ($(MATRIX),0)
 	@bash .ci/matrix
 endif
 
+# The same checks as .pre-commit-config.yaml: lint, formatting (`make format` fixes it), types.
+LINTED := rediscron tests benchmarks examples
 lint: $(STAMP)
-	$(BIN)/ruff check rediscron tests benchmarks examples
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix $(LINTED)
+	$(BIN)/ruff format $(LINTED)
 
 # REDIS_URL=redis://... uses an existing Redis instead of a throwaway one.
 demo: $(STAMP)
