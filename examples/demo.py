@@ -23,8 +23,8 @@ from rq import Queue
 
 from examples.tasks import greet
 from rediscron import RedisCronJob, RedisCronScheduler, keys
-from rediscron.job import delete_job
 from rediscron.lock import SchedulerLock
+from rediscron.store import delete as delete_job
 from rediscron.testing import RedisServer
 
 ROOT = Path(__file__).resolve().parents[1]

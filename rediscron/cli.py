@@ -33,12 +33,13 @@ from .clock import epoch_of_time_reply, from_epoch
 from .connection import from_url, mask, redact
 from .errors import CorruptJobError, InvalidJobError, RediscronError
 from .imports import DEFAULT_ALLOWED_IMPORTS, ImportAllowlist, checked_where_importable
-from .job import RedisCronJob, delete_job, enable_quarantined
+from .job import RedisCronJob, enable_quarantined
 from .logs import JsonFormatter
 from .metrics import MetricsServer
 from .options import OPTIONS
 from .scheduler import RedisCronScheduler
 from .status import MAX_OVERDUE, read_status, render_status
+from .store import delete as delete_job
 from .sync import SyncError
 from .text import printable, relative, shorten, to_json
 from .view import render_info, snapshot

@@ -8,10 +8,10 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 from redis import Redis
 from redis.client import Pipeline
@@ -22,7 +22,7 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.utils import as_text
 
-from . import keys, limits, scripts
+from . import keys, limits, store
 from .clock import Clock, epoch_of_time_reply, format_time, from_epoch, parse_time, redis_time, to_epoch
 from .errors import CorruptJobError, InvalidJobError, JobNotFound, RediscronError
 from .imports import ImportAllowlist, callable_path, check_func_name, import_path, is_dotted
@@ -38,7 +38,8 @@ from .options import (
     jitter_delay,
 )
 from .schedule import MAX_INTERVAL, Schedule, make_schedule, validate_cron, validate_interval
-from .text import has_control, printable, shorten
+from .store import Conflict, Source, decode_ids
+from .text import encodable, has_control, printable, shorten
 
 SCHEMA_VERSION = 1
 DEFAULT_RESULT_TTL = 500
@@ -55,12 +56,6 @@ _IMPORTED_OPTIONS = ("on_success", "on_failure", "on_stopped", "queue_class", "j
 CODE_OPTIONS = ("queue_class", "job_class", "serializer")
 _BAD_ID_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
 
-#: What a write does when the id exists: "replace" its definition, "ignore" (keep it) or "raise"; and
-#: "update": write only if it exists (the save script then reports 3 when it does not).
-Conflict = Literal["replace", "ignore", "raise", "update"]
-#: Where a written definition comes from: a schedules file (``rqrcron apply``), anything else, or
-#: "" for a write that is not an edit (the file ownership is kept).
-Source = Literal["file", "hand", ""]
 #: How many RQ job ids each cron job's history keeps (memory stays bounded).
 HISTORY_LENGTH = 20
 _MAX_WRITE_ATTEMPTS = 20
@@ -218,20 +213,12 @@ def validate_id(job_id: object) -> str:
         raise InvalidJobError(job_id[:40] + "...", "id", f"is longer than {limits.MAX_ID_LENGTH} characters")
     if has_control(job_id):
         raise InvalidJobError(job_id, "id", "must not contain control characters (tab, newline, ESC...)")
-    if not _encodable(job_id):
+    if not encodable(job_id):
         raise InvalidJobError(None, "id", f"{job_id!r} is not valid Unicode text (lone surrogates)")
     if job_id.endswith(":jobs"):
         # rq >= 2.9 keeps cron history at {prefix}:cron_job:{name}:jobs; refuse rather than collide.
         raise InvalidJobError(job_id, "id", "must not end with ':jobs' (reserved by rq's cron history keys)")
     return job_id
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 #: Deeper arguments would overflow the stack of whatever serialises them next (pickle, YAML).
@@ -350,7 +337,7 @@ def _normalise(
         or not queue_name
         or _BAD_ID_CHARS.search(queue_name)
         or has_control(queue_name)
-        or not _encodable(queue_name)
+        or not encodable(queue_name)
     ):
         raise InvalidJobError(jid, "queue_name", f"must be a non-empty name without spaces, not {queue_name!r}")
     if len(queue_name) > limits.MAX_ID_LENGTH:
@@ -1116,7 +1103,10 @@ class RedisCronJob(CronJob):
         stale copy never brings a deleted job back.
         """
         conflict: Conflict = "update" if self._fetched else "replace"
-        if self._write(pipeline, event, enabled="1" if self.enabled else "0", conflict=conflict) == 3:
+        if (
+            self._write(pipeline, event, enabled="1" if self.enabled else "0", conflict=conflict)
+            == store.SaveStatus.MISSING
+        ):
             raise JobNotFound(self.id)
 
     def _now(self, connection: Redis) -> float:
@@ -1140,62 +1130,51 @@ class RedisCronJob(CronJob):
         latest: datetime | None = None,
         fields: dict[str, str] | None = None,
         source: Source = "hand",
-    ) -> tuple[list[str], list[Any]]:
-        """Keys and arguments of the save script for this job's current definition.
+    ) -> store.Save:
+        """The save script's call for this job's current definition.
 
         ``fields``: the definition fields, when the caller has just validated the job. ``source``:
         ``"file"`` when the definition comes from a schedules file (``rqrcron apply``).
         """
         if fields is None:
             fields = self._definition_fields()
-        removed = [f for f in _OPTIONAL_FIELDS if f not in fields]
         candidate: int | None
         if latest is not None:
             candidate = self.schedule.next_after_fire(slot_of(latest) or 0, to_epoch(latest))
             candidate = None if self.past_end(candidate) else candidate
         else:
             candidate = self.first_slot(now, stored)
-        args: list[Any] = [
-            self.id,
-            event,
-            keys.events(),
-            format_time(from_epoch(now)),
-            *self._index_entry(candidate),
-            enabled,
-            "1" if latest is not None else "0",
-            format_time(latest) if latest else "",
-            conflict,
-            expected,
-            source,
-            len(SCHEDULE_FIELDS),
-            *SCHEDULE_FIELDS,
-            len(fields),
-            *[x for pair in fields.items() for x in pair],
-            len(removed),
-            *removed,
-        ]
-        return [self.key, keys.schedule(), keys.ids(), keys.last_update(), keys.revision(), keys.applied()], args
+        return store.Save(
+            job_id=self.id,
+            fields=fields,
+            removed=[f for f in _OPTIONAL_FIELDS if f not in fields],
+            schedule_fields=SCHEDULE_FIELDS,
+            now=now,
+            entry=self._index_entry(candidate),
+            enabled=enabled,
+            conflict=conflict,
+            expected=expected,
+            source=source,
+            event=event,
+            latest=format_time(latest) if latest else "",
+        )
 
-    def _index_entry(self, slot: int | None) -> tuple[int | str, str]:
-        """(index score, next_enqueue_time) of a slot, as the scripts take them ('', '' for none)."""
-        if slot is None:
-            return "", ""
-        return self.score(slot), format_time(from_epoch(slot))
+    def _index_entry(self, slot: int | None) -> store.IndexEntry:
+        """The index entry of a slot: its score and next_enqueue_time (NO_ENTRY for none)."""
+        return store.IndexEntry.of(None if slot is None else self.score(slot), slot)
 
-    def _saved(self, result: list[Any], now: float, latest: datetime | None = None) -> int:
+    def _saved(self, saved: store.Saved, now: float, latest: datetime | None = None) -> store.SaveStatus:
         """Take in what the save script reports; return its status."""
-        status = int(result[0])  # a Lua number, not a string
-        revision, created_at, next_time, stored_enabled = (as_text(x) for x in result[1:])
-        if status == 1:
-            self.revision = int(revision)
-            self.created_at = parse_time(created_at)
+        if saved.status == store.SaveStatus.WRITTEN:
+            self.revision = int(saved.revision)
+            self.created_at = parse_time(saved.created_at)
             self.updated_at = from_epoch(now)
-            self.next_enqueue_time = parse_time(next_time) if next_time else None
-            self.enabled = stored_enabled != "0"
+            self.next_enqueue_time = parse_time(saved.next_time) if saved.next_time else None
+            self.enabled = saved.enabled != "0"
             self.last_error = None
             if latest is not None:
                 self.latest_enqueue_time = latest
-        return status
+        return saved.status
 
     def _write(
         self,
@@ -1206,45 +1185,33 @@ class RedisCronJob(CronJob):
         conflict: Conflict = "replace",
         latest: datetime | None = None,
         source: Source = "hand",
-    ) -> int:
+    ) -> store.SaveStatus:
         connection = self._connection()
         self._definition_fields()  # validate before reading anything
+        if pipeline is not None:
+            # Queued on the caller's pipeline: nothing can be read first, so no compare-and-set.
+            call = self._save_call(self._now(connection), None, "", event, enabled, conflict, latest, source=source)
+            store.queue_save(pipeline, call)
+            return store.SaveStatus.WRITTEN
         for _attempt in range(_MAX_WRITE_ATTEMPTS):
-            if pipeline is not None:
-                # Queued on the caller's pipeline: nothing can be read first, so no compare-and-set.
-                now, stored, expected = self._now(connection), None, ""
-            else:
-                now, stored, expected = self._read_timing(connection)
-            keys_, args = self._save_call(now, stored, expected, event, enabled, conflict, latest, source=source)
-            if pipeline is not None:
-                scripts.run("save", pipeline, keys_, args)
-                return 1
-            status = self._saved(scripts.run("save", connection, keys_, args), now, latest)
-            if status == 2:
-                continue  # a scheduler fired or someone edited between our read and write
-            return status
+            now, stored, expected = self._read_timing(connection)
+            call = self._save_call(now, stored, expected, event, enabled, conflict, latest, source=source)
+            status = self._saved(store.save(connection, call), now, latest)
+            if status != store.SaveStatus.CHANGED:
+                return status
+            # A scheduler fired or someone edited between our read and write: read again.
         raise RediscronError(f"cron job {self.id!r}: the record kept changing during the write; try again")
 
     def _set_enabled(self, enabled: bool, pipeline: Pipeline | None) -> None:
         connection = self._connection()
         now, stored, _revision = self._read_timing(connection)
-        args = [
-            self.id,
-            "1" if enabled else "0",
-            keys.events(),
-            format_time(from_epoch(now)),
-            *self._index_entry(self.first_slot(now, stored)),
-        ]
-        keys_ = [self.key, keys.schedule(), keys.last_update(), keys.revision()]
-        if pipeline is not None:
-            scripts.run("set_enabled", pipeline, keys_, args)
-            self.enabled = enabled
-            return
-        revision = int(scripts.run("set_enabled", connection, keys_, args))
-        if revision == 0:
+        entry = self._index_entry(self.first_slot(now, stored))
+        revision = store.set_enabled(pipeline if pipeline is not None else connection, self.id, enabled, now, entry)
+        if pipeline is None and revision == 0:
             raise JobNotFound(self.id)
         self.enabled = enabled
-        self.revision = revision
+        if revision:
+            self.revision = revision
 
     def enable(self, pipeline: Pipeline | None = None) -> None:
         """Enable this cron job and notify running schedulers.
@@ -1267,7 +1234,7 @@ class RedisCronJob(CronJob):
         Removes the hash and its index entries in one atomic step; once this returns
         no scheduler enqueues a run of it. Deleting a job that is already gone is not an error.
         """
-        delete_job(pipeline if pipeline is not None else self._connection(), self.id)
+        store.delete(pipeline if pipeline is not None else self._connection(), self.id)
 
     def get_history(self, limit: int = HISTORY_LENGTH) -> list[HistoryEntry]:
         """The most recent RQ jobs this cron job spawned, newest first, with their status.
@@ -1424,37 +1391,6 @@ class RedisCronJob(CronJob):
         return self.enqueue(self._connection(), allow_import)
 
 
-def delete_job(client: Redis | Pipeline, job_id: str) -> bool:
-    """Delete a job by id, even one whose record is unreadable: hash, index entries and history.
-
-    Returns whether anything existed (always True when queued on a pipeline). An id ending
-    in ``:jobs`` can name no job (its key is another job's history): only stray index entries
-    of it are removed, and no key is deleted.
-    """
-    if job_id.endswith(":jobs"):
-        pipe = client if isinstance(client, Pipeline) else client.pipeline(transaction=True)
-        pipe.zrem(keys.schedule(), job_id)
-        pipe.srem(keys.ids(), job_id)
-        pipe.srem(keys.applied(), job_id)
-        pipe.zrem(keys.failing(), job_id)
-        if isinstance(client, Pipeline):
-            return True
-        return any(int(n) for n in pipe.execute())
-    # An id that is not valid text (as a shell passes stray bytes) still names its keys byte for byte.
-    raw: str | bytes = job_id if _encodable(job_id) else job_id.encode("utf-8", "surrogateescape")
-    keys_: list[Any] = [
-        keys.job(raw),
-        keys.schedule(),
-        keys.ids(),
-        keys.last_update(),
-        keys.history(raw),
-        keys.applied(),
-        keys.failing(),
-    ]
-    existed = scripts.run("delete", client, keys_, [raw, keys.events()])
-    return True if isinstance(client, Pipeline) else bool(int(existed))
-
-
 def enable_quarantined(connection: Redis) -> tuple[list[str], dict[str, str]]:
     """Enable every quarantined job (see ``RedisCronJob.enable()``): (ids enabled, ids not, with why).
 
@@ -1474,23 +1410,6 @@ def enable_quarantined(connection: Redis) -> tuple[list[str], dict[str, str]]:
         else:
             lifted.append(job_id)
     return lifted, failed
-
-
-def decode_ids(raw_ids: Iterable[bytes | str]) -> tuple[list[str], list[str]]:
-    """Ids as text in their order, and (escaped) the entries that are not UTF-8 text, which no job can have."""
-    ids, bad = [], []
-    for raw in raw_ids:
-        try:
-            ids.append(as_text(raw))
-        except UnicodeDecodeError:
-            bad.append(cast(bytes, raw).decode("utf-8", "backslashreplace"))
-    return ids, bad
-
-
-def all_ids(connection: Redis) -> tuple[list[str], list[str]]:
-    """Every registered id, sorted (see `decode_ids()`)."""
-    ids, bad = decode_ids(cast(set[Any], connection.smembers(keys.ids())))
-    return sorted(ids), sorted(bad)
 
 
 def load_jobs(
@@ -1526,13 +1445,6 @@ def load_jobs(
                 except CorruptJobError as exc:
                     invalid[job_id] = exc.message
     return jobs, invalid, missing
-
-
-def prune_index(connection: Redis, ids: list[str]) -> int:
-    """Drop those of ``ids`` whose hash is gone from the index and the id set; return how many."""
-    if not ids:
-        return 0
-    return int(scripts.run("prune", connection, [keys.schedule(), keys.ids()], [keys.job(""), *ids]))
 
 
 def _placeholder() -> None:

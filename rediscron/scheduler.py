@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from types import FrameType
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 from redis import Redis
 from redis.client import Pipeline
@@ -27,7 +27,7 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.utils import as_text
 
-from . import enqueue, keys, limits, scripts
+from . import enqueue, keys, limits, scripts, store
 from .clock import Clock, format_time, from_epoch, redis_time
 from .errors import CorruptJobError, InvalidJobError, LockLostError, RediscronError, SchedulerLockedError
 from .events import EventListener
@@ -35,18 +35,15 @@ from .imports import DEFAULT_ALLOWED_IMPORTS, ImportAllowlist, callable_path
 from .job import (
     CODE_OPTIONS,
     DEFAULT_RESULT_TTL,
-    Conflict,
     RedisCronJob,
-    all_ids,
-    decode_ids,
     load_jobs,
-    prune_index,
     read_timings,
 )
 from .lock import LockHolder, SchedulerLock
 from .logs import fields
 from .metrics import LagHistogram
 from .options import OPTIONS
+from .store import Conflict, Tick
 from .text import shorten
 from .wake import Waker
 
@@ -96,19 +93,6 @@ _REGISTER_ARGUMENTS = frozenset(
         *OPTIONS,
     }
 )
-
-
-class Tick(NamedTuple):
-    """What lua/tick.lua returns: one pass's view of the index."""
-
-    #: The Redis server's time (or the injected clock's), epoch seconds.
-    now: float
-    #: The change marker (``rq:cron_jobs:last_update``): a new value means the registry changed.
-    marker: str
-    #: The score of the soonest entry after ``now``, if any.
-    upcoming: float | None
-    #: The entries due (by ``now`` plus the look-ahead): ``[id, score, [hash fields...] or the key's type]``.
-    entries: list[Any]
 
 
 class RedisCronScheduler(CronScheduler):
@@ -521,13 +505,14 @@ class RedisCronScheduler(CronScheduler):
             job._save_call(now, timing, expected, "updated", state, conflict, fields=fields)
             for (job, state, fields), (timing, expected) in zip(batch, stored, strict=True)
         ]
-        results = scripts.run_all("save", self.connection, calls, transaction=True)
         out = []
-        for (job, state, _fields), reply in zip(batch, results, strict=True):
-            status = job._saved(reply, now)
-            if status == 2:  # changed between our read and write (a fire): write this one alone
+        for (job, state, _fields), saved in zip(batch, store.save_all(self.connection, calls), strict=True):
+            status = job._saved(saved, now)
+            if status == store.SaveStatus.CHANGED:  # changed between our read and write (a fire): write it alone
                 status = job._write(None, "updated", enabled=state, conflict=conflict)
-            out.append(job if status == 1 else self.cron_job_class.fetch(job.id, self.connection))
+            out.append(
+                job if status == store.SaveStatus.WRITTEN else self.cron_job_class.fetch(job.id, self.connection)
+            )
         return out
 
     def load_config_from_file(self, config_path: str) -> None:
@@ -572,16 +557,16 @@ class RedisCronScheduler(CronScheduler):
         left out (and logged); [get_invalid_jobs()][get_invalid_jobs] lists them.
         """
         # An index entry that is not text is dropped by the loop when it comes due; it names no job.
-        ids = decode_ids(cast(list[Any], self.connection.zrange(keys.schedule(), 0, -1)))[0]
+        ids = store.decode_ids(cast(list[Any], self.connection.zrange(keys.schedule(), 0, -1)))[0]
         return self._load(ids)[0]
 
     def get_all_jobs(self) -> list[RedisCronJob]:
         """Return all persisted cron jobs, including disabled jobs, sorted by id."""
-        return self._load(all_ids(self.connection)[0])[0]
+        return self._load(store.all_ids(self.connection)[0])[0]
 
     def get_invalid_jobs(self) -> dict[str, str]:
         """Stored jobs that cannot be read back or were quarantined, with the reason, by id."""
-        ids, bad = all_ids(self.connection)
+        ids, bad = store.all_ids(self.connection)
         jobs, invalid = self._load(ids)
         invalid.update({job.id: job.last_error for job in jobs if job.last_error})
         invalid.update({job_id: "the id is not UTF-8 text" for job_id in bad})
@@ -589,7 +574,7 @@ class RedisCronScheduler(CronScheduler):
 
     def _load(self, ids: list[str]) -> tuple[list[RedisCronJob], dict[str, str]]:
         jobs, invalid, missing = load_jobs(self.connection, ids, job_class=self.cron_job_class)
-        pruned = prune_index(self.connection, missing)
+        pruned = store.prune(self.connection, missing)
         if pruned:
             self.log.info("Pruned %s stale index entries", pruned)
         return jobs, invalid
@@ -601,19 +586,12 @@ class RedisCronScheduler(CronScheduler):
 
     def _tick(self, lookahead: float = 0.0, offset: int = 0) -> Tick:
         """Read the time, the change marker, the next score and the entries due (by now + ``lookahead``)."""
-        now_arg = "" if self.clock is None else repr(float(self.clock()))
-        result = scripts.run(
-            "tick",
-            self.connection,
-            [keys.schedule(), keys.last_update()],
-            [now_arg, self.batch_size, keys.job(""), offset, repr(lookahead)],
-        )
-        now = float(as_text(result[0]))
+        now = None if self.clock is None else self.clock()
+        tick = store.tick(self.connection, now=now, limit=self.batch_size, offset=offset, lookahead=lookahead)
         if self.clock is None:
             # Against the monotonic clock, so a step of this host's wall clock can't make a run early.
-            self._clock_offset = now - time.monotonic()
-        upcoming = as_text(result[2])
-        return Tick(now, as_text(result[1]), float(upcoming) if upcoming else None, result[3:])
+            self._clock_offset = tick.now - time.monotonic()
+        return tick
 
     def _estimated_now(self) -> float:
         """The server's time without asking it: the injected clock, or this host's corrected by the last pass."""
@@ -635,7 +613,7 @@ class RedisCronScheduler(CronScheduler):
             if not more and (self._advanced_to is None or self._advanced_to > now):
                 return enqueued
 
-    def _fire_due(self, now: float, due: list[Any]) -> tuple[list[RedisCronJob], bool]:
+    def _fire_due(self, now: float, due: list[store.Due]) -> tuple[list[RedisCronJob], bool]:
         """Fire one batch; return (jobs enqueued, whether another full batch may be due)."""
         self._stale = False
         self._advanced_to = None
@@ -660,38 +638,36 @@ class RedisCronScheduler(CronScheduler):
             self._quarantine(job.id, revision, exc)
             return None
 
-    def _read_due(self, due: list[Any]) -> list[tuple[RedisCronJob, str, bytes | str]]:
+    def _read_due(self, due: list[store.Due]) -> list[tuple[RedisCronJob, str, bytes | str]]:
         """The due entries of a tick as (job, score, revision read); unusable ones are quarantined or pruned."""
         readable: list[tuple[RedisCronJob, str, bytes | str]] = []
         missing: list[str] = []
         for entry in due:
             try:
-                job_id = as_text(entry[0])
+                job_id = as_text(entry.id)
             except UnicodeDecodeError:
                 # Not an id rediscron wrote (ids are text): drop the index entry, it can never fire.
-                self.connection.zrem(keys.schedule(), entry[0])
-                self.log.error("Removed an index entry that is not UTF-8 text: %r", entry[0])
+                self.connection.zrem(keys.schedule(), entry.id)
+                self.log.error("Removed an index entry that is not UTF-8 text: %r", entry.id)
                 continue
-            score = as_text(entry[1])
-            if not isinstance(entry[2], list):
+            if not isinstance(entry.record, list):
                 # tick.lua found another type of key where the hash should be.
-                self._quarantine(job_id, "", CorruptJobError(job_id, f"{keys.job(job_id)} is a {as_text(entry[2])}"))
+                self._quarantine(job_id, "", CorruptJobError(job_id, f"{keys.job(job_id)} is a {entry.record}"))
                 continue
-            if not entry[2]:
+            if not entry.record:
                 missing.append(job_id)
                 continue
-            revision: bytes | str = ""
+            # Passed back to the fire script byte for byte, whatever it holds.
+            revision = entry.revision or ""
             try:
-                raw = dict(zip(entry[2][::2], entry[2][1::2], strict=True))
-                # Passed back to the fire script byte for byte, whatever it holds.
-                revision = raw.get(b"revision") or raw.get("revision") or ""
+                raw = dict(zip(entry.record[::2], entry.record[1::2], strict=True))
                 job = self.cron_job_class.restore(raw, self.connection, id=job_id)
-                readable.append((job, score, revision))
+                readable.append((job, entry.score, revision))
             except _CONNECTION_ERRORS:
                 raise
             except Exception as exc:
                 self._quarantine(job_id, revision, exc)
-        prune_index(self.connection, missing)
+        store.prune(self.connection, missing)
         return readable
 
     def _fire_slots(self, slots: list[enqueue.Slot], now: float) -> list[RedisCronJob]:
@@ -780,18 +756,15 @@ class RedisCronScheduler(CronScheduler):
             if len(entries) < self.batch_size or len(self._ahead) >= AHEAD_LIMIT:
                 return
             offset += len(entries)
-            entries = self._tick(LOOKAHEAD, offset)[3]
+            entries = self._tick(LOOKAHEAD, offset).entries
 
-    def _built(self, entry: list[Any]) -> bool:
+    def _built(self, entry: store.Due) -> bool:
         """Whether the run of a tick entry is already built, for the same record and slot."""
-        built = self._ahead.get(as_text(entry[0])) if isinstance(entry[0], bytes | str) else None
-        if built is None or as_text(entry[1]) != built.score or not isinstance(entry[2], list):
-            return False
-        fields = entry[2]
-        for i in range(0, len(fields) - 1, 2):
-            if fields[i] in (b"revision", "revision"):
-                return bool(fields[i + 1] == built.revision)
-        return False
+        try:
+            built = self._ahead.get(as_text(entry.id))
+        except UnicodeDecodeError:
+            return False  # no id rediscron wrote: the pass that finds it due drops it
+        return built is not None and entry.score == built.score and entry.revision == built.revision
 
     def _fire_ahead(self, now: float) -> None:
         """Fire the runs built ahead whose slots have come; one whose plan no longer holds is planned again."""
@@ -949,13 +922,7 @@ class RedisCronScheduler(CronScheduler):
         message = exc.message if isinstance(exc, CorruptJobError) else f"{type(exc).__name__}: {exc}"
         # Stored for operators on other hosts: say whose view of the job this is.
         message = shorten(f"scheduler {self.name}: {message}", limits.MAX_ERROR_CHARS)
-        done = scripts.run(
-            "quarantine",
-            self.connection,
-            [keys.job(job_id), keys.schedule(), keys.revision()],
-            [job_id, revision, message],
-        )
-        if int(done):
+        if store.quarantine(self.connection, job_id, revision, message):
             self.quarantined += 1
             self.log.error(
                 "Quarantined cron job %r: %s (fix the record, or register() it again; the scheduler "
@@ -981,7 +948,7 @@ class RedisCronScheduler(CronScheduler):
             ),
         )
         self._quarantine_offset = self._quarantine_offset + len(raw) if len(raw) == QUARANTINE_RETRY_BATCH else 0
-        ids = decode_ids(raw)[0]
+        ids = store.decode_ids(raw)[0]
         if not ids:
             return []
         with self.connection.pipeline(transaction=False) as pipe:
@@ -997,7 +964,7 @@ class RedisCronScheduler(CronScheduler):
         ]
         if gone:
             # Never due (+inf), so never pruned by a pass: an entry whose record was deleted by hand goes here.
-            prune_index(self.connection, gone)
+            store.prune(self.connection, gone)
         for job_id, record in zip(ids, records, strict=True):
             if isinstance(record, Exception) or not record:
                 continue  # another type of key (still unusable), or gone (pruned above)
@@ -1017,20 +984,13 @@ class RedisCronScheduler(CronScheduler):
                 raise
             except Exception:
                 continue  # still unusable; its stored error stays
-            score, next_time = job._index_entry(slot)
-            if int(
-                scripts.run(
-                    "lift",
-                    self.connection,
-                    [keys.job(job_id), keys.schedule(), keys.revision(), keys.last_update()],
-                    [job_id, revision, score, next_time, keys.events()],
-                )
-            ):
+            entry = job._index_entry(slot)
+            if store.lift(self.connection, job_id, revision, entry):
                 lifted.append(job_id)
                 self.log.warning(
                     "Cron job %r can be used again; quarantine lifted (next run %s)",
                     job_id,
-                    next_time or "none: it has ended",
+                    entry.next_time or "none: it has ended",
                     extra=fields("quarantine_lifted", job_id=job_id),
                 )
         return lifted
@@ -1064,7 +1024,7 @@ class RedisCronScheduler(CronScheduler):
         data: dict[str, Any] = super().to_dict()
         # The soonest enabled jobs only: reading the whole registry on every change would cost O(N).
         soonest = self.connection.zrange(keys.schedule(), 0, MAX_JOBS_IN_SCHEDULER_HASH - 1)
-        ids = decode_ids(cast(list[Any], soonest))[0]
+        ids = store.decode_ids(cast(list[Any], soonest))[0]
         jobs = self._load(ids)[0]
         data["cron_jobs"] = json.dumps([job.to_rq_dict() for job in jobs])
         data["lock_ttl"] = str(self.lock_ttl)
@@ -1568,7 +1528,7 @@ class RedisCronScheduler(CronScheduler):
             self.retry_quarantined()
         now, marker, upcoming, entries = self._tick(LOOKAHEAD if self._look_ahead else 0.0)
         self._note_marker(marker)
-        due = [entry for entry in entries if float(entry[1]) <= now]
+        due = [entry for entry in entries if float(entry.score) <= now]
         _fired, more = self._fire_due(now, due)
         if more or (due and self._lock.value is None):
             return 0.0

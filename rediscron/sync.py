@@ -18,9 +18,11 @@ from redis.exceptions import NoPermissionError, RedisError
 
 from . import keys
 from .errors import InvalidJobError, RediscronError
-from .job import DEFAULT_RESULT_TTL, RedisCronJob, all_ids, decode_ids, delete_job, load_jobs
+from .job import DEFAULT_RESULT_TTL, RedisCronJob, load_jobs
 from .options import OPTIONS
 from .schedule import validate_timezone
+from .store import all_ids, decode_ids
+from .store import delete as delete_job
 from .text import has_control, to_json
 
 FORMAT_VERSION = 1

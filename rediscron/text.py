@@ -34,6 +34,15 @@ def has_control(text: str) -> bool:
     return _UNSAFE.search(text) is not None
 
 
+def encodable(text: str) -> bool:
+    """Whether ``text`` is valid Unicode (UTF-8 can encode it: no lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def shorten(text: str, limit: int) -> str:
     """``text`` cut to at most ``limit`` characters, ending in an ellipsis when cut."""
     if len(text) <= limit:

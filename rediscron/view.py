@@ -16,8 +16,9 @@ from rq import cron_scheduler_registry
 
 from . import keys, limits
 from .clock import epoch_of_time_reply, format_time
-from .job import RedisCronJob, all_ids, load_jobs
+from .job import RedisCronJob, load_jobs
 from .lock import LockHolder, SchedulerLock
+from .store import all_ids
 from .text import printable, relative, shorten
 
 _STATE_WIDTH = len("disabled")
