@@ -16,7 +16,9 @@ from rq.queue import Queue
 from . import catchup, keys, scripts
 from .catchup import Plan
 from .clock import format_time, from_epoch
-from .job import HISTORY_LENGTH, RedisCronJob, slot_of
+from .history import HISTORY_LENGTH
+from .job import RedisCronJob
+from .record import slot_of
 
 
 class Outcome(IntEnum):

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import json
 import math
-import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, cast
 
@@ -20,460 +17,26 @@ from rq import Callback, Retry
 from rq.cron import CronJob
 from rq.job import Job
 from rq.queue import Queue
-from rq.utils import as_text
 
-from . import keys, limits, store
-from .clock import Clock, epoch_of_time_reply, format_time, from_epoch, parse_time, redis_time, to_epoch
-from .errors import CorruptJobError, InvalidJobError, JobNotFound, RediscronError
-from .imports import ImportAllowlist, callable_path, check_func_name, import_path, is_dotted
+from . import keys, record, store, writes
+from .clock import Clock, format_time, from_epoch, parse_time, to_epoch
+from .definition import DEFAULT_RESULT_TTL, Definition, check_time, id_from_name, normalise
+from .errors import CorruptJobError, InvalidJobError, JobNotFound
+from .history import HISTORY_LENGTH, HistoryEntry, JobStats, consecutive_failures, read_history
+from .imports import ImportAllowlist, import_path
 from .options import (
     OPTIONS,
-    SCHEDULE_OPTIONS,
     build_callback,
     build_retry,
     build_webhooks,
-    check_options,
-    decode_options,
     encode_options,
     jitter_delay,
 )
-from .schedule import MAX_INTERVAL, Schedule, make_schedule, validate_cron, validate_interval
-from .store import Conflict, Source, decode_ids
-from .text import encodable, has_control, printable, shorten
+from .record import CODE_OPTIONS, OPTIONAL_FIELDS, SCHEMA_VERSION, StoredTiming, slot_of
+from .schedule import Schedule, make_schedule
+from .store import Conflict, decode_ids
 
-SCHEMA_VERSION = 1
-DEFAULT_RESULT_TTL = 500
-
-#: The fields whose change moves the next run; an edit of anything else keeps it.
-SCHEDULE_FIELDS = ("interval", "cron", *SCHEDULE_OPTIONS)
-#: Definition fields that are absent from the hash when their value is None.
-_OPTIONAL_FIELDS = ("meta", "interval", "cron", "job_timeout", "result_ttl", "ttl", "failure_ttl", *OPTIONS)
-_INT_FIELDS = ("job_timeout", "result_ttl", "ttl", "failure_ttl")
-#: Options naming user code, kept as dotted paths: callbacks go to the worker by path; the classes
-#: are imported only when a run is built, and only through an import allowlist.
-_IMPORTED_OPTIONS = ("on_success", "on_failure", "on_stopped", "queue_class", "job_class", "serializer")
-#: The options naming code a run is built with (the others travel to the worker by path).
-CODE_OPTIONS = ("queue_class", "job_class", "serializer")
-_BAD_ID_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
-
-#: How many RQ job ids each cron job's history keeps (memory stays bounded).
-HISTORY_LENGTH = 20
 _MAX_WRITE_ATTEMPTS = 20
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    """One RQ job a cron job spawned."""
-
-    rq_job_id: str
-    #: The slot (epoch seconds) it was enqueued for.
-    slot: int | None
-    enqueued_at: datetime
-    #: RQ's job status (``queued``, ``started``, ``finished``, ``failed``...), or ``expired``
-    #: once RQ has dropped the job.
-    status: str
-    #: When a worker started and ended it, as RQ recorded (None until then, or once expired).
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
-
-
-def read_history(connection: Redis, ids: list[str], limit: int = HISTORY_LENGTH) -> dict[str, list[HistoryEntry]]:
-    """The newest ``limit`` runs of each job in ``ids``, newest first, in two pipelined round trips.
-
-    RQ's job hashes are read field by field (status and times), never with ``Job.fetch``,
-    which would unpickle what Redis holds.
-    """
-    with connection.pipeline(transaction=False) as pipe:
-        for job_id in ids:
-            pipe.zrange(keys.history(job_id), 0, max(0, limit - 1), desc=True, withscores=True)
-        ranges = pipe.execute(raise_on_error=False)
-    runs: dict[str, list[tuple[str, float]]] = {}
-    for job_id, raw in zip(ids, ranges, strict=True):
-        entries = []
-        for member, score in raw if isinstance(raw, list) else []:
-            try:
-                when = float(score)
-                from_epoch(when)  # a score no moment has (inf, 1e300) marks no run rediscron wrote
-                entries.append((as_text(member), when))
-            except (UnicodeDecodeError, ValueError, OverflowError, OSError):
-                continue  # not an id rq or rediscron wrote
-        runs[job_id] = entries
-    with connection.pipeline(transaction=False) as pipe:
-        for entries in runs.values():
-            for rq_id, _ in entries:
-                pipe.hmget(keys.rq_job(rq_id), "status", "started_at", "ended_at")
-        fields = iter(pipe.execute(raise_on_error=False))
-    history: dict[str, list[HistoryEntry]] = {}
-    for job_id, entries in runs.items():
-        history[job_id] = []
-        for rq_id, score in entries:
-            found = next(fields)
-            status, started, ended = found if isinstance(found, list) else (None, None, None)
-            tail = rq_id.rsplit("-", 1)[-1]
-            history[job_id].append(
-                HistoryEntry(
-                    rq_id,
-                    int(tail) if tail.isascii() and tail.isdigit() and len(tail) < 19 else None,
-                    from_epoch(score),
-                    _status_text(status),
-                    _rq_time(started),
-                    _rq_time(ended),
-                )
-            )
-    return history
-
-
-def _status_text(raw: Any) -> str:
-    """RQ's status field as text (``expired`` when the RQ job is gone); odd bytes are shown, not trusted."""
-    if raw is None:
-        return "expired"
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-    return printable(text[:20]) or "unknown"
-
-
-def _rq_time(raw: Any) -> datetime | None:
-    if not raw:
-        return None
-    try:
-        return parse_time(as_text(raw))
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
-#: RQ job states in which a run has not finished yet.
-IN_PROGRESS = ("queued", "started", "deferred", "scheduled")
-
-
-@dataclass(frozen=True)
-class JobStats:
-    """What a cron job has done: from its record and its history."""
-
-    last_fire_time: datetime | None
-    #: RQ status of the newest run (``finished``, ``failed``, ``queued``...), or None before the first.
-    last_status: str | None
-    #: Newest finished runs that failed in a row (runs still in progress are passed over).
-    consecutive_failures: int
-    #: Scheduled runs enqueued (triggered runs are not counted).
-    runs: int
-    #: Slots not run because of downtime (coalesced, skipped, misfired or over the catch-up limit).
-    missed: int
-    #: Slots skipped because the previous run was still in progress (``overlap="skip"``).
-    overlap_skipped: int
-    #: The latest records of slots not run, oldest first.
-    drops: list[dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class StoredTiming:
-    """The timing fields of a stored record, as slots (whole epoch seconds)."""
-
-    interval: int | None
-    next_slot: int | None
-    latest: int | None
-    #: Scheduled runs so far (for ``max_runs``).
-    runs: int = 0
-
-    @classmethod
-    def parse(cls, interval: Any, next_time: Any, latest: Any, runs: Any = None) -> StoredTiming:
-        def to_slot(value: Any) -> int | None:
-            try:
-                return slot_of(parse_time(as_text(value))) if value else None
-            except ValueError:
-                return None
-
-        try:
-            seconds = int(as_text(interval)) if interval else None
-        except ValueError:
-            seconds = None
-        return cls(seconds, to_slot(next_time), to_slot(latest), _counter(as_text(runs) if runs else None))
-
-
-def id_from_name(job_id: str | None, name: object) -> str | None:
-    """The id of a job given rq's ``name=`` (rq's word for it) and/or rediscron's ``id=``."""
-    if name in (None, ""):
-        return job_id
-    if job_id is not None and name != job_id:
-        raise InvalidJobError(job_id, "name", f"is rq's word for the id; give id={job_id!r} or name={name!r}, not both")
-    if not isinstance(name, str):
-        raise InvalidJobError(None, "name", f"must be a string, not {name!r}")
-    return name
-
-
-def validate_id(job_id: object) -> str:
-    """Return ``job_id`` if it can name a cron job, else raise InvalidJobError.
-
-    Any non-empty text of at most ``limits.MAX_ID_LENGTH`` (200) characters without control
-    characters (spaces are fine: ids are often derived from names), not ending in ``:jobs``.
-    """
-    if job_id is None:
-        raise InvalidJobError(None, "id", "is required: every cron job has a stable id (rq's name= is taken as one)")
-    if not isinstance(job_id, str) or not job_id:
-        raise InvalidJobError(None, "id", f"must be a non-empty string, not {job_id!r}")
-    if len(job_id) > limits.MAX_ID_LENGTH:
-        raise InvalidJobError(job_id[:40] + "...", "id", f"is longer than {limits.MAX_ID_LENGTH} characters")
-    if has_control(job_id):
-        raise InvalidJobError(job_id, "id", "must not contain control characters (tab, newline, ESC...)")
-    if not encodable(job_id):
-        raise InvalidJobError(None, "id", f"{job_id!r} is not valid Unicode text (lone surrogates)")
-    if job_id.endswith(":jobs"):
-        # rq >= 2.9 keeps cron history at {prefix}:cron_job:{name}:jobs; refuse rather than collide.
-        raise InvalidJobError(job_id, "id", "must not end with ':jobs' (reserved by rq's cron history keys)")
-    return job_id
-
-
-#: Deeper arguments would overflow the stack of whatever serialises them next (pickle, YAML).
-MAX_NESTING = 100
-
-
-def _string_keys_only(value: object, where: str) -> None:
-    """JSON would turn other keys into strings (and merge 1 with "1"); refuse them instead."""
-    stack = [(value, where, 0)]
-    while stack:
-        item, at, depth = stack.pop()
-        if depth > MAX_NESTING:
-            raise RecursionError
-
-        if isinstance(item, dict):
-            for key, inner in item.items():
-                if not isinstance(key, str):
-                    raise ValueError(f"{at} has a non-string key {key!r}; JSON keys are strings")
-                stack.append((inner, f"{at}[{key!r}]", depth + 1))
-        elif isinstance(item, (list, tuple)):
-            stack.extend((inner, f"{at}[{i}]", depth + 1) for i, inner in enumerate(item))
-
-
-def _check_json(value: object, job_id: str, field: str) -> str:
-    try:
-        _string_keys_only(value, field)
-        encoded = json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
-        if not encoded.isascii():
-            encoded.encode("utf-8")  # a lone surrogate is no text any reader could print
-        return encoded
-    except RecursionError:
-        raise InvalidJobError(job_id, field, f"is nested more than {MAX_NESTING} levels deep") from None
-    except (TypeError, ValueError, UnicodeError) as exc:
-        raise InvalidJobError(job_id, field, f"must be JSON-serializable: {exc}") from None
-
-
-def arguments_size(*encoded: str | None) -> int:
-    """Bytes of the JSON-encoded ``args``, ``kwargs`` and ``meta`` together (the limit's measure)."""
-    return sum(len(text) if text.isascii() else len(text.encode("utf-8")) for text in encoded if text)
-
-
-def _check_size(job_id: str, *encoded: str | None) -> None:
-    size = arguments_size(*encoded)
-    if size > limits.MAX_ARGUMENTS_BYTES:
-        raise InvalidJobError(
-            job_id,
-            "args/kwargs/meta",
-            f"take {size:,} bytes JSON-encoded; the limit is {limits.MAX_ARGUMENTS_BYTES:,} "
-            "(rediscron.limits.MAX_ARGUMENTS_BYTES). Every run copies them; pass a reference (a key, "
-            "a path) to large data instead",
-        )
-
-
-#: Smallest value each rq option accepts; -1 means "forever" where rq allows it.
-_INT_MINIMUM = {"job_timeout": -1, "result_ttl": -1, "ttl": 1, "failure_ttl": -1}
-_INT_MAXIMUM = MAX_INTERVAL
-
-
-def _check_int(value: object, job_id: str, field: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidJobError(job_id, field, f"must be a whole number of seconds or None, not {value!r}")
-    if value > _INT_MAXIMUM:
-        raise InvalidJobError(job_id, field, f"must be at most {_INT_MAXIMUM} seconds (100 years), not {value}")
-    if value < _INT_MINIMUM[field] or (field == "job_timeout" and value == 0):
-        allowed = {
-            "job_timeout": "-1 (no limit) or a positive number",
-            "ttl": "a positive number",
-            "result_ttl": "-1 (forever), 0 or a positive number",
-            "failure_ttl": "-1 (forever), 0 or a positive number",
-        }[field]
-        raise InvalidJobError(job_id, field, f"must be {allowed}, not {value}")
-    return value
-
-
-@dataclass
-class _Definition:
-    """A validated, normalised job definition."""
-
-    id: str
-    queue_name: str
-    func: Callable[..., Any] | None
-    func_name: str
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-    interval: int | None
-    cron: str | None
-    meta: dict[str, Any] | None
-    ints: dict[str, int | None]
-    enabled: bool
-    json: dict[str, str | None]
-    options: dict[str, Any]
-
-
-def _normalise(
-    job_id: object,
-    queue_name: object,
-    func: object,
-    func_name: object,
-    args: object,
-    kwargs: object,
-    interval: object,
-    cron: object,
-    meta: object,
-    ints: dict[str, object],
-    enabled: object,
-    trusted_func_name: str | None,
-    options: Mapping[str, Any],
-    trusted_options: Mapping[str, Any] | None = None,
-) -> _Definition:
-    """Check every field of a definition, naming the job and the field on the first error."""
-    jid = validate_id(job_id)
-    if (
-        not isinstance(queue_name, str)
-        or not queue_name
-        or _BAD_ID_CHARS.search(queue_name)
-        or has_control(queue_name)
-        or not encodable(queue_name)
-    ):
-        raise InvalidJobError(jid, "queue_name", f"must be a non-empty name without spaces, not {queue_name!r}")
-    if len(queue_name) > limits.MAX_ID_LENGTH:
-        raise InvalidJobError(jid, "queue_name", f"is longer than {limits.MAX_ID_LENGTH} characters")
-    if interval is not None and cron is not None:
-        raise InvalidJobError(jid, "interval/cron", "give exactly one of interval and cron, not both")
-    if interval is None and cron is None:
-        raise InvalidJobError(jid, "interval/cron", "give exactly one of interval (seconds) and cron")
-    try:
-        checked_interval = validate_interval(interval) if interval is not None else None
-        checked_cron = validate_cron(cron) if cron is not None else None
-    except ValueError as exc:
-        raise InvalidJobError(jid, "interval" if interval is not None else "cron", str(exc)) from None
-
-    if isinstance(func, str):
-        if func_name is not None:
-            raise InvalidJobError(jid, "func", "give func or func_name, not both")
-        func, func_name = None, func
-    resolved: Callable[..., Any] | None = None
-    if func is not None:
-        if func_name is not None and func_name != trusted_func_name:
-            raise InvalidJobError(jid, "func", "give func or func_name, not both")
-        if not callable(func):
-            raise InvalidJobError(jid, "func", f"{func!r} is not callable")
-        resolved = func
-        path = trusted_func_name if trusted_func_name is not None else callable_path(func, jid)
-    elif func_name is not None:
-        path = check_func_name(func_name, jid) if func_name != trusted_func_name else str(func_name)
-    else:
-        raise InvalidJobError(jid, "func", "give the function (or its dotted path as func_name)")
-
-    if args is None:
-        args = ()
-    if not isinstance(args, (tuple, list)):
-        raise InvalidJobError(jid, "args", f"must be a tuple or list, not {type(args).__name__}")
-    if kwargs is None:
-        kwargs = {}
-    if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
-        raise InvalidJobError(jid, "kwargs", "must be a dict with string keys")
-    if meta is not None and (not isinstance(meta, dict) or not all(isinstance(k, str) for k in meta)):
-        raise InvalidJobError(jid, "meta", "must be a dict with string keys or None")
-    # Round-trip through JSON now, so what runs later is exactly what was validated.
-    args_json = _check_json(list(args), jid, "args")
-    kwargs_json = _check_json(kwargs, jid, "kwargs")
-    meta_json = _check_json(meta, jid, "meta") if meta is not None else None
-    _check_size(jid, args_json, kwargs_json, meta_json)
-    if isinstance(meta, dict) and any(key.startswith("rediscron_") for key in meta):
-        raise InvalidJobError(jid, "meta", "keys starting with 'rediscron_' are reserved for rediscron")
-    checked_ints = {name: _check_int(value, jid, name) for name, value in ints.items()}
-    if not isinstance(enabled, bool):
-        raise InvalidJobError(jid, "enabled", f"must be True or False, not {enabled!r}")
-    checked_options = check_options(jid, options, checked_interval, trusted_options)
-    return _Definition(
-        id=jid,
-        queue_name=queue_name,
-        func=resolved,
-        func_name=path,
-        args=tuple(json.loads(args_json)),
-        kwargs=json.loads(kwargs_json),
-        interval=checked_interval,
-        cron=checked_cron,
-        meta=json.loads(meta_json) if meta_json is not None else None,
-        ints=checked_ints,
-        enabled=enabled,
-        json={"args": args_json, "kwargs": kwargs_json, "meta": meta_json},
-        options=checked_options,
-    )
-
-
-def _check_time(value: object, job_id: str, field: str) -> None:
-    if value is None:
-        return
-    if not isinstance(value, datetime):
-        raise InvalidJobError(job_id, field, f"must be a datetime or None, not {value!r}")
-    if not 1970 <= value.year <= 9000:
-        raise InvalidJobError(job_id, field, f"must be between the years 1970 and 9000, not {value.isoformat()}")
-
-
-def read_timings(
-    connection: Redis, jobs: list[RedisCronJob], clock: Clock | None
-) -> tuple[float, list[tuple[StoredTiming | None, str]]]:
-    """Now (``clock``, else the server's), and each job's stored timing and revision, in one round trip."""
-    with connection.pipeline(transaction=False) as pipe:
-        pipe.time()
-        for job in jobs:
-            pipe.hmget(job.key, *RedisCronJob._TIMING_FIELDS)
-        replies = pipe.execute(raise_on_error=False)
-    now = clock() if clock is not None else epoch_of_time_reply(replies[0])
-    return now, [_timing_of(stored) for stored in replies[1:]]
-
-
-def _timing_of(stored: Any) -> tuple[StoredTiming | None, str]:
-    """The timing and revision of an HMGET of ``RedisCronJob._TIMING_FIELDS`` (None, "" if no record)."""
-    if isinstance(stored, Exception):
-        return None, ""  # not a hash: the write replaces it
-    interval, next_time, latest, revision, runs = stored
-    if revision is None:
-        return None, ""
-    return StoredTiming.parse(interval, next_time, latest, runs), as_text(revision)
-
-
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-
-
-def _text_json(text: str) -> Any:
-    """JSON as stored; refused if it holds text that is not valid Unicode (a ``\\ud800`` escape)."""
-    value = json.loads(text)
-    if _SURROGATE_ESCAPE.search(text):  # only then can it decode to a lone surrogate
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    return value
-
-
-def _strict_int(text: str) -> int:
-    """Only what rediscron writes: ASCII digits with an optional minus sign."""
-    if not re.fullmatch(r"-?[0-9]{1,18}", text):
-        raise ValueError("not a whole number")
-    return int(text)
-
-
-def _counter(text: str | None) -> int:
-    """A count the scheduler keeps; an unreadable one reads as 0 rather than hiding the job."""
-    return int(text) if text and text.isascii() and text.isdigit() and len(text) < 19 else 0
-
-
-def _drop_log(text: str | None) -> list[dict[str, Any]]:
-    try:
-        log = json.loads(text) if text else []
-    except ValueError:
-        return []
-    return [entry for entry in log if isinstance(entry, dict)] if isinstance(log, list) else []
-
-
-def _flag(text: str) -> bool:
-    if text not in ("0", "1"):
-        raise ValueError("expected 1 or 0")
-    return text == "1"
 
 
 def rq_job_id(cron_id: str, slot: int) -> str:
@@ -632,7 +195,7 @@ class RedisCronJob(CronJob):
             "webhooks": webhooks,
         }
         id = id_from_name(id, name)
-        d = _normalise(
+        d = normalise(
             id,
             queue_name,
             func,
@@ -668,7 +231,7 @@ class RedisCronJob(CronJob):
             ("created_at", created_at),
             ("updated_at", updated_at),
         ):
-            _check_time(value, d.id, name)
+            check_time(value, d.id, name)
         self.connection: Redis | None = connection
         self.latest_enqueue_time = latest_enqueue_time
         self.next_enqueue_time = next_enqueue_time
@@ -719,7 +282,7 @@ class RedisCronJob(CronJob):
             if value is not None:
                 self._code[name] = (getattr(self, name), None if isinstance(value, str) else value)
 
-    def _apply(self, d: _Definition) -> None:
+    def _apply(self, d: Definition) -> None:
         self.id = d.id
         self.name = d.id
         self.queue_name = d.queue_name
@@ -746,7 +309,7 @@ class RedisCronJob(CronJob):
         # What func_name was derived from (or read from Redis): an unchanged pair is not re-checked.
         self._checked = (d.func, d.func_name)
 
-    def _validated(self) -> _Definition:
+    def _validated(self) -> Definition:
         """Validate the job's current attributes (callers may have edited them) and normalise them."""
         func_checked, name_checked = self._checked
         func: Any = self.func
@@ -759,7 +322,7 @@ class RedisCronJob(CronJob):
         else:
             func = None  # a new dotted path: it is imported to check it
         options = self.options()
-        d = _normalise(
+        d = normalise(
             self.id,
             self.queue_name,
             func,
@@ -783,7 +346,7 @@ class RedisCronJob(CronJob):
         self._apply(d)
         self._remember_code(options)
         for name in ("latest_enqueue_time", "next_enqueue_time", "created_at", "updated_at"):
-            _check_time(getattr(self, name), d.id, name)
+            check_time(getattr(self, name), d.id, name)
         return d
 
     def options(self) -> dict[str, Any]:
@@ -923,7 +486,7 @@ class RedisCronJob(CronJob):
         data = self.to_dict() if validate else self._fields()
         return {
             f: str(data[f])
-            for f in ("schema_version", "id", "func_name", "queue_name", "args", "kwargs", *_OPTIONAL_FIELDS)
+            for f in ("schema_version", "id", "func_name", "queue_name", "args", "kwargs", *OPTIONAL_FIELDS)
             if f in data
         }
 
@@ -942,105 +505,37 @@ class RedisCronJob(CronJob):
         RQ worker imports it. So what Redis holds never runs code in the process reading it.
         A record that cannot be read raises [CorruptJobError][rediscron.CorruptJobError].
         """
-        try:
-            data = {as_text(k): as_text(v) for k, v in raw_data.items()}
-        except UnicodeDecodeError as exc:
-            raise CorruptJobError(id or "?", f"the record holds bytes that are not UTF-8 text ({exc})") from None
-        job_id = data.get("id") or id
-        if not job_id:
-            raise CorruptJobError(id or "?", "the record has no id field")
-        if id is not None and data.get("id") and data["id"] != id:
-            # A copied or renamed hash: acting on the id inside it would touch another job.
-            raise CorruptJobError(id, f"the record's id field says {data['id']!r}, but its key is {keys.job(id)}")
-
-        def field(name: str, parse: Callable[[str], Any]) -> Any:
-            if name not in data or data[name] == "":
-                return None
-            try:
-                return parse(data[name])
-            except Exception as exc:
-                shown = shorten(repr(data[name]), 120)
-                raise CorruptJobError(job_id, f"field {name}={shown} is invalid: {exc}") from None
-
-        try:
-            version = int(data.get("schema_version") or SCHEMA_VERSION)
-        except ValueError:
-            raise CorruptJobError(job_id, f"bad schema_version {data.get('schema_version')!r}") from None
-        if version > SCHEMA_VERSION:
-            raise CorruptJobError(job_id, f"written by a newer rediscron (schema {version} > {SCHEMA_VERSION})")
-        for required in ("func_name", "queue_name"):
-            if not data.get(required):
-                raise CorruptJobError(job_id, f"the record has no {required} field")
-
-        func_name = data["func_name"]
-        if not is_dotted(func_name):
-            # Never imported here (the worker imports it); only its shape is checked.
-            raise CorruptJobError(
-                job_id,
-                f"field func_name={shorten(repr(func_name), 120)} is not a dotted path like 'package.module.function'",
-            )
-        size = arguments_size(data.get("args"), data.get("kwargs"), data.get("meta"))
-        if size > limits.MAX_ARGUMENTS_BYTES:
-            raise CorruptJobError(
-                job_id,
-                f"args, kwargs and meta take {size:,} bytes, over the limit of "
-                f"{limits.MAX_ARGUMENTS_BYTES:,} (rediscron.limits.MAX_ARGUMENTS_BYTES)",
-            )
-
-        args = field("args", _text_json)
-        kwargs = field("kwargs", _text_json)
-        meta = field("meta", _text_json)
-        if args is not None and not isinstance(args, list):
-            raise CorruptJobError(job_id, f"field args={data['args']!r} is not a JSON list")
-        if kwargs is not None and not isinstance(kwargs, dict):
-            raise CorruptJobError(job_id, f"field kwargs={data['kwargs']!r} is not a JSON object")
-        try:
-            options = decode_options(data)
-        except ValueError as exc:
-            raise CorruptJobError(job_id, str(exc)) from None
-        # Paths to user code are imported when a run is built, not here: listings work on any host.
-        imported = {name: options.pop(name) for name in _IMPORTED_OPTIONS if name in options}
+        rec = record.decode(raw_data, id)
         try:
             job = cls(
-                id=job_id,
-                queue_name=data["queue_name"],
+                id=rec.id,
                 # Stands in for the function, which is never imported here: skips the caller-side checks.
                 func=_placeholder,
-                args=args,
-                kwargs=kwargs,
-                interval=field("interval", _strict_int),
-                cron=data.get("cron") or None,
-                job_timeout=field("job_timeout", _strict_int),
-                result_ttl=field("result_ttl", _strict_int),
-                ttl=field("ttl", _strict_int),
-                failure_ttl=field("failure_ttl", _strict_int),
-                meta=meta,
                 connection=connection,
-                latest_enqueue_time=field("latest_enqueue_time", parse_time),
-                next_enqueue_time=field("next_enqueue_time", parse_time),
-                created_at=field("created_at", parse_time),
-                updated_at=field("updated_at", parse_time),
-                enabled=field("enabled", _flag) is not False,
-                **options,
+                latest_enqueue_time=rec.latest_enqueue_time,
+                next_enqueue_time=rec.next_enqueue_time,
+                created_at=rec.created_at,
+                updated_at=rec.updated_at,
+                **rec.definition,
             )
         except InvalidJobError as exc:
-            raise CorruptJobError(job_id, f"{exc.field}: {exc.message}") from None
-        for name, value in imported.items():
+            raise CorruptJobError(rec.id, f"{exc.field}: {exc.message}") from None
+        for name, value in rec.code.items():
             setattr(job, name, value)
-        job._trusted_options = imported
+        job._trusted_options = rec.code
         job._fetched = True
         # As stored: none for a disabled or ended job (not what the constructor computes for cron).
-        job.next_enqueue_time = field("next_enqueue_time", parse_time)
-        job.run_count = _counter(data.get("run_count"))
-        job.missed_count = _counter(data.get("missed_count"))
-        job.overlap_count = _counter(data.get("overlap_count"))
-        job.consecutive_failures = _counter(data.get("consecutive_failures"))
-        job.drop_log = _drop_log(data.get("drop_log"))
+        job.next_enqueue_time = rec.next_enqueue_time
+        job.run_count = rec.run_count
+        job.missed_count = rec.missed_count
+        job.overlap_count = rec.overlap_count
+        job.consecutive_failures = rec.consecutive_failures
+        job.drop_log = rec.drop_log
         job.func = None
-        job.func_name = func_name
-        job._checked = (None, func_name)
-        job.revision = field("revision", _strict_int) or 0
-        job.last_error = data.get("last_error") or None
+        job.func_name = rec.func_name
+        job._checked = (None, rec.func_name)
+        job.revision = rec.revision
+        job.last_error = rec.last_error
         return job
 
     @classmethod
@@ -1103,61 +598,20 @@ class RedisCronJob(CronJob):
         stale copy never brings a deleted job back.
         """
         conflict: Conflict = "update" if self._fetched else "replace"
-        if (
-            self._write(pipeline, event, enabled="1" if self.enabled else "0", conflict=conflict)
-            == store.SaveStatus.MISSING
-        ):
+        state = "1" if self.enabled else "0"
+        if writes.write(self, pipeline, enabled=state, conflict=conflict, event=event) == store.SaveStatus.MISSING:
             raise JobNotFound(self.id)
 
-    def _now(self, connection: Redis) -> float:
-        return self.clock() if self.clock is not None else redis_time(connection)
-
-    _TIMING_FIELDS = ("interval", "next_enqueue_time", "latest_enqueue_time", "revision", "run_count")
-
-    def _read_timing(self, connection: Redis) -> tuple[float, StoredTiming | None, str]:
-        """Now, and the stored record's timing and revision, in one round trip."""
-        now, [(stored, revision)] = read_timings(connection, [self], self.clock)
-        return now, stored, revision
-
-    def _save_call(
-        self,
-        now: float,
-        stored: StoredTiming | None,
-        expected: str,
-        event: str,
-        enabled: str,
-        conflict: Conflict,
-        latest: datetime | None = None,
-        fields: dict[str, str] | None = None,
-        source: Source = "hand",
-    ) -> store.Save:
-        """The save script's call for this job's current definition.
-
-        ``fields``: the definition fields, when the caller has just validated the job. ``source``:
-        ``"file"`` when the definition comes from a schedules file (``rqrcron apply``).
-        """
-        if fields is None:
-            fields = self._definition_fields()
+    def _entry_after(self, now: float, stored: StoredTiming | None, latest: datetime | None) -> store.IndexEntry:
+        """Where a write at ``now`` indexes this job: after ``latest`` if given (a recorded run), else
+        [first_slot()][first_slot]."""
         candidate: int | None
         if latest is not None:
             candidate = self.schedule.next_after_fire(slot_of(latest) or 0, to_epoch(latest))
             candidate = None if self.past_end(candidate) else candidate
         else:
             candidate = self.first_slot(now, stored)
-        return store.Save(
-            job_id=self.id,
-            fields=fields,
-            removed=[f for f in _OPTIONAL_FIELDS if f not in fields],
-            schedule_fields=SCHEDULE_FIELDS,
-            now=now,
-            entry=self._index_entry(candidate),
-            enabled=enabled,
-            conflict=conflict,
-            expected=expected,
-            source=source,
-            event=event,
-            latest=format_time(latest) if latest else "",
-        )
+        return self._index_entry(candidate)
 
     def _index_entry(self, slot: int | None) -> store.IndexEntry:
         """The index entry of a slot: its score and next_enqueue_time (NO_ENTRY for none)."""
@@ -1176,39 +630,8 @@ class RedisCronJob(CronJob):
                 self.latest_enqueue_time = latest
         return saved.status
 
-    def _write(
-        self,
-        pipeline: Pipeline | None,
-        event: str,
-        *,
-        enabled: str,
-        conflict: Conflict = "replace",
-        latest: datetime | None = None,
-        source: Source = "hand",
-    ) -> store.SaveStatus:
-        connection = self._connection()
-        self._definition_fields()  # validate before reading anything
-        if pipeline is not None:
-            # Queued on the caller's pipeline: nothing can be read first, so no compare-and-set.
-            call = self._save_call(self._now(connection), None, "", event, enabled, conflict, latest, source=source)
-            store.queue_save(pipeline, call)
-            return store.SaveStatus.WRITTEN
-        for _attempt in range(_MAX_WRITE_ATTEMPTS):
-            now, stored, expected = self._read_timing(connection)
-            call = self._save_call(now, stored, expected, event, enabled, conflict, latest, source=source)
-            status = self._saved(store.save(connection, call), now, latest)
-            if status != store.SaveStatus.CHANGED:
-                return status
-            # A scheduler fired or someone edited between our read and write: read again.
-        raise RediscronError(f"cron job {self.id!r}: the record kept changing during the write; try again")
-
     def _set_enabled(self, enabled: bool, pipeline: Pipeline | None) -> None:
-        connection = self._connection()
-        now, stored, _revision = self._read_timing(connection)
-        entry = self._index_entry(self.first_slot(now, stored))
-        revision = store.set_enabled(pipeline if pipeline is not None else connection, self.id, enabled, now, entry)
-        if pipeline is None and revision == 0:
-            raise JobNotFound(self.id)
+        revision = writes.set_enabled(self, enabled, pipeline)
         self.enabled = enabled
         if revision:
             self.revision = revision
@@ -1247,17 +670,10 @@ class RedisCronJob(CronJob):
     def get_stats(self) -> JobStats:
         """Last fire time, last status, consecutive failures, and the counts of runs and slots not run."""
         history = self.get_history()
-        failures = 0
-        for entry in history:
-            if entry.status in IN_PROGRESS:
-                continue
-            if entry.status != "failed":
-                break
-            failures += 1
         return JobStats(
             last_fire_time=self.latest_enqueue_time,
             last_status=history[0].status if history else None,
-            consecutive_failures=failures,
+            consecutive_failures=consecutive_failures(history),
             runs=self.run_count,
             missed=self.missed_count,
             overlap_skipped=self.overlap_count,
@@ -1286,7 +702,7 @@ class RedisCronJob(CronJob):
         stored job, in one atomic step, if it exists. It never creates one: not for an object
         not yet saved, nor for one fetched before another process deleted the job.
         """
-        _check_time(time, self.id, "time")
+        check_time(time, self.id, "time")
         if time is None:
             raise InvalidJobError(self.id, "time", "must be a datetime, not None")
         if time.tzinfo is None:
@@ -1294,9 +710,7 @@ class RedisCronJob(CronJob):
         self.latest_enqueue_time = time
         self.next_enqueue_time = self.get_next_enqueue_time()
         if self.connection is not None:
-            self._write(
-                None, "updated", enabled="1" if self.enabled else "0", latest=time, source="", conflict="update"
-            )
+            writes.write(self, enabled="1" if self.enabled else "0", latest=time, source="", conflict="update")
 
     # -- enqueueing ---------------------------------------------------------------------------
 
@@ -1449,8 +863,3 @@ def load_jobs(
 
 def _placeholder() -> None:
     """Stands in for a function that cannot be imported in this process."""
-
-
-def slot_of(moment: datetime | None) -> int | None:
-    """Whole epoch second of a datetime (a slot), or None."""
-    return math.floor(to_epoch(moment)) if moment is not None else None

@@ -27,22 +27,21 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.utils import as_text
 
-from . import enqueue, keys, limits, scripts, store
-from .clock import Clock, format_time, from_epoch, redis_time
+from . import enqueue, keys, limits, scripts, store, writes
+from .clock import Clock, format_time, from_epoch
+from .definition import DEFAULT_RESULT_TTL
 from .errors import CorruptJobError, InvalidJobError, LockLostError, RediscronError, SchedulerLockedError
 from .events import EventListener
 from .imports import DEFAULT_ALLOWED_IMPORTS, ImportAllowlist, callable_path
 from .job import (
-    CODE_OPTIONS,
-    DEFAULT_RESULT_TTL,
     RedisCronJob,
     load_jobs,
-    read_timings,
 )
 from .lock import LockHolder, SchedulerLock
 from .logs import fields
 from .metrics import LagHistogram
 from .options import OPTIONS
+from .record import CODE_OPTIONS
 from .store import Conflict, Tick
 from .text import shorten
 from .wake import Waker
@@ -416,7 +415,7 @@ class RedisCronScheduler(CronScheduler):
         job.clock = self.clock
         self._trust_code_of(job)
         state = "" if enabled is None else ("1" if enabled else "0")
-        status = job._write(None, "updated", enabled=state, conflict=conflict)
+        status = writes.write(job, enabled=state, conflict=conflict)
         if status == -1:
             raise InvalidJobError(job.id, "id", "a cron job with this id exists (conflict='raise')")
         if status == 0:
@@ -500,20 +499,11 @@ class RedisCronScheduler(CronScheduler):
     def _write_batch(
         self, batch: list[tuple[RedisCronJob, str, dict[str, str]]], conflict: Conflict
     ) -> list[RedisCronJob]:
-        now, stored = read_timings(self.connection, [job for job, _state, _fields in batch], self.clock)
-        calls = [
-            job._save_call(now, timing, expected, "updated", state, conflict, fields=fields)
-            for (job, state, fields), (timing, expected) in zip(batch, stored, strict=True)
+        statuses = writes.write_many(self.connection, batch, conflict, self.clock)
+        return [
+            job if status == store.SaveStatus.WRITTEN else self.cron_job_class.fetch(job.id, self.connection)
+            for (job, _state, _fields), status in zip(batch, statuses, strict=True)
         ]
-        out = []
-        for (job, state, _fields), saved in zip(batch, store.save_all(self.connection, calls), strict=True):
-            status = job._saved(saved, now)
-            if status == store.SaveStatus.CHANGED:  # changed between our read and write (a fire): write it alone
-                status = job._write(None, "updated", enabled=state, conflict=conflict)
-            out.append(
-                job if status == store.SaveStatus.WRITTEN else self.cron_job_class.fetch(job.id, self.connection)
-            )
-        return out
 
     def load_config_from_file(self, config_path: str) -> None:
         """Register every job of an rq cron config (a module calling ``rq.cron.register(...)``), as rq does.
@@ -580,9 +570,6 @@ class RedisCronScheduler(CronScheduler):
         return jobs, invalid
 
     # -- one pass -----------------------------------------------------------------------------
-
-    def _now(self) -> float:
-        return self.clock() if self.clock is not None else redis_time(self.connection)
 
     def _tick(self, lookahead: float = 0.0, offset: int = 0) -> Tick:
         """Read the time, the change marker, the next score and the entries due (by now + ``lookahead``)."""
@@ -955,7 +942,7 @@ class RedisCronScheduler(CronScheduler):
             for job_id in ids:
                 pipe.hgetall(keys.job(job_id))
             records = pipe.execute(raise_on_error=False)
-        now = self._now()
+        now = writes.now_of(self.connection, self.clock)
         lifted: list[str] = []
         gone = [
             job_id

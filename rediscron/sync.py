@@ -16,9 +16,10 @@ from zoneinfo import ZoneInfo
 from redis import Redis
 from redis.exceptions import NoPermissionError, RedisError
 
-from . import keys
+from . import keys, writes
+from .definition import DEFAULT_RESULT_TTL
 from .errors import InvalidJobError, RediscronError
-from .job import DEFAULT_RESULT_TTL, RedisCronJob, load_jobs
+from .job import RedisCronJob, load_jobs
 from .options import OPTIONS
 from .schedule import validate_timezone
 from .store import all_ids, decode_ids
@@ -412,7 +413,7 @@ def apply(connection: Redis, entries: list[dict[str, Any]], prune: bool = False)
     try:
         for job in [*todo.create, *(job for job, _ in todo.update)]:
             state = ("1" if job.enabled else "0") if job.id in explicit else ""
-            job._write(None, "updated", enabled=state, source="file")
+            writes.write(job, enabled=state, source="file")
             written.append(job.id)
         if todo.unchanged:
             # The same definition as stored: from now on it is the file's.

@@ -198,7 +198,7 @@ class TestEnqueue:
     def test_history_is_rqs_format_bounded_and_deleted_with_the_job(
         self, scheduler: RedisCronScheduler, connection: redis.Redis, clock: FakeClock
     ) -> None:
-        from rediscron.job import HISTORY_LENGTH
+        from rediscron.history import HISTORY_LENGTH
 
         scheduler.register(jobs.noop, "metrics", id="h", interval=10)
         scheduler.register_birth()

@@ -9,7 +9,8 @@ import pytest
 from rq.cron import CronJob
 
 from rediscron import CorruptJobError, InvalidJobError, RedisCronJob
-from rediscron.job import callable_path, rq_job_id
+from rediscron.imports import callable_path
+from rediscron.job import rq_job_id
 from rediscron.options import OPTIONS
 from tests import jobs
 
