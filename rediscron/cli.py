@@ -33,13 +33,12 @@ from .clock import epoch_of_time_reply, from_epoch
 from .connection import from_url, mask, redact
 from .errors import CorruptJobError, InvalidJobError, RediscronError
 from .imports import DEFAULT_ALLOWED_IMPORTS, ImportAllowlist, checked_where_importable
-from .job import RedisCronJob, enable_quarantined
 from .logs import JsonFormatter
 from .metrics import MetricsServer
 from .options import OPTIONS
+from .registry import Registry
 from .scheduler import RedisCronScheduler
 from .status import MAX_OVERDUE, read_status, render_status
-from .store import delete as delete_job
 from .sync import SyncError
 from .text import printable, relative, shorten, to_json
 from .view import render_info, snapshot
@@ -64,6 +63,10 @@ class Settings:
         if self._connection is None:
             self._connection = connect(self.url, self.config)
         return self._connection
+
+    @property
+    def registry(self) -> Registry:
+        return Registry(self.connection)
 
 
 def fail(message: str) -> NoReturn:
@@ -394,7 +397,7 @@ def show(settings: Settings, job_id: str, as_json: bool) -> None:
     """
     with operation():
         try:
-            job = RedisCronJob.fetch(job_id, settings.connection)
+            job = settings.registry.fetch(job_id)
         except CorruptJobError as exc:
             _show_raw(settings.connection, job_id, exc, as_json)
         history = job.get_history(limit=5)
@@ -522,7 +525,7 @@ def history(settings: Settings, job_id: str, limit: int) -> None:
       rqrcron history metric:pm25 -n 5
     """
     with operation():
-        job = RedisCronJob.fetch(job_id, settings.connection)
+        job = settings.registry.fetch(job_id)
         entries = job.get_history(limit)
         stats = job.get_stats()
     if not entries:
@@ -671,7 +674,7 @@ def add(
     args = _from_file(args, args_file, "args")
     kwargs = _from_file(kwargs, kwargs_file, "kwargs")
     with operation(), checked_where_importable() as unchecked:
-        job = RedisCronScheduler(settings.connection, logging_level="WARNING").register(
+        job = settings.registry.register(
             func,
             queue,
             id=job_id,
@@ -731,7 +734,7 @@ def rm(settings: Settings, job_id: str) -> None:
     """
     shown = printable(job_id.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
     with operation():
-        existed = delete_job(settings.connection, job_id)
+        existed = settings.registry.delete(job_id)
     if job_id.endswith(":jobs"):
         # No job can have such an id: its key would be another job's history, which is left alone.
         if not existed:
@@ -745,7 +748,7 @@ def rm(settings: Settings, job_id: str) -> None:
 
 def _toggle(settings: Settings, job_id: str, enable: bool) -> None:
     with operation():
-        job = RedisCronJob.fetch(job_id, settings.connection)
+        job = settings.registry.fetch(job_id)
         error = job.last_error
         (job.enable if enable else job.disable)()
     click.echo(f"{printable(job_id)}: {'enabled' if enable else 'disabled'}")
@@ -776,7 +779,7 @@ def enable(settings: Settings, job_id: str | None, quarantined: bool) -> None:
         _toggle(settings, job_id, True)
         return
     with operation():
-        lifted, failed = enable_quarantined(settings.connection)
+        lifted, failed = settings.registry.enable_quarantined()
     for found_id in lifted:
         click.echo(f"{printable(found_id)}: enabled (was quarantined)")
     for found_id, why in failed.items():
@@ -823,7 +826,7 @@ def trigger(settings: Settings, job_id: str, allow_import: tuple[str, ...]) -> N
       rqrcron trigger metric:pm25
     """
     with operation():
-        job = RedisCronJob.fetch(job_id, settings.connection)
+        job = settings.registry.fetch(job_id)
         rq_job = job.trigger(_allowlist(allow_import))
     note = " (the job is disabled: only this run was enqueued)" if not job.enabled else ""
     click.echo(f"{printable(job_id)}: enqueued {rq_job.id} on {job.queue_name}{note}")

@@ -8,7 +8,7 @@ import math
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any, cast
+from typing import Any
 
 from redis import Redis
 from redis.client import Pipeline
@@ -34,7 +34,7 @@ from .options import (
 )
 from .record import CODE_OPTIONS, OPTIONAL_FIELDS, SCHEMA_VERSION, StoredTiming, slot_of
 from .schedule import Schedule, make_schedule
-from .store import Conflict, decode_ids
+from .store import Conflict
 
 _MAX_WRITE_ATTEMPTS = 20
 
@@ -803,62 +803,6 @@ class RedisCronJob(CronJob):
     def trigger(self, allow_import: ImportAllowlist | None = None) -> Job:
         """Enqueue one run now without moving the schedule (see [enqueue()][enqueue])."""
         return self.enqueue(self._connection(), allow_import)
-
-
-def enable_quarantined(connection: Redis) -> tuple[list[str], dict[str, str]]:
-    """Enable every quarantined job (see ``RedisCronJob.enable()``): (ids enabled, ids not, with why).
-
-    A record that still cannot be read is left quarantined, and reported.
-    """
-    raw = cast(list[Any], connection.zrangebyscore(keys.schedule(), "+inf", "+inf"))
-    ids, bad = decode_ids(raw)
-    lifted: list[str] = []
-    failed = {job_id: "the id is not UTF-8 text; remove it with `rqrcron rm`" for job_id in bad}
-    for job_id in sorted(ids):
-        try:
-            RedisCronJob.fetch(job_id, connection).enable()
-        except CorruptJobError as exc:
-            failed[job_id] = f"its record still cannot be read: {exc.message}"
-        except JobNotFound:
-            continue
-        else:
-            lifted.append(job_id)
-    return lifted, failed
-
-
-def load_jobs(
-    connection: Redis,
-    ids: list[str],
-    chunk: int = 1000,
-    job_class: type[RedisCronJob] | None = None,
-) -> tuple[list[RedisCronJob], dict[str, str], list[str]]:
-    """Read many jobs in pipelined chunks: (readable jobs, unreadable ones with the reason, ids whose hash is gone).
-
-    Only reads: a listing works for a read-only user and never cleans up (the scheduler
-    prunes index entries whose hash is gone, with `prune_index()`).
-    """
-    jobs: list[RedisCronJob] = []
-    invalid: dict[str, str] = {}
-    missing: list[str] = []
-    for start in range(0, len(ids), chunk):
-        part = ids[start : start + chunk]
-        if not part:
-            continue
-        with connection.pipeline(transaction=False) as pipe:
-            for job_id in part:
-                pipe.hgetall(keys.job(job_id))
-            raws = pipe.execute(raise_on_error=False)
-        for job_id, raw in zip(part, raws, strict=True):
-            if isinstance(raw, Exception):
-                invalid[job_id] = f"{keys.job(job_id)} cannot be read as a hash: {raw}"
-            elif not raw:
-                missing.append(job_id)
-            else:
-                try:
-                    jobs.append((job_class or RedisCronJob).restore(raw, connection, id=job_id))
-                except CorruptJobError as exc:
-                    invalid[job_id] = exc.message
-    return jobs, invalid, missing
 
 
 def _placeholder() -> None:

@@ -30,18 +30,16 @@ from rq.utils import as_text
 from . import enqueue, keys, limits, scripts, store, writes
 from .clock import Clock, format_time, from_epoch
 from .definition import DEFAULT_RESULT_TTL
-from .errors import CorruptJobError, InvalidJobError, LockLostError, RediscronError, SchedulerLockedError
+from .errors import CorruptJobError, LockLostError, RediscronError, SchedulerLockedError
 from .events import EventListener
 from .imports import DEFAULT_ALLOWED_IMPORTS, ImportAllowlist, callable_path
 from .job import (
     RedisCronJob,
-    load_jobs,
 )
 from .lock import LockHolder, SchedulerLock
 from .logs import fields
 from .metrics import LagHistogram
-from .options import OPTIONS
-from .record import CODE_OPTIONS
+from .registry import REGISTER_ARGUMENTS, Registry
 from .store import Conflict, Tick
 from .text import shorten
 from .wake import Waker
@@ -72,26 +70,6 @@ QUARANTINE_RETRY_BATCH = 500
 _CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 #: Refusals of rq's enqueue that concern the server or this user, not the job: retried, never quarantined.
 _SERVER_WIDE_REFUSALS = ("NOPERM", "OOM", "READONLY", "MISCONF", "BUSY", "NOREPLICAS", "MASTERDOWN")
-_REGISTER_ARGUMENTS = frozenset(
-    {
-        "func",
-        "func_name",
-        "queue_name",
-        "id",
-        "args",
-        "kwargs",
-        "interval",
-        "cron",
-        "job_timeout",
-        "result_ttl",
-        "ttl",
-        "failure_ttl",
-        "meta",
-        "enabled",
-        "name",
-        *OPTIONS,
-    }
-)
 
 
 class RedisCronScheduler(CronScheduler):
@@ -174,9 +152,10 @@ class RedisCronScheduler(CronScheduler):
             raise ValueError(f"max_sleep_interval must be a positive number of seconds, not {max_sleep_interval!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive whole number, not {batch_size!r}")
-        #: Where the options naming code (``job_class``, ``queue_class``, ``serializer``) of stored
-        #: jobs may be imported from; the job's function itself is never imported here.
-        self.allow_import = ImportAllowlist(allow_import)
+        #: The jobs in Redis, read and written for this scheduler (its ``clock`` and ``allow_import``).
+        self.registry = Registry(
+            connection, job_class=self.cron_job_class, clock=clock, allow_import=ImportAllowlist(allow_import)
+        )
         rq_log = logging.getLogger("rq.cron")
         handlers, propagate, level = list(rq_log.handlers), rq_log.propagate, rq_log.level
         super().__init__(connection=connection, logging_level=logging_level, name=name)
@@ -189,7 +168,6 @@ class RedisCronScheduler(CronScheduler):
         self.lock_ttl = lock_ttl
         self.max_sleep_interval = float(max_sleep_interval)
         self.batch_size = batch_size
-        self.clock = clock
         #: Heartbeats come three times per lock TTL, so one lost heartbeat never loses the lock.
         self.heartbeat_interval = min(lock_ttl / 3, SCHEDULER_HASH_TTL / 4)
         self._lock = SchedulerLock(connection, self.name, lock_ttl)
@@ -250,6 +228,25 @@ class RedisCronScheduler(CronScheduler):
         self.missed = 0
         self.overlap_skipped = 0
         self.lag_histogram = LagHistogram()
+
+    @property
+    def clock(self) -> Clock | None:
+        """Replaces the Redis server's clock (epoch seconds), for tests; None: the server's."""
+        return self.registry.clock
+
+    @clock.setter
+    def clock(self, clock: Clock | None) -> None:
+        self.registry.clock = clock
+
+    @property
+    def allow_import(self) -> ImportAllowlist:
+        """Where the options naming code (``job_class``, ``queue_class``, ``serializer``) of stored jobs
+        may be imported from; the job's function itself is never imported here."""
+        return self.registry.allow_import
+
+    @allow_import.setter
+    def allow_import(self, allowlist: ImportAllowlist) -> None:
+        self.registry.allow_import = allowlist
 
     # -- registry API -------------------------------------------------------------------------
 
@@ -339,91 +336,13 @@ class RedisCronScheduler(CronScheduler):
             # rq's order, as rq code calls it:
             scheduler.register(rebuild_metric, "metrics", ("pm10",), None, 300, id="metric:pm10")
         """
+        # Every argument but conflict, by name (a test holds the signature to the job's fields).
+        given = {key: value for key, value in locals().items() if key in REGISTER_ARGUMENTS}
         if positional:
-            given = _by_position(
-                positional,
-                {
-                    "id": id,
-                    "args": args,
-                    "kwargs": kwargs,
-                    "interval": interval,
-                    "cron": cron,
-                    "job_timeout": job_timeout,
-                    "result_ttl": result_ttl,
-                    "ttl": ttl,
-                    "failure_ttl": failure_ttl,
-                    "meta": meta,
-                    "enabled": enabled,
-                    "webhooks": webhooks,
-                    "name": name,
-                },
-            )
-            id, args, kwargs, interval, cron = (
-                given["id"],
-                given["args"],
-                given["kwargs"],
-                given["interval"],
-                given["cron"],
-            )
-            job_timeout, result_ttl, ttl, failure_ttl = (
-                given["job_timeout"],
-                given["result_ttl"],
-                given["ttl"],
-                given["failure_ttl"],
-            )
-            meta, enabled, webhooks, name = given["meta"], given["enabled"], given["webhooks"], given["name"]
-        if id is None and not name and self._ids_from_functions:
-            id = self._config_id(func)
-        job_id = id if isinstance(id, str) else (name if isinstance(name, str) and name else None)
-        _check_conflict(conflict, job_id)
-        _check_enabled(enabled, job_id)
-        job = self.cron_job_class(
-            id=id,
-            queue_name=queue_name,
-            func=func,
-            args=args,
-            kwargs=kwargs,
-            interval=interval,
-            cron=cron,
-            job_timeout=job_timeout,
-            result_ttl=result_ttl,
-            ttl=ttl,
-            failure_ttl=failure_ttl,
-            meta=meta,
-            connection=self.connection,
-            enabled=True if enabled is None else enabled,
-            timezone=timezone,
-            misfire_grace_time=misfire_grace_time,
-            catchup=catchup,
-            overlap=overlap,
-            jitter=jitter,
-            start_time=start_time,
-            end_time=end_time,
-            max_runs=max_runs,
-            description=description,
-            retry=retry,
-            at_front=at_front,
-            on_success=on_success,
-            on_failure=on_failure,
-            on_stopped=on_stopped,
-            queue_class=queue_class,
-            job_class=job_class,
-            serializer=serializer,
-            webhooks=webhooks,
-            name=name,
-        )
-        job.clock = self.clock
-        self._trust_code_of(job)
-        state = "" if enabled is None else ("1" if enabled else "0")
-        status = writes.write(job, enabled=state, conflict=conflict)
-        if status == -1:
-            raise InvalidJobError(job.id, "id", "a cron job with this id exists (conflict='raise')")
-        if status == 0:
-            return self.cron_job_class.fetch(job.id, self.connection)
-        self.log.info(
-            "Registered cron job %r: %s on queue %s (%s)", job.id, job.func_name, queue_name, job.describe_schedule()
-        )
-        return job
+            given = _by_position(positional, given)
+        if given["id"] is None and not given["name"] and self._ids_from_functions:
+            given["id"] = self._config_id(func)
+        return self.registry.register(conflict=conflict, **given)
 
     def register_many(
         self,
@@ -448,62 +367,7 @@ class RedisCronScheduler(CronScheduler):
                 for m in ("pm25", "pm10", "no2")
             ])
         """
-        _check_conflict(conflict, None)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive whole number, not {batch_size!r}")
-        planned: list[tuple[RedisCronJob, str, dict[str, str]]] = []
-        seen: set[str] = set()
-        for number, spec in enumerate(jobs, 1):
-            if not isinstance(spec, Mapping):
-                raise InvalidJobError(None, f"job #{number}", "must be a mapping of register() arguments")
-            unknown = set(spec) - _REGISTER_ARGUMENTS
-            if unknown:
-                raise InvalidJobError(
-                    spec.get("id") if isinstance(spec.get("id"), str) else f"#{number}",
-                    "arguments",
-                    f"unknown: {sorted(unknown)}",
-                )
-            arguments = dict(spec)
-            enabled = arguments.pop("enabled", None)
-            _check_enabled(enabled, arguments.get("id"))
-            job = self.cron_job_class(
-                connection=self.connection, enabled=True if enabled is None else enabled, **arguments
-            )
-            if job.id in seen:
-                raise InvalidJobError(job.id, "id", "appears twice in the batch")
-            seen.add(job.id)
-            job.clock = self.clock
-            self._trust_code_of(job)
-            # Validated when built, before anything is written; the batch writes these very fields.
-            planned.append(
-                (job, "" if enabled is None else ("1" if enabled else "0"), job._definition_fields(validate=False))
-            )
-        if conflict == "raise" and planned:
-            with self.connection.pipeline(transaction=False) as pipe:
-                for job, _state, _fields in planned:
-                    pipe.exists(job.key)
-                taken = [job.id for (job, _, _), there in zip(planned, pipe.execute(), strict=True) if there]
-            if taken:
-                raise InvalidJobError(
-                    taken[0],
-                    "id",
-                    f"{len(taken)} job(s) exist already (conflict='raise'), "
-                    f"e.g. {', '.join(taken[:5])}; nothing was written",
-                )
-        result: list[RedisCronJob] = []
-        for start in range(0, len(planned), batch_size):
-            result += self._write_batch(planned[start : start + batch_size], conflict)
-        self.log.info("Registered %d cron jobs", len(result))
-        return result
-
-    def _write_batch(
-        self, batch: list[tuple[RedisCronJob, str, dict[str, str]]], conflict: Conflict
-    ) -> list[RedisCronJob]:
-        statuses = writes.write_many(self.connection, batch, conflict, self.clock)
-        return [
-            job if status == store.SaveStatus.WRITTEN else self.cron_job_class.fetch(job.id, self.connection)
-            for (job, _state, _fields), status in zip(batch, statuses, strict=True)
-        ]
+        return self.registry.register_many(jobs, conflict=conflict, batch_size=batch_size)
 
     def load_config_from_file(self, config_path: str) -> None:
         """Register every job of an rq cron config (a module calling ``rq.cron.register(...)``), as rq does.
@@ -525,49 +389,29 @@ class RedisCronScheduler(CronScheduler):
         count = self._config_ids[path] = self._config_ids.get(path, 0) + 1
         return path if count == 1 else f"{path}#{count}"
 
-    def _trust_code_of(self, job: RedisCronJob) -> None:
-        """The classes this process registers a job with, this process may import when it reads the job back."""
-        for option in CODE_OPTIONS:
-            path = getattr(job, option)
-            if path is not None and not self.allow_import.allows(path):
-                self.allow_import.add(path)
-
     def trigger(self, id: str) -> Job:
         """Enqueue one run of job ``id`` now, without moving its schedule (JobNotFound if none).
 
         The run appears in the job's history. Its
         ``job_class``, ``queue_class`` and ``serializer`` are imported through ``allow_import``.
         """
-        return self.cron_job_class.fetch(id, self.connection).trigger(self.allow_import)
+        return self.registry.trigger(id)
 
     def get_jobs(self) -> list[RedisCronJob]:  # type: ignore[override]
         """Return all enabled jobs currently indexed in Redis, soonest first.
 
         Index entries whose hash is gone are pruned. Records that cannot be read are
-        left out (and logged); [get_invalid_jobs()][get_invalid_jobs] lists them.
+        left out; [get_invalid_jobs()][get_invalid_jobs] lists them.
         """
-        # An index entry that is not text is dropped by the loop when it comes due; it names no job.
-        ids = store.decode_ids(cast(list[Any], self.connection.zrange(keys.schedule(), 0, -1)))[0]
-        return self._load(ids)[0]
+        return self.registry.scheduled()
 
     def get_all_jobs(self) -> list[RedisCronJob]:
         """Return all persisted cron jobs, including disabled jobs, sorted by id."""
-        return self._load(store.all_ids(self.connection)[0])[0]
+        return self.registry.jobs()
 
     def get_invalid_jobs(self) -> dict[str, str]:
         """Stored jobs that cannot be read back or were quarantined, with the reason, by id."""
-        ids, bad = store.all_ids(self.connection)
-        jobs, invalid = self._load(ids)
-        invalid.update({job.id: job.last_error for job in jobs if job.last_error})
-        invalid.update({job_id: "the id is not UTF-8 text" for job_id in bad})
-        return invalid
-
-    def _load(self, ids: list[str]) -> tuple[list[RedisCronJob], dict[str, str]]:
-        jobs, invalid, missing = load_jobs(self.connection, ids, job_class=self.cron_job_class)
-        pruned = store.prune(self.connection, missing)
-        if pruned:
-            self.log.info("Pruned %s stale index entries", pruned)
-        return jobs, invalid
+        return self.registry.invalid()
 
     # -- one pass -----------------------------------------------------------------------------
 
@@ -1010,9 +854,7 @@ class RedisCronScheduler(CronScheduler):
         """The scheduler hash rq's tools read, with the stored jobs in rq's ``cron_jobs`` form."""
         data: dict[str, Any] = super().to_dict()
         # The soonest enabled jobs only: reading the whole registry on every change would cost O(N).
-        soonest = self.connection.zrange(keys.schedule(), 0, MAX_JOBS_IN_SCHEDULER_HASH - 1)
-        ids = store.decode_ids(cast(list[Any], soonest))[0]
-        jobs = self._load(ids)[0]
+        jobs = self.registry.scheduled(MAX_JOBS_IN_SCHEDULER_HASH)
         data["cron_jobs"] = json.dumps([job.to_rq_dict() for job in jobs])
         data["lock_ttl"] = str(self.lock_ttl)
         # With hostname and pid: another scheduler of this host can tell this one's process is gone.
@@ -1603,16 +1445,6 @@ def _by_position(positional: tuple[Any, ...], keywords: dict[str, Any]) -> dict[
             raise TypeError(f"register() got multiple values for argument {name!r}")
         given[name] = value
     return given
-
-
-def _check_conflict(conflict: object, job_id: str | None) -> None:
-    if conflict not in ("replace", "ignore", "raise"):
-        raise InvalidJobError(job_id, "conflict", f"must be 'replace', 'ignore' or 'raise', not {conflict!r}")
-
-
-def _check_enabled(enabled: object, job_id: str | None) -> None:
-    if enabled is not None and not isinstance(enabled, bool):
-        raise InvalidJobError(job_id, "enabled", f"must be True, False or None, not {enabled!r}")
 
 
 def _setup_logging(level: str | int) -> None:

@@ -19,8 +19,9 @@ from redis.exceptions import NoPermissionError, RedisError
 from . import keys, writes
 from .definition import DEFAULT_RESULT_TTL
 from .errors import InvalidJobError, RediscronError
-from .job import RedisCronJob, load_jobs
+from .job import RedisCronJob
 from .options import OPTIONS
+from .registry import load_jobs
 from .schedule import validate_timezone
 from .store import all_ids, decode_ids
 from .store import delete as delete_job

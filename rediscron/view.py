@@ -16,8 +16,9 @@ from rq import cron_scheduler_registry
 
 from . import keys, limits
 from .clock import epoch_of_time_reply, format_time
-from .job import RedisCronJob, load_jobs
+from .job import RedisCronJob
 from .lock import LockHolder, SchedulerLock
+from .registry import load_jobs
 from .store import all_ids
 from .text import printable, relative, shorten
 
