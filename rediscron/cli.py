@@ -32,10 +32,11 @@ from .__version__ import __version__
 from .clock import epoch_of_time_reply, from_epoch
 from .connection import from_url, mask, redact
 from .errors import CorruptJobError, InvalidJobError, RediscronError
+from .fields import FIELDS, OPTIONS
 from .imports import DEFAULT_ALLOWED_IMPORTS, ImportAllowlist, checked_where_importable
 from .logs import JsonFormatter
 from .metrics import MetricsServer
-from .options import OPTIONS
+from .options import CATCHUP_MODES, OVERLAP_MODES
 from .registry import Registry
 from .scheduler import RedisCronScheduler
 from .status import MAX_OVERDUE, read_status, render_status
@@ -544,28 +545,95 @@ def history(settings: Settings, job_id: str, limit: int) -> None:
 # -- operating ------------------------------------------------------------------------------------
 
 
+def _iso_time(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time, e.g. 2030-01-01T09:00:00+01:00") from None
+
+
+def _field_option(name: str, *flags: str, **settings: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The option of ``rqrcron add`` that sets field ``name``: its help and default come from `fields.FIELDS`."""
+    field = FIELDS[name]
+    settings.setdefault("help", field.doc)
+    if field.default is not None and not settings.get("is_flag"):
+        settings.setdefault("default", field.default)
+        settings.setdefault("show_default", True)
+    return click.option(*(flags or (f"--{name.replace('_', '-')}",)), name, **settings)
+
+
+def _callback_value(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """A dotted path, or a JSON object ``{"func": PATH, "timeout": SECONDS}``."""
+    if value is None or not value.lstrip().startswith("{"):
+        return value
+    return json_option(param.name or "callback")(ctx, param, value)
+
+
+def _json_field(name: str, what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return _field_option(name, callback=json_option(name), metavar="JSON", help=f"{what} (@FILE, - as for --args).")
+
+
+#: How ``rqrcron add`` takes each field of `fields.FIELDS` but the id and the function (its arguments);
+#: a test holds the two to each other.
+ADD_OPTIONS = {
+    "queue_name": _field_option("queue_name", "-q", "--queue", required=True),
+    "cron": _field_option(
+        "cron", metavar="EXPR", help="Cron expression, e.g. '*/5 * * * *' (a sixth field is seconds)."
+    ),
+    "interval": _field_option("interval", type=int, metavar="SECONDS", help="Run every SECONDS."),
+    "args": _field_option(
+        "args",
+        callback=json_option("args"),
+        metavar="JSON",
+        help="Positional arguments, a JSON list; @FILE reads it from FILE, - from standard input.",
+    ),
+    "kwargs": _json_field("kwargs", "Keyword arguments, a JSON object"),
+    "meta": _json_field("meta", "RQ job meta, a JSON object"),
+    "job_timeout": _field_option("job_timeout", "--timeout", type=int, metavar="SECONDS"),
+    "result_ttl": _field_option("result_ttl", type=int, metavar="SECONDS"),
+    "ttl": _field_option("ttl", type=int, metavar="SECONDS"),
+    "failure_ttl": _field_option(
+        "failure_ttl", type=int, metavar="SECONDS", help="How long rq keeps a failed run (default: rq's, one year)."
+    ),
+    "enabled": _field_option(
+        "enabled",
+        "--disabled/--enabled",
+        default=None,
+        help="Store it disabled (or enabled); an existing job keeps its state unless one is given.",
+    ),
+    "timezone": _field_option("timezone", "--timezone", "--tz", metavar="ZONE"),
+    "misfire_grace_time": _field_option("misfire_grace_time", type=int, metavar="SECONDS"),
+    "catchup": _field_option("catchup", type=click.Choice(CATCHUP_MODES)),
+    "overlap": _field_option("overlap", type=click.Choice(OVERLAP_MODES)),
+    "jitter": _field_option("jitter", type=int, metavar="SECONDS"),
+    "start_time": _field_option("start_time", callback=_iso_time, metavar="TIME"),
+    "end_time": _field_option("end_time", callback=_iso_time, metavar="TIME"),
+    "max_runs": _field_option("max_runs", type=int, metavar="N"),
+    "description": _field_option("description", metavar="TEXT"),
+    "retry": _json_field("retry", 'Retries of a failed run: a number, or {"max": n, "interval": [seconds...]}'),
+    "at_front": _field_option("at_front", is_flag=True, default=None),
+    "on_success": _field_option("on_success", metavar="PATH", callback=_callback_value),
+    "on_failure": _field_option("on_failure", metavar="PATH", callback=_callback_value),
+    "on_stopped": _field_option("on_stopped", metavar="PATH", callback=_callback_value),
+    "queue_class": _field_option("queue_class", metavar="PATH"),
+    "job_class": _field_option("job_class", metavar="PATH"),
+    "serializer": _field_option("serializer", metavar="PATH"),
+    "webhooks": _json_field("webhooks", "rq webhooks, a JSON list of Webhook.to_dict() forms"),
+}
+
+
+def _add_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(ADD_OPTIONS.values()):
+        command = option(command)
+    return command
+
+
 @main.command(context_settings=CONTEXT)
 @click.argument("job_id", metavar="ID", callback=lambda ctx, param, value: text_id(value))
 @click.argument("func", metavar="FUNC")
-@click.option("-q", "--queue", required=True, help="RQ queue the runs go to.")
-@click.option(
-    "--cron", default=None, metavar="EXPR", help="Cron expression, e.g. '*/5 * * * *' (a sixth field is seconds)."
-)
-@click.option("--interval", type=int, default=None, metavar="SECONDS", help="Run every SECONDS.")
-@click.option(
-    "--args",
-    "args",
-    callback=json_option("args"),
-    metavar="JSON",
-    help="Positional arguments, a JSON list; @FILE reads it from FILE, - from standard input.",
-)
-@click.option(
-    "--kwargs",
-    "kwargs",
-    callback=json_option("kwargs"),
-    metavar="JSON",
-    help="Keyword arguments, a JSON object (@FILE, - as for --args).",
-)
+@_add_options
 @click.option(
     "--args-file",
     type=click.Path(dir_okay=False, allow_dash=True),
@@ -580,87 +648,16 @@ def history(settings: Settings, job_id: str, limit: int) -> None:
     metavar="FILE",
     help="Read --kwargs from FILE (- for standard input).",
 )
-@click.option(
-    "--meta", callback=json_option("meta"), metavar="JSON", help="RQ job meta, a JSON object (@FILE, - as for --args)."
-)
-@click.option("--timeout", "job_timeout", type=int, default=None, metavar="SECONDS", help="RQ job timeout.")
-@click.option(
-    "--result-ttl",
-    type=int,
-    default=500,
-    show_default=True,
-    metavar="SECONDS",
-    help="How long rq keeps a run's result (0: not kept, -1: forever).",
-)
-@click.option("--ttl", type=int, default=None, metavar="SECONDS", help="How long a run may wait in the queue.")
-@click.option(
-    "--failure-ttl",
-    type=int,
-    default=None,
-    metavar="SECONDS",
-    help="How long rq keeps a failed run (default: rq's, one year).",
-)
-@click.option("--disabled", is_flag=True, help="Store it disabled.")
-@click.option(
-    "--timezone",
-    "--tz",
-    "timezone_name",
-    default="UTC",
-    show_default=True,
-    metavar="ZONE",
-    help="IANA time zone the cron fields are read in.",
-)
-@click.option(
-    "--catchup",
-    type=click.Choice(["coalesce", "skip", "all"]),
-    default="coalesce",
-    show_default=True,
-    help="What runs after missed slots.",
-)
-@click.option(
-    "--overlap",
-    type=click.Choice(["allow", "skip"]),
-    default="allow",
-    show_default=True,
-    help="Skip a slot while the previous run is queued or running.",
-)
-@click.option(
-    "--misfire-grace-time", type=int, default=None, metavar="SECONDS", help="A slot later than this never runs."
-)
-@click.option("--jitter", type=int, default=0, metavar="SECONDS", help="Spread runs by up to SECONDS.")
-@click.option("--max-runs", type=int, default=None, metavar="N", help="Stop after N scheduled runs.")
-@click.option("--description", default=None, help="RQ job description.")
 @click.pass_obj
 def add(
-    settings: Settings,
-    job_id: str,
-    func: str,
-    queue: str,
-    cron: str | None,
-    interval: int | None,
-    args: Any,
-    kwargs: Any,
-    args_file: str | None,
-    kwargs_file: str | None,
-    meta: Any,
-    job_timeout: int | None,
-    result_ttl: int,
-    ttl: int | None,
-    failure_ttl: int | None,
-    disabled: bool,
-    timezone_name: str,
-    catchup: str,
-    overlap: str,
-    misfire_grace_time: int | None,
-    jitter: int,
-    max_runs: int | None,
-    description: str | None,
+    settings: Settings, /, job_id: str, func: str, args_file: str | None, kwargs_file: str | None, **values: Any
 ) -> None:
     """Create or update (upsert) the cron job ID running FUNC (a dotted path).
 
-    An existing job keeps its enabled state unless --disabled is given, and its next
-    run unless the schedule changed. FUNC is checked where its package imports (use -P
-    DIR); on a host without the app's code only its form is checked, and the output says so.
+    An existing job keeps its enabled state unless --disabled (or --enabled) is given, and
+    its next run unless the schedule changed. FUNC, and the callbacks and classes given by
+    dotted path, are checked where their package imports (use -P DIR); on a host without the
+    app's code only their form is checked, and the output says so.
 
     \b
     Examples:
@@ -668,34 +665,16 @@ def add(
       rqrcron add nightly myapp.tasks.vacuum -q maintenance --cron '0 3 * * *' --disabled
       rqrcron add report myapp.tasks.report -q reports --cron '0 9 * * 1-5' --tz Europe/Berlin
       rqrcron add bulk myapp.tasks.load -q etl --interval 3600 --kwargs-file params.json
+      rqrcron add sync myapp.tasks.sync -q etl --interval 600 --retry 3 --on-failure myapp.alerts.page
     """
-    if (cron is None) == (interval is None):
+    if (values["cron"] is None) == (values["interval"] is None):
         raise click.UsageError("give exactly one of --cron and --interval")
-    args = _from_file(args, args_file, "args")
-    kwargs = _from_file(kwargs, kwargs_file, "kwargs")
+    values["args"] = _from_file(values["args"], args_file, "args")
+    values["kwargs"] = _from_file(values["kwargs"], kwargs_file, "kwargs")
+    # An option not given is left to the field's default (and --disabled/--enabled to the stored state).
+    given = {name: value for name, value in values.items() if value is not None or name == "enabled"}
     with operation(), checked_where_importable() as unchecked:
-        job = settings.registry.register(
-            func,
-            queue,
-            id=job_id,
-            args=args,
-            kwargs=kwargs,
-            interval=interval,
-            cron=cron,
-            job_timeout=job_timeout,
-            result_ttl=result_ttl,
-            ttl=ttl,
-            failure_ttl=failure_ttl,
-            meta=meta,
-            enabled=False if disabled else None,
-            timezone=timezone_name,
-            catchup=catchup,
-            overlap=overlap,
-            misfire_grace_time=misfire_grace_time,
-            jitter=jitter,
-            max_runs=max_runs,
-            description=description,
-        )
+        job = settings.registry.register(func, id=job_id, **given)
     state = "enabled" if job.enabled else "disabled"
     nxt = job.to_dict().get("next_enqueue_time", "-") if job.enabled else "-"
     click.echo(f"{printable(job.id)}: {job.describe_schedule()} on {job.queue_name}, {state}, next run {nxt}")

@@ -1,9 +1,9 @@
-"""A job's definition checked: every field validated and normalised, naming the job and the field on error."""
+"""A job's definition checked: every field of `fields.FIELDS` validated and normalised, and the checks
+between fields; the first error names the job and the field."""
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,13 +11,8 @@ from typing import Any
 
 from . import limits
 from .errors import InvalidJobError
+from .fields import FIELDS, validate_id
 from .imports import callable_path, check_func_name
-from .options import check_options
-from .schedule import MAX_INTERVAL, validate_cron, validate_interval
-from .text import encodable, has_control
-
-DEFAULT_RESULT_TTL = 500
-_BAD_ID_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
 def id_from_name(job_id: str | None, name: object) -> str | None:
@@ -29,28 +24,6 @@ def id_from_name(job_id: str | None, name: object) -> str | None:
     if not isinstance(name, str):
         raise InvalidJobError(None, "name", f"must be a string, not {name!r}")
     return name
-
-
-def validate_id(job_id: object) -> str:
-    """Return ``job_id`` if it can name a cron job, else raise InvalidJobError.
-
-    Any non-empty text of at most ``limits.MAX_ID_LENGTH`` (200) characters without control
-    characters (spaces are fine: ids are often derived from names), not ending in ``:jobs``.
-    """
-    if job_id is None:
-        raise InvalidJobError(None, "id", "is required: every cron job has a stable id (rq's name= is taken as one)")
-    if not isinstance(job_id, str) or not job_id:
-        raise InvalidJobError(None, "id", f"must be a non-empty string, not {job_id!r}")
-    if len(job_id) > limits.MAX_ID_LENGTH:
-        raise InvalidJobError(job_id[:40] + "...", "id", f"is longer than {limits.MAX_ID_LENGTH} characters")
-    if has_control(job_id):
-        raise InvalidJobError(job_id, "id", "must not contain control characters (tab, newline, ESC...)")
-    if not encodable(job_id):
-        raise InvalidJobError(None, "id", f"{job_id!r} is not valid Unicode text (lone surrogates)")
-    if job_id.endswith(":jobs"):
-        # rq >= 2.9 keeps cron history at {prefix}:cron_job:{name}:jobs; refuse rather than collide.
-        raise InvalidJobError(job_id, "id", "must not end with ':jobs' (reserved by rq's cron history keys)")
-    return job_id
 
 
 #: Deeper arguments would overflow the stack of whatever serialises them next (pickle, YAML).
@@ -104,142 +77,90 @@ def _check_size(job_id: str, *encoded: str | None) -> None:
         )
 
 
-#: Smallest value each rq option accepts; -1 means "forever" where rq allows it.
-_INT_MINIMUM = {"job_timeout": -1, "result_ttl": -1, "ttl": 1, "failure_ttl": -1}
-_INT_MAXIMUM = MAX_INTERVAL
-
-
-def _check_int(value: object, job_id: str, field: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidJobError(job_id, field, f"must be a whole number of seconds or None, not {value!r}")
-    if value > _INT_MAXIMUM:
-        raise InvalidJobError(job_id, field, f"must be at most {_INT_MAXIMUM} seconds (100 years), not {value}")
-    if value < _INT_MINIMUM[field] or (field == "job_timeout" and value == 0):
-        allowed = {
-            "job_timeout": "-1 (no limit) or a positive number",
-            "ttl": "a positive number",
-            "result_ttl": "-1 (forever), 0 or a positive number",
-            "failure_ttl": "-1 (forever), 0 or a positive number",
-        }[field]
-        raise InvalidJobError(job_id, field, f"must be {allowed}, not {value}")
-    return value
-
-
 @dataclass
 class Definition:
-    """A validated, normalised job definition."""
+    """A validated, normalised definition: every field's value by name, the function if one was given
+    (else ``values["func_name"]`` is its dotted path), and the JSON fields as they will be stored."""
 
-    id: str
-    queue_name: str
+    values: dict[str, Any]
     func: Callable[..., Any] | None
-    func_name: str
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-    interval: int | None
-    cron: str | None
-    meta: dict[str, Any] | None
-    ints: dict[str, int | None]
-    enabled: bool
-    json: dict[str, str | None]
-    options: dict[str, Any]
+    texts: dict[str, str]
+
+    @property
+    def id(self) -> str:
+        return str(self.values["id"])
 
 
 def normalise(
-    job_id: object,
-    queue_name: object,
-    func: object,
-    func_name: object,
-    args: object,
-    kwargs: object,
-    interval: object,
-    cron: object,
-    meta: object,
-    ints: dict[str, object],
-    enabled: object,
-    trusted_func_name: str | None,
-    options: Mapping[str, Any],
-    trusted_options: Mapping[str, Any] | None = None,
+    values: Mapping[str, Any],
+    func: object = None,
+    *,
+    trusted_func_name: str | None = None,
+    trusted: Mapping[str, Any] | None = None,
 ) -> Definition:
-    """Check every field of a definition, naming the job and the field on the first error."""
-    jid = validate_id(job_id)
-    if (
-        not isinstance(queue_name, str)
-        or not queue_name
-        or _BAD_ID_CHARS.search(queue_name)
-        or has_control(queue_name)
-        or not encodable(queue_name)
-    ):
-        raise InvalidJobError(jid, "queue_name", f"must be a non-empty name without spaces, not {queue_name!r}")
-    if len(queue_name) > limits.MAX_ID_LENGTH:
-        raise InvalidJobError(jid, "queue_name", f"is longer than {limits.MAX_ID_LENGTH} characters")
-    if interval is not None and cron is not None:
-        raise InvalidJobError(jid, "interval/cron", "give exactly one of interval and cron, not both")
-    if interval is None and cron is None:
-        raise InvalidJobError(jid, "interval/cron", "give exactly one of interval (seconds) and cron")
-    try:
-        checked_interval = validate_interval(interval) if interval is not None else None
-        checked_cron = validate_cron(cron) if cron is not None else None
-    except ValueError as exc:
-        raise InvalidJobError(jid, "interval" if interval is not None else "cron", str(exc)) from None
+    """Check every field of ``values`` (missing ones take their default), naming the job and the field on
+    the first error.
 
+    ``func`` is the function (or its dotted path) given instead of ``values["func_name"]``. A
+    ``func_name`` equal to ``trusted_func_name``, and a value equal to its entry in ``trusted``
+    (both as read back from Redis), are kept unchecked: nothing read back is imported.
+    """
+    jid = validate_id(values.get("id"))
+    if values.get("interval") is not None and values.get("cron") is not None:
+        raise InvalidJobError(jid, "interval/cron", "give exactly one of interval and cron, not both")
+    if values.get("interval") is None and values.get("cron") is None:
+        raise InvalidJobError(jid, "interval/cron", "give exactly one of interval (seconds) and cron")
+    resolved, path = _function(jid, func, values.get("func_name"), trusted_func_name)
+    checked: dict[str, Any] = {"id": jid, "func_name": path}
+    texts: dict[str, str] = {}
+    trusted = trusted or {}
+    for name, field in FIELDS.items():
+        if name in checked:
+            continue
+        value = values.get(name, field.default)
+        if (field.option and value is field.default) or (name in trusted and trusted[name] == value):
+            # An option's default (the very object) is valid and normal by construction; a test holds that.
+            checked[name] = value
+            continue
+        value = field.check(value, jid, name)
+        if field.json is not None and value is not None:
+            # Round-trip through JSON now, so what runs later is exactly what was validated.
+            texts[name] = _check_json(value, jid, name)
+            value = field.json(json.loads(texts[name]))
+        checked[name] = value
+    _check_size(jid, *texts.values())
+    start, end = checked["start_time"], checked["end_time"]
+    if start is not None and end is not None and end <= start:
+        raise InvalidJobError(jid, "end_time", f"{end.isoformat()} is not after start_time {start.isoformat()}")
+    interval = checked["interval"]
+    if interval is not None and checked["jitter"] >= interval:
+        raise InvalidJobError(
+            jid, "jitter", f"must be shorter than the interval ({interval}s), not {checked['jitter']}"
+        )
+    return Definition(checked, resolved, texts)
+
+
+def _function(
+    jid: str, func: object, func_name: object, trusted_func_name: str | None
+) -> tuple[Callable[..., Any] | None, str]:
+    """The function given (None for a dotted path) and its dotted path."""
     if isinstance(func, str):
         if func_name is not None:
             raise InvalidJobError(jid, "func", "give func or func_name, not both")
         func, func_name = None, func
-    resolved: Callable[..., Any] | None = None
     if func is not None:
         if func_name is not None and func_name != trusted_func_name:
             raise InvalidJobError(jid, "func", "give func or func_name, not both")
         if not callable(func):
             raise InvalidJobError(jid, "func", f"{func!r} is not callable")
-        resolved = func
-        path = trusted_func_name if trusted_func_name is not None else callable_path(func, jid)
-    elif func_name is not None:
-        path = check_func_name(func_name, jid) if func_name != trusted_func_name else str(func_name)
-    else:
-        raise InvalidJobError(jid, "func", "give the function (or its dotted path as func_name)")
-
-    if args is None:
-        args = ()
-    if not isinstance(args, (tuple, list)):
-        raise InvalidJobError(jid, "args", f"must be a tuple or list, not {type(args).__name__}")
-    if kwargs is None:
-        kwargs = {}
-    if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
-        raise InvalidJobError(jid, "kwargs", "must be a dict with string keys")
-    if meta is not None and (not isinstance(meta, dict) or not all(isinstance(k, str) for k in meta)):
-        raise InvalidJobError(jid, "meta", "must be a dict with string keys or None")
-    # Round-trip through JSON now, so what runs later is exactly what was validated.
-    args_json = _check_json(list(args), jid, "args")
-    kwargs_json = _check_json(kwargs, jid, "kwargs")
-    meta_json = _check_json(meta, jid, "meta") if meta is not None else None
-    _check_size(jid, args_json, kwargs_json, meta_json)
-    if isinstance(meta, dict) and any(key.startswith("rediscron_") for key in meta):
-        raise InvalidJobError(jid, "meta", "keys starting with 'rediscron_' are reserved for rediscron")
-    checked_ints = {name: _check_int(value, jid, name) for name, value in ints.items()}
-    if not isinstance(enabled, bool):
-        raise InvalidJobError(jid, "enabled", f"must be True or False, not {enabled!r}")
-    checked_options = check_options(jid, options, checked_interval, trusted_options)
-    return Definition(
-        id=jid,
-        queue_name=queue_name,
-        func=resolved,
-        func_name=path,
-        args=tuple(json.loads(args_json)),
-        kwargs=json.loads(kwargs_json),
-        interval=checked_interval,
-        cron=checked_cron,
-        meta=json.loads(meta_json) if meta_json is not None else None,
-        ints=checked_ints,
-        enabled=enabled,
-        json={"args": args_json, "kwargs": kwargs_json, "meta": meta_json},
-        options=checked_options,
-    )
+        return func, trusted_func_name if trusted_func_name is not None else callable_path(func, jid)
+    if func_name is not None:
+        return None, check_func_name(func_name, jid) if func_name != trusted_func_name else str(func_name)
+    raise InvalidJobError(jid, "func", "give the function (or its dotted path as func_name)")
 
 
 def check_time(value: object, job_id: str, field: str) -> None:
+    """Refuse a scheduler-kept time that is not a datetime (or None) between 1970 and 9000."""
     if value is None:
         return
     if not isinstance(value, datetime):

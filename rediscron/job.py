@@ -18,25 +18,17 @@ from rq.cron import CronJob
 from rq.job import Job
 from rq.queue import Queue
 
-from . import keys, record, store, writes
+from . import fields, keys, record, store, writes
 from .clock import Clock, format_time, from_epoch, parse_time, to_epoch
-from .definition import DEFAULT_RESULT_TTL, Definition, check_time, id_from_name, normalise
+from .definition import Definition, check_time, id_from_name, normalise
 from .errors import CorruptJobError, InvalidJobError, JobNotFound
+from .fields import CODE_OPTIONS, DEFAULT_RESULT_TTL, DEFINITION_FIELDS, FIELDS, OPTIONS
 from .history import HISTORY_LENGTH, HistoryEntry, JobStats, consecutive_failures, read_history
 from .imports import ImportAllowlist, import_path
-from .options import (
-    OPTIONS,
-    build_callback,
-    build_retry,
-    build_webhooks,
-    encode_options,
-    jitter_delay,
-)
-from .record import CODE_OPTIONS, OPTIONAL_FIELDS, SCHEMA_VERSION, StoredTiming, slot_of
+from .options import build_callback, build_retry, build_webhooks, jitter_delay
+from .record import SCHEMA_VERSION, StoredTiming, slot_of
 from .schedule import Schedule, make_schedule
 from .store import Conflict
-
-_MAX_WRITE_ATTEMPTS = 20
 
 
 def rq_job_id(cron_id: str, slot: int) -> str:
@@ -174,55 +166,24 @@ class RedisCronJob(CronJob):
 
         :raises InvalidJobError: A value is refused; the error names the job and the field.
         """
-        options = {
-            "timezone": timezone,
-            "misfire_grace_time": misfire_grace_time,
-            "catchup": catchup,
-            "overlap": overlap,
-            "jitter": jitter,
-            "start_time": start_time,
-            "end_time": end_time,
-            "max_runs": max_runs,
-            "description": description,
-            "retry": retry,
-            "at_front": at_front,
-            "on_success": on_success,
-            "on_failure": on_failure,
-            "on_stopped": on_stopped,
-            "queue_class": queue_class,
-            "job_class": job_class,
-            "serializer": serializer,
-            "webhooks": webhooks,
-        }
-        id = id_from_name(id, name)
-        d = normalise(
-            id,
-            queue_name,
-            func,
-            func_name,
-            args,
-            kwargs,
-            interval,
-            cron,
-            meta,
-            {"job_timeout": job_timeout, "result_ttl": result_ttl, "ttl": ttl, "failure_ttl": failure_ttl},
-            enabled,
-            trusted_func_name=None,
-            options=options,
-        )
+        # Every field by name (a test holds this signature to fields.FIELDS).
+        given = {key: value for key, value in locals().items() if key in FIELDS}
+        given["id"] = id_from_name(id, name)
+        d = normalise(given, func)
+        values = d.values
         super().__init__(
-            queue_name=d.queue_name,
+            queue_name=values["queue_name"],
             func=d.func,
-            func_name=None if d.func is not None else d.func_name,
-            args=d.args,
-            kwargs=d.kwargs,
-            interval=d.interval,
-            cron=d.cron,
-            job_timeout=d.ints["job_timeout"],
-            result_ttl=d.ints["result_ttl"],  # type: ignore[arg-type]
-            ttl=d.ints["ttl"],
-            failure_ttl=d.ints["failure_ttl"],
-            meta=d.meta,
+            func_name=None if d.func is not None else values["func_name"],
+            args=values["args"],
+            kwargs=values["kwargs"],
+            interval=values["interval"],
+            cron=values["cron"],
+            job_timeout=values["job_timeout"],
+            result_ttl=values["result_ttl"],
+            ttl=values["ttl"],
+            failure_ttl=values["failure_ttl"],
+            meta=values["meta"],
         )
         self.id: str = d.id
         for name, value in (
@@ -268,7 +229,7 @@ class RedisCronJob(CronJob):
         #: path, the class given, or None for a path given). Used as given; a path read from Redis is
         #: imported only through an allowlist.
         self._code: dict[str, tuple[str, Any]] = {}
-        self._remember_code(options)
+        self._remember_code(given)
         #: Whether this object was read from Redis: its save() then updates the stored job only, and never
         #: brings back one deleted meanwhile (an object you build yourself saves as an upsert).
         self._fetched = False
@@ -283,68 +244,32 @@ class RedisCronJob(CronJob):
                 self._code[name] = (getattr(self, name), None if isinstance(value, str) else value)
 
     def _apply(self, d: Definition) -> None:
-        self.id = d.id
-        self.name = d.id
-        self.queue_name = d.queue_name
-        self.func = d.func
-        self.func_name = d.func_name
-        self.args = d.args
-        self.kwargs = d.kwargs
-        self.interval = d.interval
-        self.cron = d.cron
-        self.meta = d.meta
-        self.job_timeout = d.ints["job_timeout"]
-        self.result_ttl = d.ints["result_ttl"]
-        self.ttl = d.ints["ttl"]
-        self.failure_ttl = d.ints["failure_ttl"]
-        self.enabled = d.enabled
-        for name, value in d.options.items():
+        for name, value in d.values.items():
             setattr(self, name, value)
-        self.job_options = {
-            k: v
-            for k, v in {**d.ints, "meta": d.meta, "webhooks": build_webhooks(self.webhooks)}.items()
-            if v is not None
-        }
-        self._json = d.json
+        self.name = d.id
+        self.func = d.func
+        options = {name: d.values[name] for name in ("job_timeout", "result_ttl", "ttl", "failure_ttl", "meta")}
+        options["webhooks"] = build_webhooks(self.webhooks)
+        self.job_options = {k: v for k, v in options.items() if v is not None}
+        self._json = d.texts
         # What func_name was derived from (or read from Redis): an unchanged pair is not re-checked.
-        self._checked = (d.func, d.func_name)
+        self._checked = (d.func, d.values["func_name"])
 
     def _validated(self) -> Definition:
         """Validate the job's current attributes (callers may have edited them) and normalise them."""
         func_checked, name_checked = self._checked
         func: Any = self.func
-        func_name: str | None = self.func_name
         trusted: str | None = None
-        if func is func_checked and func_name == name_checked:
-            trusted = func_name
+        values = {name: getattr(self, name) for name in FIELDS}
+        if func is func_checked and self.func_name == name_checked:
+            trusted = self.func_name
         elif func is not func_checked:
-            func_name = None  # a new function: its path is derived from it
+            values["func_name"] = None  # a new function: its path is derived from it
         else:
             func = None  # a new dotted path: it is imported to check it
-        options = self.options()
-        d = normalise(
-            self.id,
-            self.queue_name,
-            func,
-            func_name,
-            self.args,
-            self.kwargs,
-            self.interval,
-            self.cron,
-            self.meta,
-            {
-                "job_timeout": self.job_timeout,
-                "result_ttl": self.result_ttl,
-                "ttl": self.ttl,
-                "failure_ttl": self.failure_ttl,
-            },
-            self.enabled,
-            trusted_func_name=trusted,
-            options=options,
-            trusted_options=self._trusted_options,
-        )
+        d = normalise(values, func, trusted_func_name=trusted, trusted=self._trusted_options)
         self._apply(d)
-        self._remember_code(options)
+        self._remember_code(values)
         for name in ("latest_enqueue_time", "next_enqueue_time", "created_at", "updated_at"):
             check_time(getattr(self, name), d.id, name)
         return d
@@ -451,26 +376,13 @@ class RedisCronJob(CronJob):
         """[to_dict()][to_dict] of attributes already validated."""
         data: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
-            "id": self.id,
-            "func_name": self.func_name,
-            "queue_name": self.queue_name,
-            "args": self._json["args"],
-            "kwargs": self._json["kwargs"],
-            "meta": self._json["meta"],
-            "interval": self.interval,
-            "cron": self.cron,
-            "job_timeout": self.job_timeout,
-            "result_ttl": self.result_ttl,
-            "ttl": self.ttl,
-            "failure_ttl": self.failure_ttl,
-            "enabled": 1 if self.enabled else 0,
+            **fields.encode({name: getattr(self, name) for name in FIELDS}, self._json),
             "revision": self.revision,
             "created_at": format_time(self.created_at) if self.created_at else None,
             "updated_at": format_time(self.updated_at) if self.updated_at else None,
             "latest_enqueue_time": format_time(self.latest_enqueue_time) if self.latest_enqueue_time else None,
             "next_enqueue_time": format_time(self.next_enqueue_time) if self.next_enqueue_time else None,
             "last_error": self.last_error,
-            **encode_options(self.options()),
         }
         return {k: v for k, v in data.items() if v is not None}
 
@@ -484,11 +396,7 @@ class RedisCronJob(CronJob):
     def _definition_fields(self, validate: bool = True) -> dict[str, str]:
         """The definition's hash fields; ``validate=False`` only for a job nobody has touched since it was built."""
         data = self.to_dict() if validate else self._fields()
-        return {
-            f: str(data[f])
-            for f in ("schema_version", "id", "func_name", "queue_name", "args", "kwargs", *OPTIONAL_FIELDS)
-            if f in data
-        }
+        return {f: str(data[f]) for f in ("schema_version", *DEFINITION_FIELDS) if f in data}
 
     @classmethod
     def restore(

@@ -1,29 +1,23 @@
-"""A cron job's options beyond rq's cron fields: checked, stored as hash fields, read back.
+"""The checks of a job's options beyond rq's cron fields, and the rq objects they become.
 
-Each option is a keyword argument of ``register()`` and ``RedisCronJob``. A value equal to
-the default is not stored (the field is absent), so records stay small and records written
-before an option existed read back with its default.
+Each check takes ``(value, job_id, field)`` and returns the value normalised, or raises
+InvalidJobError naming the job and the field; `fields.FIELDS` says which check each option has.
 """
 
 from __future__ import annotations
 
 import hashlib
 import inspect
-import json
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from types import ModuleType
 from typing import Any
 
 from rq import Callback, Retry
 from rq.defaults import CALLBACK_TIMEOUT
-from rq.job import Job
-from rq.queue import Queue
 from rq.serializers import resolve_serializer
 
-from .clock import format_time, parse_time
 from .errors import InvalidJobError, InvalidJobTypeError
 from .imports import (
     IMPORT_ERRORS,
@@ -47,18 +41,14 @@ def _fail(job_id: str, field: str, message: str) -> InvalidJobError:
     return InvalidJobError(job_id, field, message)
 
 
-def _same(value: Any) -> Any:
-    return value
-
-
-def _check_timezone(value: Any, job_id: str, field: str) -> str:
+def check_timezone(value: Any, job_id: str, field: str) -> str:
     try:
         return validate_timezone(value)
     except ValueError as exc:
         raise _fail(job_id, field, str(exc)) from None
 
 
-def _check_seconds(value: Any, job_id: str, field: str) -> int | None:
+def check_seconds(value: Any, job_id: str, field: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_INTERVAL:
@@ -68,7 +58,7 @@ def _check_seconds(value: Any, job_id: str, field: str) -> int | None:
     return value
 
 
-def _check_max_runs(value: Any, job_id: str, field: str) -> int | None:
+def check_max_runs(value: Any, job_id: str, field: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10**15:
@@ -76,13 +66,13 @@ def _check_max_runs(value: Any, job_id: str, field: str) -> int | None:
     return value
 
 
-def _check_jitter(value: Any, job_id: str, field: str) -> int:
+def check_jitter(value: Any, job_id: str, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_JITTER:
         raise _fail(job_id, field, f"must be a whole number of seconds from 0 to {MAX_JITTER}, not {value!r}")
     return value
 
 
-def _choice(choices: tuple[str, ...]) -> Callable[[Any, str, str], str]:
+def choice(choices: tuple[str, ...]) -> Callable[[Any, str, str], str]:
     def check(value: Any, job_id: str, field: str) -> str:
         if value not in choices:
             raise _fail(job_id, field, f"must be one of {', '.join(repr(c) for c in choices)}, not {value!r}")
@@ -91,13 +81,13 @@ def _choice(choices: tuple[str, ...]) -> Callable[[Any, str, str], str]:
     return check
 
 
-def _check_flag(value: Any, job_id: str, field: str) -> bool:
+def check_flag(value: Any, job_id: str, field: str) -> bool:
     if not isinstance(value, bool):
         raise _fail(job_id, field, f"must be True or False, not {value!r}")
     return value
 
 
-def _check_moment(value: Any, job_id: str, field: str) -> datetime | None:
+def check_moment(value: Any, job_id: str, field: str) -> datetime | None:
     if value is None:
         return None
     if not isinstance(value, datetime):
@@ -115,7 +105,7 @@ def _check_moment(value: Any, job_id: str, field: str) -> datetime | None:
     return moment
 
 
-def _check_text(value: Any, job_id: str, field: str) -> str | None:
+def check_text(value: Any, job_id: str, field: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > _MAX_TEXT:
@@ -131,7 +121,7 @@ def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check_retry(value: Any, job_id: str, field: str) -> dict[str, Any] | None:
+def check_retry(value: Any, job_id: str, field: str) -> dict[str, Any] | None:
     """``Retry(max=3, interval=[10, 60])``, ``3`` or ``{"max": 3, "interval": [10, 60]}``."""
     if value is None:
         return None
@@ -192,14 +182,23 @@ def _path_of(value: Any, job_id: str, field: str) -> str:
     raise _fail(job_id, field, f"must be a class or its dotted path, not {value!r}")
 
 
-def _check_callback(value: Any, job_id: str, field: str) -> str | dict[str, Any] | None:
-    """A function or its dotted path, or an rq ``Callback`` (its timeout is kept)."""
+def check_callback(value: Any, job_id: str, field: str) -> str | dict[str, Any] | None:
+    """A function or its dotted path, or an rq ``Callback`` (its timeout is kept), or the stored form of
+    one with a timeout, ``{"func": path, "timeout": seconds}`` (as a schedules file has it)."""
     if value is None:
         return None
     timeout: Any = None
     if isinstance(value, Callback):
         timeout = value.timeout
         value = value.func
+    elif isinstance(value, Mapping):
+        if set(value) - {"func", "timeout"} or "func" not in value:
+            raise _fail(
+                job_id,
+                field,
+                f"must be a function, its dotted path, or {{'func': path, 'timeout': seconds}}, not {value!r}",
+            )
+        timeout, value = value.get("timeout"), value["func"]
     try:
         path = check_func_name(value, job_id) if isinstance(value, str) else callable_path(value, job_id)
     except InvalidJobError as exc:
@@ -211,7 +210,7 @@ def _check_callback(value: Any, job_id: str, field: str) -> str | dict[str, Any]
     return {"func": path, "timeout": timeout}
 
 
-def _check_subclass(base: type) -> Callable[[Any, str, str], str | None]:
+def check_subclass(base: type) -> Callable[[Any, str, str], str | None]:
     def check(value: Any, job_id: str, field: str) -> str | None:
         if value is None:
             return None
@@ -226,7 +225,7 @@ def _check_subclass(base: type) -> Callable[[Any, str, str], str | None]:
     return check
 
 
-def _check_serializer(value: Any, job_id: str, field: str) -> str | None:
+def check_serializer(value: Any, job_id: str, field: str) -> str | None:
     if value is None:
         return None
     path = _path_of(value, job_id, field)
@@ -246,7 +245,7 @@ except ImportError:  # pragma: no cover - older rq
     Webhook = None
 
 
-def _check_webhooks(value: Any, job_id: str, field: str) -> list[dict[str, Any]] | None:
+def check_webhooks(value: Any, job_id: str, field: str) -> list[dict[str, Any]] | None:
     """rq's ``Webhook`` objects (or their ``to_dict()`` forms), kept as dicts: data, not code."""
     if value is None or (isinstance(value, (list, tuple)) and not value):
         return None
@@ -279,112 +278,6 @@ def build_webhooks(spec: list[dict[str, Any]] | None) -> list[Any] | None:
     if not spec or Webhook is None:
         return None
     return [Webhook.from_dict(item) for item in spec]
-
-
-def _encode_json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
-
-
-def _encode_callback(value: str | dict[str, Any]) -> str:
-    return value if isinstance(value, str) else _encode_json(value)
-
-
-def _decode_callback(text: str) -> str | dict[str, Any]:
-    return json.loads(text) if text.startswith("{") else text
-
-
-def _decode_int(text: str) -> int:
-    if not text.isascii() or not text.isdigit() or len(text) > 18:
-        raise ValueError("not a whole number")
-    return int(text)
-
-
-def _decode_flag(text: str) -> bool:
-    if text not in ("0", "1"):
-        raise ValueError("expected 1 or 0")
-    return text == "1"
-
-
-@dataclass(frozen=True)
-class Option:
-    """One option: its default, how it is checked, and how it is stored."""
-
-    default: Any
-    check: Callable[[Any, str, str], Any]
-    encode: Callable[[Any], str] = str
-    decode: Callable[[str], Any] = _same
-    #: A change moves the next run (the job's timing is recomputed).
-    schedule: bool = False
-
-
-OPTIONS: dict[str, Option] = {
-    "timezone": Option("UTC", _check_timezone, schedule=True),
-    "misfire_grace_time": Option(None, _check_seconds, decode=_decode_int),
-    "catchup": Option("coalesce", _choice(CATCHUP_MODES)),
-    "overlap": Option("allow", _choice(OVERLAP_MODES)),
-    "jitter": Option(0, _check_jitter, decode=_decode_int, schedule=True),
-    "start_time": Option(None, _check_moment, format_time, parse_time, schedule=True),
-    "end_time": Option(None, _check_moment, format_time, parse_time, schedule=True),
-    "max_runs": Option(None, _check_max_runs, decode=_decode_int, schedule=True),
-    "description": Option(None, _check_text),
-    "retry": Option(None, _check_retry, _encode_json, json.loads),
-    "at_front": Option(False, _check_flag, lambda v: "1", _decode_flag),
-    "on_success": Option(None, _check_callback, _encode_callback, _decode_callback),
-    "on_failure": Option(None, _check_callback, _encode_callback, _decode_callback),
-    "on_stopped": Option(None, _check_callback, _encode_callback, _decode_callback),
-    "queue_class": Option(None, _check_subclass(Queue)),
-    "job_class": Option(None, _check_subclass(Job)),
-    "serializer": Option(None, _check_serializer),
-    "webhooks": Option(None, _check_webhooks, _encode_json, json.loads),
-}
-#: Options whose change moves the next run.
-SCHEDULE_OPTIONS = tuple(name for name, option in OPTIONS.items() if option.schedule)
-
-
-def check_options(
-    job_id: str, values: Mapping[str, Any], interval: int | None, trusted: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """Every option checked and normalised (defaults filled in); InvalidJobError names the first bad one.
-
-    A value equal to its entry in ``trusted`` (as read back from Redis) is kept unchecked.
-    """
-    trusted = trusted or {}
-    # The default itself (the very object) is valid and normal by construction; a test holds that.
-    checked = {
-        name: value
-        if value is option.default or (name in trusted and trusted[name] == value)
-        else option.check(value, job_id, name)
-        for name, option in OPTIONS.items()
-        for value in [values.get(name, option.default)]
-    }
-    start, end = checked["start_time"], checked["end_time"]
-    if start is not None and end is not None and end <= start:
-        raise _fail(job_id, "end_time", f"{end.isoformat()} is not after start_time {start.isoformat()}")
-    if interval is not None and checked["jitter"] >= interval:
-        raise _fail(job_id, "jitter", f"must be shorter than the interval ({interval}s), not {checked['jitter']}")
-    return checked
-
-
-def encode_options(values: Mapping[str, Any]) -> dict[str, str | None]:
-    """Hash fields of checked options; None for a default (the field is removed)."""
-    return {
-        name: None if values[name] == option.default or values[name] is None else option.encode(values[name])
-        for name, option in OPTIONS.items()
-    }
-
-
-def decode_options(data: Mapping[str, str]) -> dict[str, Any]:
-    """Options read from hash fields, unchecked; ValueError naming the field if one cannot be read."""
-    out: dict[str, Any] = {}
-    for name, option in OPTIONS.items():
-        text = data.get(name)
-        if text is None or text == "":
-            continue
-        try:
-            out[name] = option.decode(text)
-        except Exception as exc:
-            raise ValueError(f"field {name}={text!r} is invalid: {exc}") from None
-    return out
 
 
 #: Whether this rq lets a retry go to the front of the queue (older versions have no such argument).

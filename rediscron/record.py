@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,22 +16,11 @@ from . import keys, limits
 from .clock import Clock, epoch_of_time_reply, parse_time, to_epoch
 from .definition import arguments_size
 from .errors import CorruptJobError
-from .imports import is_dotted
-from .options import OPTIONS, SCHEDULE_OPTIONS, decode_options
+from .fields import FIELDS, IMPORTED_FIELDS, whole_number
 from .text import shorten
 
 SCHEMA_VERSION = 1
 
-#: The fields whose change moves the next run; an edit of anything else keeps it.
-SCHEDULE_FIELDS = ("interval", "cron", *SCHEDULE_OPTIONS)
-#: Definition fields that are absent from the hash when their value is None.
-OPTIONAL_FIELDS = ("meta", "interval", "cron", "job_timeout", "result_ttl", "ttl", "failure_ttl", *OPTIONS)
-_INT_FIELDS = ("job_timeout", "result_ttl", "ttl", "failure_ttl")
-#: Options naming user code, kept as dotted paths: callbacks go to the worker by path; the classes
-#: are imported only when a run is built, and only through an import allowlist.
-IMPORTED_OPTIONS = ("on_success", "on_failure", "on_stopped", "queue_class", "job_class", "serializer")
-#: The options naming code a run is built with (the others travel to the worker by path).
-CODE_OPTIONS = ("queue_class", "job_class", "serializer")
 #: The fields of a record a write reads first (to keep the job's rhythm, and to compare-and-set).
 TIMING_FIELDS = ("interval", "next_enqueue_time", "latest_enqueue_time", "revision", "run_count")
 
@@ -85,24 +73,6 @@ def _timing_of(stored: Any) -> tuple[StoredTiming | None, str]:
     return StoredTiming.parse(interval, next_time, latest, runs), as_text(revision)
 
 
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-
-
-def _text_json(text: str) -> Any:
-    """JSON as stored; refused if it holds text that is not valid Unicode (a ``\\ud800`` escape)."""
-    value = json.loads(text)
-    if _SURROGATE_ESCAPE.search(text):  # only then can it decode to a lone surrogate
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    return value
-
-
-def _strict_int(text: str) -> int:
-    """Only what rediscron writes: ASCII digits with an optional minus sign."""
-    if not re.fullmatch(r"-?[0-9]{1,18}", text):
-        raise ValueError("not a whole number")
-    return int(text)
-
-
 def counter(text: str | None) -> int:
     """A count the scheduler keeps; an unreadable one reads as 0 rather than hiding the job."""
     return int(text) if text and text.isascii() and text.isdigit() and len(text) < 19 else 0
@@ -114,12 +84,6 @@ def drop_log(text: str | None) -> list[dict[str, Any]]:
     except ValueError:
         return []
     return [entry for entry in log if isinstance(entry, dict)] if isinstance(log, list) else []
-
-
-def _flag(text: str) -> bool:
-    if text not in ("0", "1"):
-        raise ValueError("expected 1 or 0")
-    return text == "1"
 
 
 def slot_of(moment: datetime | None) -> int | None:
@@ -166,7 +130,7 @@ def decode(raw_data: Mapping[Any, Any], id: str | None = None) -> Record:
         # A copied or renamed hash: acting on the id inside it would touch another job.
         raise CorruptJobError(id, f"the record's id field says {data['id']!r}, but its key is {keys.job(id)}")
 
-    def field(name: str, parse: Callable[[str], Any]) -> Any:
+    def read(name: str, parse: Callable[[str], Any]) -> Any:
         if name not in data or data[name] == "":
             return None
         try:
@@ -181,17 +145,10 @@ def decode(raw_data: Mapping[Any, Any], id: str | None = None) -> Record:
         raise CorruptJobError(job_id, f"bad schema_version {data.get('schema_version')!r}") from None
     if version > SCHEMA_VERSION:
         raise CorruptJobError(job_id, f"written by a newer rediscron (schema {version} > {SCHEMA_VERSION})")
-    for required in ("func_name", "queue_name"):
-        if not data.get(required):
-            raise CorruptJobError(job_id, f"the record has no {required} field")
+    for name, field in FIELDS.items():
+        if field.required and name != "id" and not data.get(name):
+            raise CorruptJobError(job_id, f"the record has no {name} field")
 
-    func_name = data["func_name"]
-    if not is_dotted(func_name):
-        # Never imported here (the worker imports it); only its shape is checked.
-        raise CorruptJobError(
-            job_id,
-            f"field func_name={shorten(repr(func_name), 120)} is not a dotted path like 'package.module.function'",
-        )
     size = arguments_size(data.get("args"), data.get("kwargs"), data.get("meta"))
     if size > limits.MAX_ARGUMENTS_BYTES:
         raise CorruptJobError(
@@ -199,43 +156,24 @@ def decode(raw_data: Mapping[Any, Any], id: str | None = None) -> Record:
             f"args, kwargs and meta take {size:,} bytes, over the limit of "
             f"{limits.MAX_ARGUMENTS_BYTES:,} (rediscron.limits.MAX_ARGUMENTS_BYTES)",
         )
-
-    args = field("args", _text_json)
-    kwargs = field("kwargs", _text_json)
-    if args is not None and not isinstance(args, list):
-        raise CorruptJobError(job_id, f"field args={data['args']!r} is not a JSON list")
-    if kwargs is not None and not isinstance(kwargs, dict):
-        raise CorruptJobError(job_id, f"field kwargs={data['kwargs']!r} is not a JSON object")
-    try:
-        options = decode_options(data)
-    except ValueError as exc:
-        raise CorruptJobError(job_id, str(exc)) from None
-    # Paths to user code are imported when a run is built, not here: listings work on any host.
-    code = {name: options.pop(name) for name in IMPORTED_OPTIONS if name in options}
-    definition = {
-        "queue_name": data["queue_name"],
-        "args": args,
-        "kwargs": kwargs,
-        "interval": field("interval", _strict_int),
-        "cron": data.get("cron") or None,
-        "job_timeout": field("job_timeout", _strict_int),
-        "result_ttl": field("result_ttl", _strict_int),
-        "ttl": field("ttl", _strict_int),
-        "failure_ttl": field("failure_ttl", _strict_int),
-        "meta": field("meta", _text_json),
-        "enabled": field("enabled", _flag) is not False,
-        **options,
+    values = {
+        name: field.absent if name not in data or data[name] == "" else read(name, field.decode)
+        for name, field in FIELDS.items()
+        if name != "id"
     }
+    # Paths to user code are imported when a run is built, not here: listings work on any host.
+    code = {name: values.pop(name) for name in IMPORTED_FIELDS if values[name] is not None}
+    func_name = values.pop("func_name")
     return Record(
         id=job_id,
         func_name=func_name,
-        definition=definition,
+        definition=values,
         code=code,
-        latest_enqueue_time=field("latest_enqueue_time", parse_time),
-        next_enqueue_time=field("next_enqueue_time", parse_time),
-        created_at=field("created_at", parse_time),
-        updated_at=field("updated_at", parse_time),
-        revision=field("revision", _strict_int) or 0,
+        latest_enqueue_time=read("latest_enqueue_time", parse_time),
+        next_enqueue_time=read("next_enqueue_time", parse_time),
+        created_at=read("created_at", parse_time),
+        updated_at=read("updated_at", parse_time),
+        revision=read("revision", whole_number) or 0,
         last_error=data.get("last_error") or None,
         run_count=counter(data.get("run_count")),
         missed_count=counter(data.get("missed_count")),

@@ -25,36 +25,16 @@ from rq.job import Job
 from . import keys, store, writes
 from .clock import Clock
 from .errors import CorruptJobError, InvalidJobError, JobNotFound
+from .fields import CODE_OPTIONS, FIELDS
 from .history import HISTORY_LENGTH, HistoryEntry, read_history
 from .imports import DEFAULT_ALLOWED_IMPORTS, ImportAllowlist
 from .job import RedisCronJob
-from .options import OPTIONS
-from .record import CODE_OPTIONS
 from .store import Conflict
 
 log = logging.getLogger("rediscron.registry")
 
 #: What ``register()`` and each ``register_many()`` item take by name.
-REGISTER_ARGUMENTS = frozenset(
-    {
-        "func",
-        "func_name",
-        "queue_name",
-        "id",
-        "args",
-        "kwargs",
-        "interval",
-        "cron",
-        "job_timeout",
-        "result_ttl",
-        "ttl",
-        "failure_ttl",
-        "meta",
-        "enabled",
-        "name",
-        *OPTIONS,
-    }
-)
+REGISTER_ARGUMENTS = frozenset({"func", "name", *FIELDS})
 
 
 class Registry:

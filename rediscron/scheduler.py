@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from inspect import signature
 from types import FrameType
 from typing import Any, cast
 
@@ -29,9 +30,9 @@ from rq.utils import as_text
 
 from . import enqueue, keys, limits, scripts, store, writes
 from .clock import Clock, format_time, from_epoch
-from .definition import DEFAULT_RESULT_TTL
 from .errors import CorruptJobError, LockLostError, RediscronError, SchedulerLockedError
 from .events import EventListener
+from .fields import DEFAULT_RESULT_TTL
 from .imports import DEFAULT_ALLOWED_IMPORTS, ImportAllowlist, callable_path
 from .job import (
     RedisCronJob,
@@ -1428,10 +1429,7 @@ _RQ_ORDER = (
     "webhooks",
     "name",
 )
-_DEFAULTS: dict[str, Any] = {name: None for name in (*_OWN_ORDER, *_RQ_ORDER)} | {
-    "result_ttl": DEFAULT_RESULT_TTL,
-    "name": "",
-}
+_DEFAULTS = {name: parameter.default for name, parameter in signature(RedisCronScheduler.register).parameters.items()}
 
 
 def _by_position(positional: tuple[Any, ...], keywords: dict[str, Any]) -> dict[str, Any]:

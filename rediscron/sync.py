@@ -17,10 +17,9 @@ from redis import Redis
 from redis.exceptions import NoPermissionError, RedisError
 
 from . import keys, writes
-from .definition import DEFAULT_RESULT_TTL
 from .errors import InvalidJobError, RediscronError
+from .fields import FIELDS, Field
 from .job import RedisCronJob
-from .options import OPTIONS
 from .registry import load_jobs
 from .schedule import validate_timezone
 from .store import all_ids, decode_ids
@@ -28,26 +27,8 @@ from .store import delete as delete_job
 from .text import has_control, to_json
 
 FORMAT_VERSION = 1
-#: The fields of an entry, in the order files show them.
-FIELDS = (
-    "id",
-    "func",
-    "queue",
-    "interval",
-    "cron",
-    "args",
-    "kwargs",
-    "meta",
-    "job_timeout",
-    "result_ttl",
-    "ttl",
-    "failure_ttl",
-    "enabled",
-    *OPTIONS,
-)
-#: Options holding a moment: ISO 8601 text in files.
-_MOMENTS = ("start_time", "end_time")
-_OPTIONS = ("meta", "job_timeout", "ttl", "failure_ttl")
+#: The keys of an entry, in the order files show them.
+FILE_KEYS = tuple(field.key for field in FIELDS.values())
 
 
 class SyncError(RediscronError, ValueError):
@@ -59,27 +40,25 @@ class ApplyInterrupted(RediscronError):
 
 
 def entry_of(job: RedisCronJob) -> dict[str, Any]:
-    """The file form of a job: only what defines it, nothing the scheduler owns."""
-    entry: dict[str, Any] = {"id": job.id, "func": job.func_name, "queue": job.queue_name}
-    if job.cron is not None:
-        entry["cron"] = job.cron
-    else:
-        entry["interval"] = job.interval
-    if job.args:
-        entry["args"] = list(job.args)
-    if job.kwargs:
-        entry["kwargs"] = dict(job.kwargs)
-    for option in _OPTIONS:
-        value = getattr(job, option)
-        if value is not None:
-            entry[option] = value
-    if job.result_ttl != DEFAULT_RESULT_TTL:
-        entry["result_ttl"] = job.result_ttl
-    entry["enabled"] = job.enabled
-    for name, value in job.options().items():
-        if value != OPTIONS[name].default:
-            entry[name] = value.isoformat() if name in _MOMENTS else value
+    """The file form of a job: only what defines it, nothing the scheduler owns; defaults left out."""
+    entry: dict[str, Any] = {}
+    for name, spec in FIELDS.items():
+        value = getattr(job, name)
+        if spec.in_every_file or not _is_default(spec, value):
+            entry[spec.key] = _to_file(value)
     return entry
+
+
+def _is_default(spec: Field, value: Any) -> bool:
+    if spec.default is None:
+        return value is None or (spec.json is not None and not value)  # no args is the default args
+    return bool(value == spec.default)
+
+
+def _to_file(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return list(value) if isinstance(value, tuple) else value
 
 
 def export(connection: Redis) -> dict[str, Any]:
@@ -153,7 +132,7 @@ def load(path: str, rq_timezone: str | None = None) -> list[dict[str, Any]]:
     for number, entry in enumerate(jobs, 1):
         if not isinstance(entry, dict):
             raise SyncError(f"{path}: job #{number} is not an object")
-        unknown = set(entry) - set(FIELDS)
+        unknown = set(entry) - set(FILE_KEYS)
         if unknown:
             raise SyncError(f"{path}: job #{number} ({entry.get('id', '?')}): unknown field(s) {sorted(unknown)}")
     return cast(list[dict[str, Any]], jobs)
@@ -258,18 +237,10 @@ def _load_rq_config(path: str, zone: str | None = None) -> list[dict[str, Any]]:
     for data in collector.collected:
         func = data["func"]
         func_name = f"{func.__module__}.{func.__qualname__}"
-        if data.get("webhooks"):
-            raise SyncError(f"{path}: {func_name}: webhooks are not supported by rediscron")
-        entry: dict[str, Any] = {
-            "id": data.get("name") or func_name,
-            "func": func_name,
-            "queue": data["queue_name"],
-        }
-        for name in ("interval", "cron", "args", "kwargs", "meta", "job_timeout", "ttl", "failure_ttl"):
-            if data.get(name) is not None:
-                entry[name] = list(data[name]) if name == "args" else data[name]
-        if data.get("result_ttl", DEFAULT_RESULT_TTL) != DEFAULT_RESULT_TTL:
-            entry["result_ttl"] = data["result_ttl"]
+        entry: dict[str, Any] = {"id": data.get("name") or func_name, "func": func_name, "queue": data["queue_name"]}
+        for name, value in data.items():
+            if name in FIELDS and FIELDS[name].key not in entry and value is not None:
+                entry[name] = list(value) if name == "args" else value
         if zone is not None and data.get("cron"):
             entry["timezone"] = zone
         entries.append(entry)
@@ -322,39 +293,21 @@ def _exist_many(connection: Redis, ids: list[str]) -> list[bool]:
 
 def _job_from_entry(entry: dict[str, Any], connection: Redis, number: int) -> RedisCronJob:
     job_id = entry.get("id")
-    if "func" not in entry:
-        raise InvalidJobError(job_id if isinstance(job_id, str) else f"#{number}", "func", "is missing")
-    if "queue" not in entry:
-        raise InvalidJobError(job_id if isinstance(job_id, str) else f"#{number}", "queue", "is missing")
-    enabled = entry.get("enabled", True)
-    options = {name: entry[name] for name in OPTIONS if name in entry}
-    for name in _MOMENTS:
-        if isinstance(options.get(name), str):
+    where = job_id if isinstance(job_id, str) else f"#{number}"
+    values: dict[str, Any] = {}
+    for name, spec in FIELDS.items():
+        if spec.key not in entry:
+            if spec.required and name != "id":  # no id: the job's own check says so
+                raise InvalidJobError(where, spec.key, "is missing")
+            continue
+        value = entry[spec.key]
+        if spec.moment and isinstance(value, str):
             try:
-                options[name] = datetime.fromisoformat(options[name])
+                value = datetime.fromisoformat(value)
             except ValueError:
-                raise InvalidJobError(
-                    job_id if isinstance(job_id, str) else f"#{number}",
-                    name,
-                    f"{options[name]!r} is not an ISO 8601 time",
-                ) from None
-    return RedisCronJob(
-        id=cast(str, job_id),
-        queue_name=entry["queue"],
-        func=entry["func"],
-        args=entry.get("args"),
-        kwargs=entry.get("kwargs"),
-        interval=entry.get("interval"),
-        cron=entry.get("cron"),
-        job_timeout=entry.get("job_timeout"),
-        result_ttl=entry.get("result_ttl", DEFAULT_RESULT_TTL),
-        ttl=entry.get("ttl"),
-        failure_ttl=entry.get("failure_ttl"),
-        meta=entry.get("meta"),
-        connection=connection,
-        enabled=enabled,
-        **options,
-    )
+                raise InvalidJobError(where, name, f"{value!r} is not an ISO 8601 time") from None
+        values[name] = value
+    return RedisCronJob(func=values.pop("func_name"), connection=connection, **values)
 
 
 def plan(connection: Redis, entries: list[dict[str, Any]], prune: bool = False) -> Plan:
@@ -386,7 +339,7 @@ def plan(connection: Redis, entries: list[dict[str, Any]], prune: bool = False) 
         if old is None:
             result.create.append(job)
             continue
-        changes = {name: (old.get(name), new.get(name)) for name in FIELDS if old.get(name) != new.get(name)}
+        changes = {key: (old.get(key), new.get(key)) for key in FILE_KEYS if old.get(key) != new.get(key)}
         if changes or job.id in invalid:
             result.update.append((job, changes))
         else:

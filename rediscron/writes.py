@@ -17,7 +17,8 @@ from redis.client import Pipeline
 from . import store
 from .clock import Clock, format_time, redis_time
 from .errors import JobNotFound, RediscronError
-from .record import OPTIONAL_FIELDS, SCHEDULE_FIELDS, StoredTiming, read_timings
+from .fields import DEFINITION_FIELDS, SCHEDULE_FIELDS
+from .record import StoredTiming, read_timings
 from .store import Conflict, IndexEntry, Saved, SaveStatus, Source
 
 #: How often a write is sent again after the record changed between its read and its write.
@@ -73,7 +74,7 @@ def save_call(
     return store.Save(
         job_id=job.id,
         fields=fields,
-        removed=[f for f in OPTIONAL_FIELDS if f not in fields],
+        removed=[f for f in DEFINITION_FIELDS if f not in fields],
         schedule_fields=SCHEDULE_FIELDS,
         now=now,
         entry=job._entry_after(now, stored, latest),

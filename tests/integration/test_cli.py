@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from typing import Any
 
+import click
 import pytest
 import redis
 from click.testing import CliRunner, Result
 
 from rediscron import RedisCronJob, RedisCronScheduler
 from rediscron import keys as k
-from rediscron.cli import main
+from rediscron.cli import ADD_OPTIONS, add, main
+from rediscron.fields import FIELDS
 from tests import jobs
+from tests.unit.test_fields import SAMPLES, sample_job
 
 
 @pytest.fixture
@@ -440,3 +444,25 @@ def test_a_queue_filter_keeps_the_jobs_that_need_attention(rqrcron: Any, connect
     row = next(line for line in lines(rqrcron("info", "maintenance")) if line.startswith("v "))
     assert "invalid" in row and "kwargs" in row
     assert "maintenance:" in rqrcron("info", "-R").output
+
+
+def test_rqrcron_add_sets_every_field(redis_url: str) -> None:
+    """Each option of ``rqrcron add`` reaches its field (the sample of every field, given on the command line)."""
+    flags = {param.name: param for param in add.params if isinstance(param, click.Option)}
+    line = ["-u", redis_url, "add", SAMPLES["id"], SAMPLES["func_name"]]
+    for name in ADD_OPTIONS:
+        value, option = SAMPLES[name], flags[name]
+        if value is None:
+            continue
+        if option.is_flag:
+            line.append(option.opts[0] if value is True or value == option.flag_value else option.secondary_opts[0])
+        elif isinstance(value, (list, tuple, dict)):
+            line += [option.opts[0], json.dumps(value)]
+        else:
+            line += [option.opts[0], value.isoformat() if isinstance(value, datetime) else str(value)]
+    result = CliRunner().invoke(main, line)
+    assert result.exit_code == 0, result.output
+    stored = RedisCronJob.fetch(SAMPLES["id"], redis.Redis.from_url(redis_url))
+    expected = sample_job()
+    for name in FIELDS:
+        assert getattr(stored, name) == getattr(expected, name), name

@@ -9,9 +9,9 @@ import pytest
 from rq.cron import CronJob
 
 from rediscron import CorruptJobError, InvalidJobError, RedisCronJob
+from rediscron.fields import OPTIONS
 from rediscron.imports import callable_path
 from rediscron.job import rq_job_id
-from rediscron.options import OPTIONS
 from tests import jobs
 
 
@@ -93,7 +93,7 @@ class TestValidation:
         assert callable_path(original, "x") == "tests.jobs.record"
 
     def test_option_defaults_are_valid_and_normal(self) -> None:
-        # check_options skips the check of an option left at its default object.
+        # normalise() skips the check of an option left at its default object.
         for name, option in OPTIONS.items():
             assert option.check(option.default, "x", name) == option.default, name
 
