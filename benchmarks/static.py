@@ -119,11 +119,11 @@ def idle(url: str, sizes: list[int], results: Results) -> None:
         scheduler = _scheduler(counted, now)
         scheduler.register_many(_items(n, cron="0 0 * * *"))
         scheduler.register_birth()
-        scheduler._pass()
+        scheduler.run_once()
         trips, passes = [], []
         for _ in range(IDLE_PASSES):
             CountingConnection.sent = 0
-            passes.append(timed(scheduler._pass))
+            passes.append(timed(scheduler.run_once))
             trips.append(CountingConnection.sent)
         scheduler.register_death()
         rq_cron = _rq_cron(connection, n, cron="0 0 * * *")

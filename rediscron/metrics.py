@@ -14,101 +14,85 @@ delay a fire.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import logging
 import math
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from redis import Redis
 
 from . import keys
 from .clock import epoch_of_time_reply
 from .connection import own_client
-
-if TYPE_CHECKING:
-    from .scheduler import RedisCronScheduler
+from .stats import Stats
 
 log = logging.getLogger("rediscron.metrics")
 
-#: Upper bounds (seconds) of the lag histogram's buckets.
-LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 #: Requests served at once; a connection beyond them is closed without a reply.
 MAX_CLIENTS = 8
 #: Seconds a client has to send its request, and Redis to answer the endpoint's reads.
 REQUEST_TIMEOUT = 5.0
 
 
-class LagHistogram:
-    """Cumulative counts of lags (enqueue time - slot time), thread-safe."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.counts = [0] * (len(LAG_BUCKETS) + 1)
-        self.total = 0.0
-        self.n = 0
-
-    def observe(self, lag: float) -> None:
-        with self._lock:
-            self.counts[bisect.bisect_left(LAG_BUCKETS, lag)] += 1
-            self.total += lag
-            self.n += 1
-
-    def lines(self, name: str) -> list[str]:
-        with self._lock:
-            counts, total, n = list(self.counts), self.total, self.n
-        out, running = [], 0
-        for bound, count in zip((*map(str, LAG_BUCKETS), "+Inf"), counts, strict=True):
-            running += count
-            out.append(f'{name}_bucket{{le="{bound}"}} {running}')
-        return [*out, f"{name}_sum {total:.6f}", f"{name}_count {n}"]
-
-
 def _metric(name: str, kind: str, help_text: str, *samples: str) -> list[str]:
     return [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", *samples]
 
 
-def render(scheduler: RedisCronScheduler, connection: Redis | None = None) -> str:
+class Observed(Protocol):
+    """What the endpoint reads of a scheduler (``RedisCronScheduler`` is one)."""
+
+    connection: Redis
+    stats: Stats
+
+    @property
+    def lock_epoch(self) -> int | None: ...
+
+    @property
+    def registry_lost(self) -> int | None: ...
+
+
+def render(scheduler: Observed, connection: Redis | None = None) -> str:
     """The metrics of ``scheduler`` in Prometheus' text format; Redis is read through ``connection``."""
+    stats = scheduler.stats
     lines = [
         *_metric(
             "rediscron_fires_total",
             "counter",
             "Runs enqueued for their slot by this scheduler.",
-            f"rediscron_fires_total {scheduler.fired}",
+            f"rediscron_fires_total {stats.fired}",
         ),
         *_metric(
             "rediscron_missed_slots_total",
             "counter",
             "Slots not run (coalesced, skipped, misfired, over the catch-up limit).",
-            f"rediscron_missed_slots_total {scheduler.missed}",
+            f"rediscron_missed_slots_total {stats.missed}",
         ),
         *_metric(
             "rediscron_overlap_skips_total",
             "counter",
             "Slots skipped because the previous run was still in progress.",
-            f"rediscron_overlap_skips_total {scheduler.overlap_skipped}",
+            f"rediscron_overlap_skips_total {stats.overlap_skipped}",
         ),
         *_metric(
             "rediscron_quarantined_total",
             "counter",
             "Jobs this scheduler quarantined.",
-            f"rediscron_quarantined_total {scheduler.quarantined}",
+            f"rediscron_quarantined_total {stats.quarantined}",
         ),
         *_metric(
             "rediscron_failed_passes_total",
             "counter",
             "Passes of the loop that failed (Redis unreachable, an error reply); each is retried with back-off.",
-            f"rediscron_failed_passes_total {scheduler.failed_passes}",
+            f"rediscron_failed_passes_total {stats.failed_passes}",
         ),
         *_metric(
             "rediscron_lag_seconds",
             "histogram",
             "Enqueue time minus slot time.",
-            *scheduler.lag_histogram.lines("rediscron_lag_seconds"),
+            *stats.lag_histogram.lines("rediscron_lag_seconds"),
         ),
         *_metric(
             "rediscron_lock_held",
@@ -173,7 +157,7 @@ class MetricsServer:
 
     def __init__(
         self,
-        scheduler: RedisCronScheduler,
+        scheduler: Observed,
         port: int,
         host: str = "127.0.0.1",
         *,

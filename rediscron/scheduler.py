@@ -1,11 +1,16 @@
-"""RedisCronScheduler: the loop that moves due slots of Redis-stored cron jobs into RQ queues."""
+"""RedisCronScheduler: rq's ``CronScheduler`` over the jobs in Redis, built from named parts.
+
+`Registry` reads and writes the jobs, `Leadership` holds the lock, `Dispatch` fires the due
+slots, `LookAhead` builds runs before their slots, and `Stats` counts. This class keeps rq's
+``CronScheduler`` contract (and rq-scheduler's names, so ported loops run unchanged), the
+scheduler hash rq's tools read, and the loop that ``start()`` runs.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import math
-import os
 import signal
 import threading
 import time
@@ -17,60 +22,39 @@ from typing import Any, cast
 
 from redis import Redis
 from redis.client import Pipeline
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoPermissionError, RedisError, ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.sentinel import SentinelConnectionPool
 from rq import Callback, Retry, cron_scheduler_registry
 from rq.cron import CronScheduler
 from rq.exceptions import StopRequested
 from rq.job import Job
 from rq.queue import Queue
-from rq.utils import as_text
 
-from . import enqueue, keys, limits, scripts, store, writes
-from .clock import Clock, format_time, from_epoch
-from .errors import CorruptJobError, LockLostError, RediscronError, SchedulerLockedError
+from . import enqueue, keys
+from .clock import Clock, from_epoch
+from .dispatch import CONNECTION_ERRORS, DEFAULT_BATCH_SIZE, QUARANTINE_RETRY_INTERVAL, Dispatch
+from .errors import LockLostError, SchedulerLockedError
 from .events import EventListener
 from .fields import DEFAULT_RESULT_TTL
 from .imports import DEFAULT_ALLOWED_IMPORTS, ImportAllowlist, callable_path
-from .job import (
-    RedisCronJob,
-)
-from .lock import LockHolder, SchedulerLock
+from .job import RedisCronJob
+from .leadership import Leadership, pid_namespace
 from .logs import fields
-from .metrics import LagHistogram
+from .lookahead import LOOKAHEAD, LookAhead
 from .registry import REGISTER_ARGUMENTS, Registry
+from .stats import Stats
 from .store import Conflict, Tick
-from .text import shorten
 from .wake import Waker
 
-#: How many due slots one fire script handles.
-DEFAULT_BATCH_SIZE = 200
-#: How far ahead (seconds) the running loop reads the jobs about to be due and builds their
-#: runs, so that at the slot only the fire script is left to do.
-LOOKAHEAD = 1.0
-#: Most runs built ahead at once.
-AHEAD_LIMIT = 5000
+__all__ = ["LOOKAHEAD", "QUARANTINE_RETRY_INTERVAL", "RedisCronScheduler"]
+
 #: Longest back-off between attempts while Redis is unreachable.
 MAX_BACKOFF = 5.0
 #: rq's own cron tools read the scheduler hash's ``cron_jobs`` field: it lists the soonest enabled jobs, this many.
 MAX_JOBS_IN_SCHEDULER_HASH = 1000
 #: The loop does its monitoring chores (the scheduler hash) only when the next wake is at least this far.
 IDLE_ENOUGH = 0.25
-#: How often a scheduler connected through Redis Sentinel asks which server is the master.
-MASTER_CHECK_INTERVAL = 1.0
 #: The scheduler hash expires unless refreshed; rq's registry forgets schedulers silent this long.
 SCHEDULER_HASH_TTL = 120
-#: How often (seconds) the running loop re-reads quarantined jobs, to lift the quarantine of those
-#: whose record was repaired; it also does so each time it takes the lock.
-QUARANTINE_RETRY_INTERVAL = 60.0
-#: Most quarantined jobs re-read at a time.
-QUARANTINE_RETRY_BATCH = 500
-
-_CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
-#: Refusals of rq's enqueue that concern the server or this user, not the job: retried, never quarantined.
-_SERVER_WIDE_REFUSALS = ("NOPERM", "OOM", "READONLY", "MISCONF", "BUSY", "NOREPLICAS", "MASTERDOWN")
 
 
 class RedisCronScheduler(CronScheduler):
@@ -168,10 +152,23 @@ class RedisCronScheduler(CronScheduler):
         self.logging_level = logging_level
         self.lock_ttl = lock_ttl
         self.max_sleep_interval = float(max_sleep_interval)
-        self.batch_size = batch_size
-        #: Heartbeats come three times per lock TTL, so one lost heartbeat never loses the lock.
-        self.heartbeat_interval = min(lock_ttl / 3, SCHEDULER_HASH_TTL / 4)
-        self._lock = SchedulerLock(connection, self.name, lock_ttl)
+        #: What this scheduler has done: counters and the lag histogram.
+        self.stats = Stats()
+        #: The lock, heartbeats three times per lock TTL (one lost heartbeat never loses the lock).
+        self.leadership = Leadership(
+            connection,
+            self.name,
+            self.hostname,
+            lock_ttl,
+            heartbeat_interval=min(lock_ttl / 3, SCHEDULER_HASH_TTL / 4),
+            wait_replicas=wait_replicas,
+            log=self.log,
+        )
+        self.dispatch = Dispatch(
+            self.registry, self.leadership, self.stats, name=self.name, batch_size=batch_size, log=self.log
+        )
+        self.lookahead = LookAhead(self.dispatch)
+        self._listener = EventListener(connection, self._on_event)
         self._wake = Waker()
         self._stopping = False
         #: The stop signal received, and a second one: the handler only notes them (it may take no lock).
@@ -179,56 +176,23 @@ class RedisCronScheduler(CronScheduler):
         self._second_signal: int | None = None
         #: Set while shutting down: a signal then lets the lock's release finish.
         self._releasing = False
-        self._listener = EventListener(connection, self._on_event)
-        self._queues: dict[tuple[str, str | None, str | None, str | None], Queue] = {}
-        self._marker: str | None = None
-        self._next_heartbeat = 0.0
-        self._jobs_hash_dirty = True
-        self._jobs_hash_saved = 0.0
-        self._failing: str | None = None
+        #: Why the loop's passes fail (while they do), since when, and the next back-off.
+        self.failing: str | None = None
         self._failing_since = 0.0
         self._backoff = 0.1
-        self._stale = False
-        self._stale_streak = 0
-        self._advanced_to: float | None = None
-        #: Runs built ahead of their slots, by job id; each is fired at its slot, if still valid.
-        self._ahead: dict[str, enqueue.Slot] = {}
-        self._look_ahead = False
-        #: Whether the fire script is known to be loaded on the server this loop talks to.
-        self._fire_loaded = False
-        #: The Redis server's clock minus this host's monotonic clock, as of the last pass (never
-        #: more than one round trip behind: an estimate of the server's time is never early).
-        self._clock_offset = 0.0
-        self._server_checked = False
-        self._known_jobs: int | None = None
-        #: After taking or extending the lock, wait (briefly) until this many replicas have it.
-        self.wait_replicas = wait_replicas
-        self._replicas_short = False
-        self._master: tuple[str, int] | None = None
-        self._next_master_check = 0.0
+        #: The change marker last read; and whether the scheduler hash is behind the registry, and when
+        #: (and at how many fires) it was last written.
+        self._marker: str | None = None
+        self._jobs_hash_dirty = True
+        self._jobs_hash_saved = 0.0
+        self._fired_when_saved = 0
         #: Monitoring keys found unwritable (said once each).
         self._monitoring_failures: set[str] = set()
         #: Who took the lock when start() returned because another scheduler held it (not a requested stop).
         self.superseded_by: str | None = None
-        #: Whether this scheduler leads: it took the lock (register_birth, acquire_lock) and has not given
-        #: it back (remove_lock, register_death) nor lost it to another. heartbeat() keeps only a leader's lock.
-        self._leading = False
         #: While load_config_from_file() runs: a job without id or name gets its function's path.
         self._ids_from_functions = False
         self._config_ids: dict[str, int] = {}
-        #: When (the server's clock) the loop next re-reads quarantined jobs, and from which entry.
-        self._next_quarantine_retry = 0.0
-        self._quarantine_offset = 0
-        #: Counters, for logs, metrics and tests.
-        self.failed_passes = 0
-        #: How many jobs the registry had when it was found empty after the lock vanished (Redis lost its
-        #: data); None while the registry is not in that state.
-        self.registry_lost: int | None = None
-        self.fired = 0
-        self.quarantined = 0
-        self.missed = 0
-        self.overlap_skipped = 0
-        self.lag_histogram = LagHistogram()
 
     @property
     def clock(self) -> Clock | None:
@@ -249,7 +213,27 @@ class RedisCronScheduler(CronScheduler):
     def allow_import(self, allowlist: ImportAllowlist) -> None:
         self.registry.allow_import = allowlist
 
-    # -- registry API -------------------------------------------------------------------------
+    @property
+    def batch_size(self) -> int:
+        """How many due slots one fire script handles."""
+        return self.dispatch.batch_size
+
+    @batch_size.setter
+    def batch_size(self, size: int) -> None:
+        self.dispatch.batch_size = size
+
+    @property
+    def lock_epoch(self) -> int | None:
+        """Fencing epoch of the lock this scheduler holds, or None."""
+        return self.leadership.epoch
+
+    @property
+    def registry_lost(self) -> int | None:
+        """How many jobs the registry had when it was found empty after the lock vanished (Redis lost its
+        data); None while the registry is not in that state."""
+        return self.leadership.registry_lost
+
+    # -- the registry (rq's CronScheduler API) ------------------------------------------------------
 
     def register(
         self,
@@ -414,20 +398,7 @@ class RedisCronScheduler(CronScheduler):
         """Stored jobs that cannot be read back or were quarantined, with the reason, by id."""
         return self.registry.invalid()
 
-    # -- one pass -----------------------------------------------------------------------------
-
-    def _tick(self, lookahead: float = 0.0, offset: int = 0) -> Tick:
-        """Read the time, the change marker, the next score and the entries due (by now + ``lookahead``)."""
-        now = None if self.clock is None else self.clock()
-        tick = store.tick(self.connection, now=now, limit=self.batch_size, offset=offset, lookahead=lookahead)
-        if self.clock is None:
-            # Against the monotonic clock, so a step of this host's wall clock can't make a run early.
-            self._clock_offset = tick.now - time.monotonic()
-        return tick
-
-    def _estimated_now(self) -> float:
-        """The server's time without asking it: the injected clock, or this host's corrected by the last pass."""
-        return self.clock() if self.clock is not None else time.monotonic() + self._clock_offset
+    # -- one pass (rq's CronScheduler API) ----------------------------------------------------------
 
     def enqueue_jobs(self) -> list[RedisCronJob]:  # type: ignore[override]
         """Enqueue all Redis cron jobs currently due; return the ones enqueued.
@@ -437,395 +408,13 @@ class RedisCronScheduler(CronScheduler):
         """
         enqueued: list[RedisCronJob] = []
         while True:
-            now, marker, _upcoming, due = self._tick()
-            self._note_marker(marker)
-            fired, more = self._fire_due(now, due)
+            now, _marker, _upcoming, due = self._tick()
+            fired, more = self.dispatch.fire_due(now, due)
             enqueued.extend(fired)
+            advanced = self.dispatch.advanced_to
             # catchup="all" moves a job to its next missed slot, which is due at once.
-            if not more and (self._advanced_to is None or self._advanced_to > now):
+            if not more and (advanced is None or advanced > now):
                 return enqueued
-
-    def _fire_due(self, now: float, due: list[store.Due]) -> tuple[list[RedisCronJob], bool]:
-        """Fire one batch; return (jobs enqueued, whether another full batch may be due)."""
-        self._stale = False
-        self._advanced_to = None
-        if not due or self._lock.value is None:
-            return [], False
-        slots = [
-            slot
-            for job, score, revision in self._read_due(due)
-            if (slot := self._prepare(job, score, revision, now)) is not None
-        ]
-        if not slots:
-            return [], len(due) >= self.batch_size
-        return self._fire_slots(slots, now), len(due) >= self.batch_size
-
-    def _prepare(self, job: RedisCronJob, score: str, revision: bytes | str, now: float) -> enqueue.Slot | None:
-        """The job's due slot ready to fire, or None (the job is quarantined) if it can't be built."""
-        try:
-            return enqueue.prepare(self.connection, self.get_queue_for_job(job), job, score, revision, now)
-        except _CONNECTION_ERRORS:
-            raise
-        except Exception as exc:
-            self._quarantine(job.id, revision, exc)
-            return None
-
-    def _read_due(self, due: list[store.Due]) -> list[tuple[RedisCronJob, str, bytes | str]]:
-        """The due entries of a tick as (job, score, revision read); unusable ones are quarantined or pruned."""
-        readable: list[tuple[RedisCronJob, str, bytes | str]] = []
-        missing: list[str] = []
-        for entry in due:
-            try:
-                job_id = as_text(entry.id)
-            except UnicodeDecodeError:
-                # Not an id rediscron wrote (ids are text): drop the index entry, it can never fire.
-                self.connection.zrem(keys.schedule(), entry.id)
-                self.log.error("Removed an index entry that is not UTF-8 text: %r", entry.id)
-                continue
-            if not isinstance(entry.record, list):
-                # tick.lua found another type of key where the hash should be.
-                self._quarantine(job_id, "", CorruptJobError(job_id, f"{keys.job(job_id)} is a {entry.record}"))
-                continue
-            if not entry.record:
-                missing.append(job_id)
-                continue
-            # Passed back to the fire script byte for byte, whatever it holds.
-            revision = entry.revision or ""
-            try:
-                raw = dict(zip(entry.record[::2], entry.record[1::2], strict=True))
-                job = self.cron_job_class.restore(raw, self.connection, id=job_id)
-                readable.append((job, entry.score, revision))
-            except _CONNECTION_ERRORS:
-                raise
-            except Exception as exc:
-                self._quarantine(job_id, revision, exc)
-        store.prune(self.connection, missing)
-        return readable
-
-    def _fire_slots(self, slots: list[enqueue.Slot], now: float) -> list[RedisCronJob]:
-        """Run the fire script for prepared slots; return the jobs enqueued."""
-        lock_value = self._lock.value
-        if lock_value is None:
-            return []
-        return self._settle(slots, enqueue.fire(self.connection, lock_value, slots, now), now)
-
-    def _settle(self, slots: list[enqueue.Slot], result: enqueue.Fired, now: float) -> list[RedisCronJob]:
-        """Account for what the fire script did with ``slots``; return the jobs enqueued."""
-        held, outcomes = result.held, result.outcomes
-        if not held:
-            self.log.warning(
-                "Lock lost before enqueueing %d due slot(s); nothing enqueued",
-                len(slots),
-                extra=fields("lock_lost", scheduler=self.name, pending=len(slots)),
-            )
-            self._lock.value = None
-            self._next_heartbeat = 0.0
-            return []
-        refusals = iter(result.refusals)
-        server_wide: str | None = None
-        for s, outcome in zip(slots, outcomes, strict=True):
-            if outcome != enqueue.REFUSED:
-                continue
-            reason = next(refusals, "no reason given")
-            if reason.startswith(_SERVER_WIDE_REFUSALS) or "can't run this command" in reason:
-                server_wide = server_wide or reason  # not this job's fault: retried as a failed pass
-            else:
-                self._quarantine(
-                    s.job.id,
-                    s.revision,
-                    RediscronError(
-                        f"Redis refused the enqueue of its run ({reason}); a key where rq writes (its queue, a "
-                        "registry) has another type"
-                    ),
-                )
-        fired: list[RedisCronJob] = []
-        # A job changed between read and fire: look again at once, but never spin on one that stays stale.
-        self._stale_streak = self._stale_streak + 1 if enqueue.STALE in outcomes else 0
-        self._stale = 0 < self._stale_streak <= 3
-        advanced = [
-            float(s.next_score)
-            for s, outcome in zip(slots, outcomes, strict=True)
-            if outcome not in (enqueue.STALE, enqueue.DISABLED, enqueue.REFUSED) and s.next_score != ""
-        ]
-        self._advanced_to = min(advanced) if advanced else None
-        for s, outcome in zip(slots, outcomes, strict=True):
-            self._report(s, outcome, now)
-            if outcome == enqueue.ENQUEUED:
-                # rq's and django-rq's cron pages read next/latest runs from the scheduler hash: refresh it
-                # (the loop does, at most every 5 s).
-                self._jobs_hash_dirty = True
-                self.fired += 1
-                s.job.latest_enqueue_time = from_epoch(now)
-                s.job.next_enqueue_time = from_epoch(s.next_slot) if s.next_slot is not None else None
-                fired.append(s.job)
-        if server_wide is not None:
-            if server_wide.startswith("NOPERM") or "can't run this command" in server_wide:
-                raise NoPermissionError(
-                    f"this user has no permissions to run one of the commands rq's enqueue sends "
-                    f"(HSET, RPUSH, LPUSH, SADD, ZADD, EXPIRE, PERSIST...): {server_wide}"
-                )
-            raise ResponseError(server_wide)
-        return fired
-
-    def _build_ahead(self, entries: list[Any]) -> None:
-        """Build the runs of entries not yet due, planned as if fired on time, to fire at their slots.
-
-        The fire script still checks lock, revision and indexed slot, so a run built ahead
-        of an edit or a lost lock is never enqueued; its job is simply planned again.
-        """
-        offset = 0
-        if not self._fire_loaded:
-            # Firing at the slot must not be the moment Redis turns out not to know the script.
-            scripts.load(self.connection, "fire")
-            self._fire_loaded = True
-        while entries:
-            fresh = [entry for entry in entries if not self._built(entry)]
-            for job, score, revision in self._read_due(fresh):
-                slot = self._prepare(job, score, revision, float(score))
-                if slot is not None and slot.plan.run is not None and slot.plan.drop is None:
-                    slot.script_args  # noqa: B018 - computed now, not at the slot
-                    self._ahead[job.id] = slot
-            if len(entries) < self.batch_size or len(self._ahead) >= AHEAD_LIMIT:
-                return
-            offset += len(entries)
-            entries = self._tick(LOOKAHEAD, offset).entries
-
-    def _built(self, entry: store.Due) -> bool:
-        """Whether the run of a tick entry is already built, for the same record and slot."""
-        try:
-            built = self._ahead.get(as_text(entry.id))
-        except UnicodeDecodeError:
-            return False  # no id rediscron wrote: the pass that finds it due drops it
-        return built is not None and entry.score == built.score and entry.revision == built.revision
-
-    def _fire_ahead(self, now: float) -> None:
-        """Fire the runs built ahead whose slots have come; one whose plan no longer holds is planned again."""
-        ready = [s for s in self._ahead.values() if float(s.score) <= now]
-        for s in ready:
-            del self._ahead[s.job.id]
-        valid = [s for s in ready if now < s.valid_until]
-        lock_value = self._lock.value
-        if not valid or lock_value is None:
-            return
-        batches = [valid[start : start + self.batch_size] for start in range(0, len(valid), self.batch_size)]
-        # One round trip for all: Redis runs the scripts back to back, serving other clients in between.
-        results = enqueue.fire_batches(self.connection, lock_value, batches, now)
-        for batch, result in zip(batches, results, strict=True):
-            self._settle(batch, result, now)
-            if self._lock.value is None:
-                break  # the other batches found the lock gone too
-
-    def _report(self, s: enqueue.Slot, outcome: int, now: float) -> None:
-        """Log what one fire did: runs, dropped slots, overlap skips, a job that has ended."""
-        run, drop = s.plan.run, s.plan.drop
-        if drop is not None and outcome not in (enqueue.STALE, enqueue.DISABLED, enqueue.REFUSED):
-            self.missed += drop.slots
-            self.log.warning(
-                "Cron job %s: %s%d slot(s) from %s to %s not run (%s)",
-                s.job.id,
-                "" if drop.exact else "at least ",
-                drop.slots,
-                _time(drop.first),
-                _time(drop.last),
-                drop.reason,
-                extra=fields(
-                    "missed",
-                    job_id=s.job.id,
-                    slots=drop.slots,
-                    exact=drop.exact,
-                    first=drop.first,
-                    last=drop.last,
-                    reason=drop.reason,
-                ),
-            )
-        if outcome == enqueue.ENQUEUED and s.rq_job is not None and run is not None:
-            self.lag_histogram.observe(max(0.0, now - run))
-            self.log.info(
-                "Enqueued %s (slot %s, %.3fs late) as %s on queue %s",
-                s.job.id,
-                _time(run),
-                max(0.0, now - run),
-                s.rq_job.id,
-                s.job.queue_name,
-                extra=fields(
-                    "fire",
-                    job_id=s.job.id,
-                    slot=run,
-                    lag=round(now - run, 6),
-                    rq_job_id=s.rq_job.id,
-                    queue=s.job.queue_name,
-                ),
-            )
-        elif outcome == enqueue.ALREADY_ENQUEUED and s.rq_job is not None and run is not None:
-            self.log.info(
-                "Slot %s of %s was already enqueued as %s; moved on",
-                _time(run),
-                s.job.id,
-                s.rq_job.id,
-                extra=fields("already_enqueued", job_id=s.job.id, slot=run, rq_job_id=s.rq_job.id),
-            )
-        elif outcome == enqueue.OVERLAP_SKIPPED and run is not None:
-            self.overlap_skipped += 1
-            self.log.info(
-                "Cron job %s: slot %s skipped, its previous run is still queued or running (overlap=skip)",
-                s.job.id,
-                _time(run),
-                extra=fields("overlap_skip", job_id=s.job.id, slot=run),
-            )
-        if outcome in (enqueue.ENQUEUED, enqueue.ALREADY_ENQUEUED, enqueue.DROPPED, enqueue.OVERLAP_SKIPPED) and (
-            s.next_score == "" or (s.plan.final and outcome in (enqueue.ENQUEUED, enqueue.ALREADY_ENQUEUED))
-        ):
-            why = f"it has run max_runs={s.job.max_runs} times" if s.plan.final else "its end_time has passed"
-            self.log.info("Cron job %s has ended: %s", s.job.id, why, extra=fields("ended", job_id=s.job.id, why=why))
-
-    # -- rq-scheduler's API, so a hand-written rq-scheduler loop ports unchanged ---------------
-
-    def acquire_lock(self) -> bool:
-        """Take the singleton lock if it is free (or keep it if it is ours); False if another holds it.
-
-        rq-scheduler's name for the lock half of [register_birth()][register_birth].
-        """
-        if self._lock.value is not None and self._lock.extend():
-            return True
-        self._leading = self._lock.acquire() is None
-        return self._leading
-
-    def remove_lock(self) -> None:
-        """Release the lock if this scheduler holds it; safe to call when it does not.
-
-        The scheduler then no longer leads: [heartbeat()][heartbeat] leaves the lock alone until
-        [acquire_lock()][acquire_lock] or [register_birth()][register_birth] takes it again.
-        """
-        self._leading = False
-        self._lock.release()
-
-    def get_jobs_to_queue(self, with_times: bool = False) -> list[Any]:
-        """The jobs due now, each remembering the slot it is due for; pass them to [enqueue_job()][enqueue_job].
-
-        ``with_times=True`` gives ``(job, slot time)`` pairs instead, as rq-scheduler does.
-        """
-        now, marker, _upcoming, due = self._tick()
-        self._note_marker(marker)
-        jobs: list[Any] = []
-        for job, score, revision in self._read_due(due):
-            job._due = (score, revision, now)
-            jobs.append((job, from_epoch(enqueue.indexed_slot(job, score))) if with_times else job)
-        return jobs
-
-    def get_queue_for_job(self, job: RedisCronJob) -> Queue:
-        """The RQ queue a job's runs go to: its ``queue_class`` (default rq's ``Queue``), made with
-        its ``job_class`` and ``serializer``."""
-        spec = job.queue_spec()
-        queue = self._queues.get(spec)
-        if queue is None:
-            queue = self._queues[spec] = job.make_queue(self.connection, self.allow_import)
-        return queue
-
-    def enqueue_job(self, job: RedisCronJob) -> Job | None:
-        """Enqueue the slot a [get_jobs_to_queue()][get_jobs_to_queue] job is due for, at most once; return its RQ job.
-
-        Like every enqueue, this needs the lock ([acquire_lock()][acquire_lock]), and does nothing
-        (returning None) if the job changed since it was read or the lock is not held. A slot
-        whose RQ job exists already is not enqueued again: that RQ job is returned, and so it
-        is when the same job is passed again.
-        """
-        due = getattr(job, "_due", None)
-        if due is None:
-            done: Job | None = getattr(job, "_rq_job", None)
-            if done is not None:
-                return done  # enqueued by an earlier call: nothing more to do
-            raise ValueError(f"cron job {job.id!r} carries no due slot; take it from get_jobs_to_queue()")
-        if self._lock.value is None:
-            self.log.warning("enqueue_job(%r) without the lock: nothing enqueued", job.id)
-            return None
-        score, revision, now = due
-        job._due = None
-        slot = self._prepare(job, score, revision, now)
-        if slot is None:
-            return None
-        fired = enqueue.fire(self.connection, self._lock.value, [slot], now)
-        self._settle([slot], fired, now)
-        if fired.held and fired.outcomes and fired.outcomes[0] in (enqueue.ENQUEUED, enqueue.ALREADY_ENQUEUED):
-            job._rq_job = slot.rq_job
-            return slot.rq_job
-        return None
-
-    def _quarantine(self, job_id: str, revision: bytes | str, exc: Exception) -> None:
-        message = exc.message if isinstance(exc, CorruptJobError) else f"{type(exc).__name__}: {exc}"
-        # Stored for operators on other hosts: say whose view of the job this is.
-        message = shorten(f"scheduler {self.name}: {message}", limits.MAX_ERROR_CHARS)
-        if store.quarantine(self.connection, job_id, revision, message):
-            self.quarantined += 1
-            self.log.error(
-                "Quarantined cron job %r: %s (fix the record, or register() it again; the scheduler "
-                "retries it every %.0fs, and enable() or delete() acts at once)",
-                job_id,
-                message,
-                QUARANTINE_RETRY_INTERVAL,
-                extra=fields("quarantine", job_id=job_id, error=message),
-            )
-
-    def retry_quarantined(self) -> list[str]:
-        """Re-read quarantined jobs and lift the quarantine of those that can be used now; return their ids.
-
-        A job is usable again when its record reads and its next run can be built (say, after
-        its record was repaired, or after this scheduler was started with a wider
-        ``allow_import``). It resumes at its next slot from now, without catching up. The loop
-        calls this each time it takes the lock and every ``QUARANTINE_RETRY_INTERVAL`` seconds.
-        """
-        raw = cast(
-            list[Any],
-            self.connection.zrangebyscore(
-                keys.schedule(), "+inf", "+inf", start=self._quarantine_offset, num=QUARANTINE_RETRY_BATCH
-            ),
-        )
-        self._quarantine_offset = self._quarantine_offset + len(raw) if len(raw) == QUARANTINE_RETRY_BATCH else 0
-        ids = store.decode_ids(raw)[0]
-        if not ids:
-            return []
-        with self.connection.pipeline(transaction=False) as pipe:
-            for job_id in ids:
-                pipe.hgetall(keys.job(job_id))
-            records = pipe.execute(raise_on_error=False)
-        now = writes.now_of(self.connection, self.clock)
-        lifted: list[str] = []
-        gone = [
-            job_id
-            for job_id, record in zip(ids, records, strict=True)
-            if not isinstance(record, Exception) and not record
-        ]
-        if gone:
-            # Never due (+inf), so never pruned by a pass: an entry whose record was deleted by hand goes here.
-            store.prune(self.connection, gone)
-        for job_id, record in zip(ids, records, strict=True):
-            if isinstance(record, Exception) or not record:
-                continue  # another type of key (still unusable), or gone (pruned above)
-            revision = record.get(b"revision") or record.get("revision") or ""
-            try:
-                job = self.cron_job_class.restore(record, self.connection, id=job_id)
-                slot = job.first_slot(now)
-                if slot is not None:
-                    # Everything a fire needs, short of firing: the queue, its classes, the RQ job.
-                    enqueue.record_enqueue(
-                        self.connection,
-                        self.get_queue_for_job(job),
-                        job.build_rq_job(self.get_queue_for_job(job), slot),
-                        job.at_front,
-                    )
-            except _CONNECTION_ERRORS:
-                raise
-            except Exception:
-                continue  # still unusable; its stored error stays
-            entry = job._index_entry(slot)
-            if store.lift(self.connection, job_id, revision, entry):
-                lifted.append(job_id)
-                self.log.warning(
-                    "Cron job %r can be used again; quarantine lifted (next run %s)",
-                    job_id,
-                    entry.next_time or "none: it has ended",
-                    extra=fields("quarantine_lifted", job_id=job_id),
-                )
-        return lifted
 
     def calculate_sleep_interval(self) -> float:
         """Return seconds until the next indexed cron job is due, capped by ``max_sleep_interval``.
@@ -841,15 +430,86 @@ class RedisCronScheduler(CronScheduler):
         sleep = self.max_sleep_interval if upcoming is None else max(0.0, upcoming - now)
         return min(sleep, self.max_sleep_interval)
 
-    def _note_marker(self, marker: str) -> None:
-        if marker != self._marker:
+    def _tick(self, lookahead: float = 0.0) -> Tick:
+        """A tick of the index (`Dispatch.tick`), noting whether the registry changed since the last one."""
+        tick = self.dispatch.tick(lookahead)
+        if tick.marker != self._marker:
             if self._marker is not None:
                 # The first reading follows register_birth(), which has just written the scheduler hash.
-                self.log.debug("Registry changed (marker %s -> %s)", self._marker, marker)
+                self.log.debug("Registry changed (marker %s -> %s)", self._marker, tick.marker)
                 self._jobs_hash_dirty = True
-            self._marker = marker
+            self._marker = tick.marker
+        return tick
 
-    # -- lifecycle ----------------------------------------------------------------------------
+    def retry_quarantined(self) -> list[str]:
+        """Re-read quarantined jobs and lift the quarantine of those that can be used now; return their ids.
+
+        A job is usable again when its record reads and its next run can be built (say, after
+        its record was repaired, or after this scheduler was started with a wider
+        ``allow_import``). It resumes at its next slot from now, without catching up. The loop
+        calls this each time it takes the lock and every ``QUARANTINE_RETRY_INTERVAL`` seconds.
+        """
+        return self.dispatch.retry_quarantined()
+
+    # -- rq-scheduler's API, so a hand-written rq-scheduler loop ports unchanged ----------------------
+
+    def acquire_lock(self) -> bool:
+        """Take the singleton lock if it is free (or keep it if it is ours); False if another holds it.
+
+        rq-scheduler's name for the lock half of [register_birth()][register_birth].
+        """
+        return self.leadership.acquire()
+
+    def remove_lock(self) -> None:
+        """Release the lock if this scheduler holds it; safe to call when it does not.
+
+        The scheduler then no longer leads: [heartbeat()][heartbeat] leaves the lock alone until
+        [acquire_lock()][acquire_lock] or [register_birth()][register_birth] takes it again.
+        """
+        self.leadership.release()
+
+    def get_jobs_to_queue(self, with_times: bool = False) -> list[Any]:
+        """The jobs due now, each remembering the slot it is due for; pass them to [enqueue_job()][enqueue_job].
+
+        ``with_times=True`` gives ``(job, slot time)`` pairs instead, as rq-scheduler does.
+        """
+        now, _marker, _upcoming, due = self._tick()
+        jobs: list[Any] = []
+        for job, score, revision in self.dispatch.read_due(due):
+            job._due = (score, revision, now)
+            jobs.append((job, from_epoch(enqueue.indexed_slot(job, score))) if with_times else job)
+        return jobs
+
+    def get_queue_for_job(self, job: RedisCronJob) -> Queue:
+        """The RQ queue a job's runs go to: its ``queue_class`` (default rq's ``Queue``), made with
+        its ``job_class`` and ``serializer``."""
+        return self.dispatch.queue_for(job)
+
+    def enqueue_job(self, job: RedisCronJob) -> Job | None:
+        """Enqueue the slot a [get_jobs_to_queue()][get_jobs_to_queue] job is due for, at most once; return its RQ job.
+
+        Like every enqueue, this needs the lock ([acquire_lock()][acquire_lock]), and does nothing
+        (returning None) if the job changed since it was read or the lock is not held. A slot
+        whose RQ job exists already is not enqueued again: that RQ job is returned, and so it
+        is when the same job is passed again.
+        """
+        due = getattr(job, "_due", None)
+        if due is None:
+            done: Job | None = getattr(job, "_rq_job", None)
+            if done is not None:
+                return done  # enqueued by an earlier call: nothing more to do
+            raise ValueError(f"cron job {job.id!r} carries no due slot; take it from get_jobs_to_queue()")
+        if self.leadership.fence is None:
+            self.log.warning("enqueue_job(%r) without the lock: nothing enqueued", job.id)
+            return None
+        score, revision, now = due
+        job._due = None
+        rq_job = self.dispatch.fire_read((job, score, revision), now)
+        if rq_job is not None:
+            job._rq_job = rq_job
+        return rq_job
+
+    # -- lifecycle (rq's CronScheduler API) ---------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
         """The scheduler hash rq's tools read, with the stored jobs in rq's ``cron_jobs`` form."""
@@ -859,10 +519,10 @@ class RedisCronScheduler(CronScheduler):
         data["cron_jobs"] = json.dumps([job.to_rq_dict() for job in jobs])
         data["lock_ttl"] = str(self.lock_ttl)
         # With hostname and pid: another scheduler of this host can tell this one's process is gone.
-        data["pid_namespace"] = _pid_namespace()
+        data["pid_namespace"] = pid_namespace()
         # Read by `rqrcron status`, which must say so even though Redis lost everything else.
-        data["registry_lost"] = str(self.registry_lost) if self.registry_lost is not None else ""
-        epoch = self._lock.epoch
+        data["registry_lost"] = str(self.leadership.registry_lost) if self.leadership.registry_lost is not None else ""
+        epoch = self.leadership.epoch
         data["fencing_epoch"] = str(epoch) if epoch is not None else ""
         return data
 
@@ -890,6 +550,7 @@ class RedisCronScheduler(CronScheduler):
                 self.connection.delete(self.key)  # this scheduler's own key, by its name
         self._jobs_hash_dirty = False
         self._jobs_hash_saved = time.monotonic()
+        self._fired_when_saved = self.stats.fired
 
     def _note_monitoring_failure(self, key: str, error: Exception) -> None:
         """Say once that a monitoring key cannot be written; firing goes on regardless."""
@@ -925,73 +586,11 @@ class RedisCronScheduler(CronScheduler):
         [SchedulerLockedError][rediscron.SchedulerLockedError] (a RuntimeError) naming it,
         before anything is registered.
         """
-        holder = self._lock.acquire()
-        if holder is not None and self._holder_is_gone(holder) and self._lock.release_held_by(holder.value):
-            self.log.warning(
-                "Scheduler %s: the lock's holder %s ran on this host and its process is gone; took "
-                "over without waiting for its lock to expire",
-                self.name,
-                holder.name,
-                extra=fields("lock_taken_over", scheduler=self.name, holder=holder.name),
-            )
-            holder = self._lock.acquire()
-        if holder is not None:
-            raise SchedulerLockedError(f"{holder.name} (fencing epoch {holder.epoch})")
-        self._leading = True
-        self.log.info(
-            "Scheduler %s: took the lock (fencing epoch %s)",
-            self.name,
-            self._lock.epoch,
-            extra=fields("lock_acquired", scheduler=self.name, epoch=self._lock.epoch),
-        )
+        self.leadership.take()
         # A new leader gives quarantined jobs another chance (its allow_import may differ).
-        self._next_quarantine_retry = 0.0
-        self._quarantine_offset = 0
-        _refreshed, self._known_jobs = self._touch_registry()
+        self.dispatch.retry_soon()
+        _refreshed, self.leadership.known_jobs = self._touch_registry()
         self.save()
-        self._next_heartbeat = time.monotonic() + self.heartbeat_interval
-        self._wait_for_replicas()
-        if not self._server_checked:
-            self._server_checked = True
-            self._warn_about_server()
-
-    def _holder_is_gone(self, holder: LockHolder) -> bool:
-        """Whether the lock's holder is a scheduler of this host (and pid namespace) whose process has exited."""
-        raw = self.connection.hmget(f"{keys.prefix()}:cron_scheduler:{holder.name}", "hostname", "pid", "pid_namespace")
-        host, pid, namespace = (x.decode("utf-8", "replace") if isinstance(x, bytes) else x for x in raw)
-        if (
-            host != self.hostname
-            or namespace is None
-            or namespace != _pid_namespace()
-            or not pid
-            or not pid.isascii()
-            or not pid.isdigit()
-            or len(pid) > 9
-            or int(pid) == os.getpid()
-        ):
-            return False
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return True
-        except (OSError, OverflowError, ValueError):
-            return False  # alive (another user's), or no pid this system has: can't tell, so not gone
-        return False
-
-    def _warn_about_server(self) -> None:
-        """Say once if this Redis may evict the registry."""
-        try:
-            policy = as_text(
-                cast(dict[Any, Any], self.connection.config_get("maxmemory-policy")).get("maxmemory-policy") or ""
-            )
-        except ResponseError:
-            return  # CONFIG is often disabled on managed Redis; nothing to check then
-        if policy.startswith("allkeys-"):
-            self.log.warning(
-                "Redis maxmemory-policy is %s: under memory pressure Redis may evict cron job records and the "
-                "schedule index. Use noeviction (or a volatile-* policy) for the Redis that holds the registry.",
-                policy,
-            )
 
     def register_death(self, pipeline: Pipeline | None = None) -> None:
         """Unregister this scheduler and release the singleton lock if it is still ours.
@@ -999,17 +598,16 @@ class RedisCronScheduler(CronScheduler):
         Safe to call twice, and after the lock was lost.
         """
         client = pipeline if pipeline is not None else self.connection
-        self._leading = False
         try:
             # The lock first: a standby takes over at once, whatever happens to the monitoring keys after.
-            released = self._lock.release()
-        except (*_CONNECTION_ERRORS, RedisError) as exc:
+            released = self.leadership.release()
+        except (*CONNECTION_ERRORS, RedisError) as exc:
             self.log.warning("Scheduler %s: could not release the lock (%s); it expires by itself", self.name, exc)
             released = False
         try:
             client.zrem(cron_scheduler_registry.get_registry_key(), self.name)
             client.delete(self.key)
-        except (*_CONNECTION_ERRORS, RedisError) as exc:
+        except (*CONNECTION_ERRORS, RedisError) as exc:
             self.log.warning("Scheduler %s: could not unregister from rq's registry (%s)", self.name, exc)
         if released:
             self.log.info(
@@ -1026,86 +624,18 @@ class RedisCronScheduler(CronScheduler):
         [remove_lock()][remove_lock], as an rq-scheduler style loop does between passes) only
         heartbeats: it neither takes the lock nor raises.
         """
-        if not self._leading:
+        if not self.leadership.leading:
             if not self._touch_registry()[0]:
                 self.save()
             return
-        extended = self._lock.extend()
-        if not extended:
-            holder = self._lock.acquire()
-            if holder is not None:
-                self._leading = False
-                self.log.error(
-                    "Scheduler %s: lock is held by %s; stopping",
-                    self.name,
-                    holder.name,
-                    extra=fields("lock_lost", scheduler=self.name, holder=holder.name, epoch=holder.epoch),
-                )
-                raise LockLostError(holder.name)
-            self.log.warning(
-                "Scheduler %s: lock had expired; took it again (fencing epoch %s)",
-                self.name,
-                self._lock.epoch,
-                extra=fields("lock_retaken", scheduler=self.name, epoch=self._lock.epoch),
-            )
+        extended = self.leadership.keep()
         refreshed, registered = self._touch_registry()
-        self._wait_for_replicas()
-        if registered is not None:
-            if not extended:
-                self._check_registry(registered)
-            if self.registry_lost is not None and registered > 0:
-                self.log.warning("Scheduler %s: the registry has jobs again (%d)", self.name, registered)
-                self.registry_lost = None
-                self._jobs_hash_dirty = True
-            self._known_jobs = registered
+        if self.leadership.kept(registered, extended):
+            self._jobs_hash_dirty = True  # the registry has jobs again
         if not refreshed or self._jobs_hash_dirty:
             self.save()
-        self._next_heartbeat = time.monotonic() + self.heartbeat_interval
 
-    def _wait_for_replicas(self) -> None:
-        """WAIT until ``wait_replicas`` replicas have the lock (at most 100 ms); say so once if they don't."""
-        if not self.wait_replicas:
-            return
-        acked = int(self.connection.wait(self.wait_replicas, 100))
-        short = acked < self.wait_replicas
-        if short and not self._replicas_short:
-            self.log.warning(
-                "Scheduler %s: only %d of %d replica(s) acknowledged the lock; a failover now could lose it",
-                self.name,
-                acked,
-                self.wait_replicas,
-            )
-        elif not short and self._replicas_short:
-            self.log.info("Scheduler %s: %d replica(s) acknowledge the lock again", self.name, acked)
-        self._replicas_short = short
-
-    def _check_registry(self, registered: int) -> None:
-        """After the lock vanished, say loudly if the registry shrank: Redis may have lost its data."""
-        known = self._known_jobs
-        if not known or registered >= known:
-            return
-        if registered == 0:
-            self.registry_lost = known
-            self.log.error(
-                "Scheduler %s: the registry is EMPTY (it had %d job(s)) and the lock had vanished: Redis restarted "
-                "without its data or was flushed. Nothing will run until the jobs are registered again "
-                "(for example with `rqrcron apply`).",
-                self.name,
-                known,
-            )
-        else:
-            self.log.warning(
-                "Scheduler %s: the registry has %d job(s), %d before the lock vanished: Redis may have lost recent "
-                "writes (a restart or failover). Check the registry (`rqrcron info`).",
-                self.name,
-                registered,
-                known,
-            )
-
-    @property
-    def lock_epoch(self) -> int | None:
-        """Fencing epoch of the lock this scheduler holds, or None."""
-        return self._lock.epoch
+    # -- the loop -----------------------------------------------------------------------------------
 
     def _on_event(self, event: dict[str, Any]) -> None:
         self._wake.set()
@@ -1246,28 +776,27 @@ class RedisCronScheduler(CronScheduler):
     def _loop(self, burst: bool) -> None:
         hooked = self._hooked()
         # A pass through overridden hooks has no look-ahead: rq's hooks know nothing of runs built ahead.
-        self._look_ahead = not burst and not hooked
-        self._ahead.clear()
-        self._fire_loaded = False
+        self.lookahead.enabled = not burst and not hooked
+        self.lookahead.reset()
         while not self._stopping:
             self._wake.clear()
             try:
-                if time.monotonic() >= self._next_heartbeat or self._lock.value is None:
+                if self.leadership.heartbeat_due():
                     self.heartbeat()
                 sleep = self._hooked_pass() if hooked else self._pass()
-                if self._failing is not None:
+                if self.failing is not None:
                     self.log.warning(
                         "Scheduler %s: recovered after %.1fs (%s)",
                         self.name,
                         time.monotonic() - self._failing_since,
-                        self._failing,
+                        self.failing,
                     )
-                    self._failing = None
+                    self.failing = None
                     self._backoff = 0.1
             except StopRequested:
                 raise
             except Exception as exc:
-                if burst or (hooked and not isinstance(exc, (*_CONNECTION_ERRORS, RedisError))):
+                if burst or (hooked and not isinstance(exc, (*CONNECTION_ERRORS, RedisError))):
                     raise  # an overriding hook's own error is its caller's, as in rq's loop
                 sleep = self._on_failure(exc)
             if burst and sleep > 0:
@@ -1277,13 +806,13 @@ class RedisCronScheduler(CronScheduler):
 
     def _on_failure(self, exc: Exception) -> float:
         """Log a failure once per kind, and return how long to back off before the next try."""
-        self.failed_passes += 1
-        kind = "Redis unreachable" if isinstance(exc, _CONNECTION_ERRORS) else type(exc).__name__
-        if kind != self._failing:
-            if self._failing is None:
+        self.stats.failed_passes += 1
+        kind = "Redis unreachable" if isinstance(exc, CONNECTION_ERRORS) else type(exc).__name__
+        if kind != self.failing:
+            if self.failing is None:
                 self._failing_since = time.monotonic()
-            self._failing = kind
-            if isinstance(exc, _CONNECTION_ERRORS):
+            self.failing = kind
+            if isinstance(exc, CONNECTION_ERRORS):
                 self.log.error("Scheduler %s: Redis unreachable (%s); retrying with back-off", self.name, exc)
             elif isinstance(exc, RedisError):
                 # An error reply (NOPERM, OOM, READONLY, BUSY...): Redis says what is wrong, no traceback needed.
@@ -1300,40 +829,10 @@ class RedisCronScheduler(CronScheduler):
                 self.log.exception("Scheduler %s: pass failed; retrying with back-off", self.name)
         backoff = self._backoff
         self._backoff = min(self._backoff * 2, MAX_BACKOFF)
-        self._next_heartbeat = 0.0
+        self.leadership.heartbeat_soon()
         # Redis may come back as a restarted server that knows no scripts.
-        self._fire_loaded = False
+        self.lookahead.forget_script()
         return backoff
-
-    def _check_master(self) -> None:
-        """Through Sentinel: ask, at most once a second, which server is the master, and move to a new one.
-
-        A demoted master may accept writes until the sentinels reconfigure it, seconds later;
-        whatever is written there meanwhile is lost when it resyncs. Asking the sentinels
-        bounds that window to about a second.
-        """
-        pool = self.connection.connection_pool
-        if not isinstance(pool, SentinelConnectionPool) or time.monotonic() < self._next_master_check:
-            return
-        self._next_master_check = time.monotonic() + MASTER_CHECK_INTERVAL
-        address = pool.get_master_address()  # type: ignore[no-untyped-call]
-        if self._master is not None and address != self._master:
-            self.log.warning(
-                "Scheduler %s: Redis Sentinel reports a new master %s:%s (was %s:%s); moving to it",
-                self.name,
-                *address,
-                *self._master,
-                extra=fields("master_changed", scheduler=self.name, master=f"{address[0]}:{address[1]}"),
-            )
-            pool.disconnect(inuse_connections=False)
-            self._listener.resubscribe()
-            # Built against the old master's clock and records: build again from the new one.
-            self._ahead.clear()
-            self._fire_loaded = False
-            self._next_heartbeat = 0.0
-            self._master = address
-            self.heartbeat()
-        self._master = address
 
     def run_once(self) -> float:
         """One pass of the loop [start()][start] runs: fire what is due (runs built ahead first), build the
@@ -1347,59 +846,53 @@ class RedisCronScheduler(CronScheduler):
 
     def _pass(self) -> float:
         """One pass: fire what is due, build what is about to be; return how long to wait before the next."""
-        self._check_master()
-        if time.monotonic() >= self._lock.valid_until:
+        if self.leadership.master_moved():
+            self._listener.resubscribe()
+            # Built against the old master's clock and records: build again from the new one.
+            self.lookahead.reset()
+            self.heartbeat()
+        if self.leadership.may_have_expired():
             # Our lock may have expired unnoticed (a long pause); re-check it before firing.
             self.heartbeat()
-        if self._ahead:
-            self._fire_ahead(self._estimated_now())
-        if self._estimated_now() >= self._next_quarantine_retry:
-            self._next_quarantine_retry = self._estimated_now() + QUARANTINE_RETRY_INTERVAL
-            self.retry_quarantined()
-        now, marker, upcoming, entries = self._tick(LOOKAHEAD if self._look_ahead else 0.0)
-        self._note_marker(marker)
+        lookahead, dispatch = self.lookahead, self.dispatch
+        if lookahead.runs:
+            lookahead.fire(dispatch.estimated_now())
+        if dispatch.retry_due():
+            dispatch.retry_quarantined()
+        now, _marker, upcoming, entries = self._tick(lookahead.seconds)
         due = [entry for entry in entries if float(entry.score) <= now]
-        _fired, more = self._fire_due(now, due)
-        if more or (due and self._lock.value is None):
+        _fired, more = dispatch.fire_due(now, due)
+        held = self.leadership.fence is not None
+        if more or (due and not held):
             return 0.0
-        if not due and entries and self._lock.value is not None:
-            self._build_ahead(entries)
-            if self._ahead:
-                soonest = min(float(s.score) for s in self._ahead.values())
+        if not due and entries and held:
+            lookahead.build(entries)
+            soonest = lookahead.soonest()
+            if soonest is not None:
                 upcoming = soonest if upcoming is None else min(upcoming, soonest)
-        elif not entries and upcoming is not None and self._look_ahead:
+        elif not entries and upcoming is not None:
             # Nothing within the look-ahead yet: wake when the next slot enters it, to build its runs in time.
-            upcoming -= LOOKAHEAD
-        if self._stale:
+            upcoming -= lookahead.seconds
+        if dispatch.stale:
             # A job changed between read and fire; it is still due, so look again shortly.
             return 0.01
-        if self._advanced_to is not None:
+        if dispatch.advanced_to is not None:
             # The slots just fired moved on; their next one may come before anything read in the tick.
             # Fired cold, they were not built ahead: wake in time to build their next run.
-            advanced = self._advanced_to - (LOOKAHEAD if self._look_ahead else 0.0)
+            advanced = dispatch.advanced_to - lookahead.seconds
             upcoming = advanced if upcoming is None else min(upcoming, advanced)
         # Building runs ahead takes time: count the wait from now, not from the tick.
-        sleep = self._sleep_for(self._estimated_now(), upcoming)
+        sleep = self._sleep_for(dispatch.estimated_now(), upcoming)
         since = time.monotonic() - self._jobs_hash_saved
-        if self._jobs_hash_dirty and ((sleep > IDLE_ENOUGH and since > 5.0) or since > 60.0):
+        # rq's and django-rq's cron pages read next/latest runs from the scheduler hash: refresh it after fires.
+        behind = self._jobs_hash_dirty or self.stats.fired != self._fired_when_saved
+        if behind and ((sleep > IDLE_ENOUGH and since > 5.0) or since > 60.0):
             # Monitoring only, and it reads up to 1,000 jobs: done while idle, not between a slot's fires
             # (unless the loop has not been idle for a minute).
             self.save()
-            sleep = self._sleep_for(self._estimated_now(), upcoming)
-        until_heartbeat = max(0.0, self._next_heartbeat - time.monotonic())
+            sleep = self._sleep_for(dispatch.estimated_now(), upcoming)
+        until_heartbeat = max(0.0, self.leadership.next_heartbeat - time.monotonic())
         return min(sleep, until_heartbeat)
-
-
-def _pid_namespace() -> str:
-    """This process's pid namespace ('' where there is none to tell): pids compare only within one."""
-    try:
-        return str(os.stat("/proc/self/ns/pid").st_ino)
-    except OSError:
-        return ""
-
-
-def _time(slot: int) -> str:
-    return format_time(from_epoch(slot))
 
 
 #: register()'s arguments after queue_name, by position: its own order, and rq's CronScheduler.register order.

@@ -86,7 +86,7 @@ def test_a_scheduler_and_a_writer_need_nothing_more(
     assert not runner.is_alive()
     problems = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert not [p for p in problems if "NOPERM" in p or "refused" in p], problems
-    assert scheduler.fired >= 4
+    assert scheduler.stats.fired >= 4
     assert connection.zscore("rq:cron_jobs:failing", "failing") is not None
     for args in (
         ["add", "x", "tests.jobs.noop", "-q", "q", "--interval", "5"],
@@ -162,7 +162,7 @@ def test_the_scheduler_logs_a_refusal_without_a_traceback(
             failure.append(exc)
         stopper.join()
     assert not failure
-    assert scheduler.failed_passes >= 1  # counted (rediscron_failed_passes_total)
+    assert scheduler.stats.failed_passes >= 1  # counted (rediscron_failed_passes_total)
     refused = [r for r in caplog.records if "refused" in r.getMessage()]
     assert refused and "rpush" in refused[0].getMessage().lower() and refused[0].exc_info is None
     assert "ACL" in refused[0].getMessage()

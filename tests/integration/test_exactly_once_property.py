@@ -85,10 +85,10 @@ def test_no_duplicates_and_nothing_after_disable_or_delete(connection: redis.Red
             s = schedulers["s1"]
             if s.lock_epoch is None:
                 continue
-            tick_now, _marker, _upcoming, due = s._tick()
+            tick_now, _marker, _upcoming, due = s.dispatch.tick()
             with contextlib.suppress(JobNotFound):
                 RedisCronJob.fetch(op[1], connection).save()
-            for job in s._fire_due(tick_now, due)[0]:
+            for job in s.dispatch.fire_due(tick_now, due)[0]:
                 assert job.id not in off
     queued = Counter(x.decode() for x in connection.lrange("rq:queue:q", 0, -1))
     event(f"enqueued {min(len(queued), 10)}+" if len(queued) >= 10 else f"enqueued {len(queued)}")

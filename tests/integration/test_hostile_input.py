@@ -161,10 +161,10 @@ def test_delete_and_recreate_between_read_and_fire_never_runs_the_old_definition
     scheduler: Any, connection: redis.Redis
 ) -> None:
     scheduler.register(jobs.record, "q", id="x", args=["old"], interval=60)
-    now, _marker, _upcoming, due = scheduler._tick()
+    now, _marker, _upcoming, due = scheduler.dispatch.tick()
     RedisCronJob.fetch("x", connection).delete()
     scheduler.register(jobs.record, "q2", id="x", args=["new"], interval=60)  # same second, same first slot
-    fired, _ = scheduler._fire_due(now, due)
+    fired, _ = scheduler.dispatch.fire_due(now, due)
     assert "x" not in [j.id for j in fired]
     assert connection.llen("rq:queue:q") == 0
     assert [j.args for j in scheduler.enqueue_jobs() if j.id == "x"] == [("new",)]

@@ -32,7 +32,7 @@ def clock() -> Clock:
 def scheduler(connection: redis.Redis, clock: Clock) -> Iterator[RedisCronScheduler]:
     s = RedisCronScheduler(connection, name="ahead", clock=clock, lock_ttl=30, logging_level="WARNING")
     s.register_birth()
-    s._look_ahead = True  # what start() sets for the running loop
+    s.lookahead.enabled = True  # what start() sets for the running loop
     yield s
     s.register_death()
 
@@ -48,7 +48,7 @@ def test_runs_are_built_before_the_slot_and_enqueued_at_it(
     every_second(scheduler, 3)
     scheduler.run_once()
     assert queued(connection) == []
-    assert sorted(scheduler._ahead) == ["s0", "s1", "s2"]
+    assert sorted(scheduler.lookahead.runs) == ["s0", "s1", "s2"]
     clock.now = T0 + 1.002
     scheduler.run_once()
     assert sorted(queued(connection)) == sorted(rq_job_id(f"s{i}", T0 + 1) for i in range(3))
@@ -59,7 +59,7 @@ def test_runs_are_built_before_the_slot_and_enqueued_at_it(
     assert stored.latest_enqueue_time is not None
     assert abs(stored.latest_enqueue_time.timestamp() - (T0 + 1.002)) < 1e-3
     # The next slot is built in the same pass.
-    assert scheduler._ahead["s0"].plan.run == T0 + 2
+    assert scheduler.lookahead.runs["s0"].plan.run == T0 + 2
 
 
 def test_an_idle_loop_wakes_in_time_to_build_the_next_slot(
@@ -73,10 +73,10 @@ def test_an_idle_loop_wakes_in_time_to_build_the_next_slot(
     assert RedisCronJob.fetch("n0", connection).next_enqueue_time.timestamp() == slot  # type: ignore[union-attr]
     wait = scheduler.run_once()
     assert wait == pytest.approx(slot - LOOKAHEAD - clock.now, abs=1e-3)
-    assert scheduler._ahead == {}
+    assert scheduler.lookahead.runs == {}
     clock.now += wait
     wait = scheduler.run_once()
-    assert sorted(scheduler._ahead) == ["n0", "n1", "n2"]
+    assert sorted(scheduler.lookahead.runs) == ["n0", "n1", "n2"]
     assert queued(connection) == []
     assert wait == pytest.approx(slot - clock.now, abs=1e-3)
     clock.now = slot + 0.001
@@ -89,7 +89,7 @@ def test_a_job_rq_cannot_write_is_quarantined_alone(
     connection: redis.Redis, scheduler: RedisCronScheduler, clock: Clock, ahead: bool
 ) -> None:
     # Its RQ job holds a value Redis cannot take; the jobs sharing its slot must still fire.
-    scheduler._look_ahead = ahead
+    scheduler.lookahead.enabled = ahead
     scheduler.allow_import = ImportAllowlist(["tests.custom_rq"])
     every_second(scheduler, 3)
     scheduler.register(jobs.noop, "q", id="bad", cron="* * * * * *", job_class="tests.custom_rq.TenantJob")
@@ -109,11 +109,11 @@ def test_runs_fired_cold_have_their_next_run_built_ahead(
         scheduler.register(jobs.noop, "q", id=f"i{i}", interval=5)
     first = int(clock.now)
     wait = scheduler.run_once()
-    assert len(queued(connection)) == 3 and scheduler._ahead == {}
+    assert len(queued(connection)) == 3 and scheduler.lookahead.runs == {}
     assert wait == pytest.approx(first + 5 - LOOKAHEAD - clock.now, abs=1e-3)
     clock.now += wait
     scheduler.run_once()
-    assert sorted(scheduler._ahead) == ["i0", "i1", "i2"]
+    assert sorted(scheduler.lookahead.runs) == ["i0", "i1", "i2"]
 
 
 def test_an_edit_after_the_build_is_what_runs(
@@ -195,7 +195,9 @@ def test_each_slot_runs_once_whatever_the_order_of_passes(
         clock.now = T0 + 0.4 + step * 0.37
         scheduler.run_once()
         if step % 4 == 0:
-            other._lock.value = scheduler._lock.value  # a second, non-look-ahead pass under the same lock
+            other.leadership.lock.value = (
+                scheduler.leadership.lock.value
+            )  # a second, non-look-ahead pass under the same lock
             other.enqueue_jobs()
     ids = queued(connection)
     assert len(ids) == len(set(ids))
@@ -216,7 +218,7 @@ def test_the_pass_at_the_slot_costs_two_round_trips(connection: redis.Redis, red
     counted = redis.Redis(connection_pool=redis.ConnectionPool.from_url(redis_url, connection_class=CountingConnection))
     scheduler = RedisCronScheduler(counted, name="rt", clock=clock, lock_ttl=30, logging_level="WARNING")
     scheduler.register_birth()
-    scheduler._look_ahead = True
+    scheduler.lookahead.enabled = True
     every_second(scheduler, 150)
     connection.script_flush()  # as after a restart: the build loads the fire script, not the slot
     scheduler.run_once()
@@ -226,5 +228,5 @@ def test_the_pass_at_the_slot_costs_two_round_trips(connection: redis.Redis, red
     # The fire script for the runs built ahead, then the tick (which builds the next slot's).
     assert CountingConnection.sent == 2
     assert len(queued(connection)) == 150
-    assert len(scheduler._ahead) == 150 and scheduler._ahead["s0"].plan.run == T0 + 2
+    assert len(scheduler.lookahead.runs) == 150 and scheduler.lookahead.runs["s0"].plan.run == T0 + 2
     scheduler.register_death()

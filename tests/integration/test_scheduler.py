@@ -308,10 +308,10 @@ class TestEnqueue:
     ) -> None:
         scheduler.register(jobs.record, "metrics", id="e", interval=60, args=("old",))
         scheduler.register_birth()
-        now, _marker, _up, due = scheduler._tick()
+        now, _marker, _up, due = scheduler.dispatch.tick()
         # Another process edits after the scheduler read the job, before it fires.
         scheduler.register(jobs.record, "metrics", id="e", interval=60, args=("new",))
-        fired, _more = scheduler._fire_due(now, due)
+        fired, _more = scheduler.dispatch.fire_due(now, due)
         assert fired == []  # stale read: nothing enqueued, nothing written back
         assert RedisCronJob.fetch("e", connection).args == ("new",)
         assert [j.args for j in scheduler.enqueue_jobs()] == [("new",)]
@@ -349,7 +349,7 @@ class TestEnqueue:
         connection.zadd(k.schedule(), {"ghost": T0 - 5})  # index entry without a hash
         scheduler.register_birth()
         assert [j.id for j in scheduler.enqueue_jobs()] == ["good"]
-        assert scheduler.quarantined == 4
+        assert scheduler.stats.quarantined == 4
         for job_id in corrupt_records():
             assert connection.zscore(k.schedule(), job_id) == float("inf")
             assert connection.hget(k.job(job_id), "last_error")
@@ -599,13 +599,13 @@ def test_redis_error_replies_do_not_stop_the_loop(connection: redis.Redis) -> No
         with pytest.raises(redis.ResponseError, match=r"OOM|maxmemory"):  # the text differs on Redis 6 and 7
             RedisCronJob.fetch("tick", connection).disable()
         assert connection.hgetall(k.job("tick")) == before  # refused whole: nothing half-written
-        _wait_for(lambda: s._failing is not None, timeout=5)
+        _wait_for(lambda: s.failing is not None, timeout=5)
         assert queued(connection) == []
         assert thread.is_alive()
         connection.config_set("maxmemory", "0")
         _wait_for(lambda: len(queued(connection)) >= 1, timeout=10)
         # The recovery is noted when the pass that fired returns, just after the enqueue.
-        _wait_for(lambda: s._failing is None, timeout=5)
+        _wait_for(lambda: s.failing is None, timeout=5)
     finally:
         connection.config_set("maxmemory", "0")
         s.request_stop()

@@ -1,0 +1,85 @@
+"""Look-ahead: the runs of slots about to be due, built before their slot so that only the fire is left at it.
+
+One part of `RedisCronScheduler`'s running loop. Each pass reads the jobs due within
+``LOOKAHEAD`` seconds and builds their runs (plan, RQ job, rq's enqueue commands) as if
+fired on time; at the slot, `fire()` sends them. The fire script still checks the lock, the
+revision and the indexed slot, so a run built before an edit or a lost lock is never
+enqueued: its job is planned again. A plan that stops holding (the slot is now too late
+for its misfire grace, or the next slot is due too) is built again at the real time.
+"""
+
+from __future__ import annotations
+
+from rq.utils import as_text
+
+from . import enqueue, scripts, store
+from .dispatch import Dispatch
+
+#: How far ahead (seconds) the running loop reads the jobs about to be due and builds their runs.
+LOOKAHEAD = 1.0
+#: Most runs built ahead at once.
+AHEAD_LIMIT = 5000
+
+
+class LookAhead:
+    """Runs built ahead of their slots, by job id, fired through ``dispatch``."""
+
+    def __init__(self, dispatch: Dispatch) -> None:
+        self.dispatch = dispatch
+        #: Whether the loop builds runs ahead (not in burst mode, nor with rq's overridden hooks).
+        self.enabled = False
+        self.runs: dict[str, enqueue.Slot] = {}
+        #: Whether the fire script is known to be loaded on the server the loop talks to.
+        self._script_loaded = False
+
+    @property
+    def seconds(self) -> float:
+        """How far ahead the loop reads: ``LOOKAHEAD`` while enabled, else 0."""
+        return LOOKAHEAD if self.enabled else 0.0
+
+    def reset(self) -> None:
+        """Forget every run built (they were built against another server, or another lock)."""
+        self.runs.clear()
+        self._script_loaded = False
+
+    def forget_script(self) -> None:
+        """The server may have restarted and forgotten the fire script: load it before the next build."""
+        self._script_loaded = False
+
+    def soonest(self) -> float | None:
+        """The score of the soonest run built, if any."""
+        return min((float(s.score) for s in self.runs.values()), default=None)
+
+    def build(self, entries: list[store.Due]) -> None:
+        """Build the runs of tick entries not yet due (and of further entries within the look-ahead)."""
+        if not self._script_loaded:
+            # Firing at the slot must not be the moment Redis turns out not to know the script.
+            scripts.load(self.dispatch.connection, "fire")
+            self._script_loaded = True
+        offset = 0
+        while entries:
+            fresh = [entry for entry in entries if not self._built(entry)]
+            for job, score, revision in self.dispatch.read_due(fresh):
+                slot = self.dispatch.prepare(job, score, revision, float(score))
+                if slot is not None and slot.plan.run is not None and slot.plan.drop is None:
+                    slot.script_args  # noqa: B018 - computed now, not at the slot
+                    self.runs[job.id] = slot
+            if len(entries) < self.dispatch.batch_size or len(self.runs) >= AHEAD_LIMIT:
+                return
+            offset += len(entries)
+            entries = self.dispatch.tick(LOOKAHEAD, offset).entries
+
+    def _built(self, entry: store.Due) -> bool:
+        """Whether the run of a tick entry is already built, for the same record and slot."""
+        try:
+            built = self.runs.get(as_text(entry.id))
+        except UnicodeDecodeError:
+            return False  # no id rediscron wrote: the pass that finds it due drops it
+        return built is not None and entry.score == built.score and entry.revision == built.revision
+
+    def fire(self, now: float) -> None:
+        """Fire the runs whose slots have come; one whose plan no longer holds is left to be planned again."""
+        ready = [s for s in self.runs.values() if float(s.score) <= now]
+        for s in ready:
+            del self.runs[s.job.id]
+        self.dispatch.fire_batches([s for s in ready if now < s.valid_until], now)
