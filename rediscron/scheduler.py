@@ -11,28 +11,23 @@ from __future__ import annotations
 import json
 import logging
 import math
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from inspect import signature
-from types import FrameType
 from typing import Any, cast
 
 from redis import Redis
 from redis.client import Pipeline
-from redis.exceptions import NoPermissionError, RedisError, ResponseError
+from redis.exceptions import RedisError, ResponseError
 from rq import Callback, Retry, cron_scheduler_registry
 from rq.cron import CronScheduler
-from rq.exceptions import StopRequested
 from rq.job import Job
 from rq.queue import Queue
 
 from . import enqueue, keys
 from .clock import Clock, from_epoch
 from .dispatch import CONNECTION_ERRORS, DEFAULT_BATCH_SIZE, QUARANTINE_RETRY_INTERVAL, Dispatch
-from .errors import LockLostError, SchedulerLockedError
 from .events import EventListener
 from .fields import DEFAULT_RESULT_TTL
 from .imports import DEFAULT_ALLOWED_IMPORTS, ImportAllowlist, callable_path
@@ -41,14 +36,12 @@ from .leadership import Leadership, pid_namespace
 from .logs import fields
 from .lookahead import LOOKAHEAD, LookAhead
 from .registry import REGISTER_ARGUMENTS, Registry
+from .runner import Runner
 from .stats import Stats
 from .store import Conflict, Tick
-from .wake import Waker
 
 __all__ = ["LOOKAHEAD", "QUARANTINE_RETRY_INTERVAL", "RedisCronScheduler"]
 
-#: Longest back-off between attempts while Redis is unreachable.
-MAX_BACKOFF = 5.0
 #: rq's own cron tools read the scheduler hash's ``cron_jobs`` field: it lists the soonest enabled jobs, this many.
 MAX_JOBS_IN_SCHEDULER_HASH = 1000
 #: The loop does its monitoring chores (the scheduler hash) only when the next wake is at least this far.
@@ -124,19 +117,7 @@ class RedisCronScheduler(CronScheduler):
             (``job_class``, ``queue_class``, ``serializer``) may be imported; rq's own by default.
         :raises ValueError: A setting out of its range.
         """
-        if isinstance(wait_replicas, bool) or not isinstance(wait_replicas, int) or wait_replicas < 0:
-            raise ValueError(f"wait_replicas must be a whole number >= 0, not {wait_replicas!r}")
-        if isinstance(lock_ttl, bool) or not isinstance(lock_ttl, int) or lock_ttl < 3:
-            raise ValueError(f"lock_ttl must be a whole number of seconds >= 3, not {lock_ttl!r}")
-        if (
-            isinstance(max_sleep_interval, bool)
-            or not isinstance(max_sleep_interval, (int, float))
-            or not math.isfinite(max_sleep_interval)
-            or max_sleep_interval <= 0
-        ):
-            raise ValueError(f"max_sleep_interval must be a positive number of seconds, not {max_sleep_interval!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive whole number, not {batch_size!r}")
+        _check_settings(lock_ttl, max_sleep_interval, batch_size, wait_replicas)
         #: The jobs in Redis, read and written for this scheduler (its ``clock`` and ``allow_import``).
         self.registry = Registry(
             connection, job_class=self.cron_job_class, clock=clock, allow_import=ImportAllowlist(allow_import)
@@ -169,17 +150,9 @@ class RedisCronScheduler(CronScheduler):
         )
         self.lookahead = LookAhead(self.dispatch)
         self._listener = EventListener(connection, self._on_event)
-        self._wake = Waker()
-        self._stopping = False
-        #: The stop signal received, and a second one: the handler only notes them (it may take no lock).
-        self._stop_signal: int | None = None
-        self._second_signal: int | None = None
-        #: Set while shutting down: a signal then lets the lock's release finish.
-        self._releasing = False
-        #: Why the loop's passes fail (while they do), since when, and the next back-off.
-        self.failing: str | None = None
-        self._failing_since = 0.0
-        self._backoff = 0.1
+        self._runner = Runner(
+            self, self.leadership, self.lookahead, self.stats, self._listener, name=self.name, log=self.log
+        )
         #: The change marker last read; and whether the scheduler hash is behind the registry, and when
         #: (and at how many fires) it was last written.
         self._marker: str | None = None
@@ -637,37 +610,6 @@ class RedisCronScheduler(CronScheduler):
 
     # -- the loop -----------------------------------------------------------------------------------
 
-    def _on_event(self, event: dict[str, Any]) -> None:
-        self._wake.set()
-
-    def request_stop(self, *_args: Any) -> None:
-        """Ask the loop to stop after the current step (what SIGINT and SIGTERM do)."""
-        self._stopping = True
-        self._wake.set()
-
-    def _request_stop(self, signum: int, frame: FrameType | None) -> None:
-        # Nothing here may take a lock (not even logging's): the main thread, interrupted, may hold it.
-        if self._releasing:
-            # Shutting down already: releasing the lock takes one round trip (bounded by the socket
-            # timeout); let it finish, so a standby takes over at once. A third signal leaves anyway.
-            self._releasing = False
-            self._second_signal = signum
-            return
-        if self._stopping:
-            # A second signal: the loop is stuck (e.g. Redis hangs); leave now. The lock expires by itself.
-            self._second_signal = signum
-            raise KeyboardInterrupt
-        self._stop_signal = signum
-        self.request_stop()
-
-    def _install_signal_handlers(self) -> dict[int, Any]:
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        previous: dict[int, Any] = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, self._request_stop)
-        return previous
-
     def start(self, burst: bool = False, standby: bool = False) -> None:
         """Start the singleton Redis cron scheduler loop.
 
@@ -685,80 +627,25 @@ class RedisCronScheduler(CronScheduler):
         ``start()`` after [register_death()][register_death]. The built-in pass does the same work in one
         round trip and builds runs ahead of their slots.
         """
-        self._stopping = False
-        self._stop_signal = None
-        self._second_signal = None
-        self._releasing = False
-        self.superseded_by = None
-        started = False
         _setup_logging(self.logging_level)
-        previous = self._install_signal_handlers()
-        try:
-            if not burst:
-                self._listener.start()
-            try:
-                while True:
-                    if standby and not burst:
-                        self._wait_for_lock()
-                    else:
-                        self.register_birth()
-                    started = True
-                    if self._stopping:
-                        break
-                    try:
-                        self._loop(burst)
-                        break
-                    except LockLostError as exc:
-                        if not standby or self._stopping:
-                            self.superseded_by = exc.holder
-                            raise
-                        # Superseded (e.g. after a pause): stand by again rather than exit.
-                        self.log.warning("Scheduler %s: lost the lock; standing by again", self.name)
-            except StopRequested:
-                self.log.info("Scheduler %s: stop requested", self.name)
-            except KeyboardInterrupt:
-                if self._second_signal is not None:
-                    self.log.warning("Scheduler %s: second signal %s; exiting at once", self.name, self._second_signal)
-                else:
-                    self.log.info("Scheduler %s: interrupted", self.name)
-            finally:
-                self._releasing = True
-                if self._stop_signal is not None:
-                    # Logged here, not in the handler, which must take no lock.
-                    self.log.info(
-                        "Scheduler %s: received signal %s; stopped after the current step", self.name, self._stop_signal
-                    )
-                self._listener.stop()
-                self.register_death()
-                self._releasing = False
-                if started:
-                    self.log.info("Scheduler %s: shutdown complete", self.name)
-        finally:
-            for sig, handler in previous.items() if isinstance(previous, dict) else ():
-                signal.signal(sig, handler)
-
-    def _wait_for_lock(self) -> None:
-        """Standby: retry register_birth() until it succeeds or a stop is requested."""
-        announced: str | None = None
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                self.register_birth()
-                return
-            except SchedulerLockedError as exc:
-                if exc.holder != announced:
-                    self.log.info("Scheduler %s: standing by; the lock is held by %s", self.name, exc.holder)
-                    announced = exc.holder
-                wait = 1.0
-            except Exception as exc:
-                wait = self._on_failure(exc)
-            # A release is published, so a graceful handover is immediate; a crashed holder's lock
-            # just expires, which the periodic retry notices.
-            self._wake.wait(wait)
+        self.superseded_by = None
+        self.superseded_by = self._runner.run(burst=burst, standby=standby, hooked=self._hooked())
 
     def run(self, burst: bool = False) -> None:
         """Alias of [start()][start], as rq-scheduler names it."""
         self.start(burst=burst)
+
+    def request_stop(self, *_args: Any) -> None:
+        """Ask the loop to stop after the current step (what SIGINT and SIGTERM do)."""
+        self._runner.request_stop()
+
+    @property
+    def failing(self) -> str | None:
+        """Why the loop's passes fail, while they do ("Redis unreachable", an error's name), else None."""
+        return self._runner.failing
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        self._runner.wake.set()
 
     def _hooked(self) -> bool:
         """Whether enqueue_jobs() or calculate_sleep_interval() is overridden (by a subclass, or on the object)."""
@@ -767,72 +654,6 @@ class RedisCronScheduler(CronScheduler):
             or getattr(self.calculate_sleep_interval, "__func__", None)
             is not RedisCronScheduler.calculate_sleep_interval
         )
-
-    def _hooked_pass(self) -> float:
-        """rq's pass, through the overridden hooks: enqueue what is due, then ask how long to wait."""
-        self.enqueue_jobs()
-        return float(self.calculate_sleep_interval())
-
-    def _loop(self, burst: bool) -> None:
-        hooked = self._hooked()
-        # A pass through overridden hooks has no look-ahead: rq's hooks know nothing of runs built ahead.
-        self.lookahead.enabled = not burst and not hooked
-        self.lookahead.reset()
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                if self.leadership.heartbeat_due():
-                    self.heartbeat()
-                sleep = self._hooked_pass() if hooked else self._pass()
-                if self.failing is not None:
-                    self.log.warning(
-                        "Scheduler %s: recovered after %.1fs (%s)",
-                        self.name,
-                        time.monotonic() - self._failing_since,
-                        self.failing,
-                    )
-                    self.failing = None
-                    self._backoff = 0.1
-            except StopRequested:
-                raise
-            except Exception as exc:
-                if burst or (hooked and not isinstance(exc, (*CONNECTION_ERRORS, RedisError))):
-                    raise  # an overriding hook's own error is its caller's, as in rq's loop
-                sleep = self._on_failure(exc)
-            if burst and sleep > 0:
-                return
-            if sleep > 0 and not self._stopping:
-                self._wake.wait(sleep)
-
-    def _on_failure(self, exc: Exception) -> float:
-        """Log a failure once per kind, and return how long to back off before the next try."""
-        self.stats.failed_passes += 1
-        kind = "Redis unreachable" if isinstance(exc, CONNECTION_ERRORS) else type(exc).__name__
-        if kind != self.failing:
-            if self.failing is None:
-                self._failing_since = time.monotonic()
-            self.failing = kind
-            if isinstance(exc, CONNECTION_ERRORS):
-                self.log.error("Scheduler %s: Redis unreachable (%s); retrying with back-off", self.name, exc)
-            elif isinstance(exc, RedisError):
-                # An error reply (NOPERM, OOM, READONLY, BUSY...): Redis says what is wrong, no traceback needed.
-                hint = (
-                    " (docs/operations.md lists the ACL rights the scheduler needs)"
-                    if "NOPERM" in str(exc) or isinstance(exc, NoPermissionError)
-                    else ""
-                )
-                self.log.error(
-                    "Scheduler %s: Redis refused a command: %s%s; retrying with back-off", self.name, exc, hint
-                )
-            else:
-                # A bug: keep going, loudly, without crashing.
-                self.log.exception("Scheduler %s: pass failed; retrying with back-off", self.name)
-        backoff = self._backoff
-        self._backoff = min(self._backoff * 2, MAX_BACKOFF)
-        self.leadership.heartbeat_soon()
-        # Redis may come back as a restarted server that knows no scripts.
-        self.lookahead.forget_script()
-        return backoff
 
     def run_once(self) -> float:
         """One pass of the loop [start()][start] runs: fire what is due (runs built ahead first), build the
@@ -893,6 +714,23 @@ class RedisCronScheduler(CronScheduler):
             sleep = self._sleep_for(dispatch.estimated_now(), upcoming)
         until_heartbeat = max(0.0, self.leadership.next_heartbeat - time.monotonic())
         return min(sleep, until_heartbeat)
+
+
+def _check_settings(lock_ttl: object, max_sleep_interval: object, batch_size: object, wait_replicas: object) -> None:
+    """ValueError for a scheduler setting out of its range."""
+    if isinstance(wait_replicas, bool) or not isinstance(wait_replicas, int) or wait_replicas < 0:
+        raise ValueError(f"wait_replicas must be a whole number >= 0, not {wait_replicas!r}")
+    if isinstance(lock_ttl, bool) or not isinstance(lock_ttl, int) or lock_ttl < 3:
+        raise ValueError(f"lock_ttl must be a whole number of seconds >= 3, not {lock_ttl!r}")
+    if (
+        isinstance(max_sleep_interval, bool)
+        or not isinstance(max_sleep_interval, (int, float))
+        or not math.isfinite(max_sleep_interval)
+        or max_sleep_interval <= 0
+    ):
+        raise ValueError(f"max_sleep_interval must be a positive number of seconds, not {max_sleep_interval!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive whole number, not {batch_size!r}")
 
 
 #: register()'s arguments after queue_name, by position: its own order, and rq's CronScheduler.register order.
