@@ -1,0 +1,280 @@
+"""``rqrcron add``, ``rm``, ``enable``, ``disable`` and ``trigger``: operating on jobs."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, cast
+
+import click
+
+from ..fields import FIELDS
+from ..imports import checked_where_importable
+from ..options import CATCHUP_MODES, OVERLAP_MODES
+from ..text import printable, shorten
+from .base import (
+    CONTEXT,
+    Settings,
+    allow_import_option,
+    allowlist,
+    fail,
+    json_option,
+    main,
+    operation,
+    text_id,
+)
+
+
+def _iso_time(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time, e.g. 2030-01-01T09:00:00+01:00") from None
+
+
+def _field_option(name: str, *flags: str, **settings: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The option of ``rqrcron add`` that sets field ``name``: its help and default come from `fields.FIELDS`."""
+    field = FIELDS[name]
+    settings.setdefault("help", field.doc)
+    if field.default is not None and not settings.get("is_flag"):
+        settings.setdefault("default", field.default)
+        settings.setdefault("show_default", True)
+    return click.option(*(flags or (f"--{name.replace('_', '-')}",)), name, **settings)
+
+
+def _callback_value(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """A dotted path, or a JSON object ``{"func": PATH, "timeout": SECONDS}``."""
+    if value is None or not value.lstrip().startswith("{"):
+        return value
+    return json_option(param.name or "callback")(ctx, param, value)
+
+
+def _json_field(name: str, what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return _field_option(name, callback=json_option(name), metavar="JSON", help=f"{what} (@FILE, - as for --args).")
+
+
+#: How ``rqrcron add`` takes each field of `fields.FIELDS` but the id and the function (its arguments);
+#: a test holds the two to each other.
+ADD_OPTIONS = {
+    "queue_name": _field_option("queue_name", "-q", "--queue", required=True),
+    "cron": _field_option(
+        "cron", metavar="EXPR", help="Cron expression, e.g. '*/5 * * * *' (a sixth field is seconds)."
+    ),
+    "interval": _field_option("interval", type=int, metavar="SECONDS", help="Run every SECONDS."),
+    "args": _field_option(
+        "args",
+        callback=json_option("args"),
+        metavar="JSON",
+        help="Positional arguments, a JSON list; @FILE reads it from FILE, - from standard input.",
+    ),
+    "kwargs": _json_field("kwargs", "Keyword arguments, a JSON object"),
+    "meta": _json_field("meta", "RQ job meta, a JSON object"),
+    "job_timeout": _field_option("job_timeout", "--timeout", type=int, metavar="SECONDS"),
+    "result_ttl": _field_option("result_ttl", type=int, metavar="SECONDS"),
+    "ttl": _field_option("ttl", type=int, metavar="SECONDS"),
+    "failure_ttl": _field_option(
+        "failure_ttl", type=int, metavar="SECONDS", help="How long rq keeps a failed run (default: rq's, one year)."
+    ),
+    "enabled": _field_option(
+        "enabled",
+        "--disabled/--enabled",
+        default=None,
+        help="Store it disabled (or enabled); an existing job keeps its state unless one is given.",
+    ),
+    "timezone": _field_option("timezone", "--timezone", "--tz", metavar="ZONE"),
+    "misfire_grace_time": _field_option("misfire_grace_time", type=int, metavar="SECONDS"),
+    "catchup": _field_option("catchup", type=click.Choice(CATCHUP_MODES)),
+    "overlap": _field_option("overlap", type=click.Choice(OVERLAP_MODES)),
+    "jitter": _field_option("jitter", type=int, metavar="SECONDS"),
+    "start_time": _field_option("start_time", callback=_iso_time, metavar="TIME"),
+    "end_time": _field_option("end_time", callback=_iso_time, metavar="TIME"),
+    "max_runs": _field_option("max_runs", type=int, metavar="N"),
+    "description": _field_option("description", metavar="TEXT"),
+    "retry": _json_field("retry", 'Retries of a failed run: a number, or {"max": n, "interval": [seconds...]}'),
+    "at_front": _field_option("at_front", is_flag=True, default=None),
+    "on_success": _field_option("on_success", metavar="PATH", callback=_callback_value),
+    "on_failure": _field_option("on_failure", metavar="PATH", callback=_callback_value),
+    "on_stopped": _field_option("on_stopped", metavar="PATH", callback=_callback_value),
+    "queue_class": _field_option("queue_class", metavar="PATH"),
+    "job_class": _field_option("job_class", metavar="PATH"),
+    "serializer": _field_option("serializer", metavar="PATH"),
+    "webhooks": _json_field("webhooks", "rq webhooks, a JSON list of Webhook.to_dict() forms"),
+}
+
+
+def _add_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(ADD_OPTIONS.values()):
+        command = option(command)
+    return command
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("job_id", metavar="ID", callback=lambda ctx, param, value: text_id(value))
+@click.argument("func", metavar="FUNC")
+@_add_options
+@click.option(
+    "--args-file",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default=None,
+    metavar="FILE",
+    help="Read --args from FILE (- for standard input).",
+)
+@click.option(
+    "--kwargs-file",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default=None,
+    metavar="FILE",
+    help="Read --kwargs from FILE (- for standard input).",
+)
+@click.pass_obj
+def add(
+    settings: Settings, /, job_id: str, func: str, args_file: str | None, kwargs_file: str | None, **values: Any
+) -> None:
+    """Create or update (upsert) the cron job ID running FUNC (a dotted path).
+
+    An existing job keeps its enabled state unless --disabled (or --enabled) is given, and
+    its next run unless the schedule changed. FUNC, and the callbacks and classes given by
+    dotted path, are checked where their package imports (use -P DIR); on a host without the
+    app's code only their form is checked, and the output says so.
+
+    \b
+    Examples:
+      rqrcron add metric:pm25 myapp.tasks.rebuild_metric -q metrics --interval 300 --args '["pm25"]'
+      rqrcron add nightly myapp.tasks.vacuum -q maintenance --cron '0 3 * * *' --disabled
+      rqrcron add report myapp.tasks.report -q reports --cron '0 9 * * 1-5' --tz Europe/Berlin
+      rqrcron add bulk myapp.tasks.load -q etl --interval 3600 --kwargs-file params.json
+      rqrcron add sync myapp.tasks.sync -q etl --interval 600 --retry 3 --on-failure myapp.alerts.page
+    """
+    if (values["cron"] is None) == (values["interval"] is None):
+        raise click.UsageError("give exactly one of --cron and --interval")
+    values["args"] = _from_file(values["args"], args_file, "args")
+    values["kwargs"] = _from_file(values["kwargs"], kwargs_file, "kwargs")
+    # An option not given is left to the field's default (and --disabled/--enabled to the stored state).
+    given = {name: value for name, value in values.items() if value is not None or name == "enabled"}
+    with operation(), checked_where_importable() as unchecked:
+        job = settings.registry.register(func, id=job_id, **given)
+    state = "enabled" if job.enabled else "disabled"
+    nxt = job.to_dict().get("next_enqueue_time", "-") if job.enabled else "-"
+    click.echo(f"{printable(job.id)}: {job.describe_schedule()} on {job.queue_name}, {state}, next run {nxt}")
+    if unchecked:
+        paths = ", ".join(sorted(unchecked))
+        click.echo(
+            f"Note: not checked here, as its package does not import on this host: {paths}. The worker "
+            "imports it; `rqrcron -P DIR add ...` checks it where the code is.",
+            err=True,
+        )
+
+
+def _from_file(value: Any, path: str | None, name: str) -> Any:
+    """``--args``/``--kwargs`` given as ``--args-file`` instead: read and parsed here."""
+    if path is None:
+        return value
+    if value is not None:
+        raise click.UsageError(f"give --{name} or --{name}-file, not both")
+    try:
+        return json_option(f"{name}-file")(
+            click.get_current_context(), cast(click.Parameter, None), "-" if path == "-" else f"@{path}"
+        )
+    except click.BadParameter as exc:
+        raise click.BadParameter(f"{path}: {exc.message}", param_hint=f"--{name}-file") from None
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("job_id", metavar="ID")
+@click.pass_obj
+def rm(settings: Settings, job_id: str) -> None:
+    """Delete a cron job; no run of it is enqueued once this returns.
+
+    \b
+    Example:
+      rqrcron rm metric:pm25
+    """
+    shown = printable(job_id.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
+    with operation():
+        existed = settings.registry.delete(job_id)
+    if job_id.endswith(":jobs"):
+        # No job can have such an id: its key would be another job's history, which is left alone.
+        if not existed:
+            fail(f"cron job {shown!r} does not exist (ids ending in ':jobs' name rq's history keys)")
+        click.echo(f"{shown}: removed its stray index entries (no job can have this id; nothing else was touched)")
+        return
+    if not existed:
+        fail(f"cron job {shown!r} does not exist")
+    click.echo(f"{shown}: deleted")
+
+
+def _toggle(settings: Settings, job_id: str, enable: bool) -> None:
+    with operation():
+        job = settings.registry.fetch(job_id)
+        error = job.last_error
+        (job.enable if enable else job.disable)()
+    click.echo(f"{printable(job_id)}: {'enabled' if enable else 'disabled'}")
+    if enable and error:
+        click.echo(
+            printable(f"  it was quarantined ({shorten(error, 300)}); the scheduler tries it again at its next slot")
+        )
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("job_id", metavar="ID", required=False)
+@click.option("--quarantined", is_flag=True, help="Enable every quarantined job (each is tried again).")
+@click.pass_obj
+def enable(settings: Settings, job_id: str | None, quarantined: bool) -> None:
+    """Enable a cron job: it resumes at its next slot, without catching up.
+
+    A quarantined job is tried again; the scheduler quarantines it anew if its record
+    still cannot be used. --quarantined does that for every quarantined job at once.
+
+    \b
+    Examples:
+      rqrcron enable metric:pm25
+      rqrcron enable --quarantined
+    """
+    if quarantined == (job_id is not None):
+        raise click.UsageError("give an ID or --quarantined")
+    if job_id is not None:
+        _toggle(settings, job_id, True)
+        return
+    with operation():
+        lifted, failed = settings.registry.enable_quarantined()
+    for found_id in lifted:
+        click.echo(f"{printable(found_id)}: enabled (was quarantined)")
+    for found_id, why in failed.items():
+        click.echo(f"{printable(found_id)}: not enabled: {printable(shorten(why, 300))}", err=True)
+    click.echo(f"{len(lifted)} quarantined job(s) enabled" + (f", {len(failed)} could not be" if failed else ""))
+    if failed:
+        sys.exit(1)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("job_id", metavar="ID", callback=lambda ctx, param, value: text_id(value))
+@click.pass_obj
+def disable(settings: Settings, job_id: str) -> None:
+    """Disable a cron job; no run of it is enqueued once this returns.
+
+    \b
+    Example:
+      rqrcron disable metric:pm25
+    """
+    _toggle(settings, job_id, False)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("job_id", metavar="ID", callback=lambda ctx, param, value: text_id(value))
+@allow_import_option("this command")
+@click.pass_obj
+def trigger(settings: Settings, job_id: str, allow_import: tuple[str, ...]) -> None:
+    """Enqueue one run of a cron job now, without moving its schedule.
+
+    \b
+    Example:
+      rqrcron trigger metric:pm25
+    """
+    with operation():
+        job = settings.registry.fetch(job_id)
+        rq_job = job.trigger(allowlist(allow_import))
+    note = " (the job is disabled: only this run was enqueued)" if not job.enabled else ""
+    click.echo(f"{printable(job_id)}: enqueued {rq_job.id} on {job.queue_name}{note}")
