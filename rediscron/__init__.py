@@ -16,6 +16,7 @@ from .errors import (
     SchedulerLockedError,
 )
 from .job import RedisCronJob
+from .registry import Registry
 from .scheduler import RedisCronScheduler
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "RedisCronJob",
     "RedisCronScheduler",
     "RediscronError",
+    "Registry",
     "SchedulerLockedError",
     "__version__",
 ]
