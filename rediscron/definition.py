@@ -91,6 +91,15 @@ class Definition:
         return str(self.values["id"])
 
 
+#: The fields checked one by one: rq's (but the id and the function, checked first, apart), then the options.
+_RQ_FIELDS = [
+    (name, field.default, field.check, field.json)
+    for name, field in FIELDS.items()
+    if not field.option and name not in ("id", "func_name")
+]
+_OPTIONS = [(name, field.default, field.check) for name, field in FIELDS.items() if field.option]
+
+
 def normalise(
     values: Mapping[str, Any],
     func: object = None,
@@ -113,21 +122,21 @@ def normalise(
     resolved, path = _function(jid, func, values.get("func_name"), trusted_func_name)
     checked: dict[str, Any] = {"id": jid, "func_name": path}
     texts: dict[str, str] = {}
-    trusted = trusted or {}
-    for name, field in FIELDS.items():
-        if name in checked:
-            continue
-        value = values.get(name, field.default)
-        if (field.option and value is field.default) or (name in trusted and trusted[name] == value):
-            # An option's default (the very object) is valid and normal by construction; a test holds that.
-            checked[name] = value
-            continue
-        value = field.check(value, jid, name)
-        if field.json is not None and value is not None:
+    for name, default, check, from_json in _RQ_FIELDS:
+        value = check(values.get(name, default), jid, name)
+        if from_json is not None and value is not None:
             # Round-trip through JSON now, so what runs later is exactly what was validated.
             texts[name] = _check_json(value, jid, name)
-            value = field.json(json.loads(texts[name]))
+            value = from_json(json.loads(texts[name]))
         checked[name] = value
+    trusted = trusted or {}
+    # An option's default (the very object) is valid and normal by construction (a test holds that); a
+    # value as read back from Redis is kept as it is (it may name code, never imported here).
+    checked.update({
+        name: value if value is default or (name in trusted and trusted[name] == value) else check(value, jid, name)
+        for name, default, check in _OPTIONS
+        for value in (values.get(name, default),)
+    })  # fmt: skip
     _check_size(jid, *texts.values())
     start, end = checked["start_time"], checked["end_time"]
     if start is not None and end is not None and end <= start:

@@ -50,7 +50,8 @@ DEFAULT_RESULT_TTL = 500
 Check = Callable[[Any, str, str], Any]
 
 
-def _same(value: Any) -> Any:
+def same(value: Any) -> Any:
+    """The value as it is (a field stored and read back as its text)."""
     return value
 
 
@@ -241,8 +242,8 @@ class Field:
     #: ``(value, job_id, field) -> value``, normalised; InvalidJobError names the job and the field.
     check: Check
     #: The value as stored in the job's hash (a string, or an int redis-py sends as one), and back.
-    encode: Callable[[Any], Any] = _same
-    decode: Callable[[str], Any] = _same
+    encode: Callable[[Any], Any] = same
+    decode: Callable[[str], Any] = same
     #: A change of it moves the next run (else an edit keeps the job's next run).
     schedule: bool = False
     #: One of rediscron's options (stored only when not the default); else one of rq's ``CronJob`` fields
@@ -334,8 +335,8 @@ FIELDS: dict[str, Field] = _declare(
         doc="Cron expression (5 fields, or 6 with seconds).",
     ),
     Field("args", None, _check_args, dump_json, _json_list, json=tuple, doc="Positional arguments (JSON list)."),
-    Field("kwargs", None, _check_kwargs, dump_json, _json_object, json=_same, doc="Keyword arguments (JSON object)."),
-    Field("meta", None, _check_meta, dump_json, load_json, json=_same, doc="RQ job meta (JSON object)."),
+    Field("kwargs", None, _check_kwargs, dump_json, _json_object, json=same, doc="Keyword arguments (JSON object)."),
+    Field("meta", None, _check_meta, dump_json, load_json, json=same, doc="RQ job meta (JSON object)."),
     _rq_seconds("job_timeout", None, "RQ job timeout (seconds; -1: none)."),
     _rq_seconds("result_ttl", DEFAULT_RESULT_TTL, "How long rq keeps a run's result (0: not kept, -1: forever)."),
     _rq_seconds("ttl", None, "How long a run may wait in its queue."),

@@ -167,7 +167,8 @@ class RedisCronJob(CronJob):
         :raises InvalidJobError: A value is refused; the error names the job and the field.
         """
         # Every field by name (a test holds this signature to fields.FIELDS).
-        given = {key: value for key, value in locals().items() if key in FIELDS}
+        arguments = locals()
+        given = {name: arguments[name] for name in FIELDS}
         given["id"] = id_from_name(id, name)
         d = normalise(given, func)
         values = d.values

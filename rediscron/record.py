@@ -16,7 +16,7 @@ from . import keys, limits
 from .clock import Clock, epoch_of_time_reply, parse_time, to_epoch
 from .definition import arguments_size
 from .errors import CorruptJobError
-from .fields import FIELDS, IMPORTED_FIELDS, whole_number
+from .fields import FIELDS, IMPORTED_FIELDS, same, whole_number
 from .text import shorten
 
 SCHEMA_VERSION = 1
@@ -91,6 +91,12 @@ def slot_of(moment: datetime | None) -> int | None:
     return math.floor(to_epoch(moment)) if moment is not None else None
 
 
+#: What a record without each field reads as, and how each field is read (None: as the text it is).
+_ABSENT = {name: field.absent for name, field in FIELDS.items() if name != "id"}
+_DECODED = {name: None if field.decode is same else field.decode for name, field in FIELDS.items() if name != "id"}
+_REQUIRED = tuple(name for name, field in FIELDS.items() if field.required and name != "id")
+
+
 @dataclass
 class Record:
     """A stored record, read: the definition as the job's constructor takes it, and what the scheduler keeps."""
@@ -145,8 +151,8 @@ def decode(raw_data: Mapping[Any, Any], id: str | None = None) -> Record:
         raise CorruptJobError(job_id, f"bad schema_version {data.get('schema_version')!r}") from None
     if version > SCHEMA_VERSION:
         raise CorruptJobError(job_id, f"written by a newer rediscron (schema {version} > {SCHEMA_VERSION})")
-    for name, field in FIELDS.items():
-        if field.required and name != "id" and not data.get(name):
+    for name in _REQUIRED:
+        if not data.get(name):
             raise CorruptJobError(job_id, f"the record has no {name} field")
 
     size = arguments_size(data.get("args"), data.get("kwargs"), data.get("meta"))
@@ -156,11 +162,11 @@ def decode(raw_data: Mapping[Any, Any], id: str | None = None) -> Record:
             f"args, kwargs and meta take {size:,} bytes, over the limit of "
             f"{limits.MAX_ARGUMENTS_BYTES:,} (rediscron.limits.MAX_ARGUMENTS_BYTES)",
         )
-    values = {
-        name: field.absent if name not in data or data[name] == "" else read(name, field.decode)
-        for name, field in FIELDS.items()
-        if name != "id"
-    }
+    values = dict(_ABSENT)
+    for name in _DECODED.keys() & data.keys():
+        if data[name] != "":
+            decode = _DECODED[name]
+            values[name] = data[name] if decode is None else read(name, decode)
     # Paths to user code are imported when a run is built, not here: listings work on any host.
     code = {name: values.pop(name) for name in IMPORTED_FIELDS if values[name] is not None}
     func_name = values.pop("func_name")
