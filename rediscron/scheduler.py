@@ -15,17 +15,17 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from inspect import signature
-from typing import Any, cast
+from typing import Any
 
 from redis import Redis
 from redis.client import Pipeline
-from redis.exceptions import RedisError, ResponseError
-from rq import Callback, Retry, cron_scheduler_registry
+from redis.exceptions import RedisError
+from rq import Callback, Retry
 from rq.cron import CronScheduler
 from rq.job import Job
 from rq.queue import Queue
 
-from . import enqueue, keys
+from . import enqueue
 from .clock import Clock, from_epoch
 from .dispatch import CONNECTION_ERRORS, DEFAULT_BATCH_SIZE, QUARANTINE_RETRY_INTERVAL, Dispatch
 from .events import EventListener
@@ -35,6 +35,7 @@ from .job import RedisCronJob
 from .leadership import Leadership, pid_namespace
 from .logs import fields
 from .lookahead import LOOKAHEAD, LookAhead
+from .presence import SCHEDULER_HASH_TTL, Presence
 from .registry import REGISTER_ARGUMENTS, Registry
 from .runner import Runner
 from .stats import Stats
@@ -46,8 +47,6 @@ __all__ = ["LOOKAHEAD", "QUARANTINE_RETRY_INTERVAL", "RedisCronScheduler"]
 MAX_JOBS_IN_SCHEDULER_HASH = 1000
 #: The loop does its monitoring chores (the scheduler hash) only when the next wake is at least this far.
 IDLE_ENOUGH = 0.25
-#: The scheduler hash expires unless refreshed; rq's registry forgets schedulers silent this long.
-SCHEDULER_HASH_TTL = 120
 
 
 class RedisCronScheduler(CronScheduler):
@@ -153,14 +152,10 @@ class RedisCronScheduler(CronScheduler):
         self._runner = Runner(
             self, self.leadership, self.lookahead, self.stats, self._listener, name=self.name, log=self.log
         )
-        #: The change marker last read; and whether the scheduler hash is behind the registry, and when
-        #: (and at how many fires) it was last written.
+        #: The scheduler hash and rq's scheduler registry, where rq's tools see this scheduler.
+        self.presence = Presence(connection, self.key, self.name, self.stats, self.log)
+        #: The change marker last read.
         self._marker: str | None = None
-        self._jobs_hash_dirty = True
-        self._jobs_hash_saved = 0.0
-        self._fired_when_saved = 0
-        #: Monitoring keys found unwritable (said once each).
-        self._monitoring_failures: set[str] = set()
         #: Who took the lock when start() returned because another scheduler held it (not a requested stop).
         self.superseded_by: str | None = None
         #: While load_config_from_file() runs: a job without id or name gets its function's path.
@@ -410,7 +405,7 @@ class RedisCronScheduler(CronScheduler):
             if self._marker is not None:
                 # The first reading follows register_birth(), which has just written the scheduler hash.
                 self.log.debug("Registry changed (marker %s -> %s)", self._marker, tick.marker)
-                self._jobs_hash_dirty = True
+                self.presence.dirty = True
             self._marker = tick.marker
         return tick
 
@@ -505,49 +500,7 @@ class RedisCronScheduler(CronScheduler):
         The hash is for monitoring: a key of another type under this scheduler's name is
         replaced, and no failure to write it stops the scheduler.
         """
-        if pipeline is not None:
-            pipeline.hset(self.key, mapping=cast(dict[Any, Any], self.to_dict()))
-            pipeline.expire(self.key, SCHEDULER_HASH_TTL)
-        else:
-            data = cast(dict[Any, Any], self.to_dict())
-            for _attempt in range(2):
-                with self.connection.pipeline(transaction=False) as pipe:
-                    pipe.hset(self.key, mapping=data)
-                    pipe.expire(self.key, SCHEDULER_HASH_TTL)
-                    written = pipe.execute(raise_on_error=False)[0]
-                if not isinstance(written, ResponseError):
-                    break
-                if "WRONGTYPE" not in str(written):
-                    self._note_monitoring_failure(self.key, written)
-                    break
-                self.connection.delete(self.key)  # this scheduler's own key, by its name
-        self._jobs_hash_dirty = False
-        self._jobs_hash_saved = time.monotonic()
-        self._fired_when_saved = self.stats.fired
-
-    def _note_monitoring_failure(self, key: str, error: Exception) -> None:
-        """Say once that a monitoring key cannot be written; firing goes on regardless."""
-        if key not in self._monitoring_failures:
-            self._monitoring_failures.add(key)
-            self.log.warning(
-                "Scheduler %s: cannot write %s (%s); rq's tools may not list this scheduler, which keeps firing",
-                self.name,
-                key,
-                error,
-            )
-
-    def _touch_registry(self) -> tuple[bool, int | None]:
-        """Heartbeat rq's scheduler registry and refresh the hash's TTL, best effort: (hash still there,
-        number of registered jobs or None)."""
-        with self.connection.pipeline(transaction=False) as pipe:
-            pipe.zadd(cron_scheduler_registry.get_registry_key(), {self.name: time.time()})
-            pipe.expire(self.key, SCHEDULER_HASH_TTL)
-            pipe.scard(keys.ids())
-            added, refreshed, registered = pipe.execute(raise_on_error=False)
-        if isinstance(added, Exception):
-            self._note_monitoring_failure(cron_scheduler_registry.get_registry_key(), added)
-        counted = None if isinstance(registered, Exception) else int(registered)
-        return bool(refreshed) and not isinstance(refreshed, Exception), counted
+        self.presence.write(self.to_dict(), pipeline)
 
     def save_jobs_data(self) -> None:
         """No-op compatibility hook: every job is stored on its own, so there is no local list to save."""
@@ -562,7 +515,7 @@ class RedisCronScheduler(CronScheduler):
         self.leadership.take()
         # A new leader gives quarantined jobs another chance (its allow_import may differ).
         self.dispatch.retry_soon()
-        _refreshed, self.leadership.known_jobs = self._touch_registry()
+        _refreshed, self.leadership.known_jobs = self.presence.touch()
         self.save()
 
     def register_death(self, pipeline: Pipeline | None = None) -> None:
@@ -578,8 +531,7 @@ class RedisCronScheduler(CronScheduler):
             self.log.warning("Scheduler %s: could not release the lock (%s); it expires by itself", self.name, exc)
             released = False
         try:
-            client.zrem(cron_scheduler_registry.get_registry_key(), self.name)
-            client.delete(self.key)
+            self.presence.unregister(client)
         except (*CONNECTION_ERRORS, RedisError) as exc:
             self.log.warning("Scheduler %s: could not unregister from rq's registry (%s)", self.name, exc)
         if released:
@@ -598,14 +550,14 @@ class RedisCronScheduler(CronScheduler):
         heartbeats: it neither takes the lock nor raises.
         """
         if not self.leadership.leading:
-            if not self._touch_registry()[0]:
+            if not self.presence.touch()[0]:
                 self.save()
             return
         extended = self.leadership.keep()
-        refreshed, registered = self._touch_registry()
+        refreshed, registered = self.presence.touch()
         if self.leadership.kept(registered, extended):
-            self._jobs_hash_dirty = True  # the registry has jobs again
-        if not refreshed or self._jobs_hash_dirty:
+            self.presence.dirty = True  # the registry has jobs again
+        if not refreshed or self.presence.dirty:
             self.save()
 
     # -- the loop -----------------------------------------------------------------------------------
@@ -708,10 +660,8 @@ class RedisCronScheduler(CronScheduler):
             upcoming = advanced if upcoming is None else min(upcoming, advanced)
         # Building runs ahead takes time: count the wait from now, not from the tick.
         sleep = self._sleep_for(dispatch.estimated_now(), upcoming)
-        since = time.monotonic() - self._jobs_hash_saved
         # rq's and django-rq's cron pages read next/latest runs from the scheduler hash: refresh it after fires.
-        behind = self._jobs_hash_dirty or self.stats.fired != self._fired_when_saved
-        if behind and ((sleep > IDLE_ENOUGH and since > 5.0) or since > 60.0):
+        if self.presence.due(idle=sleep > IDLE_ENOUGH):
             # Monitoring only, and it reads up to 1,000 jobs: done while idle, not between a slot's fires
             # (unless the loop has not been idle for a minute).
             self.save()

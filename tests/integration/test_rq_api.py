@@ -189,7 +189,7 @@ def test_the_scheduler_hash_rqs_pages_read_follows_fires(connection: redis.Redis
     assert listed[0]["name"] == "a" and listed[0]["next_enqueue_time"].startswith("2030")
     first = listed[0]["next_enqueue_time"]
     clock.now = T0 + 60.5
-    s._jobs_hash_saved -= 10  # as if the last write was more than 5 s ago
+    s.presence.saved_at -= 10  # as if the last write was more than 5 s ago
     s.run_once()
     listed = json.loads(connection.hget(s.key, "cron_jobs") or b"[]")
     assert listed[0]["next_enqueue_time"] > first and listed[0]["latest_enqueue_time"]
