@@ -8,6 +8,7 @@ enqueued exactly once.
 from .__version__ import __version__
 from .errors import (
     CorruptJobError,
+    EditConflict,
     ImportNotAllowed,
     InvalidJobError,
     JobNotFound,
@@ -21,6 +22,7 @@ from .scheduler import RedisCronScheduler
 
 __all__ = [
     "CorruptJobError",
+    "EditConflict",
     "ImportNotAllowed",
     "InvalidJobError",
     "JobNotFound",

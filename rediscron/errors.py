@@ -40,6 +40,14 @@ class JobNotFound(RediscronError, LookupError):
         super().__init__(f"cron job {job_id!r} does not exist")
 
 
+class EditConflict(RediscronError):
+    """A job was changed by someone else since the caller read it; nothing was written."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"cron job {job_id!r} was changed elsewhere since it was read; nothing was written")
+
+
 class CorruptJobError(RediscronError, ValueError):
     """A stored cron job record cannot be read back (bad field, unimportable function)."""
 

@@ -350,6 +350,28 @@ class RedisCronJob(CronJob):
             slot = self.schedule.first_slot(now, last)
         return None if self.past_end(slot) else slot
 
+    def next_runs(self, n: int = 10, after: datetime | None = None) -> list[datetime]:
+        """The next ``n`` slots of this job's schedule (UTC), fewer if it ends (``end_time``, ``max_runs``).
+
+        From its stored next run, or the first slot after ``after`` (default: now, by this
+        host's clock). Nothing is read or written.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise InvalidJobError(self.id, "n", f"must be a whole number >= 0, not {n!r}")
+        check_time(after, self.id, "after")
+        schedule = self.schedule
+        if after is None and self.next_enqueue_time is not None:
+            slot = math.floor(to_epoch(self.next_enqueue_time))
+        else:
+            start = to_epoch(after) if after is not None else datetime.now(timezone.utc).timestamp()
+            slot = schedule.next_after_fire(math.floor(start), start)
+        left = None if self.max_runs is None else max(0, self.max_runs - self.run_count)
+        runs: list[datetime] = []
+        while len(runs) < n and (left is None or len(runs) < left) and not self.past_end(slot):
+            runs.append(from_epoch(slot))
+            slot = schedule.next_after_fire(slot, slot)
+        return runs
+
     def past_end(self, slot: int) -> bool:
         """Whether ``slot`` falls after ``end_time``."""
         return self.end_time is not None and slot > to_epoch(self.end_time)

@@ -15,6 +15,8 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
@@ -24,7 +26,7 @@ from rq.job import Job
 
 from . import keys, store, writes
 from .clock import Clock
-from .errors import CorruptJobError, InvalidJobError, JobNotFound
+from .errors import CorruptJobError, EditConflict, InvalidJobError, JobNotFound, RediscronError
 from .fields import CODE_OPTIONS, FIELDS
 from .history import HISTORY_LENGTH, HistoryEntry, read_history
 from .imports import DEFAULT_ALLOWED_IMPORTS, ImportAllowlist
@@ -141,29 +143,46 @@ class Registry:
         log.info("Registered %d cron jobs", len(result))
         return result
 
-    def update(self, job_id: str, **changes: Any) -> RedisCronJob:
+    def update(self, job_id: str, *, seen: str | None = None, **changes: Any) -> RedisCronJob:
         """Change some fields of a stored job (``interval=600``, ``args=[...]``...); the job as stored.
 
         Only updates: [JobNotFound][rediscron.JobNotFound] if the job is gone, and never brings
         it back. The rest of its definition, its enabled state and its next run (unless the
         schedule changed) are kept.
+
+        ``seen``: the [digest()][digest] of the job as the caller last read it (an edit form). If
+        its definition changed since, [EditConflict][rediscron.EditConflict] is raised and nothing is
+        written; the check and the write are one compare-and-set, so no edit is lost to another.
         """
-        job = self.fetch(job_id)
         unknown = set(changes) - (REGISTER_ARGUMENTS - {"id", "name", "enabled"})
         if unknown:
             raise InvalidJobError(job_id, "arguments", f"unknown or not changeable here: {sorted(unknown)}")
-        if "func" in changes:
-            func = changes.pop("func")
-            if isinstance(func, str):
-                job.func_name = func  # a new dotted path: checked where it imports
-            else:
-                job.func = func  # a new function: its path is derived from it
-        for name, value in changes.items():
-            setattr(job, name, value)
-        job.clock = self.clock
-        self._trust_code_of(job)
-        job.save()
-        return job
+        for _attempt in range(writes.MAX_WRITE_ATTEMPTS):
+            job = self.fetch(job_id)
+            if seen is not None and digest(job) != seen:
+                raise EditConflict(job_id)
+            for name, value in changes.items():
+                if name != "func":
+                    setattr(job, name, value)
+                elif isinstance(value, str):
+                    job.func_name = value  # a new dotted path: checked where it imports
+                else:
+                    job.func = value  # a new function: its path is derived from it
+            self._trust_code_of(job)
+            status = writes.write(
+                job, enabled="1" if job.enabled else "0", conflict="update", revision=str(job.revision)
+            )
+            if status == store.SaveStatus.MISSING:
+                raise JobNotFound(job_id)
+            if status != store.SaveStatus.CHANGED:
+                return job
+            # Fired or edited between the read and the write: read it again (and compare again).
+        raise RediscronError(f"cron job {job_id!r}: the record kept changing during the write; try again")
+
+    def digest(self, job: RedisCronJob) -> str:
+        """A short fingerprint of ``job``'s definition (not of its timing): pass it to
+        [update()][update] as ``seen`` to refuse an edit made over someone else's."""
+        return digest(job)
 
     def enable(self, job_id: str) -> RedisCronJob:
         """Enable a job (it resumes at its next slot, without catching up; a quarantined job is tried again)."""
@@ -282,6 +301,12 @@ class Registry:
             for job, _enabled, _fields in planned:
                 pipe.exists(job.key)
             return [bool(there) for there in pipe.execute()]
+
+
+def digest(job: RedisCronJob) -> str:
+    """A fingerprint of ``job``'s definition fields as stored (its timing and counters left out)."""
+    fields = job._definition_fields(validate=False)
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def load_jobs(

@@ -96,10 +96,13 @@ def write(
     event: str = "updated",
     latest: datetime | None = None,
     source: Source = "hand",
+    revision: str | None = None,
 ) -> SaveStatus:
     """Save ``job``'s definition; on a ``pipeline``, queue it (no compare-and-set: nothing can be read first).
 
-    ``enabled``: "1", "0", or "" to keep the stored state.
+    ``enabled``: "1", "0", or "" to keep the stored state. ``revision``: write only over the
+    record at that revision (else ``SaveStatus.CHANGED``, nothing written); without it, a write
+    that raced a fire is read and sent again.
     """
     connection = job._connection()
     fields = job._definition_fields()  # validated before anything is read
@@ -112,6 +115,8 @@ def write(
         return SaveStatus.WRITTEN
     for _attempt in range(MAX_WRITE_ATTEMPTS):
         now, stored, expected = read_timing(connection, job.id, job.clock)
+        if revision is not None and expected != revision:
+            return SaveStatus.CHANGED
         call = save_call(
             job,
             fields,
@@ -125,7 +130,7 @@ def write(
             source=source,
         )
         status = job._saved(store.save(connection, call), now, latest)
-        if status != SaveStatus.CHANGED:
+        if status != SaveStatus.CHANGED or revision is not None:
             return status
         # A scheduler fired or someone edited between our read and write: read again.
     raise RediscronError(f"cron job {job.id!r}: the record kept changing during the write; try again")
