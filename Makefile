@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv test lint format demo docs bench bench-quick clean
+.PHONY: venv test lint format demo docs bench bench-quick clean browser
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "rediscron needs Python 3.10 or newer; set PYTHON=python3.x")'
@@ -23,11 +23,15 @@ MATRIX ?= 1
 # LINT=0 skips `make lint` (the matrix does: it lints once, here); COVERAGE= drops the coverage summary.
 LINT ?= 1
 COVERAGE ?= --cov=rediscron --cov-report=term:skip-covered
-test: $(if $(filter 0,$(LINT)),$(STAMP),lint)
+test: $(if $(filter 0,$(LINT)),$(STAMP),lint) browser
 	$(BIN)/python -m pytest $(COVERAGE) $(PYTEST_ARGS)
 ifneq ($(MATRIX),0)
 	@bash .ci/matrix
 endif
+
+# Debian's Chromium for the web page's browser tests: installed when missing and possible, else a loud warning.
+browser:
+	@bash tests/browser_setup.sh
 
 # The same checks as .pre-commit-config.yaml: lint, formatting (`make format` fixes it), types.
 LINTED := rediscron tests benchmarks examples

@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
             "imports",
             "stats",
             "testing",
+            "words",
         ],
         0,
     ),
@@ -45,8 +46,11 @@ LAYERS: dict[str, int] = {
     "scheduler": 6,
     # Surfaces.
     **dict.fromkeys(
-        ["cli", "cli.base", "cli.edit", "cli.run", "cli.schedules", "cli.watch", "core", "__main__", "__init__"], 7
+        ["cli", "cli.base", "cli.edit", "cli.run", "cli.schedules", "cli.watch", "cli.web", "core", "__main__"], 7
     ),
+    "__init__": 7,
+    # The web page: its reads (data), its routes (app), its factories (web).
+    **dict.fromkeys(["web.data", "web.app", "web"], 7),
 }
 
 

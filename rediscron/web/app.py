@@ -1,0 +1,494 @@
+"""The web page's routes: listing, a job's page, actions, live state; auth and CSRF.
+
+Every action goes through [Registry][rediscron.Registry], as the API and the CLI do, so every
+guarantee of theirs holds here. Nothing here imports job code or unpickles an RQ job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoPermissionError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ..clock import from_epoch
+from ..errors import EditConflict, InvalidJobError, JobNotFound, RediscronError
+from ..registry import Registry
+from ..schedule import zone
+from ..text import printable, relative
+from ..words import schedule_words
+from . import data
+
+log = logging.getLogger("rediscron.web")
+
+#: Says whether a request may write: given the request, True to allow (for an app's own login).
+Auth = Callable[[Request], bool]
+
+SESSION_COOKIE = "rqrcron_session"
+CSRF_COOKIE = "rqrcron_csrf"
+STALE_FORM = "The form's security check failed (it is stale, or came from another site); reload the page and try again."
+ACTIONS = ("enable", "disable", "trigger", "delete")
+STATIC = Path(__file__).parent / "static"
+#: What a finished action says on the page it leads to (a fixed text: nothing from the URL is shown).
+DONE = {
+    "enable": "Enabled: it runs from its next slot.",
+    "disable": "Disabled: no run is enqueued until it is enabled.",
+    "trigger": "Triggered: one run was enqueued now; the schedule is unchanged.",
+    "delete": "Deleted.",
+    "edit": "Saved.",
+    "login": "Signed in: you can change jobs.",
+    "logout": "Signed out.",
+}
+
+
+class Refused(Exception):
+    """A request refused, with why (shown on the page) and its HTTP status."""
+
+    def __init__(self, status: int, why: str) -> None:
+        self.status = status
+        self.why = why
+        super().__init__(why)
+
+
+class Site:
+    """What every route needs: the registry, the templates, and who may write."""
+
+    def __init__(
+        self,
+        connection: Redis,
+        token: str | None,
+        auth: Auth | None,
+        job_url: str | None,
+        title: str,
+    ) -> None:
+        self.registry = Registry(connection)
+        self.connection = connection
+        self.token = token or None
+        self.auth = auth
+        self.job_url = job_url
+        self.title = title
+        self.env = Environment(
+            loader=PackageLoader("rediscron.web", "templates"),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters["clean"] = lambda text: printable(str(text)) if text is not None else ""
+        self.env.globals.update(
+            when=when, ago=ago, relative=relative, to_json=_pretty, at=from_epoch, words=schedule_words
+        )
+
+    # -- who may write -------------------------------------------------------------------------
+
+    @property
+    def writable(self) -> bool:
+        """Whether write access is configured at all (else the page is read-only)."""
+        return self.token is not None or self.auth is not None
+
+    def _signature(self, nonce: str, purpose: str) -> str:
+        assert self.token is not None
+        return hmac.new(self.token.encode(), f"{purpose}:{nonce}".encode(), hashlib.sha256).hexdigest()
+
+    def session_for(self, nonce: str) -> str:
+        return f"{nonce}.{self._signature(nonce, 'session')}"
+
+    def may_write(self, request: Request) -> bool:
+        if self.auth is not None and self.auth(request):
+            return True
+        if self.token is None:
+            return False
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("bearer ") and hmac.compare_digest(header[7:].strip(), self.token):
+            return True
+        nonce, _, signature = request.cookies.get(SESSION_COOKIE, "").partition(".")
+        return bool(nonce) and hmac.compare_digest(signature, self._signature(nonce, "session"))
+
+    def check_write(self, request: Request, form: dict[str, str]) -> None:
+        """Refused unless write access is configured, granted to this request, and the CSRF check passes."""
+        if not self.writable:
+            raise Refused(
+                403,
+                "This page is read-only: start it with `rqrcron web --token ...` (or RQRCRON_WEB_TOKEN), "
+                "or pass token= or auth= to create_app(), to change jobs from it.",
+            )
+        check_origin(request)
+        if request.headers.get("authorization", "").lower().startswith("bearer "):
+            if not self.may_write(request):
+                raise Refused(403, "The token given is not the one this page was started with.")
+            return  # a header browsers never add on their own: no cross-site request carries it
+        cookie = request.cookies.get(CSRF_COOKIE, "")
+        if not cookie or not hmac.compare_digest(cookie, form.get("csrf", "")):
+            raise Refused(403, STALE_FORM)
+        if not self.may_write(request):
+            raise Refused(403, "Sign in with the page's token to change jobs.")
+
+    # -- rendering -------------------------------------------------------------------------------
+
+    def render(self, request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+        csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+        root = request.scope.get("root_path", "").rstrip("/")
+        page = self.env.get_template(template).render(
+            request=request,
+            root=root,
+            title=self.title,
+            csrf=csrf,
+            writable=self.writable,
+            can_write=self.may_write(request),
+            token_login=self.token is not None,
+            job_url=self.job_url_of,
+            **values,
+        )
+        response = HTMLResponse(page, status_code=status)
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
+            "frame-ancestors 'self'; form-action 'self'; base-uri 'none'"
+        )
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["Cache-Control"] = "no-store"
+        if CSRF_COOKIE not in request.cookies:
+            set_cookie(response, request, CSRF_COOKIE, csrf, http_only=False)
+        return response
+
+    def job_url_of(self, rq_job_id: str) -> str | None:
+        if not self.job_url:
+            return None
+        return self.job_url.replace("{id}", quote(rq_job_id, safe=""))
+
+
+def set_cookie(response: Response, request: Request, name: str, value: str, http_only: bool = True) -> None:
+    root = request.scope.get("root_path", "") or "/"
+    response.set_cookie(
+        name,
+        value,
+        path=root,
+        httponly=http_only,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+def check_origin(request: Request) -> None:
+    """Refuse a write whose Origin (or Referer) is another site's."""
+    origin = request.headers.get("origin") or request.headers.get("referer")
+    if not origin or origin == "null":
+        return  # not sent by every client; the CSRF token still has to match
+    host = request.headers.get("host", "")
+    if urlsplit(origin).netloc != host:
+        raise Refused(403, "The request came from another site; it was refused.")
+
+
+def when(moment: datetime | None, zone_name: str = "UTC") -> str:
+    """A moment in a zone, with UTC beside it when the zone is another."""
+    if moment is None:
+        return "-"
+    utc = moment.astimezone(timezone.utc)
+    if zone_name in ("", "UTC"):
+        return utc.strftime("%Y-%m-%d %H:%M:%S UTC")
+    local = moment.astimezone(zone(zone_name))
+    return f"{local.strftime('%Y-%m-%d %H:%M:%S %Z')} ({utc.strftime('%H:%M:%S UTC')})"
+
+
+def ago(moment: datetime | None, now: float) -> str:
+    return relative(moment.timestamp() - now) if moment is not None else ""
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=None, default=str)
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """A urlencoded form, each field's last value (no multipart: the page sends none)."""
+    body = (await request.body()).decode("utf-8", "replace")
+    return {name: values[-1] for name, values in parse_qs(body, keep_blank_values=True).items()}
+
+
+def _listing_query(request: Request) -> dict[str, str]:
+    params = request.query_params
+    return {
+        "state": params.get("state", "all") if params.get("state", "all") in data.STATES else "all",
+        "queue": params.get("queue", "")[:200],
+        "q": params.get("q", "")[:200],
+        "cursor": params.get("cursor", "")[:1200],
+    }
+
+
+def build(
+    connection: Redis,
+    token: str | None = None,
+    auth: Auth | None = None,
+    job_url: str | None = None,
+    title: str = "rediscron",
+) -> Starlette:
+    """The ASGI app (see [create_app()][rediscron.web.create_app])."""
+    site = Site(connection, token, auth, job_url, title)
+
+    def rows(request: Request) -> dict[str, Any]:
+        """One page of the listing the request's filters ask for, and what its links need."""
+        query = _listing_query(request)
+        listing = data.list_jobs(
+            site.registry, state=query["state"], queue=query["queue"], search=query["q"], cursor=query["cursor"]
+        )
+        return {
+            "listing": listing,
+            "query": query,
+            "more_url": lambda cursor: "?" + urlencode({**query, "cursor": cursor}),
+        }
+
+    def jobs_page(request: Request) -> Response:
+        return site.render(
+            request,
+            "jobs.html",
+            queues=_queues(connection),
+            done=DONE.get(request.query_params.get("done", "")),
+            panel=data.panel(connection),
+            marker=data.marker(connection),
+            **rows(request),
+        )
+
+    def rows_fragment(request: Request) -> Response:
+        return site.render(request, "_rows.html", **rows(request))
+
+    def state(request: Request) -> Response:
+        panel = data.panel(connection)
+        html = site.env.get_template("_panel.html").render(panel=panel, root=request.scope.get("root_path", ""))
+        counts = data.counts(connection)
+        return JSONResponse(
+            {
+                "marker": data.marker(connection, request.query_params.get("id", "")),
+                "now": data._now(connection),
+                "panel": html,
+                "counts": {"total": counts.total, "enabled": counts.enabled, "quarantined": counts.quarantined},
+            },
+            headers={"Cache-Control": "no-store"},
+        )
+
+    def job_page(request: Request) -> Response:
+        job_id = request.query_params.get("id", "")
+        detail = data.job_detail(site.registry, job_id)
+        return site.render(
+            request,
+            "job.html",
+            detail=detail,
+            done=DONE.get(request.query_params.get("done", "")),
+            panel=data.panel(connection),
+            marker=data.marker(connection, job_id),
+            job_id=job_id,
+        )
+
+    def job_fragment(request: Request) -> Response:
+        detail = data.job_detail(site.registry, request.query_params.get("id", ""))
+        return site.render(request, "_job_live.html", detail=detail)
+
+    def confirm_delete(request: Request) -> Response:
+        detail = data.job_detail(site.registry, request.query_params.get("id", ""))
+        return site.render(request, "delete.html", detail=detail)
+
+    async def action(request: Request) -> Response:
+        form = await read_form(request)
+        site.check_write(request, form)
+        job_id, verb = form.get("id", ""), form.get("action", "")
+        if verb not in ACTIONS:
+            raise Refused(400, f"Unknown action {verb!r}.")
+        await run_in_threadpool(_act, site.registry, verb, job_id)
+        log.info("web: %s %s", verb, printable(job_id))
+        if verb == "delete":
+            return RedirectResponse(f"{_root(request)}/?done=delete", status_code=303)
+        return RedirectResponse(f"{_root(request)}/job?{urlencode({'id': job_id, 'done': verb})}", status_code=303)
+
+    def edit_page(request: Request) -> Response:
+        detail = data.job_detail(site.registry, request.query_params.get("id", ""))
+        if detail.job is None:
+            why = f"The record of {detail.id!r} cannot be read ({detail.error}); delete it, or fix it with the API."
+            raise Refused(409, why)
+        return site.render(request, "edit.html", detail=detail, values=form_values(detail), error=None, conflict=None)
+
+    async def edit(request: Request) -> Response:
+        form = await read_form(request)
+        site.check_write(request, form)
+        job_id = form.get("id", "")
+        try:
+            changes = parse_edit(job_id, form)
+            await run_in_threadpool(lambda: site.registry.update(job_id, seen=form.get("seen") or None, **changes))
+        except (InvalidJobError, EditConflict) as exc:
+            detail = await run_in_threadpool(data.job_detail, site.registry, job_id)
+            conflict = isinstance(exc, EditConflict)
+            return site.render(
+                request,
+                "edit.html",
+                status=409 if conflict else 400,
+                detail=detail,
+                values=form,
+                error=str(exc),
+                conflict=form_values(detail) if conflict else None,
+            )
+        log.info("web: edit %s", printable(job_id))
+        return RedirectResponse(f"{_root(request)}/job?{urlencode({'id': job_id, 'done': 'edit'})}", status_code=303)
+
+    def login_page(request: Request) -> Response:
+        return site.render(request, "login.html", error=None)
+
+    async def login(request: Request) -> Response:
+        form = await read_form(request)
+        check_origin(request)
+        cookie = request.cookies.get(CSRF_COOKIE, "")
+        if not cookie or not hmac.compare_digest(cookie, form.get("csrf", "")):
+            raise Refused(403, STALE_FORM)
+        if site.token is None:
+            raise Refused(403, "This page has no token to sign in with.")
+        if not hmac.compare_digest(form.get("token", "").encode(), site.token.encode()):
+            wrong = "That is not the token this page was started with."
+            return site.render(request, "login.html", status=403, error=wrong)
+        response = RedirectResponse(f"{_root(request)}/?done=login", status_code=303)
+        set_cookie(response, request, SESSION_COOKIE, site.session_for(secrets.token_urlsafe(16)))
+        return response
+
+    async def logout(request: Request) -> Response:
+        form = await read_form(request)
+        check_origin(request)
+        if not hmac.compare_digest(request.cookies.get(CSRF_COOKIE, ""), form.get("csrf", "")):
+            raise Refused(403, STALE_FORM)
+        response = RedirectResponse(f"{_root(request)}/?done=logout", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path=request.scope.get("root_path", "") or "/")
+        return response
+
+    async def on_refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Refused)
+        return site.render(request, "error.html", status=exc.status, why=exc.why)
+
+    async def on_not_found(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, JobNotFound)
+        why = f"There is no cron job {exc.job_id!r} (it may have been deleted)."
+        return site.render(request, "error.html", status=404, why=why)
+
+    async def on_redis(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, NoPermissionError):
+            why = f"Redis refused a command to this page's user: {exc}"
+        elif isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
+            why = "Redis is unreachable; the page retries on its own."
+        else:
+            why = f"Redis answered with an error: {exc}"
+        if request.url.path.endswith(("/api/state", "/rows", "/job/live")):
+            return JSONResponse({"error": why}, status_code=503)
+        return site.render(request, "error.html", status=503, why=why)
+
+    async def on_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RediscronError)
+        return site.render(request, "error.html", status=400, why=str(exc))
+
+    routes = [
+        Route("/", jobs_page, name="jobs"),
+        Route("/rows", rows_fragment),
+        Route("/api/state", state),
+        Route("/job", job_page, name="job"),
+        Route("/job/live", job_fragment),
+        Route("/delete", confirm_delete),
+        Route("/edit", edit_page),
+        Route("/edit", edit, methods=["POST"]),
+        Route("/action", action, methods=["POST"]),
+        Route("/login", login_page),
+        Route("/login", login, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+    ]
+    return Starlette(
+        routes=routes,
+        exception_handlers={
+            Refused: on_refused,
+            JobNotFound: on_not_found,
+            RedisError: on_redis,
+            RediscronError: on_error,
+        },
+    )
+
+
+def _root(request: Request) -> str:
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
+def _queues(connection: Redis) -> list[str]:
+    """rq's own set of known queue names (small), for the queue filter's suggestions."""
+    from rq.queue import Queue
+
+    raw = connection.smembers(Queue.redis_queues_keys)
+    prefix = Queue.redis_queue_namespace_prefix
+    names = sorted(data._text(name)[len(prefix) :] for name in raw)
+    return names[:500]
+
+
+def _act(registry: Registry, verb: str, job_id: str) -> None:
+    if verb == "enable":
+        registry.enable(job_id)
+    elif verb == "disable":
+        registry.disable(job_id)
+    elif verb == "trigger":
+        registry.trigger(job_id)
+    elif not registry.delete(job_id):
+        raise JobNotFound(job_id)
+
+
+def form_values(detail: data.Detail) -> dict[str, str]:
+    """An edit form's fields, filled from the job as stored."""
+    job = detail.job
+    assert job is not None
+    return {
+        "kind": "cron" if job.cron else "interval",
+        "cron": job.cron or "",
+        "interval": str(job.interval or ""),
+        "timezone": job.timezone,
+        "args": json.dumps(list(job.args), ensure_ascii=False),
+        "kwargs": json.dumps(dict(job.kwargs), ensure_ascii=False),
+        "seen": detail.digest,
+    }
+
+
+def parse_edit(job_id: str, form: dict[str, str]) -> dict[str, Any]:
+    """The changes an edit form asks for; InvalidJobError names the field of a bad value."""
+    changes: dict[str, Any] = {}
+    kind = form.get("kind", "cron")
+    if kind == "cron":
+        changes["cron"] = form.get("cron", "").strip()
+        changes["interval"] = None
+        if not changes["cron"]:
+            raise InvalidJobError(job_id, "cron", "is empty; give a cron expression such as */5 * * * *")
+    elif kind == "interval":
+        text = form.get("interval", "").strip()
+        try:
+            changes["interval"] = int(text)
+        except ValueError:
+            raise InvalidJobError(job_id, "interval", f"must be a whole number of seconds, not {text!r}") from None
+        changes["cron"] = None
+    else:
+        raise InvalidJobError(job_id, "schedule", f"must be cron or interval, not {kind!r}")
+    changes["timezone"] = form.get("timezone", "UTC").strip() or "UTC"
+    for name, kind_of, empty in (("args", list, []), ("kwargs", dict, {})):
+        text = form.get(name, "").strip()
+        if not text:
+            changes[name] = empty
+            continue
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise InvalidJobError(job_id, name, f"is not valid JSON ({exc})") from None
+        if not isinstance(value, kind_of):
+            raise InvalidJobError(job_id, name, f"must be a JSON {'array' if kind_of is list else 'object'}")
+        changes[name] = value
+    return changes
