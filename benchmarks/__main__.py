@@ -18,10 +18,10 @@ from rich.table import Table
 
 from rediscron.testing import RedisServer
 
-from . import live, static
+from . import live, static, web
 from .common import Results, machine
 
-SECTIONS = ("register", "idle", "burst", "slot-burst", "propagation", "steady")
+SECTIONS = ("register", "idle", "burst", "slot-burst", "propagation", "steady", "web")
 COLUMNS = ("measure", "N", "rediscron", "rq CronScheduler", "floor: enqueue_many", "target", "")
 
 
@@ -75,6 +75,10 @@ def run(args: argparse.Namespace, url: str, results: Results, console: Console) 
     if "steady" in args.only:
         console.print(f"steady state, {args.seconds:.0f} s windows (edit propagation, busy, meanwhile)")
         live.steady(url, args.seconds, results, args.probes)
+    first: dict[str, float] = {}
+    for n in args.sizes if "web" in args.only else []:
+        console.print(f"web page, N={n:,}")
+        web.pages(url, n, results, first)
 
 
 def table(results: Results, title: str) -> Table:

@@ -1,4 +1,5 @@
-"""``make demo``: a scheduler, a worker, live edits from a second process, watched with ``rqrcron info``.
+"""``make demo``: a scheduler, a worker, live edits from a second process, watched with ``rqrcron info``
+and on the web page (``rqrcron web``, whose URL and token it prints).
 
 On a throwaway Redis (the ``redis-server`` on PATH, else the embedded one), or on
 ``REDIS_URL`` if set: the demo then writes only ``demo:*`` keys, the cron jobs below and
@@ -8,9 +9,12 @@ the live view runs (default 20). Ctrl-C at any point stops everything it started
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,7 +29,8 @@ from examples.tasks import greet
 from rediscron import RedisCronJob, RedisCronScheduler, keys
 from rediscron.lock import SchedulerLock
 from rediscron.store import delete as delete_job
-from rediscron.testing import RedisServer
+from rediscron.testing import RedisServer, free_port
+from rediscron.web import DEFAULT_PORT as DEMO_WEB_PORT
 
 ROOT = Path(__file__).resolve().parents[1]
 JOB_IDS = ("greet", "report", "standup", "nightly", "heartbeat")
@@ -143,6 +148,27 @@ def forget_queue(connection: Redis, name: str) -> None:
     queue.delete(delete_jobs=False)
 
 
+def start_web(children: Children, cli: list[str]) -> str:
+    """``rqrcron web`` beside the demo (when the ``web`` extra is installed): what to print about it."""
+    if importlib.util.find_spec("starlette") is None:
+        return "(The web page needs the 'web' extra: pip install 'rediscron[web]'.)\n"
+    port = DEMO_WEB_PORT if port_is_free(DEMO_WEB_PORT) else free_port()
+    token = secrets.token_urlsafe(9)
+    children.env["RQRCRON_WEB_TOKEN"] = token  # in the environment, not on the process list
+    children.start("web", [*cli, "web", "--port", str(port)])
+    children.env.pop("RQRCRON_WEB_TOKEN")
+    return f"Web page, while the demo runs: http://127.0.0.1:{port}/ (sign in with token {token})\n"
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def summary(connection: Redis) -> bool:
     """Print what happened; False if the worker ran nothing."""
     print("\nWhat the second process did while you watched:")
@@ -186,8 +212,10 @@ def main() -> int:
         )
         wait_for_scheduler(connection, scheduler, logs)
         children.start("worker", [str(Path(sys.executable).parent / "rq"), "worker", "--url", url, "demo"])
+        web = start_web(children, cli)
         print(
             f"Started a scheduler and an rq worker; a second process will edit, add and delete jobs.\n"
+            f"{web}"
             f"Watching `rqrcron info -R -i 1` for {seconds:.0f}s (Ctrl-C stops the demo)..."
         )
         time.sleep(1.5)

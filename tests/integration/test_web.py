@@ -349,3 +349,35 @@ def test_schedules_in_words() -> None:
     assert cron_words("0 9 1 1 *") is None  # left to the expression
     assert interval_words(300) == "every 5 minutes"
     assert interval_words(90061) == "every 25 h 1 min 1 s"
+
+
+def test_mounted_in_fastapi_as_the_docs_show(connection: redis.Redis, seeded: Registry) -> None:
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    app.mount("/cron", create_app(connection, token=TOKEN))
+    c = TestClient(app)
+    assert c.get("/cron/").status_code == 200
+    csrf = csrf_of(c, "/cron/login")
+    c.post("/cron/login", data={"token": TOKEN, "csrf": csrf})
+    done = c.post("/cron/action", data={"id": "metric:00", "action": "disable", "csrf": csrf})
+    assert done.status_code == 200 and done.url.path == "/cron/job" and not seeded.fetch("metric:00").enabled
+
+
+def test_mounted_in_flask_as_the_docs_show(connection: redis.Redis, seeded: Registry) -> None:
+    from flask import Flask
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+    app = Flask(__name__)
+    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {"/cron": create_wsgi_app(connection, token=TOKEN)})  # type: ignore[method-assign]
+    c = app.test_client()
+    page = c.get("/cron/")
+    assert page.status_code == 200 and b'href="/cron/job?id=metric%3A00"' in page.data
+    assert c.get("/cron/static/style.css").status_code == 200
+    assert c.get("/cron/job?id=report%3Adaily").status_code == 200
+    refused = c.post("/cron/action", data={"id": "metric:00", "action": "disable"})
+    assert refused.status_code == 403 and seeded.fetch("metric:00").enabled
+    allowed = c.post(
+        "/cron/action", data={"id": "metric:00", "action": "disable"}, headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    assert allowed.status_code == 303 and not seeded.fetch("metric:00").enabled

@@ -56,6 +56,7 @@ def test_the_demo_ends_cleanly_in_the_background(redis_url: str, connection: red
     assert demo.returncode == 0, out
     assert "Traceback" not in out
     assert "Each change reached the running scheduler" in out
+    assert "Web page, while the demo runs: http://127.0.0.1:" in out and "sign in with token" in out
     assert session_processes(demo.pid) == []
 
 
