@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# The extras the virtualenv gets (.ci/matrix's oldest run leaves out `frameworks`).
+EXTRAS ?= test,lint,frameworks
 
 .PHONY: venv test lint format demo docs bench bench-quick clean browser
 
@@ -12,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	@# setuptools warns at length about every editable install; the warning is not ours to fix.
-	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet -e '.[test,lint]'
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
 	@touch $(STAMP)
 
 venv: $(STAMP)

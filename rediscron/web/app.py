@@ -11,6 +11,7 @@ import hmac
 import json
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -59,6 +60,25 @@ DONE = {
 }
 
 
+#: How long the scheduler panel is reused for every open page (seconds).
+PANEL_REFRESH = 0.8
+
+
+class Fresh:
+    """One value, reused until it is ``ttl`` seconds old (thread-safe enough: a race reads twice)."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._value: str | None = None
+        self._at = 0.0
+
+    def get(self) -> str | None:
+        return self._value if time.monotonic() - self._at < self.ttl else None
+
+    def put(self, value: str) -> None:
+        self._value, self._at = value, time.monotonic()
+
+
 class Refused(Exception):
     """A request refused, with why (shown on the page) and its HTTP status."""
 
@@ -91,6 +111,7 @@ class Site:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        self.panel_cache = Fresh(PANEL_REFRESH)
         self.env.filters["clean"] = lambda text: printable(str(text)) if text is not None else ""
         self.env.globals.update(
             when=when, ago=ago, relative=relative, to_json=_pretty, at=from_epoch, words=schedule_words
@@ -268,15 +289,17 @@ def build(
         return site.render(request, "_rows.html", **rows(request))
 
     def state(request: Request) -> Response:
-        panel = data.panel(connection)
-        html = site.env.get_template("_panel.html").render(panel=panel, root=request.scope.get("root_path", ""))
-        counts = data.counts(connection)
+        # The panel reads the recent fires (up to 5,000): read once for all the open pages, at most
+        # every PANEL_REFRESH seconds. The marker is read for each (it is what makes a page refresh).
+        panel = site.panel_cache.get()
+        if panel is None:
+            panel = site.env.get_template("_panel.html").render(panel=data.panel(connection))
+            site.panel_cache.put(panel)
         return JSONResponse(
             {
                 "marker": data.marker(connection, request.query_params.get("id", "")),
                 "now": data._now(connection),
-                "panel": html,
-                "counts": {"total": counts.total, "enabled": counts.enabled, "quarantined": counts.quarantined},
+                "panel": panel,
             },
             headers={"Cache-Control": "no-store"},
         )

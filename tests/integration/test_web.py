@@ -283,7 +283,7 @@ def test_registry_update_with_a_stale_digest_raises(registry: Registry) -> None:
 def test_the_state_endpoint_moves_on_edits_and_fires(connection: redis.Redis, seeded: Registry) -> None:
     c = client(connection)
     first = c.get("/api/state").json()
-    assert set(first) == {"marker", "now", "panel", "counts"} and first["counts"]["total"] == 13
+    assert set(first) == {"marker", "now", "panel"} and "Leader" in first["panel"]
     on_its_page = c.get("/api/state", params={"id": "metric:00"}).json()
     seeded.trigger("metric:00")  # a run by hand: on the job's own page
     assert c.get("/api/state", params={"id": "metric:00"}).json()["marker"] != on_its_page["marker"]
@@ -352,7 +352,7 @@ def test_schedules_in_words() -> None:
 
 
 def test_mounted_in_fastapi_as_the_docs_show(connection: redis.Redis, seeded: Registry) -> None:
-    from fastapi import FastAPI
+    FastAPI = pytest.importorskip("fastapi", reason="the `frameworks` extra is not installed").FastAPI
 
     app = FastAPI()
     app.mount("/cron", create_app(connection, token=TOKEN))
@@ -365,7 +365,7 @@ def test_mounted_in_fastapi_as_the_docs_show(connection: redis.Redis, seeded: Re
 
 
 def test_mounted_in_flask_as_the_docs_show(connection: redis.Redis, seeded: Registry) -> None:
-    from flask import Flask
+    Flask = pytest.importorskip("flask", reason="the `frameworks` extra is not installed").Flask
     from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
     app = Flask(__name__)
