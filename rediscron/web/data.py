@@ -30,8 +30,9 @@ from ..status import Status, read_status
 #: The states a listing filters on.
 STATES = ("all", "enabled", "disabled", "quarantined", "ended")
 PAGE_SIZE = 50
-#: At most this many ids are looked at to fill one page of a filtered listing.
+#: At most this many ids are looked at to fill one page of a filtered listing, and of a search.
 SCAN_BUDGET = 5000
+SEARCH_BUDGET = 100_000
 _CHUNK = 500
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 #: A set-scan cursor: SSCAN's position, and the last id shown of the chunk it returns (to skip up to).
@@ -156,7 +157,7 @@ def list_jobs(
     search: str = "",
     cursor: str = "",
     limit: int = PAGE_SIZE,
-    budget: int = SCAN_BUDGET,
+    budget: int | None = None,
 ) -> Listing:
     """One page of jobs matching the filters, and where the next page starts.
 
@@ -169,6 +170,9 @@ def list_jobs(
         cursor = "s:0" if search or state in ("disabled", "ended") else "z:0"
     picked: list[tuple[str, str, str]] = []
     scanned = 0
+    if budget is None:
+        # A search is matched by Redis (SSCAN MATCH): examining an id costs far less than reading its fields.
+        budget = SEARCH_BUDGET if search else SCAN_BUDGET
     while cursor and len(picked) < limit and scanned < budget:
         phase, _, position = cursor.partition(":")
         if phase == "z":
@@ -177,8 +181,12 @@ def list_jobs(
             raw = connection.zrangebyscore(keys.schedule(), lo, hi, start=offset, num=_CHUNK)
             ids = store.decode_ids(cast(list[Any], raw))[0]
             scanned += len(raw)
-            # Past the index's end, the rest (disabled, ended) are only in the id set.
-            cursor = f"z:{offset + len(raw)}" if len(raw) == _CHUNK else ("s:0" if state == "all" else "")
+            if len(raw) == _CHUNK:
+                cursor = f"z:{offset + len(raw)}"
+            else:
+                # Past the index's end; the rest (disabled, ended) are only in the id set, if any.
+                rest = state == "all" and connection.scard(keys.ids()) > connection.zcard(keys.schedule())
+                cursor = "s:0" if rest else ""
             in_index = True
         else:
             match = _SET_CURSOR.match(position)
@@ -189,7 +197,7 @@ def list_jobs(
             ids = store.decode_ids(list(raw_ids))[0]
             if skip_to is not None and skip_to in ids:
                 ids = ids[ids.index(skip_to) + 1 :]  # shown on the page before
-            scanned += max(len(raw_ids), 1)
+            scanned += _CHUNK  # SSCAN examines about COUNT entries, whatever MATCH keeps
             cursor = f"s:{next_position}" if int(next_position) else ""
             in_index = False
         for job_id, job_state, job_queue in _classify(connection, ids):

@@ -381,3 +381,17 @@ def test_mounted_in_flask_as_the_docs_show(connection: redis.Redis, seeded: Regi
         "/cron/action", data={"id": "metric:00", "action": "disable"}, headers={"Authorization": f"Bearer {TOKEN}"}
     )
     assert allowed.status_code == 303 and not seeded.fetch("metric:00").enabled
+
+
+def test_a_filter_stops_at_its_budget_and_says_it_can_look_further(connection: redis.Redis, registry: Registry) -> None:
+    many = [{"func": "tests.jobs.noop", "queue_name": "q", "id": f"b:{i}", "interval": 60} for i in range(5600)]
+    registry.register_many(many)
+    c = client(connection)
+    page = c.get("/", params={"queue": "nowhere"})
+    assert "None of the 5,000 jobs looked at for this page match" in page.text
+    for _ in range(5):
+        further = re.search(r'href="(\?[^"]+)">Look further', page.text)
+        if further is None:
+            break
+        page = c.get("/" + further.group(1).replace("&amp;", "&"))
+    assert "No cron jobs match these filters" in page.text and "Look further" not in page.text
