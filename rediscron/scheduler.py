@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from inspect import signature
@@ -35,6 +34,7 @@ from .job import RedisCronJob
 from .leadership import Leadership, pid_namespace
 from .logs import fields
 from .lookahead import LOOKAHEAD, LookAhead
+from .passes import Pass
 from .presence import SCHEDULER_HASH_TTL, Presence
 from .registry import REGISTER_ARGUMENTS, Registry
 from .runner import Runner
@@ -45,8 +45,6 @@ __all__ = ["LOOKAHEAD", "QUARANTINE_RETRY_INTERVAL", "RedisCronScheduler"]
 
 #: rq's own cron tools read the scheduler hash's ``cron_jobs`` field: it lists the soonest enabled jobs, this many.
 MAX_JOBS_IN_SCHEDULER_HASH = 1000
-#: The loop does its monitoring chores (the scheduler hash) only when the next wake is at least this far.
-IDLE_ENOUGH = 0.25
 
 
 class RedisCronScheduler(CronScheduler):
@@ -154,8 +152,18 @@ class RedisCronScheduler(CronScheduler):
         )
         #: The scheduler hash and rq's scheduler registry, where rq's tools see this scheduler.
         self.presence = Presence(connection, self.key, self.name, self.stats, self.log)
-        #: The change marker last read.
-        self._marker: str | None = None
+        #: One pass of the loop (run_once()); the heartbeat and the hash's save are this scheduler's own steps.
+        self.passes = Pass(
+            self.dispatch,
+            self.lookahead,
+            self.leadership,
+            self.presence,
+            self._listener,
+            max_sleep=lambda: self.max_sleep_interval,
+            heartbeat=lambda: self.heartbeat(),
+            save=lambda: self.save(),
+            log=self.log,
+        )
         #: Who took the lock when start() returned because another scheduler held it (not a requested stop).
         self.superseded_by: str | None = None
         #: While load_config_from_file() runs: a job without id or name gets its function's path.
@@ -392,22 +400,10 @@ class RedisCronScheduler(CronScheduler):
         now, _marker, upcoming, due = self._tick()
         if due:
             return 0.0
-        return self._sleep_for(now, upcoming)
-
-    def _sleep_for(self, now: float, upcoming: float | None) -> float:
-        sleep = self.max_sleep_interval if upcoming is None else max(0.0, upcoming - now)
-        return min(sleep, self.max_sleep_interval)
+        return self.passes.sleep_for(now, upcoming)
 
     def _tick(self, lookahead: float = 0.0) -> Tick:
-        """A tick of the index (`Dispatch.tick`), noting whether the registry changed since the last one."""
-        tick = self.dispatch.tick(lookahead)
-        if tick.marker != self._marker:
-            if self._marker is not None:
-                # The first reading follows register_birth(), which has just written the scheduler hash.
-                self.log.debug("Registry changed (marker %s -> %s)", self._marker, tick.marker)
-                self.presence.dirty = True
-            self._marker = tick.marker
-        return tick
+        return self.passes.tick(lookahead)
 
     def retry_quarantined(self) -> list[str]:
         """Re-read quarantined jobs and lift the quarantine of those that can be used now; return their ids.
@@ -619,55 +615,7 @@ class RedisCronScheduler(CronScheduler):
         It needs the lock ([register_birth()][register_birth]); the loop also heartbeats between passes.
         For tests and embedding (with the ``clock`` argument, time moves only when the test moves it).
         """
-        return self._pass()
-
-    def _pass(self) -> float:
-        """One pass: fire what is due, build what is about to be; return how long to wait before the next."""
-        if self.leadership.master_moved():
-            self._listener.resubscribe()
-            # Built against the old master's clock and records: build again from the new one.
-            self.lookahead.reset()
-            self.heartbeat()
-        if self.leadership.may_have_expired():
-            # Our lock may have expired unnoticed (a long pause); re-check it before firing.
-            self.heartbeat()
-        lookahead, dispatch = self.lookahead, self.dispatch
-        if lookahead.runs:
-            lookahead.fire(dispatch.estimated_now())
-        if dispatch.retry_due():
-            dispatch.retry_quarantined()
-        now, _marker, upcoming, entries = self._tick(lookahead.seconds)
-        due = [entry for entry in entries if float(entry.score) <= now]
-        _fired, more = dispatch.fire_due(now, due)
-        held = self.leadership.fence is not None
-        if more or (due and not held):
-            return 0.0
-        if not due and entries and held:
-            lookahead.build(entries)
-            soonest = lookahead.soonest()
-            if soonest is not None:
-                upcoming = soonest if upcoming is None else min(upcoming, soonest)
-        elif not entries and upcoming is not None:
-            # Nothing within the look-ahead yet: wake when the next slot enters it, to build its runs in time.
-            upcoming -= lookahead.seconds
-        if dispatch.stale:
-            # A job changed between read and fire; it is still due, so look again shortly.
-            return 0.01
-        if dispatch.advanced_to is not None:
-            # The slots just fired moved on; their next one may come before anything read in the tick.
-            # Fired cold, they were not built ahead: wake in time to build their next run.
-            advanced = dispatch.advanced_to - lookahead.seconds
-            upcoming = advanced if upcoming is None else min(upcoming, advanced)
-        # Building runs ahead takes time: count the wait from now, not from the tick.
-        sleep = self._sleep_for(dispatch.estimated_now(), upcoming)
-        # rq's and django-rq's cron pages read next/latest runs from the scheduler hash: refresh it after fires.
-        if self.presence.due(idle=sleep > IDLE_ENOUGH):
-            # Monitoring only, and it reads up to 1,000 jobs: done while idle, not between a slot's fires
-            # (unless the loop has not been idle for a minute).
-            self.save()
-            sleep = self._sleep_for(dispatch.estimated_now(), upcoming)
-        until_heartbeat = max(0.0, self.leadership.next_heartbeat - time.monotonic())
-        return min(sleep, until_heartbeat)
+        return self.passes.run()
 
 
 def _check_settings(lock_ttl: object, max_sleep_interval: object, batch_size: object, wait_replicas: object) -> None:

@@ -41,7 +41,7 @@ LAYERS: dict[str, int] = {
     # What works on jobs: the registry, planning a slot, building a fire.
     **dict.fromkeys(["registry", "catchup", "enqueue"], 4),
     # The scheduler's parts, and the readers of the registry.
-    **dict.fromkeys(["leadership", "presence", "dispatch", "lookahead", "runner"], 5),
+    **dict.fromkeys(["leadership", "presence", "dispatch", "lookahead", "passes", "runner"], 5),
     **dict.fromkeys(["sync", "view", "status", "metrics"], 5),
     "scheduler": 6,
     # Surfaces.
