@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import logging
 import math
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -35,6 +36,9 @@ def rq_job_id(cron_id: str, slot: int) -> str:
     """The RQ job id of one slot: the same for every scheduler, so a slot is enqueued at most once."""
     digest = hashlib.sha1(cron_id.encode("utf-8")).hexdigest()[:16]
     return f"cron-{digest}-{slot}"
+
+
+log = logging.getLogger("rediscron.job")
 
 
 class RedisCronJob(CronJob):
@@ -728,7 +732,13 @@ class RedisCronJob(CronJob):
             enqueued_at = job.enqueued_at or datetime.now(timezone.utc)
             pipe.zadd(history, {job.id: enqueued_at.timestamp()})
             pipe.zremrangebyrank(history, 0, -(HISTORY_LENGTH + 1))
-            pipe.execute()
+            replies = pipe.execute(raise_on_error=False)
+        for reply in replies[:-2]:
+            if isinstance(reply, Exception):
+                raise reply
+        if any(isinstance(reply, Exception) for reply in replies[-2:]):
+            # The run is enqueued (a transaction does not roll back): say so, rather than fail and be retried.
+            log.warning("cron job %r: run %s enqueued; its history %s could not be written", self.id, job.id, history)
         return job
 
     def trigger(self, allow_import: ImportAllowlist | None = None) -> Job:

@@ -17,7 +17,7 @@ Example (Flask)::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from redis import Redis
@@ -45,6 +45,7 @@ def create_app(
     auth: Callable[[Request], bool] | None = None,
     job_url: str | None = None,
     title: str = "rediscron",
+    allowed_hosts: Sequence[str] | None = None,
 ) -> Starlette:
     """The web page as an ASGI app; mount it under any path.
 
@@ -57,13 +58,15 @@ def create_app(
     :param job_url: A pattern linking each RQ job id of the history to another page, ``{id}`` standing
         for the id: for rq-dashboard, ``http://localhost:9181/0/view/job/{id}``.
     :param title: The page's title.
+    :param allowed_hosts: The host names the page answers to (others get 400), against DNS rebinding;
+        None: any (the app it is mounted in decides).
     :raises ImportError: The ``web`` extra is not installed.
     """
     try:
         from .app import build
     except ImportError as exc:  # pragma: no cover - the extra is installed in the tests
         raise _missing(exc) from exc
-    return build(connection, token=token, auth=auth, job_url=job_url, title=title)
+    return build(connection, token=token, auth=auth, job_url=job_url, title=title, allowed_hosts=allowed_hosts)
 
 
 def create_wsgi_app(
@@ -73,6 +76,7 @@ def create_wsgi_app(
     auth: Callable[[Request], bool] | None = None,
     job_url: str | None = None,
     title: str = "rediscron",
+    allowed_hosts: Sequence[str] | None = None,
 ) -> Any:
     """The web page as a WSGI app (for Flask, Django or any WSGI server), with the same options as
     [create_app()][rediscron.web.create_app]."""
@@ -80,4 +84,5 @@ def create_wsgi_app(
         from a2wsgi import ASGIMiddleware
     except ImportError as exc:  # pragma: no cover
         raise _missing(exc) from exc
-    return ASGIMiddleware(create_app(connection, token, auth=auth, job_url=job_url, title=title))  # type: ignore[arg-type]
+    app = create_app(connection, token, auth=auth, job_url=job_url, title=title, allowed_hosts=allowed_hosts)
+    return ASGIMiddleware(app)  # type: ignore[arg-type]

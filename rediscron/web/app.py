@@ -6,17 +6,15 @@ guarantee of theirs holds here. Nothing here imports job code or unpickles an RQ
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from redis import Redis
@@ -25,6 +23,8 @@ from redis.exceptions import NoPermissionError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -34,18 +34,14 @@ from ..clock import from_epoch
 from ..errors import EditConflict, InvalidJobError, JobNotFound, RediscronError
 from ..registry import Registry
 from ..schedule import zone
-from ..text import printable, relative
+from ..text import printable, relative, shorten, to_json
 from ..words import schedule_words
 from . import data
+from .auth import CSRF_COOKIE, SESSION_COOKIE, SESSION_SECONDS, Auth, Guard, Refused, read_form
 
 log = logging.getLogger("rediscron.web")
 
-#: Says whether a request may write: given the request, True to allow (for an app's own login).
-Auth = Callable[[Request], bool]
 
-SESSION_COOKIE = "rqrcron_session"
-CSRF_COOKIE = "rqrcron_csrf"
-STALE_FORM = "The form's security check failed (it is stale, or came from another site); reload the page and try again."
 ACTIONS = ("enable", "disable", "trigger", "delete")
 STATIC = Path(__file__).parent / "static"
 #: What a finished action says on the page it leads to (a fixed text: nothing from the URL is shown).
@@ -79,15 +75,6 @@ class Fresh:
         self._value, self._at = value, time.monotonic()
 
 
-class Refused(Exception):
-    """A request refused, with why (shown on the page) and its HTTP status."""
-
-    def __init__(self, status: int, why: str) -> None:
-        self.status = status
-        self.why = why
-        super().__init__(why)
-
-
 class Site:
     """What every route needs: the registry, the templates, and who may write."""
 
@@ -101,8 +88,7 @@ class Site:
     ) -> None:
         self.registry = Registry(connection)
         self.connection = connection
-        self.token = token or None
-        self.auth = auth
+        self.guard = Guard(token, auth)
         self.job_url = job_url
         self.title = title
         self.env = Environment(
@@ -114,66 +100,23 @@ class Site:
         self.panel_cache = Fresh(PANEL_REFRESH)
         self.env.filters["clean"] = lambda text: printable(str(text)) if text is not None else ""
         self.env.globals.update(
-            when=when, ago=ago, relative=relative, to_json=_pretty, at=from_epoch, words=schedule_words
+            when=when, ago=ago, relative=relative, to_json=_pretty, at=_moment, words=schedule_words
         )
-
-    # -- who may write -------------------------------------------------------------------------
-
-    @property
-    def writable(self) -> bool:
-        """Whether write access is configured at all (else the page is read-only)."""
-        return self.token is not None or self.auth is not None
-
-    def _signature(self, nonce: str, purpose: str) -> str:
-        assert self.token is not None
-        return hmac.new(self.token.encode(), f"{purpose}:{nonce}".encode(), hashlib.sha256).hexdigest()
-
-    def session_for(self, nonce: str) -> str:
-        return f"{nonce}.{self._signature(nonce, 'session')}"
-
-    def may_write(self, request: Request) -> bool:
-        if self.auth is not None and self.auth(request):
-            return True
-        if self.token is None:
-            return False
-        header = request.headers.get("authorization", "")
-        if header.lower().startswith("bearer ") and hmac.compare_digest(header[7:].strip(), self.token):
-            return True
-        nonce, _, signature = request.cookies.get(SESSION_COOKIE, "").partition(".")
-        return bool(nonce) and hmac.compare_digest(signature, self._signature(nonce, "session"))
-
-    def check_write(self, request: Request, form: dict[str, str]) -> None:
-        """Refused unless write access is configured, granted to this request, and the CSRF check passes."""
-        if not self.writable:
-            raise Refused(
-                403,
-                "This page is read-only: start it with `rqrcron web --token ...` (or RQRCRON_WEB_TOKEN), "
-                "or pass token= or auth= to create_app(), to change jobs from it.",
-            )
-        check_origin(request)
-        if request.headers.get("authorization", "").lower().startswith("bearer "):
-            if not self.may_write(request):
-                raise Refused(403, "The token given is not the one this page was started with.")
-            return  # a header browsers never add on their own: no cross-site request carries it
-        cookie = request.cookies.get(CSRF_COOKIE, "")
-        if not cookie or not hmac.compare_digest(cookie, form.get("csrf", "")):
-            raise Refused(403, STALE_FORM)
-        if not self.may_write(request):
-            raise Refused(403, "Sign in with the page's token to change jobs.")
 
     # -- rendering -------------------------------------------------------------------------------
 
     def render(self, request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
-        csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+        cookie = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+        csrf = self.guard.csrf_for(request, cookie)
         root = request.scope.get("root_path", "").rstrip("/")
         page = self.env.get_template(template).render(
             request=request,
             root=root,
             title=self.title,
             csrf=csrf,
-            writable=self.writable,
-            can_write=self.may_write(request),
-            token_login=self.token is not None,
+            writable=self.guard.writable,
+            can_write=self.guard.may_write(request),
+            token_login=self.guard.token is not None,
             job_url=self.job_url_of,
             **values,
         )
@@ -186,7 +129,7 @@ class Site:
         response.headers["Referrer-Policy"] = "same-origin"
         response.headers["Cache-Control"] = "no-store"
         if CSRF_COOKIE not in request.cookies:
-            set_cookie(response, request, CSRF_COOKIE, csrf, http_only=False)
+            set_cookie(response, request, CSRF_COOKIE, cookie, http_only=False)
         return response
 
     def job_url_of(self, rq_job_id: str) -> str | None:
@@ -195,26 +138,19 @@ class Site:
         return self.job_url.replace("{id}", quote(rq_job_id, safe=""))
 
 
-def set_cookie(response: Response, request: Request, name: str, value: str, http_only: bool = True) -> None:
+def set_cookie(
+    response: Response, request: Request, name: str, value: str, http_only: bool = True, max_age: int | None = None
+) -> None:
     root = request.scope.get("root_path", "") or "/"
     response.set_cookie(
         name,
         value,
+        max_age=max_age,
         path=root,
         httponly=http_only,
         samesite="strict",
         secure=request.url.scheme == "https",
     )
-
-
-def check_origin(request: Request) -> None:
-    """Refuse a write whose Origin (or Referer) is another site's."""
-    origin = request.headers.get("origin") or request.headers.get("referer")
-    if not origin or origin == "null":
-        return  # not sent by every client; the CSRF token still has to match
-    host = request.headers.get("host", "")
-    if urlsplit(origin).netloc != host:
-        raise Refused(403, "The request came from another site; it was refused.")
 
 
 def when(moment: datetime | None, zone_name: str = "UTC") -> str:
@@ -228,18 +164,20 @@ def when(moment: datetime | None, zone_name: str = "UTC") -> str:
     return f"{local.strftime('%Y-%m-%d %H:%M:%S %Z')} ({utc.strftime('%H:%M:%S UTC')})"
 
 
+def _moment(epoch: float) -> datetime | None:
+    """The moment of an epoch time, or None for one no date can hold (a hostile history entry)."""
+    try:
+        return from_epoch(epoch)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
 def ago(moment: datetime | None, now: float) -> str:
     return relative(moment.timestamp() - now) if moment is not None else ""
 
 
 def _pretty(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=None, default=str)
-
-
-async def read_form(request: Request) -> dict[str, str]:
-    """A urlencoded form, each field's last value (no multipart: the page sends none)."""
-    body = (await request.body()).decode("utf-8", "replace")
-    return {name: values[-1] for name, values in parse_qs(body, keep_blank_values=True).items()}
 
 
 def _listing_query(request: Request) -> dict[str, str]:
@@ -258,6 +196,7 @@ def build(
     auth: Auth | None = None,
     job_url: str | None = None,
     title: str = "rediscron",
+    allowed_hosts: Sequence[str] | None = None,
 ) -> Starlette:
     """The ASGI app (see [create_app()][rediscron.web.create_app])."""
     site = Site(connection, token, auth, job_url, title)
@@ -326,8 +265,9 @@ def build(
         return site.render(request, "delete.html", detail=detail)
 
     async def action(request: Request) -> Response:
+        site.guard.check_writer(request)
         form = await read_form(request)
-        site.check_write(request, form)
+        site.guard.check_write(request, form)
         job_id, verb = form.get("id", ""), form.get("action", "")
         if verb not in ACTIONS:
             raise Refused(400, f"Unknown action {verb!r}.")
@@ -345,8 +285,9 @@ def build(
         return site.render(request, "edit.html", detail=detail, values=form_values(detail), error=None, conflict=None)
 
     async def edit(request: Request) -> Response:
+        site.guard.check_writer(request)
         form = await read_form(request)
-        site.check_write(request, form)
+        site.guard.check_write(request, form)
         job_id = form.get("id", "")
         try:
             changes = parse_edit(job_id, form)
@@ -370,25 +311,22 @@ def build(
         return site.render(request, "login.html", error=None)
 
     async def login(request: Request) -> Response:
-        form = await read_form(request)
-        check_origin(request)
-        cookie = request.cookies.get(CSRF_COOKIE, "")
-        if not cookie or not hmac.compare_digest(cookie, form.get("csrf", "")):
-            raise Refused(403, STALE_FORM)
-        if site.token is None:
+        if site.guard.token is None:
             raise Refused(403, "This page has no token to sign in with.")
-        if not hmac.compare_digest(form.get("token", "").encode(), site.token.encode()):
+        form = await read_form(request)
+        site.guard.check_form(request, form)
+        if not site.guard.sign_in(request, form.get("token", "")):
             wrong = "That is not the token this page was started with."
             return site.render(request, "login.html", status=403, error=wrong)
+        log.info("web: signed in from %s", request.client.host if request.client else "?")
         response = RedirectResponse(f"{_root(request)}/?done=login", status_code=303)
-        set_cookie(response, request, SESSION_COOKIE, site.session_for(secrets.token_urlsafe(16)))
+        set_cookie(response, request, SESSION_COOKIE, site.guard.new_session(), max_age=SESSION_SECONDS)
         return response
 
     async def logout(request: Request) -> Response:
         form = await read_form(request)
-        check_origin(request)
-        if not hmac.compare_digest(request.cookies.get(CSRF_COOKIE, ""), form.get("csrf", "")):
-            raise Refused(403, STALE_FORM)
+        site.guard.check_form(request, form)
+        site.guard.end_session(request)
         response = RedirectResponse(f"{_root(request)}/?done=logout", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path=request.scope.get("root_path", "") or "/")
         return response
@@ -403,15 +341,18 @@ def build(
         return site.render(request, "error.html", status=404, why=why)
 
     async def on_redis(request: Request, exc: Exception) -> Response:
+        unreachable = isinstance(exc, (RedisConnectionError, RedisTimeoutError))
         if isinstance(exc, NoPermissionError):
             why = f"Redis refused a command to this page's user: {exc}"
-        elif isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
-            why = "Redis is unreachable; the page retries on its own."
+        elif unreachable and request.method == "POST":
+            why = "Redis is unreachable: nothing was changed. Try again once it is back."
+        elif unreachable:
+            why = "Redis is unreachable; this page reloads by itself once it is back."
         else:
-            why = f"Redis answered with an error: {exc}"
+            why = f"Redis answered with an error: {shorten(printable(str(exc)), 300)}"
         if request.url.path.endswith(("/api/state", "/rows", "/job/live")):
             return JSONResponse({"error": why}, status_code=503)
-        return site.render(request, "error.html", status=503, why=why)
+        return site.render(request, "error.html", status=503, why=why, retry=unreachable and request.method == "GET")
 
     async def on_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RediscronError)
@@ -434,6 +375,7 @@ def build(
     ]
     return Starlette(
         routes=routes,
+        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))] if allowed_hosts else [],
         exception_handlers={
             Refused: on_refused,
             JobNotFound: on_not_found,
@@ -451,7 +393,12 @@ def _queues(connection: Redis) -> list[str]:
     """rq's own set of known queue names (small), for the queue filter's suggestions."""
     from rq.queue import Queue
 
-    raw = connection.smembers(Queue.redis_queues_keys)
+    try:
+        raw = connection.srandmember(Queue.redis_queues_keys, 500) or []
+    except (RedisConnectionError, RedisTimeoutError):
+        raise
+    except RedisError:
+        return []  # rq's own key, of another type: only the suggestions go
     prefix = Queue.redis_queue_namespace_prefix
     names = sorted(data._text(name)[len(prefix) :] for name in raw)
     return names[:500]
@@ -477,8 +424,9 @@ def form_values(detail: data.Detail) -> dict[str, str]:
         "cron": job.cron or "",
         "interval": str(job.interval or ""),
         "timezone": job.timezone,
-        "args": json.dumps(list(job.args), ensure_ascii=False),
-        "kwargs": json.dumps(dict(job.kwargs), ensure_ascii=False),
+        # Escaped as \uXXXX where a character would be invisible or reorder the text; reads back the same.
+        "args": to_json(list(job.args)),
+        "kwargs": to_json(dict(job.kwargs)),
         "seen": detail.digest,
     }
 
@@ -494,10 +442,12 @@ def parse_edit(job_id: str, form: dict[str, str]) -> dict[str, Any]:
             raise InvalidJobError(job_id, "cron", "is empty; give a cron expression such as */5 * * * *")
     elif kind == "interval":
         text = form.get("interval", "").strip()
-        try:
-            changes["interval"] = int(text)
-        except ValueError:
-            raise InvalidJobError(job_id, "interval", f"must be a whole number of seconds, not {text!r}") from None
+        if not (text.isascii() and text.isdigit()):
+            shown = shorten(text, 40)
+            raise InvalidJobError(job_id, "interval", f"must be a whole number of seconds, not {shown!r}")
+        if len(text) > 12:
+            raise InvalidJobError(job_id, "interval", f"must be at most 100 years of seconds, not {len(text)} digits")
+        changes["interval"] = int(text)
         changes["cron"] = None
     else:
         raise InvalidJobError(job_id, "schedule", f"must be cron or interval, not {kind!r}")
@@ -511,6 +461,8 @@ def parse_edit(job_id: str, form: dict[str, str]) -> dict[str, Any]:
             value = json.loads(text)
         except ValueError as exc:
             raise InvalidJobError(job_id, name, f"is not valid JSON ({exc})") from None
+        except RecursionError:
+            raise InvalidJobError(job_id, name, "is nested too deeply") from None
         if not isinstance(value, kind_of):
             raise InvalidJobError(job_id, name, f"must be a JSON {'array' if kind_of is list else 'object'}")
         changes[name] = value

@@ -16,6 +16,9 @@ from datetime import datetime
 from typing import Any, cast
 
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import cron_scheduler_registry
 
 from .. import keys, store
@@ -26,6 +29,7 @@ from ..history import HistoryEntry
 from ..job import RedisCronJob
 from ..registry import Registry
 from ..status import Status, read_status
+from ..text import printable
 
 #: The states a listing filters on.
 STATES = ("all", "enabled", "disabled", "quarantined", "ended")
@@ -36,7 +40,10 @@ SEARCH_BUDGET = 100_000
 _CHUNK = 500
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 #: A set-scan cursor: SSCAN's position, and the last id shown of the chunk it returns (to skip up to).
-_SET_CURSOR = re.compile(r"(\d+)(?:/(.*))?$", re.DOTALL)
+_SET_CURSOR = re.compile(r"([0-9]{1,20})(?:/(.*))?$", re.DOTALL)
+_OFFSET = re.compile(r"[0-9]{1,12}$")
+#: Standbys the panel names (the others are counted).
+STANDBYS_SHOWN = 10
 
 
 @dataclass
@@ -104,9 +111,12 @@ def marker(connection: Redis, job_id: str = "") -> str:
         pipe.mget([keys.last_update(), keys.revision()])
         if job_id:
             pipe.zrevrange(keys.history(job_id), 0, 0)
-        replies = pipe.execute()
+        replies = pipe.execute(raise_on_error=False)
+    if isinstance(replies[0], Exception):
+        raise replies[0]
     changes, revision = replies[0]
-    newest = _text(replies[1][0]) if job_id and replies[1] else ""
+    # A history of another type reads as none: the page still follows edits and fires.
+    newest = _text(replies[1][0]) if job_id and isinstance(replies[1], list) and replies[1] else ""
     return f"{_text(changes) or 0}.{_text(revision) or 0}.{newest}"
 
 
@@ -176,7 +186,7 @@ def list_jobs(
     while cursor and len(picked) < limit and scanned < budget:
         phase, _, position = cursor.partition(":")
         if phase == "z":
-            offset = int(position) if position.isdigit() else 0
+            offset = _offset(position)
             lo, hi = ("+inf", "+inf") if state == "quarantined" else ("-inf", "+inf")
             raw = connection.zrangebyscore(keys.schedule(), lo, hi, start=offset, num=_CHUNK)
             ids = store.decode_ids(cast(list[Any], raw))[0]
@@ -191,6 +201,7 @@ def list_jobs(
         else:
             match = _SET_CURSOR.match(position)
             at, skip_to = (int(match.group(1)), match.group(2)) if match else (0, None)
+            at = at if at < 2**64 else 0
             next_position, raw_ids = connection.sscan(
                 keys.ids(), at, match=_glob(search) if search else None, count=_CHUNK
             )
@@ -218,10 +229,15 @@ def list_jobs(
     return Listing(_rows(registry, picked), cursor, counts(connection), scanned, _now(connection))
 
 
+def _offset(position: str) -> int:
+    """An index offset from a cursor; anything but a plain small number starts at the first page."""
+    return int(position) if _OFFSET.match(position) else 0
+
+
 def _resume(phase: str, position: str, last_shown: str, chunk: list[str]) -> str:
     """A cursor that starts right after ``last_shown`` in the chunk that began at ``phase:position``."""
     if phase == "z":
-        start = int(position) if position.isdigit() else 0
+        start = _offset(position)
         return f"z:{start + chunk.index(last_shown) + 1}"
     # A set scan cannot restart in the middle of a chunk: the chunk is read again from its start and
     # what was shown is skipped, up to the last id shown.
@@ -241,7 +257,9 @@ def _rows(registry: Registry, picked: list[tuple[str, str, str]]) -> list[JobRow
             continue
         error = invalid.get(job_id) or (job.last_error if job is not None else None)
         entries = last.get(job_id) or []
-        rows.append(JobRow(job, job_id, job_state, job_queue, error, entries[0] if entries else None))
+        # A record that cannot be read is what the scheduler quarantines when it comes due: say so now.
+        state = job_state if job is not None else "quarantined"
+        rows.append(JobRow(job, job_id, state, job_queue, error, entries[0] if entries else None))
     return rows
 
 
@@ -300,15 +318,27 @@ class Panel:
 
     status: Status | None
     standbys: list[str]
-    #: Why the panel could not be read (Redis unreachable...), else None.
+    #: Why the panel could not be read (a key of another type...), else None.
     error: str | None = None
+    #: Standbys beyond those named.
+    more: int = 0
 
 
 def panel(connection: Redis) -> Panel:
-    status = read_status(connection)
-    members = connection.zrangebyscore(cron_scheduler_registry.get_registry_key(), time.time() - 180, "+inf")
-    names = [_text(name) for name in cast(list[Any], members)]
-    return Panel(status, [name for name in names if name != status.leader])
+    """The scheduler panel; a key it reads that cannot be read (of another type...) is said, not raised."""
+    try:
+        status = read_status(connection)
+        members = connection.zrevrangebyscore(
+            cron_scheduler_registry.get_registry_key(), "+inf", time.time() - 180, start=0, num=STANDBYS_SHOWN + 1
+        )
+        seen = connection.zcount(cron_scheduler_registry.get_registry_key(), time.time() - 180, "+inf")
+    except (RedisConnectionError, RedisTimeoutError):
+        raise
+    except RedisError as exc:
+        return Panel(None, [], error=f"the scheduler's status cannot be read: {printable(str(exc))[:300]}")
+    names = [_text(name) for name in cast(list[Any], members) if _text(name) != status.leader]
+    others = int(seen) - len(names) - (1 if status.leader else 0)
+    return Panel(status, names[:STANDBYS_SHOWN], more=max(0, others))
 
 
 def finite(value: float | None) -> float | None:

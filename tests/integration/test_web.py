@@ -44,7 +44,10 @@ def seeded(registry: Registry) -> Registry:
 
 
 def client(connection: redis.Redis, **options: Any) -> TestClient:
-    return TestClient(create_app(connection, **options), base_url="http://testserver")
+    """A client that says, as a browser does, which page its writes come from."""
+    c = TestClient(create_app(connection, **options), base_url="http://testserver")
+    c.headers["Origin"] = "http://testserver"
+    return c
 
 
 def csrf_of(c: TestClient, path: str = "/") -> str:
@@ -127,7 +130,9 @@ def test_unknown_job_is_a_404_that_says_so(connection: redis.Redis) -> None:
 def test_a_corrupt_record_is_shown_with_why_and_nothing_breaks(connection: redis.Redis, seeded: Registry) -> None:
     connection.hset(k.job("metric:05"), "revision", "not-a-number")
     c = client(connection)
-    assert c.get("/").status_code == 200
+    listing = c.get("/").text
+    row = listing[listing.index('<tr data-id="metric:05"') :]
+    assert '<span class="state quarantined">' in row[: row.index("</tr>")]  # as its own page says
     page = c.get("/job", params={"id": "metric:05"})
     assert page.status_code == 200 and "Unreadable record" in page.text and "revision" in page.text
 
@@ -325,6 +330,7 @@ def test_a_redis_outage_is_a_clear_503_and_the_page_recovers(
 def test_mounted_under_a_prefix_every_link_keeps_it(connection: redis.Redis, seeded: Registry) -> None:
     outer = Starlette(routes=[Mount("/cron", app=create_app(connection, token=TOKEN))])
     c = TestClient(outer)
+    c.headers["Origin"] = "http://testserver"
     page = c.get("/cron/")
     assert page.status_code == 200
     links = re.findall(r'(?:href|action|src)="(/[^"]*)"', page.text)
@@ -357,9 +363,11 @@ def test_mounted_in_fastapi_as_the_docs_show(connection: redis.Redis, seeded: Re
     app = FastAPI()
     app.mount("/cron", create_app(connection, token=TOKEN))
     c = TestClient(app)
+    c.headers["Origin"] = "http://testserver"
     assert c.get("/cron/").status_code == 200
     csrf = csrf_of(c, "/cron/login")
     c.post("/cron/login", data={"token": TOKEN, "csrf": csrf})
+    csrf = csrf_of(c, "/cron/")  # a session's forms carry a value of its own
     done = c.post("/cron/action", data={"id": "metric:00", "action": "disable", "csrf": csrf})
     assert done.status_code == 200 and done.url.path == "/cron/job" and not seeded.fetch("metric:00").enabled
 
@@ -395,3 +403,137 @@ def test_a_filter_stops_at_its_budget_and_says_it_can_look_further(connection: r
             break
         page = c.get("/" + further.group(1).replace("&amp;", "&"))
     assert "No cron jobs match these filters" in page.text and "Look further" not in page.text
+
+
+# -- from an attack on the page -------------------------------------------------------------------
+
+
+def test_a_cookie_write_needs_its_origin_and_its_sessions_own_csrf_value(
+    connection: redis.Redis, seeded: Registry
+) -> None:
+    c = signed_in(connection)
+    form = {"id": "metric:00", "action": "disable", "csrf": csrf_of(c)}
+    for origin in ("null", ""):
+        refused = c.post("/action", data=form, headers={"Origin": origin})
+        assert refused.status_code == 403 and "Origin" in refused.text, origin
+    # A page of another port of this host can read the double-submit cookie, not the session's value.
+    double_submit = {**form, "csrf": c.cookies[CSRF_COOKIE]}
+    assert c.post("/action", data=double_submit).status_code == 403
+    assert seeded.fetch("metric:00").enabled
+    assert c.post("/action", data=form).status_code == 200 and not seeded.fetch("metric:00").enabled
+
+
+def test_signing_out_ends_the_session_even_for_a_kept_cookie(connection: redis.Redis, seeded: Registry) -> None:
+    c = signed_in(connection)
+    kept = c.cookies[SESSION_COOKIE]
+    csrf = csrf_of(c)
+    assert c.post("/logout", data={"csrf": csrf}).status_code == 200
+    c.cookies.set(SESSION_COOKIE, kept)
+    assert c.post("/action", data={"id": "metric:00", "action": "disable", "csrf": csrf}).status_code == 403
+    assert seeded.fetch("metric:00").enabled
+
+
+def test_wrong_tokens_are_throttled(connection: redis.Redis) -> None:
+    c = client(connection, token=TOKEN)
+    statuses = [c.post("/login", data={"token": "guess", "csrf": csrf_of(c, "/login")}).status_code for _ in range(7)]
+    assert statuses[:5] == [403] * 5 and statuses[5:] == [429, 429]
+    assert c.post("/login", data={"token": TOKEN, "csrf": csrf_of(c, "/login")}).status_code == 429
+
+
+def test_a_huge_body_is_refused_before_it_is_read(connection: redis.Redis, seeded: Registry) -> None:
+    read_only = client(connection)
+    assert read_only.post("/action", content=b"a" * 1_000_000).status_code == 403
+    c = signed_in(connection)
+    huge = c.post("/edit", content=b"a" * 1_000_000, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert huge.status_code == 413 and "larger than" in huge.text
+
+
+@pytest.mark.parametrize(
+    ("cookies", "form", "headers"),
+    [
+        ({SESSION_COOKIE: "a.1.\u00e9"}, {}, {}),
+        ({CSRF_COOKIE: "abc"}, {"csrf": "\u00e9"}, {}),
+        ({}, {"csrf": "abc"}, {"Authorization": "Bearer \u00e9"}),
+    ],
+)
+def test_any_character_in_a_cookie_form_or_header_is_a_clear_refusal(
+    connection: redis.Redis, seeded: Registry, cookies: dict[str, str], form: dict[str, str], headers: dict[str, str]
+) -> None:
+    c = client(connection, token=TOKEN)
+    encoded = {name: value.encode() for name, value in headers.items()}
+    if cookies:
+        encoded["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items()).encode()
+    assert c.get("/", headers=encoded).status_code == 200
+    response = c.post("/action", data={"id": "metric:00", "action": "disable", **form}, headers=encoded)
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize("cursor", ["z:\u00b2", "z:99999999999999999999", "s:" + "9" * 30, "s:12/x", "q:1", ":"])
+def test_a_cursor_that_is_not_ours_starts_at_the_first_page(
+    connection: redis.Redis, seeded: Registry, cursor: str
+) -> None:
+    c = client(connection)
+    for path in ("/", "/rows"):
+        assert c.get(path, params={"cursor": cursor}).status_code == 200
+
+
+def test_hostile_history_and_auxiliary_keys_leave_the_pages_readable(connection: redis.Redis, seeded: Registry) -> None:
+    connection.zadd(k.history("metric:00"), {"big-99999999999999999": 1_900_000_000})
+    c = client(connection)
+    assert c.get("/job", params={"id": "metric:00"}).status_code == 200
+    connection.delete(k.history("metric:01"))
+    connection.set(k.history("metric:01"), "x")
+    assert c.get("/job", params={"id": "metric:01"}).status_code == 200
+    assert c.get("/api/state", params={"id": "metric:01"}).status_code == 200
+    for key in ("rq:queues", "rq:cron_schedulers", k.stats(), k.fires(), k.failing()):
+        connection.delete(key)
+        connection.set(key, "x")
+    page = c.get("/")
+    assert page.status_code == 200 and page.text.count("<tr data-id=") == 13
+    assert "cannot be read" in page.text  # the panel says what it could not read
+
+
+def test_a_trigger_whose_history_cannot_be_written_still_says_it_ran(connection: redis.Redis, seeded: Registry) -> None:
+    connection.set(k.history("metric:00"), "x")
+    c = client(connection, token=TOKEN)
+    done = c.post(
+        "/action", data={"id": "metric:00", "action": "trigger"}, headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    assert done.status_code == 200 and "Triggered" in done.text
+    assert connection.llen("rq:queue:reports") == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"args": "[" * 50_000 + "]" * 50_000}, "args: is nested too deeply"),
+        ({"kind": "interval", "interval": "6_0"}, "interval: must be a whole number"),
+        ({"kind": "interval", "interval": "\u0666\u0660"}, "interval: must be a whole number"),
+        ({"kind": "interval", "interval": "9" * 5000}, "5000 digits"),
+    ],
+)
+def test_more_bad_edits_are_refused_by_field(
+    connection: redis.Redis, seeded: Registry, change: dict[str, str], message: str
+) -> None:
+    c = signed_in(connection)
+    response = c.post("/edit", data={**edit_form(c, "report:daily"), **change})
+    assert response.status_code == 400 and message in response.text
+    banner = re.search(r'id="form-error">([^<]*)<', response.text)
+    assert banner is not None and len(banner.group(1)) < 300  # what was typed stays in the form, not the message
+
+
+def test_the_edit_form_escapes_invisible_characters_and_reads_them_back(
+    connection: redis.Redis, registry: Registry
+) -> None:
+    registry.register(jobs.noop, "q", id="bidi", interval=60, args=["\u202eevil"])
+    c = signed_in(connection)
+    form = edit_form(c, "bidi")
+    assert "\u202e" not in c.get("/edit", params={"id": "bidi"}).text and "\\u202e" in form["args"]
+    assert c.post("/edit", data=form).status_code == 200
+    assert registry.fetch("bidi").args == ("\u202eevil",)
+
+
+def test_allowed_hosts_refuse_another_name(connection: redis.Redis, seeded: Registry) -> None:
+    c = TestClient(create_app(connection, allowed_hosts=["127.0.0.1", "localhost"]), base_url="http://127.0.0.1")
+    assert c.get("/").status_code == 200
+    assert c.get("/", headers={"Host": "evil.example"}).status_code == 400

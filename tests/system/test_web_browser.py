@@ -242,3 +242,23 @@ def test_ctrl_c_stops_the_server_cleanly(web: WebProcess) -> None:
     web.process.send_signal(signal.SIGINT)
     assert web.process.wait(10) == 0, web.log()
     assert "Traceback" not in web.log()
+
+
+def test_a_job_deleted_elsewhere_says_so_on_its_open_page(web: WebProcess, page: Any, connection: redis.Redis) -> None:
+    registry = seed(connection)
+    page.goto(web.base + "/job?id=cleanup%3Atmp")
+    registry.delete("cleanup:tmp")
+    page.wait_for_selector("text=This job was deleted", timeout=5000)
+
+
+def test_the_outage_page_reloads_itself_once_redis_is_back(
+    web: WebProcess, page: Any, connection: redis.Redis, redis_server: Any
+) -> None:
+    seed(connection)
+    redis_server.stop()
+    try:
+        page.goto(web.base + "/")
+        assert "Redis is unreachable" in page.content()
+    finally:
+        redis_server.start()
+    page.wait_for_selector("h1:has-text('Cron jobs')", timeout=10000)

@@ -50,7 +50,7 @@ LAYERS: dict[str, int] = {
     ),
     "__init__": 7,
     # The web page: its reads (data), its routes (app), its factories (web).
-    **dict.fromkeys(["web.data", "web.app", "web"], 7),
+    **dict.fromkeys(["web.auth", "web.data", "web.app", "web"], 7),
 }
 
 

@@ -33,10 +33,18 @@
     var part = document.getElementById(id);
     if (!part) return Promise.resolve();
     var src = part.getAttribute("data-src");
+    if (!src) return Promise.resolve();
     return fetch(src, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } }).then(function (r) {
+      if (r.status === 404 && id === "job-live") {
+        // Deleted elsewhere while this page was open: say so instead of showing it as it was.
+        part.innerHTML = '<p class="banner bad" role="alert">This job was deleted. <a href="' + root + '/">Back to the jobs</a></p>';
+        part.removeAttribute("data-src");
+        return null;
+      }
       if (!r.ok) throw new Error("HTTP " + r.status);
       return r.text();
     }).then(function (html) {
+      if (html === null) return;
       part.innerHTML = html;
       tick();
     });
@@ -50,6 +58,11 @@
       return r.json();
     }).then(function (state) {
       if (offline) offline.hidden = true;
+      if (document.querySelector("[data-retry]")) {
+        // This page is the "Redis is unreachable" one: Redis is back, so load what was asked for.
+        window.location.reload();
+        return;
+      }
       skew = state.now - Date.now() / 1000;
       var panel = document.getElementById("panel");
       if (panel && state.panel) panel.innerHTML = state.panel;
