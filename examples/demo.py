@@ -153,10 +153,16 @@ def start_web(children: Children, cli: list[str]) -> str:
     if importlib.util.find_spec("starlette") is None:
         return "(The web page needs the 'web' extra: pip install 'rediscron[web]'.)\n"
     port = DEMO_WEB_PORT if port_is_free(DEMO_WEB_PORT) else free_port()
-    token = secrets.token_urlsafe(9)
+    token = secrets.token_urlsafe(18)
     children.env["RQRCRON_WEB_TOKEN"] = token  # in the environment, not on the process list
-    children.start("web", [*cli, "web", "--port", str(port)])
+    web = children.start("web", [*cli, "web", "--port", str(port)])
     children.env.pop("RQRCRON_WEB_TOKEN")
+    deadline = time.monotonic() + 15
+    while port_is_free(port) and web.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if web.poll() is not None or port_is_free(port):
+        log = (children.logs / "web.log").read_text(errors="replace").strip().splitlines()
+        return f"The web page did not start: {log[-1] if log else 'no output'}\n"
     return f"Web page, while the demo runs: http://127.0.0.1:{port}/ (sign in with token {token})\n"
 
 

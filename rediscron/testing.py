@@ -194,6 +194,7 @@ def main() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)  # a plain `kill` stops the server too
+    signal.signal(signal.SIGINT, stop)  # also when started in the background, which ignores Ctrl-C
     port = int(sys.argv[1]) if len(sys.argv) > 1 else None
     server = RedisServer(port=port)
     server.start()

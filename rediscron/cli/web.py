@@ -83,9 +83,10 @@ def web(
         connection.ping()  # a wrong URL or password says so now, not on the first page load
     app = create_app(connection, token=token, job_url=job_url, allowed_hosts=list(allowed_hosts) or None)
     port = DEFAULT_PORT if port is None else port
-    mode = "writable with the token" if token else "read-only (give --token to change jobs)"
-    url = f"http://{printable(host)}:{port}{printable(root_path)}/"
-    click.echo(f"rediscron web page on {url} ({mode}); Ctrl-C stops it")
+    mode = "writable with the token" if token else "read-only: give --token to change jobs"
+    url = f"http://{printable(host)}:{port}/"
+    behind = f", served under {printable(root_path)} by your proxy" if root_path else ""
+    click.echo(f"rediscron web page on {url}{behind} ({mode}); Ctrl-C stops it")
     web_log = logging.getLogger("rediscron.web")
     web_log.setLevel(logging.INFO)
     if not web_log.handlers:

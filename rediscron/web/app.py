@@ -100,7 +100,14 @@ class Site:
         self.panel_cache = Fresh(PANEL_REFRESH)
         self.env.filters["clean"] = lambda text: printable(str(text)) if text is not None else ""
         self.env.globals.update(
-            when=when, ago=ago, relative=relative, to_json=_pretty, at=_moment, words=schedule_words
+            when=when,
+            ago=ago,
+            relative=relative,
+            to_json=_pretty,
+            at=_moment,
+            words=schedule_words,
+            seconds=_duration,
+            label=_label,
         )
 
     # -- rendering -------------------------------------------------------------------------------
@@ -162,6 +169,41 @@ def when(moment: datetime | None, zone_name: str = "UTC") -> str:
         return utc.strftime("%Y-%m-%d %H:%M:%S UTC")
     local = moment.astimezone(zone(zone_name))
     return f"{local.strftime('%Y-%m-%d %H:%M:%S %Z')} ({utc.strftime('%H:%M:%S UTC')})"
+
+
+def _duration(value: float) -> str:
+    """``7.2 ms``, ``1.3 s``: a lag at a glance."""
+    return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.1f} s"
+
+
+#: How a job's page names its stored fields.
+LABELS = {
+    "func_name": "Function",
+    "queue_name": "Queue",
+    "id": "Id",
+    "args": "Arguments",
+    "kwargs": "Keyword arguments",
+    "meta": "Meta",
+    "timezone": "Time zone",
+    "job_timeout": "Job timeout (s)",
+    "result_ttl": "Result TTL (s)",
+    "ttl": "Queue TTL (s)",
+    "failure_ttl": "Failure TTL (s)",
+    "misfire_grace_time": "Misfire grace (s)",
+    "catchup": "After missed slots",
+    "overlap": "If still running",
+    "max_runs": "Runs at most",
+    "start_time": "Starts",
+    "end_time": "Ends",
+    "at_front": "At the queue's front",
+    "on_success": "On success",
+    "on_failure": "On failure",
+    "on_stopped": "On stopped",
+}
+
+
+def _label(name: str) -> str:
+    return LABELS.get(name, name.replace("_", " ").capitalize())
 
 
 def _moment(epoch: float) -> datetime | None:
