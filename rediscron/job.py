@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import inspect
-import logging
 import math
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -19,26 +15,18 @@ from rq.cron import CronJob
 from rq.job import Job
 from rq.queue import Queue
 
-from . import fields, keys, record, store, writes
+from . import fields, keys, record, runs, store, writes
 from .clock import Clock, format_time, from_epoch, parse_time, to_epoch
 from .definition import Definition, check_time, id_from_name, normalise
 from .errors import CorruptJobError, InvalidJobError, JobNotFound
 from .fields import CODE_OPTIONS, DEFAULT_RESULT_TTL, DEFINITION_FIELDS, FIELDS, OPTIONS
 from .history import HISTORY_LENGTH, HistoryEntry, JobStats, consecutive_failures, read_history
-from .imports import ImportAllowlist, import_path
-from .options import build_callback, build_retry, build_webhooks, jitter_delay
+from .imports import ImportAllowlist
+from .options import build_webhooks, jitter_delay
 from .record import SCHEMA_VERSION, StoredTiming, slot_of
+from .runs import rq_job_id as rq_job_id  # where the tests and users import it from
 from .schedule import Schedule, make_schedule
 from .store import Conflict
-
-
-def rq_job_id(cron_id: str, slot: int) -> str:
-    """The RQ job id of one slot: the same for every scheduler, so a slot is enqueued at most once."""
-    digest = hashlib.sha1(cron_id.encode("utf-8")).hexdigest()[:16]
-    return f"cron-{digest}-{slot}"
-
-
-log = logging.getLogger("rediscron.job")
 
 
 class RedisCronJob(CronJob):
@@ -651,33 +639,16 @@ class RedisCronJob(CronJob):
 
     def build_rq_job(self, queue: Queue, slot: int | None, job_id: str | None = None) -> Job:
         """The RQ job for one run of this definition (not yet enqueued)."""
-        meta = dict(self.meta or {})
-        meta["rediscron_id"] = self.id
-        meta["rediscron_slot"] = slot
-        target: Any = self.func if self.func is not None else self.func_name
-        # Only when set: rq releases before 2.10 know no webhooks.
-        extra: dict[str, Any] = {"webhooks": build_webhooks(self.webhooks)} if self.webhooks else {}
-        return queue.create_job(
-            target,
-            args=list(self.args),
-            kwargs=dict(self.kwargs),
-            timeout=self.job_timeout,
-            result_ttl=self.result_ttl,
-            ttl=self.ttl,
-            failure_ttl=self.failure_ttl,
-            description=self.description,
-            job_id=job_id or (rq_job_id(self.id, slot) if slot is not None else None),
-            meta=meta,
-            retry=build_retry(self.retry),
-            on_success=build_callback(self.on_success),
-            on_failure=build_callback(self.on_failure),
-            on_stopped=build_callback(self.on_stopped),
-            **extra,
-        )
+        return runs.build_rq_job(self, queue, slot, job_id)
 
     def queue_spec(self) -> tuple[str, str | None, str | None, str | None]:
         """What identifies this job's RQ queue: (name, queue_class, job_class, serializer)."""
         return self.queue_name, self.queue_class, self.job_class, self.serializer
+
+    def given_code(self, option: str) -> tuple[str, Any] | None:
+        """What this object's caller gave for an option naming code: (its stored path, the class given, or
+        None for a path given); None if it was not given here (read from Redis)."""
+        return self._code.get(option)
 
     def make_queue(self, connection: Redis, allow_import: ImportAllowlist | None = None) -> Queue:
         """The RQ queue this job's runs go to, of its ``queue_class``, ``job_class`` and ``serializer``.
@@ -686,32 +657,7 @@ class RedisCronJob(CronJob):
         path read from Redis is imported only if ``allow_import`` (default: rq's own package)
         allows it, else [ImportNotAllowed][rediscron.ImportNotAllowed] names the option.
         """
-        allowlist = allow_import if allow_import is not None else ImportAllowlist()
-
-        def code(option: str) -> Any:
-            path = getattr(self, option)
-            given = self._code.get(option)
-            if given is not None and given[0] == path:
-                # The caller's own choice, in the caller's process: checked when it was given.
-                return given[1] if given[1] is not None else import_path(path)
-            return allowlist.load(path, self.id, option)
-
-        queue_class = code("queue_class") if self.queue_class else Queue
-        if not (inspect.isclass(queue_class) and issubclass(queue_class, Queue)):
-            raise InvalidJobError(self.id, "queue_class", f"{self.queue_class} is not a subclass of rq's Queue")
-        kwargs: dict[str, Any] = {}
-        if self.job_class:
-            kwargs["job_class"] = code("job_class")
-            if not (inspect.isclass(kwargs["job_class"]) and issubclass(kwargs["job_class"], Job)):
-                raise InvalidJobError(self.id, "job_class", f"{self.job_class} is not a subclass of rq's Job")
-        if self.serializer:
-            kwargs["serializer"] = code("serializer")
-            if not (
-                callable(getattr(kwargs["serializer"], "dumps", None))
-                and callable(getattr(kwargs["serializer"], "loads", None))
-            ):
-                raise InvalidJobError(self.id, "serializer", f"{self.serializer} has no dumps() and loads()")
-        return queue_class(self.queue_name, connection=connection, **kwargs)
+        return runs.make_queue(self, connection, allow_import)
 
     def enqueue(self, connection: Redis, allow_import: ImportAllowlist | None = None) -> Job:
         """Enqueue one concrete RQ job for this cron definition now, outside its schedule.
@@ -722,24 +668,7 @@ class RedisCronJob(CronJob):
         recorded in the job's history in the same transaction. The function is enqueued by
         its dotted path; ``allow_import`` is as for [make_queue()][make_queue].
         """
-        queue = self.make_queue(connection, allow_import)
-        digest = rq_job_id(self.id, 0).rsplit("-", 1)[0]
-        job = self.build_rq_job(queue, None, job_id=f"{digest}-manual-{uuid.uuid4().hex[:12]}")
-        job.meta["rediscron_trigger"] = True
-        history = keys.history(self.id)
-        with connection.pipeline(transaction=True) as pipe:
-            queue.enqueue_job(job, pipeline=pipe, at_front=self.at_front)
-            enqueued_at = job.enqueued_at or datetime.now(timezone.utc)
-            pipe.zadd(history, {job.id: enqueued_at.timestamp()})
-            pipe.zremrangebyrank(history, 0, -(HISTORY_LENGTH + 1))
-            replies = pipe.execute(raise_on_error=False)
-        for reply in replies[:-2]:
-            if isinstance(reply, Exception):
-                raise reply
-        if any(isinstance(reply, Exception) for reply in replies[-2:]):
-            # The run is enqueued (a transaction does not roll back): say so, rather than fail and be retried.
-            log.warning("cron job %r: run %s enqueued; its history %s could not be written", self.id, job.id, history)
-        return job
+        return runs.enqueue_now(self, connection, allow_import)
 
     def trigger(self, allow_import: ImportAllowlist | None = None) -> Job:
         """Enqueue one run now without moving the schedule (see [enqueue()][enqueue])."""

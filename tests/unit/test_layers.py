@@ -35,8 +35,8 @@ LAYERS: dict[str, int] = {
     ),
     # A job's fields and their checks, its history; the registry's scripts, the lock, the events.
     **dict.fromkeys(["options", "fields", "definition", "history", "store", "lock", "events"], 1),
-    # The stored record and the write path.
-    **dict.fromkeys(["record", "writes"], 2),
+    # The stored record, the write path, and building runs.
+    **dict.fromkeys(["record", "writes", "runs"], 2),
     "job": 3,
     # What works on jobs: the registry, planning a slot, building a fire.
     **dict.fromkeys(["registry", "catchup", "enqueue"], 4),
