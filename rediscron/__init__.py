@@ -19,9 +19,11 @@ from .errors import (
 from .job import RedisCronJob
 from .registry import Registry
 from .scheduler import RedisCronScheduler
+from .worker import CronWorker
 
 __all__ = [
     "CorruptJobError",
+    "CronWorker",
     "EditConflict",
     "ImportNotAllowed",
     "InvalidJobError",

@@ -44,10 +44,10 @@ LAYERS: dict[str, int] = {
     **dict.fromkeys(["leadership", "presence", "dispatch", "lookahead", "passes", "runner"], 5),
     **dict.fromkeys(["sync", "view", "status", "metrics"], 5),
     "scheduler": 6,
+    "worker": 7,
     # Surfaces.
-    **dict.fromkeys(
-        ["cli", "cli.base", "cli.edit", "cli.run", "cli.schedules", "cli.watch", "cli.web", "core", "__main__"], 7
-    ),
+    **dict.fromkeys(["cli", "cli.base", "cli.edit", "cli.run", "cli.schedules", "cli.watch", "core", "__main__"], 7),
+    **dict.fromkeys(["cli.web", "cli.worker"], 7),
     "__init__": 7,
     # The web page: its reads (data), its routes (app), its factories (web).
     **dict.fromkeys(["web.auth", "web.data", "web.app", "web"], 7),
