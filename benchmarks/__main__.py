@@ -18,10 +18,10 @@ from rich.table import Table
 
 from rediscron.testing import RedisServer
 
-from . import live, static, web
+from . import live, static, web, worker
 from .common import Results, machine
 
-SECTIONS = ("register", "idle", "burst", "slot-burst", "propagation", "steady", "web")
+SECTIONS = ("register", "idle", "burst", "slot-burst", "propagation", "steady", "web", "worker")
 COLUMNS = ("measure", "N", "rediscron", "rq CronScheduler", "floor: enqueue_many", "target", "")
 
 
@@ -79,6 +79,9 @@ def run(args: argparse.Namespace, url: str, results: Results, console: Console) 
     for n in args.sizes if "web" in args.only else []:
         console.print(f"web page, N={n:,}")
         web.pages(url, n, results, first)
+    if "worker" in args.only:
+        console.print("a leading CronWorker against a plain rq Worker")
+        worker.leading_worker(url, 300 if args.quick else 1000, results)
 
 
 def table(results: Results, title: str) -> Table:
