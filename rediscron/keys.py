@@ -74,6 +74,11 @@ def lock_epoch() -> str:
     return f"{prefix()}:cron_jobs:lock_epoch"
 
 
+def signed_out() -> str:
+    """Sorted set of the web page's sessions signed out before they expire, scored by their expiry."""
+    return f"{prefix()}:cron_jobs:web:signed_out"
+
+
 def last_update() -> str:
     """Change counter, incremented on every create/update/delete/enable/disable."""
     return f"{prefix()}:cron_jobs:last_update"

@@ -88,7 +88,7 @@ class Site:
     ) -> None:
         self.registry = Registry(connection)
         self.connection = connection
-        self.guard = Guard(token, auth)
+        self.guard = Guard(token, auth, connection)
         self.job_url = job_url
         self.title = title
         self.env = Environment(
@@ -314,7 +314,7 @@ def build(
         if verb not in ACTIONS:
             raise Refused(400, f"Unknown action {verb!r}.")
         await run_in_threadpool(_act, site.registry, verb, job_id)
-        log.info("web: %s %s", verb, printable(job_id))
+        log.info("web: %s %s (%s)", verb, printable(job_id), _who(request))
         if verb == "delete":
             return RedirectResponse(f"{_root(request)}/?done=delete", status_code=303)
         return RedirectResponse(f"{_root(request)}/job?{urlencode({'id': job_id, 'done': verb})}", status_code=303)
@@ -346,7 +346,7 @@ def build(
                 error=str(exc),
                 conflict=form_values(detail) if conflict else None,
             )
-        log.info("web: edit %s", printable(job_id))
+        log.info("web: edit %s (%s)", printable(job_id), _who(request))
         return RedirectResponse(f"{_root(request)}/job?{urlencode({'id': job_id, 'done': 'edit'})}", status_code=303)
 
     def login_page(request: Request) -> Response:
@@ -375,6 +375,8 @@ def build(
 
     async def on_refused(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Refused)
+        if request.method == "POST":
+            log.warning("web: refused %s from %s: %s", request.url.path, _who(request), exc.why)
         return site.render(request, "error.html", status=exc.status, why=exc.why)
 
     async def on_not_found(request: Request, exc: Exception) -> Response:
@@ -425,6 +427,12 @@ def build(
             RediscronError: on_error,
         },
     )
+
+
+def _who(request: Request) -> str:
+    """Where a request came from, and how it may write: for the log."""
+    how = "bearer" if request.headers.get("authorization", "")[:7].lower() == "bearer " else "browser"
+    return f"{how} from {request.client.host if request.client else '?'}"
 
 
 def _root(request: Request) -> str:

@@ -12,13 +12,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import threading
 import time
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
+from redis import Redis
+from redis.exceptions import RedisError
 from starlette.requests import Request
+
+from .. import keys
+
+log = logging.getLogger("rediscron.web")
 
 SESSION_COOKIE = "rqrcron_session"
 CSRF_COOKIE = "rqrcron_csrf"
@@ -59,9 +66,12 @@ def same(given: str, expected: str) -> bool:
 class Guard:
     """The page's write access: configured by ``token`` and/or ``auth``; read-only without either."""
 
-    def __init__(self, token: str | None, auth: Auth | None) -> None:
+    def __init__(self, token: str | None, auth: Auth | None, connection: Redis | None = None) -> None:
         self.token = token or None
         self.auth = auth
+        #: Where signed-out sessions are kept, so every process serving the page, and a restarted one,
+        #: refuses them (None: in this process only).
+        self.connection = connection
         self._lock = threading.Lock()
         #: Sessions signed out before they expire: nonce -> when they expire anyway.
         self._revoked: dict[str, float] = {}
@@ -97,7 +107,11 @@ class Guard:
         if time.time() - int(issued) > SESSION_SECONDS:
             return None
         with self._lock:
-            return None if nonce in self._revoked else nonce
+            if nonce in self._revoked:
+                return None
+        if self.connection is not None and self.connection.zscore(keys.signed_out(), nonce) is not None:
+            return None
+        return nonce
 
     def end_session(self, request: Request) -> None:
         """Sign the request's session out: its cookie no longer works, even if kept."""
@@ -108,6 +122,15 @@ class Guard:
         with self._lock:
             self._revoked = {n: until for n, until in self._revoked.items() if until > now}
             self._revoked[nonce] = now + SESSION_SECONDS
+        if self.connection is not None:
+            try:
+                with self.connection.pipeline(transaction=False) as pipe:
+                    pipe.zremrangebyscore(keys.signed_out(), "-inf", now)
+                    pipe.zadd(keys.signed_out(), {nonce: now + SESSION_SECONDS})
+                    pipe.execute()
+            except RedisError as exc:
+                # A read-only user: signed out here; another process serving the page may still take it.
+                log.warning("web: the sign-out could not be recorded in Redis (%s); it holds in this process", exc)
 
     def csrf_for(self, request: Request, cookie: str | None = None) -> str:
         """The CSRF value the request's forms carry: derived from its session, else the double-submit
@@ -136,9 +159,12 @@ class Guard:
         if not self.writable:
             raise Refused(403, READ_ONLY)
         check_origin(request, required=self._bearer(request) is None)
-        if not self.may_write(request):
-            bearer = self._bearer(request) is not None
-            raise Refused(403, "The token given is not the one this page was started with." if bearer else SIGN_IN)
+        bearer = self._bearer(request)
+        if bearer is not None and (self.auth is None or not self.auth(request)):
+            if self.token is None or not self._attempt(request, bearer):
+                raise Refused(403, "The token given is not the one this page was started with.")
+        elif not self.may_write(request):
+            raise Refused(403, SIGN_IN)
 
     def check_write(self, request: Request, form: dict[str, str]) -> None:
         """Refused unless write access is configured and granted to this request, from the page itself."""
@@ -167,6 +193,12 @@ class Guard:
         """Whether ``token`` is the page's; wrong ones are counted, and too many refused a while."""
         if self.token is None:
             raise Refused(403, "This page has no token to sign in with.")
+        return self._attempt(request, token)
+
+    def _attempt(self, request: Request, token: str) -> bool:
+        """Whether ``token`` (signed in with, or sent as Bearer) is the page's; too many wrong ones from one
+        address are refused a while, the right one included (the wait is short; guessing gets nowhere)."""
+        assert self.token is not None
         client = request.client.host if request.client else "?"
         now = time.time()
         with self._lock:

@@ -29,7 +29,7 @@ from ..history import HistoryEntry
 from ..job import RedisCronJob
 from ..registry import Registry
 from ..status import Status, read_status
-from ..text import printable
+from ..text import printable, shorten
 
 #: The states a listing filters on.
 STATES = ("all", "enabled", "disabled", "quarantined", "ended")
@@ -226,7 +226,7 @@ def list_jobs(
             cursor = _resume(phase, position, picked[-1][0], ids)
     if search:
         picked.sort(key=lambda item: item[0])
-    return Listing(_rows(registry, picked), cursor, counts(connection), scanned, _now(connection))
+    return Listing(_rows(registry, picked, state), cursor, counts(connection), scanned, _now(connection))
 
 
 def _offset(position: str) -> int:
@@ -245,7 +245,7 @@ def _resume(phase: str, position: str, last_shown: str, chunk: list[str]) -> str
     return f"s:{match.group(1) if match else 0}/{last_shown}"
 
 
-def _rows(registry: Registry, picked: list[tuple[str, str, str]]) -> list[JobRow]:
+def _rows(registry: Registry, picked: list[tuple[str, str, str]], wanted: str = "all") -> list[JobRow]:
     ids = [job_id for job_id, _state, _queue in picked]
     jobs, invalid, _missing = registry.load(ids, prune=False)
     by_id = {job.id: job for job in jobs}
@@ -259,6 +259,8 @@ def _rows(registry: Registry, picked: list[tuple[str, str, str]]) -> list[JobRow
         entries = last.get(job_id) or []
         # A record that cannot be read is what the scheduler quarantines when it comes due: say so now.
         state = job_state if job is not None else "quarantined"
+        if wanted not in ("all", state):
+            continue  # unreadable: its state is known only now
         rows.append(JobRow(job, job_id, state, job_queue, error, entries[0] if entries else None))
     return rows
 
@@ -336,7 +338,8 @@ def panel(connection: Redis) -> Panel:
         raise
     except RedisError as exc:
         return Panel(None, [], error=f"the scheduler's status cannot be read: {printable(str(exc))[:300]}")
-    names = [_text(name) for name in cast(list[Any], members) if _text(name) != status.leader]
+    # Names are the schedulers' own; one made huge by hand must not make every poll huge.
+    names = [shorten(_text(name), 200) for name in cast(list[Any], members) if _text(name) != status.leader]
     others = int(seen) - len(names) - (1 if status.leader else 0)
     return Panel(status, names[:STANDBYS_SHOWN], more=max(0, others))
 

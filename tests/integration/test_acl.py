@@ -121,6 +121,17 @@ def test_a_viewer_reads_everything_and_writes_nothing(
     ):
         result = cli(url, *args)
         assert result.exit_code == 0, (args, result.output)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    from rediscron.web import create_app
+
+    page = TestClient(create_app(redis.Redis.from_url(url)))  # the web page, read-only
+    for path in ("/", "/?state=disabled", "/?q=a", "/?queue=q", "/job?id=a", "/job/live?id=a", "/api/state?id=a"):
+        assert page.get(path).status_code == 200, path
     scheduler.register_death()
 
 

@@ -537,3 +537,26 @@ def test_allowed_hosts_refuse_another_name(connection: redis.Redis, seeded: Regi
     c = TestClient(create_app(connection, allowed_hosts=["127.0.0.1", "localhost"]), base_url="http://127.0.0.1")
     assert c.get("/").status_code == 200
     assert c.get("/", headers={"Host": "evil.example"}).status_code == 400
+
+
+def test_wrong_bearer_tokens_are_throttled_too(connection: redis.Redis, seeded: Registry) -> None:
+    c = client(connection, token=TOKEN)
+    form = {"id": "metric:00", "action": "disable"}
+    statuses = [c.post("/action", data=form, headers={"Authorization": "Bearer guess"}).status_code for _ in range(7)]
+    assert statuses == [403] * 5 + [429, 429]
+
+
+def test_a_signed_out_session_stays_out_for_another_process(connection: redis.Redis, seeded: Registry) -> None:
+    c = signed_in(connection)
+    kept, csrf = c.cookies[SESSION_COOKIE], csrf_of(c)
+    c.post("/logout", data={"csrf": csrf})
+    restarted = client(connection, token=TOKEN)  # a new app: nothing in its memory
+    restarted.cookies.set(SESSION_COOKIE, kept)
+    refused = restarted.post("/action", data={"id": "metric:00", "action": "disable", "csrf": csrf})
+    assert refused.status_code == 403 and seeded.fetch("metric:00").enabled
+
+
+def test_an_unreadable_record_is_listed_under_its_shown_state(connection: redis.Redis, seeded: Registry) -> None:
+    connection.hset(k.job("metric:05"), "revision", "not-a-number")
+    enabled = {row.id for row in list_jobs(seeded, state="enabled").rows}
+    assert "metric:05" not in enabled and "metric:04" in enabled
