@@ -3,6 +3,7 @@ and paused in turn; each slot enqueued once, and a standby takes over within the
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -137,6 +138,37 @@ def test_rqrcron_worker_is_rq_worker_with_the_cron_worker_and_its_lock_ttl(
         process.send_signal(signal.SIGTERM)
         assert process.wait(15) == 0
         assert connection.get(k.lock()) is None  # released on the way out
+    finally:
+        if process.poll() is None:
+            process.kill()
+        log.close()
+
+
+def test_django_rqs_rqworker_runs_the_cron_worker(redis_url: str, connection: redis.Redis, tmp_path: Path) -> None:
+    if importlib.util.find_spec("django_rq") is None:
+        pytest.skip("the `frameworks` extra (django-rq) is not installed")
+    Registry(connection).register("tests.jobs.noop", "cron", id="every-second", interval=1)
+    log = (tmp_path / "django-rqworker.log").open("wb")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DJANGO_SETTINGS_MODULE": "tests.django_site.settings",
+        "REDISCRON_TEST_URL": redis_url,
+        "RQRCRON_WORKER_LOCK_TTL": "4",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "django", "rqworker", "--worker-class", "rediscron.CronWorker", "--name", "dj"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=ROOT,
+    )
+    try:
+        wait_until(lambda: leader(connection) == "dj", timeout=20, what="django-rq's worker to lead")
+        wait_until(lambda: len(queued(connection)) >= 2, timeout=10, what="runs from the hosted scheduler")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(15) == 0
+        assert connection.get(k.lock()) is None
     finally:
         if process.poll() is None:
             process.kill()
