@@ -17,6 +17,7 @@ from .. import keys, limits
 from ..clock import epoch_of_time_reply, from_epoch
 from ..errors import CorruptJobError
 from ..fields import OPTIONS
+from ..preview import runs
 from ..status import MAX_OVERDUE, read_status, render_status
 from ..text import printable, relative, shorten, to_json
 from ..view import render_info, snapshot
@@ -28,6 +29,7 @@ from .base import (
     operation,
     text_id,
 )
+from .preview import echo_runs
 
 
 @main.command(context_settings=CONTEXT)
@@ -141,13 +143,16 @@ def _print(rendered: Any, as_json: bool) -> None:
 @main.command(context_settings=CONTEXT)
 @click.argument("job_id", metavar="ID", callback=lambda ctx, param, value: text_id(value))
 @click.option("--json", "as_json", is_flag=True, help="Print the stored fields as JSON.")
+@click.option(
+    "-n", "--next", "count", type=click.IntRange(0, 1000), default=0, help="Also list its next N runs (DST noted)."
+)
 @click.pass_obj
-def show(settings: Settings, job_id: str, as_json: bool) -> None:
+def show(settings: Settings, job_id: str, as_json: bool, count: int) -> None:
     """Show one cron job: its definition, schedule, state and recent runs.
 
     \b
     Example:
-      rqrcron show metric:pm25
+      rqrcron show metric:pm25 --next 5
     """
     with operation():
         try:
@@ -157,6 +162,8 @@ def show(settings: Settings, job_id: str, as_json: bool) -> None:
         history = job.get_history(limit=5)
         stats = job.get_stats()
         now = epoch_of_time_reply(settings.connection.time())
+    after = None if job.enabled else from_epoch(now)  # a disabled job: the runs it would have if enabled now
+    upcoming_runs = runs([int(at.timestamp()) for at in job.next_runs(count, after=after)], job.timezone)
     fields = job.to_dict()
     if as_json:
         if "last_error" in fields:
@@ -177,6 +184,10 @@ def show(settings: Settings, job_id: str, as_json: bool) -> None:
                             "status": e.status,
                         }
                         for e in history
+                    ],
+                    "next_runs": [
+                        {"at": run.at.isoformat(), "local": run.local.isoformat(), "note": run.note or None}
+                        for run in upcoming_runs
                     ],
                 },
                 indent=2,
@@ -214,6 +225,9 @@ def show(settings: Settings, job_id: str, as_json: bool) -> None:
         for entry in history:
             click.echo(f"  {_moment(entry.enqueued_at)}  {entry.status:9}  {printable(entry.rq_job_id)}")
     _echo_drops(stats.drops[-5:])
+    if count:
+        click.echo(f"next {count} runs{'' if job.enabled else ' (if it were enabled now)'}:")
+        echo_runs(upcoming_runs, job.timezone, as_json=False)
 
 
 def _moment(when: datetime) -> str:

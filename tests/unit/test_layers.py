@@ -34,7 +34,7 @@ LAYERS: dict[str, int] = {
         0,
     ),
     # A job's fields and their checks, its history; the registry's scripts, the lock, the events.
-    **dict.fromkeys(["options", "fields", "definition", "history", "store", "lock", "events"], 1),
+    **dict.fromkeys(["options", "fields", "definition", "history", "store", "lock", "events", "preview"], 1),
     # The stored record, the write path, and building runs.
     **dict.fromkeys(["record", "writes", "runs"], 2),
     "job": 3,
@@ -47,7 +47,7 @@ LAYERS: dict[str, int] = {
     "worker": 7,
     # Surfaces.
     **dict.fromkeys(["cli", "cli.base", "cli.edit", "cli.run", "cli.schedules", "cli.watch", "core", "__main__"], 7),
-    **dict.fromkeys(["cli.web", "cli.worker"], 7),
+    **dict.fromkeys(["cli.web", "cli.worker", "cli.preview"], 7),
     "__init__": 7,
     # The web page: its reads (data), its routes (app), its factories (web).
     **dict.fromkeys(["web.auth", "web.data", "web.app", "web"], 7),
