@@ -83,6 +83,8 @@ class Dispatch:
         self._stale_streak = 0
         #: The soonest next slot of the slots just fired: it may come before anything a tick read.
         self.advanced_to: float | None = None
+        #: The last fire found every fire paused registry-wide (`Registry.pause`); a resume's event wakes the loop.
+        self.paused = False
         #: The Redis server's clock minus this host's monotonic clock, as of the last tick (never more than
         #: one round trip behind: an estimate of the server's time is never early).
         self._clock_offset = 0.0
@@ -222,6 +224,9 @@ class Dispatch:
             )
             self.leadership.lost()
             return []
+        self.paused = result.paused
+        if result.paused:
+            return []  # left due: after the resume, each job's catch-up policy decides
         outcomes = result.outcomes
         server_wide = self._refused(slots, outcomes, iter(result.refusals))
         # A job changed between read and fire: look again at once, but never spin on one that stays stale.

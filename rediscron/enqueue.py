@@ -42,6 +42,8 @@ class Outcome(IntEnum):
 STALE, ENQUEUED, ALREADY_ENQUEUED, DISABLED, DROPPED, OVERLAP_SKIPPED, REFUSED = tuple(Outcome)
 #: How many not-run slot records each job keeps in its ``drop_log``.
 DROP_LOG_LENGTH = 20
+#: The fire script's reply while every fire is paused.
+PAUSED_REPLY = 2
 #: How many recent fires (time and lag) the registry keeps for ``rqrcron status``.
 FIRES_KEPT = 5000
 
@@ -54,6 +56,8 @@ class Fired:
     held: bool
     outcomes: list[Outcome]
     refusals: list[str]
+    #: Every fire is paused registry-wide (`Registry.pause`): nothing was done.
+    paused: bool = False
 
 
 @dataclass
@@ -235,12 +239,14 @@ def fire_batches(connection: Redis, lock_value: str, batches: list[list[Slot]], 
 
 
 def _fire_keys() -> list[str]:
-    return [keys.lock(), keys.schedule(), keys.revision(), keys.fires(), keys.stats(), keys.failing()]
+    return [keys.lock(), keys.schedule(), keys.revision(), keys.fires(), keys.stats(), keys.failing(), keys.paused()]
 
 
 def _outcome(result: list[Any], slots: int) -> Fired:
     if not int(result[0]):
         return Fired(False, [], [])
+    if int(result[0]) == PAUSED_REPLY:
+        return Fired(True, [], [], paused=True)
     return Fired(
         True,
         [Outcome(int(x)) for x in result[1 : slots + 1]],

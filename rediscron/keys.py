@@ -74,6 +74,11 @@ def lock_epoch() -> str:
     return f"{prefix()}:cron_jobs:lock_epoch"
 
 
+def paused() -> str:
+    """Set while every fire is paused registry-wide (``rqrcron pause``): who paused, when and why (JSON)."""
+    return f"{prefix()}:cron_jobs:paused"
+
+
 def signed_out() -> str:
     """Sorted set of the web page's sessions signed out before they expire, scored by their expiry."""
     return f"{prefix()}:cron_jobs:web:signed_out"

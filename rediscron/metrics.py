@@ -121,7 +121,8 @@ def render(scheduler: Observed, connection: Redis | None = None) -> str:
             pipe.zcount(keys.schedule(), "+inf", "+inf")
             pipe.zrange(keys.schedule(), 0, 0, withscores=True)
             pipe.zcard(keys.failing())
-            now_reply, registered, indexed, quarantined, soonest, failing = pipe.execute()
+            pipe.exists(keys.paused())
+            now_reply, registered, indexed, quarantined, soonest, failing, paused = pipe.execute()
         now = epoch_of_time_reply(now_reply)
         first = float(soonest[0][1]) if soonest else math.inf
         # Counted by Redis, not the loop: a loop that is stuck cannot report its own stall.
@@ -141,6 +142,12 @@ def render(scheduler: Observed, connection: Redis | None = None) -> str:
                 "gauge",
                 "How long the most overdue slot has been due (0: none); grows while no scheduler fires.",
                 f"rediscron_oldest_overdue_seconds {overdue:.3f}",
+            ),
+            *_metric(
+                "rediscron_paused",
+                "gauge",
+                "1 while every fire is paused registry-wide (`rqrcron pause`).",
+                f"rediscron_paused {1 if paused else 0}",
             ),
             *_metric("rediscron_redis_up", "gauge", "1 if this endpoint could read Redis.", "rediscron_redis_up 1"),
         ]

@@ -87,6 +87,9 @@ class Pass:
         due = [entry for entry in entries if float(entry.score) <= now]
         _fired, more = dispatch.fire_due(now, due)
         held = leadership.fence is not None
+        if dispatch.paused and due:
+            # Paused registry-wide: the due slots wait; the resume's event wakes the loop (or the next pass).
+            return min(self.sleep_for(now, None), max(0.0, leadership.next_heartbeat - time.monotonic()))
         if more or (due and not held):
             return 0.0
         if not due and entries and held:

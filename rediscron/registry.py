@@ -15,9 +15,12 @@ Example::
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import json
 import logging
+import socket
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
 
@@ -229,6 +232,35 @@ class Registry:
             log.info("Pruned %s stale index entries", pruned)
         return pruned
 
+    def pause(self, reason: str = "", actor: str | None = None) -> None:
+        """Stop every fire registry-wide, without touching any job's enabled state; once this returns, no
+        scheduler enqueues a scheduled run until [resume()][resume]. Slots that come meanwhile wait, and
+        after the resume each job's catch-up policy decides what runs (runs by hand still work)."""
+        who = actor or _process_actor()
+        record = json.dumps({"at": self._now(), "by": who, "reason": reason})
+        self._announce("paused", lambda pipe: pipe.set(keys.paused(), record))
+        log.info("Paused every fire (%s)", who)
+
+    def resume(self) -> bool:
+        """Let the schedulers fire again; whether the registry was paused."""
+        was = bool(self.connection.exists(keys.paused()))
+        self._announce("resumed", lambda pipe: pipe.delete(keys.paused()))
+        return was
+
+    def paused(self) -> dict[str, Any] | None:
+        """Who paused every fire, when (epoch seconds) and why, while it is paused; else None."""
+        return read_pause(self.connection.get(keys.paused()))
+
+    def _announce(self, event: str, change: Callable[[Any], Any]) -> None:
+        with self.connection.pipeline(transaction=True) as pipe:
+            change(pipe)
+            pipe.incr(keys.last_update())
+            pipe.publish(keys.events(), json.dumps({"event": event}))
+            pipe.execute()
+
+    def _now(self) -> float:
+        return self.clock() if self.clock is not None else time.time()
+
     # -- reading ----------------------------------------------------------------------------------
 
     def fetch(self, job_id: str) -> RedisCronJob:
@@ -301,6 +333,26 @@ class Registry:
             for job, _enabled, _fields in planned:
                 pipe.exists(job.key)
             return [bool(there) for there in pipe.execute()]
+
+
+def _process_actor() -> str:
+    """``user@host`` of this process, for the pause record."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no user name in this environment (a container's uid)
+        user = "?"
+    return f"{user}@{socket.gethostname()}"
+
+
+def read_pause(raw: Any) -> dict[str, Any] | None:
+    """The pause record as stored (None: not paused); one that is not ours still reads as a pause."""
+    if raw is None:
+        return None
+    try:
+        record = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        record = None
+    return record if isinstance(record, dict) else {"at": None, "by": "?", "reason": "(unreadable pause record)"}
 
 
 def digest(job: RedisCronJob) -> str:

@@ -387,6 +387,8 @@ class RedisCronScheduler(CronScheduler):
             now, _marker, _upcoming, due = self._tick()
             fired, more = self.dispatch.fire_due(now, due)
             enqueued.extend(fired)
+            if self.dispatch.paused:
+                return enqueued
             advanced = self.dispatch.advanced_to
             # catchup="all" moves a job to its next missed slot, which is due at once.
             if not more and (advanced is None or advanced > now):

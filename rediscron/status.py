@@ -18,6 +18,7 @@ from . import keys
 from .clock import epoch_of_time_reply, parse_time, to_epoch
 from .enqueue import FIRES_KEPT
 from .lock import LockHolder
+from .registry import read_pause
 from .text import printable
 
 #: The window ``rqrcron status`` computes rates and lag over.
@@ -63,6 +64,8 @@ class Status:
     #: Jobs whose runs failed in a row, and the worst few (id, failures).
     failing: int = 0
     most_failing: list[tuple[str, int]] = field(default_factory=list)
+    #: While every fire is paused (`rqrcron pause`): when (epoch seconds), by whom, why; else None.
+    paused: dict[str, Any] | None = None
     #: What is wrong, one sentence each; empty when healthy.
     problems: list[str] = field(default_factory=list)
 
@@ -93,6 +96,7 @@ def read_status(connection: Redis, window: float = WINDOW, max_overdue: float = 
         pipe.lrange(keys.fires(), 0, FIRES_KEPT - 1)  # a list grown by hand stays a bounded read
         pipe.zcard(keys.failing())
         pipe.zrevrange(keys.failing(), 0, FAILING_SHOWN - 1, withscores=True)
+        pipe.get(keys.paused())
         (
             time_reply,
             lock_value,
@@ -105,6 +109,7 @@ def read_status(connection: Redis, window: float = WINDOW, max_overdue: float = 
             fires,
             failing,
             most_failing,
+            pause,
         ) = pipe.execute()
     now = epoch_of_time_reply(time_reply)
     holder = LockHolder.parse(_text(lock_value), int(ttl_ms)) if lock_value else None
@@ -174,6 +179,7 @@ def read_status(connection: Redis, window: float = WINDOW, max_overdue: float = 
         registry_lost=lost,
         failing=int(failing),
         most_failing=[(_text(job_id), int(score)) for job_id, score in most_failing if math.isfinite(score)],
+        paused=read_pause(pause),
     )
     status.problems = _problems(status, max_overdue)
     return status
@@ -225,7 +231,7 @@ def _problems(status: Status, max_overdue: float) -> list[str]:
             f"the leader's last heartbeat was {_seconds(status.heartbeat_age)} ago (it beats every "
             f"{_seconds(status.lock_ttl / 3)}): it is stuck or paused"
         )
-    if status.oldest_overdue > max_overdue:
+    if status.oldest_overdue > max_overdue and status.paused is None:  # paused: slots wait on purpose
         problems.append(
             f"a slot has been due for {_seconds(status.oldest_overdue)} (more than "
             f"{_seconds(max_overdue)}): no scheduler is firing"
@@ -236,6 +242,14 @@ def _problems(status: Status, max_overdue: float) -> list[str]:
             "register the jobs again (for example with `rqrcron apply`)"
         )
     return problems
+
+
+def describe_pause(pause: dict[str, Any], now: float) -> str:
+    """``every fire, for 4.2 min, by ops@host: deploying``."""
+    at = pause.get("at")
+    since = f", for {_seconds(now - at)}" if isinstance(at, (int, float)) and math.isfinite(at) else ""
+    reason = f": {pause['reason']}" if pause.get("reason") else ""
+    return f"every fire{since}, by {pause.get('by', '?')}{reason} (`rqrcron resume` lifts it)"
 
 
 def _seconds(value: float | None) -> str:
@@ -292,6 +306,8 @@ def render_status(status: Status) -> str:
     ]
     if status.oldest_overdue > 1:
         lines.insert(7, ("overdue", f"the oldest due slot waits for {_seconds(status.oldest_overdue)}"))
+    if status.paused is not None:
+        lines.insert(0, ("paused", describe_pause(status.paused, status.now)))
     lines += [("problem", problem) for problem in status.problems]
     width = max(len(name) for name, _ in lines)
     return "\n".join(f"{name.ljust(width)}  {printable(value)}" for name, value in lines)

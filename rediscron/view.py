@@ -18,7 +18,8 @@ from . import keys, limits
 from .clock import epoch_of_time_reply, format_time
 from .job import RedisCronJob
 from .lock import LockHolder, SchedulerLock
-from .registry import load_jobs
+from .registry import load_jobs, read_pause
+from .status import describe_pause
 from .store import all_ids
 from .text import printable, relative, shorten
 
@@ -65,6 +66,8 @@ class Snapshot:
     holder: LockHolder | None
     heartbeat_age: float | None
     taken_at: datetime = field(default_factory=datetime.now)
+    #: While every fire is paused: when, by whom, why.
+    paused: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         scheduler = None
@@ -79,6 +82,7 @@ class Snapshot:
             "jobs": [row.as_json() for row in self.rows],
             "scheduler": scheduler,
             "updated": self.taken_at.isoformat(),
+            "paused": self.paused,
         }
 
 
@@ -124,7 +128,7 @@ def snapshot(connection: Redis, queues: tuple[str, ...] = ()) -> Snapshot:
         seen = connection.zscore(cron_scheduler_registry.get_registry_key(), holder.name)
         if seen is not None and math.isfinite(float(seen)):
             age = max(0.0, time.time() - float(seen))
-    return Snapshot(rows, holder, age)
+    return Snapshot(rows, holder, age, paused=read_pause(connection.get(keys.paused())))
 
 
 def _stored_queues(connection: Redis, ids: list[str]) -> list[str]:
@@ -211,6 +215,9 @@ def render_info(snap: Snapshot, by_queue: bool) -> Group:
         lines += _table(snap.rows, "", with_queue=True)
         lines.append(Text(f"{_count(len(snap.rows), 'scheduled job')} total"))
     lines.append(_scheduler_line(snap))
+    if snap.paused is not None:
+        now = snap.taken_at.timestamp()
+        lines.append(Text(f"PAUSED: {printable(describe_pause(snap.paused, now))}", style="bold yellow"))
     lines.append(Text(""))
     lines.append(Text(f"Updated: {snap.taken_at}"))
     return Group(*lines)

@@ -278,3 +278,27 @@ def trigger(settings: Settings, job_id: str, allow_import: tuple[str, ...]) -> N
         rq_job = job.trigger(allowlist(allow_import))
     note = " (the job is disabled: only this run was enqueued)" if not job.enabled else ""
     click.echo(f"{printable(job_id)}: enqueued {rq_job.id} on {job.queue_name}{note}")
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--reason", default="", help="Why, shown by `info`, `status` and the web page.")
+@click.option("--by", "actor", default=None, help="Who pauses (default: user@host of this process).")
+@click.pass_obj
+def pause(settings: Settings, reason: str, actor: str | None) -> None:
+    """Stop every fire registry-wide (a kill switch), leaving each job's enabled state alone.
+
+    Slots that come while paused wait; after `rqrcron resume`, each job's catch-up policy decides
+    what runs. Runs by hand (`trigger`) still work.
+    """
+    with operation():
+        settings.registry.pause(reason=reason, actor=actor)
+    click.echo("Paused: no scheduled run is enqueued until `rqrcron resume`")
+
+
+@main.command(context_settings=CONTEXT)
+@click.pass_obj
+def resume(settings: Settings) -> None:
+    """Let the schedulers fire again after `rqrcron pause`."""
+    with operation():
+        was = settings.registry.resume()
+    click.echo("Resumed: due slots now follow each job's catch-up policy" if was else "Not paused: nothing to do")

@@ -1,6 +1,7 @@
 -- Fire a batch of planned due jobs, all or nothing per job, only while the lock is ours.
 -- KEYS[1] lock, KEYS[2] schedule zset, KEYS[3] revision counter, KEYS[4] recent fires list,
--- KEYS[5] totals hash, KEYS[6] failing jobs zset (id scored by its consecutive failures)
+-- KEYS[5] totals hash, KEYS[6] failing jobs zset (id scored by its consecutive failures),
+-- KEYS[7] the registry-wide pause (while it exists, nothing fires)
 -- ARGV[1] our lock value, ARGV[2] number of jobs, ARGV[3] now (epoch seconds),
 -- ARGV[4] history entries kept per job, ARGV[5] recent fires kept, ARGV[6] now in RQ's time format
 -- (the RQ jobs' enqueued_at and the cron jobs' latest_enqueue_time), then per job:
@@ -11,13 +12,14 @@
 --   then three field lists (count, then field/value pairs): set always, set when run, set when
 --   skipped for overlap; then the command count and per command: argument count, arguments
 --   (rq's own enqueue writes)
--- Returns {lock ok (1/0), per job: 1 enqueued, 2 already enqueued (advanced only), 0 stale,
+-- Returns {2} while paused (nothing done), else {lock ok (1/0), per job: 1 enqueued, 2 already enqueued (advanced only), 0 stale,
 --          3 disabled job found in the index (removed from it), 4 dropped slots only (advanced),
 --          5 skipped for overlap (advanced), 6 Redis refused one of rq's enqueue commands (nothing of it
 --          kept, not advanced: the caller quarantines the job); then, for each 6 in order, the error}
 -- One job's keys of the wrong type never stop the others: the job's own reads and writes, and the
 -- bookkeeping (history, failing set, totals, recent fires), are error-tolerant.
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0} end
+if redis.call('EXISTS', KEYS[7]) == 1 then return {2} end
 local result = {1}
 local now, keep, keep_fires, stamp = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
 local pos = 7
