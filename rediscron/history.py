@@ -67,11 +67,10 @@ def read_history(connection: Redis, ids: list[str], limit: int = HISTORY_LENGTH)
         for rq_id, score in entries:
             found = next(fields)
             status, started, ended = found if isinstance(found, list) else (None, None, None)
-            tail = rq_id.rsplit("-", 1)[-1]
             history[job_id].append(
                 HistoryEntry(
                     rq_id,
-                    int(tail) if tail.isascii() and tail.isdigit() and len(tail) < 19 else None,
+                    slot_of_rq_id(rq_id),
                     from_epoch(score),
                     _status_text(status),
                     _rq_time(started),
@@ -79,6 +78,16 @@ def read_history(connection: Redis, ids: list[str], limit: int = HISTORY_LENGTH)
                 )
             )
     return history
+
+
+def slot_of_rq_id(rq_id: str) -> int | None:
+    """The slot of a scheduled run's RQ job id (``cron-<hash>-<slot>``); None for a run by hand
+    (``cron-<hash>-manual-<random>``, whose random part may be all digits) or an id not ours."""
+    parts = rq_id.split("-")
+    if len(parts) != 3 or parts[0] != "cron":
+        return None
+    tail = parts[2]
+    return int(tail) if tail.isascii() and tail.isdigit() and len(tail) < 19 else None
 
 
 def _status_text(raw: Any) -> str:

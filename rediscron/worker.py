@@ -44,11 +44,16 @@ class CronWorker(Worker):
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         """rq's work loop, with the hosted scheduler standing by (or leading) for as long as it runs."""
-        self.cron_scheduler = self._start_cron()
         try:
             return bool(super().work(*args, **kwargs))
         finally:
             self._stop_cron()
+
+    def _install_signal_handlers(self) -> None:
+        super()._install_signal_handlers()  # type: ignore[no-untyped-call]
+        # Started once rq handles SIGINT/SIGTERM: a stop that comes as soon as it leads is a clean one.
+        if getattr(self, "cron_scheduler", None) is None:
+            self.cron_scheduler = self._start_cron()
 
     def _start_cron(self) -> RedisCronScheduler:
         lock_ttl = self.lock_ttl
