@@ -77,3 +77,26 @@ def relative(seconds: float) -> str:
     if amount == "now":
         return amount
     return f"in {amount}" if ahead else f"{amount} ago"
+
+
+def nested_deeper_than(document: str, limit: int) -> bool:
+    """Whether JSON ``document`` nests arrays and objects deeper than ``limit`` (strings skipped): checked
+    before parsing, so a hostile document never drives the parser's recursion to its limit."""
+    depth, in_string, escaped = 0, False, False
+    for char in document:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False

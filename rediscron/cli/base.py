@@ -24,11 +24,12 @@ from rq.cli.helpers import get_redis_from_config, read_config_file
 
 from ..__version__ import __version__
 from ..connection import from_url, mask, redact
+from ..definition import MAX_NESTING
 from ..errors import InvalidJobError, RediscronError
 from ..imports import DEFAULT_ALLOWED_IMPORTS, ImportAllowlist
 from ..registry import Registry
 from ..sync import SyncError
-from ..text import printable, shorten
+from ..text import nested_deeper_than, printable, shorten
 
 DEFAULT_URL = "redis://localhost:6379/0"
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -165,6 +166,8 @@ def json_option(name: str) -> Callable[[click.Context, click.Parameter, str | No
         if value is None:
             return None
         value = read_argument(value, name)
+        if nested_deeper_than(value, 2 * MAX_NESTING):  # refused by validation anyway, past MAX_NESTING
+            raise click.BadParameter("nested too deeply")
         try:
             return json.loads(value)
         except RecursionError:

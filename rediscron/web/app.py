@@ -31,10 +31,11 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..clock import from_epoch
+from ..definition import MAX_NESTING
 from ..errors import EditConflict, InvalidJobError, JobNotFound, RediscronError
 from ..registry import Registry
 from ..schedule import zone
-from ..text import printable, relative, shorten, to_json
+from ..text import nested_deeper_than, printable, relative, shorten, to_json
 from ..words import schedule_words
 from . import data
 from .auth import CSRF_COOKIE, SESSION_COOKIE, SESSION_SECONDS, Auth, Guard, Refused, read_form
@@ -507,6 +508,8 @@ def parse_edit(job_id: str, form: dict[str, str]) -> dict[str, Any]:
         if not text:
             changes[name] = empty
             continue
+        if nested_deeper_than(text, 2 * MAX_NESTING):  # refused by validation anyway, past MAX_NESTING
+            raise InvalidJobError(job_id, name, "is nested too deeply")
         try:
             value = json.loads(text)
         except ValueError as exc:
