@@ -21,12 +21,13 @@ import tempfile
 import time
 from pathlib import Path
 from typing import IO
+from zoneinfo import ZoneInfo
 
 from redis import Redis
 from rq import Queue
 
 from examples.tasks import greet
-from rediscron import RedisCronJob, RedisCronScheduler, keys
+from rediscron import RedisCronJob, RedisCronScheduler, Registry, keys
 from rediscron.lock import SchedulerLock
 from rediscron.store import delete as delete_job
 from rediscron.testing import RedisServer, free_port
@@ -47,6 +48,9 @@ def register(connection: Redis) -> None:
         "Registered: greet (every 3s), report (every minute), standup (09:30 Mon-Fri, Europe/Berlin),\n"
         "            nightly (03:00 UTC, disabled)"
     )
+    standup = RedisCronJob.fetch("standup", connection)
+    when = ", ".join(f"{run.astimezone(ZoneInfo('Europe/Berlin')):%a %d %b %H:%M %Z}" for run in standup.next_runs(3))
+    print(f"Preview: standup runs next on {when} (`rqrcron preview` shows any schedule)")
 
 
 class Children:
@@ -256,6 +260,7 @@ def main() -> int:
             for job_id in JOB_IDS:
                 delete_job(connection, job_id)
             forget_queue(connection, "demo")
+            Registry(connection).resume()  # if the demo was stopped while it had every fire paused
             connection.delete("demo:log", "demo:actions")
         if server is not None:
             server.cleanup()

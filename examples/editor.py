@@ -1,4 +1,5 @@
-"""The demo's second process: it edits, adds and deletes cron jobs while the scheduler runs.
+"""The demo's second process: it edits, adds and deletes cron jobs while the scheduler runs, then pauses
+every fire for a moment and resumes.
 
 Usage: python -m examples.editor REDIS_URL SECONDS
 Each action is also written to the Redis list ``demo:actions``, for the demo's summary.
@@ -13,13 +14,14 @@ from datetime import datetime, timezone
 from redis import Redis
 
 from examples.tasks import greet
-from rediscron import RedisCronJob, RedisCronScheduler
+from rediscron import RedisCronJob, RedisCronScheduler, Registry
 
 
 def main() -> None:
     connection = Redis.from_url(sys.argv[1])
     seconds = float(sys.argv[2])
     admin = RedisCronScheduler(connection, logging_level="WARNING")
+    registry = Registry(connection)
     start = time.monotonic()
 
     def at(fraction: float, what: str) -> None:
@@ -32,6 +34,10 @@ def main() -> None:
     admin.register(greet, "demo", id="heartbeat", args=("heartbeat",), interval=2)
     at(0.75, "delete 'report'")
     RedisCronJob.fetch("report", connection).delete()
+    at(0.8, "pause every fire (the kill switch): the jobs keep their state, their slots wait")
+    registry.pause(reason="demo", actor="the demo's editor")
+    at(0.92, "resume: the slots that came meanwhile run once each job's catch-up policy says so")
+    registry.resume()
 
 
 if __name__ == "__main__":

@@ -244,7 +244,8 @@ class Registry:
     def resume(self) -> bool:
         """Let the schedulers fire again; whether the registry was paused."""
         was = bool(self.connection.exists(keys.paused()))
-        self._announce("resumed", lambda pipe: pipe.delete(keys.paused()))
+        if was:  # nothing to announce (nor to write) when it was not paused
+            self._announce("resumed", lambda pipe: pipe.delete(keys.paused()))
         return was
 
     def paused(self) -> dict[str, Any] | None:

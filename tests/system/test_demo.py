@@ -73,6 +73,9 @@ def test_the_demo_shows_live_edits_and_cleans_up_an_existing_redis(
         "edit 'greet'",
         "add 'heartbeat'",
         "delete 'report'",
+        "pause every fire",
+        "resume:",
+        "Preview: standup runs next on",
         "hello, rediscron",
         "Each change reached the running scheduler",
     ):
