@@ -23,6 +23,7 @@ from .fields import CODE_OPTIONS, DEFAULT_RESULT_TTL, DEFINITION_FIELDS, FIELDS,
 from .history import HISTORY_LENGTH, HistoryEntry, JobStats, consecutive_failures, read_history
 from .imports import ImportAllowlist
 from .options import build_webhooks, jitter_delay
+from .preview import slots_from
 from .record import SCHEMA_VERSION, StoredTiming, slot_of
 from .runs import rq_job_id as rq_job_id  # where the tests and users import it from
 from .schedule import Schedule, make_schedule
@@ -343,7 +344,8 @@ class RedisCronJob(CronJob):
         return None if self.past_end(slot) else slot
 
     def next_runs(self, n: int = 10, after: datetime | None = None) -> list[datetime]:
-        """The next ``n`` slots of this job's schedule (UTC), fewer if it ends (``end_time``, ``max_runs``).
+        """The next ``n`` slots of this job's schedule (UTC, 1,000 at most), fewer if it ends (``end_time``,
+        ``max_runs``).
 
         From its stored next run, or the first slot after ``after`` (default: now, by this
         host's clock). Nothing is read or written.
@@ -357,12 +359,9 @@ class RedisCronJob(CronJob):
         else:
             start = to_epoch(after) if after is not None else datetime.now(timezone.utc).timestamp()
             slot = schedule.next_after_fire(math.floor(start), start)
-        left = None if self.max_runs is None else max(0, self.max_runs - self.run_count)
-        runs: list[datetime] = []
-        while len(runs) < n and (left is None or len(runs) < left) and not self.past_end(slot):
-            runs.append(from_epoch(slot))
-            slot = schedule.next_after_fire(slot, slot)
-        return runs
+        if self.max_runs is not None:
+            n = min(n, max(0, self.max_runs - self.run_count))
+        return [from_epoch(each) for each in slots_from(schedule, slot, n, self.past_end)]
 
     def past_end(self, slot: int) -> bool:
         """Whether ``slot`` falls after ``end_time``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,9 +25,14 @@ class Run:
 
 def upcoming(schedule: Schedule, after: float, n: int) -> list[int]:
     """The first ``n`` slots (epoch seconds) of ``schedule`` after ``after``."""
+    return slots_from(schedule, schedule.next_after_fire(math.floor(after), after), n)
+
+
+def slots_from(schedule: Schedule, first: int, n: int, past_end: Callable[[int], bool] | None = None) -> list[int]:
+    """``first`` and the slots after it, ``n`` at most (and MAX_RUNS), up to the first ``past_end``."""
     slots: list[int] = []
-    slot = schedule.next_after_fire(math.floor(after), after)
-    while len(slots) < min(n, MAX_RUNS):
+    slot = first
+    while len(slots) < min(n, MAX_RUNS) and not (past_end is not None and past_end(slot)):
         slots.append(slot)
         slot = schedule.next_after_fire(slot, slot)
     return slots

@@ -104,7 +104,7 @@ class Site:
             when=when,
             ago=ago,
             relative=relative,
-            to_json=_pretty,
+            to_json=lambda value: to_json(value, default=str),
             at=_moment,
             words=schedule_words,
             seconds=_duration,
@@ -217,10 +217,6 @@ def _moment(epoch: float) -> datetime | None:
 
 def ago(moment: datetime | None, now: float) -> str:
     return relative(moment.timestamp() - now) if moment is not None else ""
-
-
-def _pretty(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, indent=None, default=str)
 
 
 def _listing_query(request: Request) -> dict[str, str]:

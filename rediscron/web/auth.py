@@ -17,6 +17,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from typing import cast
 from urllib.parse import parse_qs, urlsplit
 
 from redis import Redis
@@ -43,6 +44,7 @@ READ_ONLY = (
     "or pass token= or auth= to create_app(), to change jobs from it."
 )
 
+_UNCHECKED = object()
 SIGN_IN = "Sign in with the page's token to change jobs."
 
 #: Says whether a request may write: given the request, True to allow (for an app's own login).
@@ -95,7 +97,14 @@ class Guard:
         return f"{nonce}.{issued}.{self._sign('session', f'{nonce}.{issued}')}"
 
     def session(self, request: Request) -> str | None:
-        """The nonce of the request's valid session, if it has one."""
+        """The nonce of the request's valid session, if it has one (checked once per request: a page asks
+        for its CSRF value and its write access, a write for both again)."""
+        known: object = getattr(request.state, "rqrcron_session", _UNCHECKED)
+        if known is _UNCHECKED:
+            known = request.state.rqrcron_session = self._check_session(request)
+        return cast("str | None", known)
+
+    def _check_session(self, request: Request) -> str | None:
         if self.token is None:
             return None
         nonce, _, rest = request.cookies.get(SESSION_COOKIE, "").partition(".")

@@ -8,7 +8,6 @@ importing anything) only for the rows shown.
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -179,6 +178,7 @@ def list_jobs(
     if not cursor:
         cursor = "s:0" if search or state in ("disabled", "ended") else "z:0"
     picked: list[tuple[str, str, str]] = []
+    totals = counts(connection)
     scanned = 0
     if budget is None:
         # A search is matched by Redis (SSCAN MATCH): examining an id costs far less than reading its fields.
@@ -195,7 +195,7 @@ def list_jobs(
                 cursor = f"z:{offset + len(raw)}"
             else:
                 # Past the index's end; the rest (disabled, ended) are only in the id set, if any.
-                rest = state == "all" and connection.scard(keys.ids()) > connection.zcard(keys.schedule())
+                rest = state == "all" and totals.other > 0
                 cursor = "s:0" if rest else ""
             in_index = True
         else:
@@ -226,7 +226,7 @@ def list_jobs(
             cursor = _resume(phase, position, picked[-1][0], ids)
     if search:
         picked.sort(key=lambda item: item[0])
-    return Listing(_rows(registry, picked, state), cursor, counts(connection), scanned, _now(connection))
+    return Listing(_rows(registry, picked, state), cursor, totals, scanned, _now(connection))
 
 
 def _offset(position: str) -> int:
@@ -342,7 +342,3 @@ def panel(connection: Redis) -> Panel:
     names = [shorten(_text(name), 200) for name in cast(list[Any], members) if _text(name) != status.leader]
     others = int(seen) - len(names) - (1 if status.leader else 0)
     return Panel(status, names[:STANDBYS_SHOWN], more=max(0, others))
-
-
-def finite(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
