@@ -37,9 +37,10 @@ LAYERS: dict[str, int] = {
     **dict.fromkeys(["options", "fields", "definition", "history", "store", "lock", "events", "preview"], 1),
     # The stored record, the write path, and building runs.
     **dict.fromkeys(["record", "writes", "runs"], 2),
-    "job": 3,
+    **dict.fromkeys(["cronjob", "job"], 3),
     # What works on jobs: the registry, planning a slot, building a fire.
     **dict.fromkeys(["registry", "catchup", "enqueue"], 4),
+    "registration": 5,
     # The scheduler's parts, and the readers of the registry.
     **dict.fromkeys(["leadership", "presence", "dispatch", "lookahead", "passes", "runner"], 5),
     **dict.fromkeys(["sync", "view", "status", "metrics"], 5),
