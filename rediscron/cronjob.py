@@ -201,6 +201,8 @@ class CronDefinition(CronJob):
         #: Whether this object was read from Redis: its save() then updates the stored job only, and never
         #: brings back one deleted meanwhile (an object you build yourself saves as an upsert).
         self._fetched = False
+        #: What the stored record defined when this job was read by a scheduler (`record.definition_key`).
+        self._definition_key: Any = None
         if next_enqueue_time is None and self.cron:
             # As rq's CronJob does: a cron job knows its next run as soon as it is built.
             self.next_enqueue_time = self.get_next_enqueue_time()
@@ -421,19 +423,17 @@ class CronDefinition(CronJob):
             setattr(job, name, value)
         job._trusted_options = rec.code
         job._fetched = True
-        # As stored: none for a disabled or ended job (not what the constructor computes for cron).
-        job.next_enqueue_time = rec.next_enqueue_time
-        job.run_count = rec.run_count
-        job.missed_count = rec.missed_count
-        job.overlap_count = rec.overlap_count
-        job.consecutive_failures = rec.consecutive_failures
-        job.drop_log = rec.drop_log
         job.func = None
         job.func_name = rec.func_name
         job._checked = (None, rec.func_name)
-        job.revision = rec.revision
-        job.last_error = rec.last_error
+        # As stored: none for a disabled or ended job (not what the constructor computes for cron).
+        job._take_state({name: getattr(rec, name) for name in record.STATE_FIELDS})
         return job
+
+    def _take_state(self, state: Mapping[str, Any]) -> None:
+        """Set what the scheduler keeps (`record.STATE_FIELDS`, read by `record.decode_state`)."""
+        for name, value in state.items():
+            setattr(self, name, value)
 
     @classmethod
     def from_dict(cls: type[_Self], data: dict[str, Any]) -> _Self:

@@ -10,6 +10,7 @@ record or run cannot be used is quarantined alone, with the reason, and retried 
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from typing import Any, NamedTuple, cast
@@ -28,9 +29,11 @@ from .errors import CorruptJobError, RediscronError
 from .job import RedisCronJob
 from .leadership import Leadership
 from .logs import fields
+from .record import decode_state, definition_key
 from .registry import Registry
 from .stats import Stats
 from .store import Tick
+from .template import Templates
 from .text import shorten
 
 #: How many due slots one fire script handles.
@@ -44,6 +47,9 @@ QUARANTINE_RETRY_BATCH = 500
 CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 #: Refusals of rq's enqueue that concern the server or this user, not the job: retried, never quarantined.
 _SERVER_WIDE_REFUSALS = ("NOPERM", "OOM", "READONLY", "MISCONF", "BUSY", "NOREPLICAS", "MASTERDOWN")
+
+#: Most definitions kept to skip decoding a record read again (a few KB each).
+KNOWN_LIMIT = 10_000
 
 #: A due job read: (job, index score read, revision read).
 Read = tuple[RedisCronJob, str, bytes | str]
@@ -78,6 +84,12 @@ class Dispatch:
         self.batch_size = batch_size
         self.log = log
         self._queues: dict[tuple[str, str | None, str | None, str | None], Queue] = {}
+        #: Definitions read before, by id: (definition key, the job as first restored). A record read
+        #: again with the same definition is not decoded and checked again: only what the scheduler
+        #: keeps is (`decode_state`).
+        self._known: dict[str, tuple[Any, RedisCronJob]] = {}
+        #: The runs of the jobs read, from templates learnt from rq's own builds.
+        self.templates = Templates()
         #: A job changed between read and fire: look again shortly (never spinning on one that stays stale).
         self.stale = False
         self._stale_streak = 0
@@ -137,15 +149,31 @@ class Dispatch:
             revision = entry.revision or ""
             try:
                 raw = dict(zip(entry.record[::2], entry.record[1::2], strict=True))
-                readable.append(
-                    (self.registry.job_class.restore(raw, self.connection, id=job_id), entry.score, revision)
-                )
+                readable.append((self._restore(job_id, raw), entry.score, revision))
             except CONNECTION_ERRORS:
                 raise
             except Exception as exc:
                 self.quarantine(job_id, revision, exc)
         store.prune(self.connection, missing)
         return readable
+
+    def _restore(self, job_id: str, raw: dict[Any, Any]) -> RedisCronJob:
+        """The job of a record: from the definition read before, if it is unchanged."""
+        key = definition_key(raw)
+        known = self._known.get(job_id)
+        if known is not None and known[0] == key and type(known[1]) is self.registry.job_class:
+            job = copy.copy(known[1])
+            # What a caller might change in place is the copy's own.
+            for name in ("args", "kwargs", "meta", "job_options"):
+                setattr(job, name, copy.copy(getattr(job, name)))
+            job._take_state(decode_state(raw, job_id))
+            return job
+        job = self.registry.job_class.restore(raw, self.connection, id=job_id)
+        job._definition_key = key
+        if known is None and len(self._known) >= KNOWN_LIMIT:
+            del self._known[next(iter(self._known))]
+        self._known[job_id] = (key, copy.copy(job))
+        return job
 
     def queue_for(self, job: RedisCronJob) -> Queue:
         """The RQ queue a job's runs go to (one per queue name and classes, reused)."""
@@ -157,10 +185,16 @@ class Dispatch:
 
     # -- firing -------------------------------------------------------------------------------------
 
-    def prepare(self, job: RedisCronJob, score: str, revision: bytes | str, now: float) -> enqueue.Slot | None:
-        """The job's due slot ready to fire, or None (the job is quarantined) if it can't be built."""
+    def prepare(
+        self, job: RedisCronJob, score: str, revision: bytes | str, now: float, *, templated: bool = True
+    ) -> enqueue.Slot | None:
+        """The job's due slot ready to fire, or None (the job is quarantined) if it can't be built.
+
+        ``templated=False``: its RQ job is built by rq (`Slot.rq_job`), not filled in from a template.
+        """
+        templates = self.templates if templated else None
         try:
-            return enqueue.prepare(self.connection, self.queue_for(job), job, score, revision, now)
+            return enqueue.prepare(self.connection, self.queue_for(job), job, score, revision, now, templates)
         except CONNECTION_ERRORS:
             raise
         except Exception as exc:
@@ -204,7 +238,7 @@ class Dispatch:
     def fire_read(self, read: Read, now: float) -> Job | None:
         """Fire the slot of one job read by a tick at ``now``; its RQ job, if enqueued now or before."""
         job, score, revision = read
-        slot = self.prepare(job, score, revision, now)
+        slot = self.prepare(job, score, revision, now, templated=False)
         fence = self.leadership.fence
         if slot is None or fence is None:
             return None
@@ -297,7 +331,7 @@ class Dispatch:
                     reason=drop.reason,
                 ),
             )
-        if outcome == enqueue.ENQUEUED and s.rq_job is not None and run is not None:
+        if outcome == enqueue.ENQUEUED and s.run is not None and run is not None:
             lag = max(0.0, now - run)
             self.stats.lag_histogram.observe(lag)
             self.log.info(
@@ -305,24 +339,24 @@ class Dispatch:
                 job_id,
                 _time(run),
                 lag,
-                s.rq_job.id,
+                s.run.rq_id,
                 s.job.queue_name,
                 extra=fields(
                     "fire",
                     job_id=job_id,
                     slot=run,
                     lag=round(now - run, 6),
-                    rq_job_id=s.rq_job.id,
+                    rq_job_id=s.run.rq_id,
                     queue=s.job.queue_name,
                 ),
             )
-        elif outcome == enqueue.ALREADY_ENQUEUED and s.rq_job is not None and run is not None:
+        elif outcome == enqueue.ALREADY_ENQUEUED and s.run is not None and run is not None:
             self.log.info(
                 "Slot %s of %s was already enqueued as %s; moved on",
                 _time(run),
                 job_id,
-                s.rq_job.id,
-                extra=fields("already_enqueued", job_id=job_id, slot=run, rq_job_id=s.rq_job.id),
+                s.run.rq_id,
+                extra=fields("already_enqueued", job_id=job_id, slot=run, rq_job_id=s.run.rq_id),
             )
         elif outcome == enqueue.OVERLAP_SKIPPED and run is not None:
             self.stats.overlap_skipped += 1

@@ -19,6 +19,8 @@ from .clock import format_time, from_epoch
 from .history import HISTORY_LENGTH
 from .job import RedisCronJob
 from .record import slot_of
+from .template import Run, Templates, build_run
+from .template import record_enqueue as record_enqueue  # where callers and tests import it from
 
 
 class Outcome(IntEnum):
@@ -72,8 +74,10 @@ class Slot:
     plan: Plan
     #: The index score of the next slot ('' when the job has ended).
     next_score: int | str
+    #: The run of the slot (None when only dropped slots are due), and its RQ job when rq built it
+    #: (not from a template).
+    run: Run | None
     rq_job: Job | None
-    commands: list[list[Any]]
     #: Hash fields set whatever happens, when the slot runs, and when it is skipped for overlap
     #: (the fire script adds ``latest_enqueue_time`` and ``revision``).
     always: dict[str, str]
@@ -90,8 +94,9 @@ class Slot:
     @cached_property
     def script_args(self) -> list[Any]:
         """This slot's part of the fire script's arguments (built once: a run built ahead costs less at its slot)."""
-        rq_key = self.rq_job.key if self.rq_job is not None else ""
-        rq_id = self.rq_job.id if self.rq_job is not None else ""
+        rq_key = self.run.rq_key if self.run is not None else ""
+        rq_id = self.run.rq_id if self.run is not None else ""
+        commands = self.run.commands if self.run is not None else []
         prefix = rq_key[: len(rq_key) - len(rq_id)] if self.on_overlap else ""
         args: list[Any] = [
             self.job.id,
@@ -109,39 +114,12 @@ class Slot:
             *_pairs(self.always),
             *_pairs(self.on_run),
             *_pairs(self.on_overlap),
-            len(self.commands),
+            len(commands),
         ]
-        for command in self.commands:
+        for command in commands:
             args.append(len(command))
             args.extend(command)
         return args
-
-
-def record_enqueue(connection: Redis, queue: Queue, rq_job: Job, at_front: bool = False) -> list[list[Any]]:
-    """The Redis commands rq's ``Queue.enqueue_job`` issues for ``rq_job``, without running them.
-
-    Replaying rq's own writes keeps the RQ job format exactly rq's, whatever its version,
-    while the replay itself happens inside the fenced fire script. The arguments are
-    checked here, so a value Redis cannot take (a custom job class writing None, say) fails
-    this job alone, not the pipelined fire of every job sharing its slot; redis-py encodes
-    them once, when it sends the script.
-    """
-    pipe = connection.pipeline(transaction=False)
-    try:
-        queue.enqueue_job(rq_job, pipeline=pipe, at_front=at_front)
-        commands = [list(args) for args, _options in pipe.command_stack]
-    finally:
-        pipe.reset()
-    encoder = connection.get_encoder()
-    for command in commands:
-        for arg in command:
-            if type(arg) not in _SENT_AS_IS:
-                encoder.encode(arg)  # type: ignore[no-untyped-call] # raises DataError for what Redis cannot take
-    return commands
-
-
-#: Argument types redis-py sends without complaint (it refuses bool and None); the rest are checked.
-_SENT_AS_IS = frozenset({bytes, str, int, float})
 
 
 def indexed_slot(job: RedisCronJob, score: str) -> int:
@@ -153,16 +131,30 @@ def indexed_slot(job: RedisCronJob, score: str) -> int:
     return floor
 
 
-def prepare(connection: Redis, queue: Queue, job: RedisCronJob, score: str, revision: bytes | str, now: float) -> Slot:
-    """Plan the due job indexed at ``score`` and build the RQ job of the slot it runs, if any.
+def prepare(
+    connection: Redis,
+    queue: Queue,
+    job: RedisCronJob,
+    score: str,
+    revision: bytes | str,
+    now: float,
+    templates: Templates | None = None,
+) -> Slot:
+    """Plan the due job indexed at ``score`` and build the run of the slot it runs, if any: through
+    ``templates`` for a job read by the scheduler (`Dispatch.read_due`), else by rq.
 
     Everything that can fail for one job (a slot out of range, rq refusing an option, a
     callback that does not import) fails here, so the caller can quarantine that job alone.
     """
     slot = indexed_slot(job, score)
     planned = catchup.plan(job, slot, now)
-    rq_job = job.build_rq_job(queue, planned.run) if planned.run is not None else None
-    commands = record_enqueue(connection, queue, rq_job, job.at_front) if rq_job is not None else []
+    rq_job: Job | None = None
+    run: Run | None = None
+    key = getattr(job, "_definition_key", None)
+    if planned.run is not None and templates is not None and key is not None:
+        rq_job, run = templates.build(connection, queue, job, key, planned.run, format_time(from_epoch(now)))
+    elif planned.run is not None:
+        rq_job, run = build_run(connection, queue, job, planned.run)
     next_slot = planned.next_slot
     always: dict[str, str] = {}
     if next_slot is not None:
@@ -174,7 +166,7 @@ def prepare(connection: Redis, queue: Queue, job: RedisCronJob, score: str, revi
         always["drop_log"] = _json(log)
     on_run = {"run_count": str(job.run_count + 1)}
     on_overlap: dict[str, str] = {}
-    if rq_job is not None and planned.run is not None and job.overlap == "skip":
+    if run is not None and planned.run is not None and job.overlap == "skip":
         skipped = catchup.Drop(
             planned.run, planned.run, 1, True, "overlap: the previous run was still queued or running"
         )
@@ -190,8 +182,8 @@ def prepare(connection: Redis, queue: Queue, job: RedisCronJob, score: str, revi
         revision,
         planned,
         next_score,
+        run,
         rq_job,
-        commands,
         always,
         on_run,
         on_overlap,

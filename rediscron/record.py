@@ -120,22 +120,39 @@ class Record:
     drop_log: list[dict[str, Any]]
 
 
-def decode(raw_data: Mapping[Any, Any], id: str | None = None) -> Record:
-    """Read a record (HGETALL's reply) without importing anything; CorruptJobError says what is wrong.
+#: What a record holds besides its definition: what the scheduler and the writes keep up to date.
+#: A record read again with the same fields but these is the same definition (`definition_key`).
+STATE_FIELDS = frozenset(
+    {
+        "latest_enqueue_time",
+        "next_enqueue_time",
+        "created_at",
+        "updated_at",
+        "revision",
+        "last_error",
+        "run_count",
+        "missed_count",
+        "overlap_count",
+        "consecutive_failures",
+        "drop_log",
+    }
+)
+_STATE_KEYS = STATE_FIELDS | {name.encode() for name in STATE_FIELDS}
 
-    ``id``: the id its key names (a record whose own id field says otherwise is refused).
-    """
+
+def definition_key(raw_data: Mapping[Any, Any]) -> tuple[Any, ...]:
+    """What a stored record defines, as HGETALL gave it: equal for two reads of an unchanged definition."""
+    return tuple(sorted((k, v) for k, v in raw_data.items() if k not in _STATE_KEYS))
+
+
+def _text(raw_data: Mapping[Any, Any], id: str | None) -> dict[str, str]:
     try:
-        data = {as_text(k): as_text(v) for k, v in raw_data.items()}
+        return {as_text(k): as_text(v) for k, v in raw_data.items()}
     except UnicodeDecodeError as exc:
         raise CorruptJobError(id or "?", f"the record holds bytes that are not UTF-8 text ({exc})") from None
-    job_id = data.get("id") or id
-    if not job_id:
-        raise CorruptJobError(id or "?", "the record has no id field")
-    if id is not None and data.get("id") and data["id"] != id:
-        # A copied or renamed hash: acting on the id inside it would touch another job.
-        raise CorruptJobError(id, f"the record's id field says {data['id']!r}, but its key is {keys.job(id)}")
 
+
+def _reader(data: dict[str, str], job_id: str) -> Callable[[str, Callable[[str], Any]], Any]:
     def read(name: str, parse: Callable[[str], Any]) -> Any:
         if name not in data or data[name] == "":
             return None
@@ -145,6 +162,44 @@ def decode(raw_data: Mapping[Any, Any], id: str | None = None) -> Record:
             shown = shorten(repr(data[name]), 120)
             raise CorruptJobError(job_id, f"field {name}={shown} is invalid: {exc}") from None
 
+    return read
+
+
+def decode_state(raw_data: Mapping[Any, Any], job_id: str) -> dict[str, Any]:
+    """The `STATE_FIELDS` of a record, read (CorruptJobError says what is wrong), by attribute name."""
+    return _state(_text({k: v for k, v in raw_data.items() if k in _STATE_KEYS}, job_id), job_id)
+
+
+def _state(data: dict[str, str], job_id: str) -> dict[str, Any]:
+    read = _reader(data, job_id)
+    return {
+        "latest_enqueue_time": read("latest_enqueue_time", parse_time),
+        "next_enqueue_time": read("next_enqueue_time", parse_time),
+        "created_at": read("created_at", parse_time),
+        "updated_at": read("updated_at", parse_time),
+        "revision": read("revision", whole_number) or 0,
+        "last_error": data.get("last_error") or None,
+        "run_count": counter(data.get("run_count")),
+        "missed_count": counter(data.get("missed_count")),
+        "overlap_count": counter(data.get("overlap_count")),
+        "consecutive_failures": counter(data.get("consecutive_failures")),
+        "drop_log": drop_log(data.get("drop_log")),
+    }
+
+
+def decode(raw_data: Mapping[Any, Any], id: str | None = None) -> Record:
+    """Read a record (HGETALL's reply) without importing anything; CorruptJobError says what is wrong.
+
+    ``id``: the id its key names (a record whose own id field says otherwise is refused).
+    """
+    data = _text(raw_data, id)
+    job_id = data.get("id") or id
+    if not job_id:
+        raise CorruptJobError(id or "?", "the record has no id field")
+    if id is not None and data.get("id") and data["id"] != id:
+        # A copied or renamed hash: acting on the id inside it would touch another job.
+        raise CorruptJobError(id, f"the record's id field says {data['id']!r}, but its key is {keys.job(id)}")
+    read = _reader(data, job_id)
     try:
         version = int(data.get("schema_version") or SCHEMA_VERSION)
     except ValueError:
@@ -170,20 +225,4 @@ def decode(raw_data: Mapping[Any, Any], id: str | None = None) -> Record:
     # Paths to user code are imported when a run is built, not here: listings work on any host.
     code = {name: values.pop(name) for name in IMPORTED_FIELDS if values[name] is not None}
     func_name = values.pop("func_name")
-    return Record(
-        id=job_id,
-        func_name=func_name,
-        definition=values,
-        code=code,
-        latest_enqueue_time=read("latest_enqueue_time", parse_time),
-        next_enqueue_time=read("next_enqueue_time", parse_time),
-        created_at=read("created_at", parse_time),
-        updated_at=read("updated_at", parse_time),
-        revision=read("revision", whole_number) or 0,
-        last_error=data.get("last_error") or None,
-        run_count=counter(data.get("run_count")),
-        missed_count=counter(data.get("missed_count")),
-        overlap_count=counter(data.get("overlap_count")),
-        consecutive_failures=counter(data.get("consecutive_failures")),
-        drop_log=drop_log(data.get("drop_log")),
-    )
+    return Record(id=job_id, func_name=func_name, definition=values, code=code, **_state(data, job_id))

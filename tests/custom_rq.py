@@ -21,3 +21,14 @@ class TenantJob(Job):
         data = super().to_dict(*args, **kwargs)  # type: ignore[arg-type]
         data["tenant"] = self.meta.get("tenant")
         return data
+
+
+class NonceJob(Job):
+    """Writes a field that differs on every run: no template can stand for its runs."""
+
+    def to_dict(self, *args: object, **kwargs: object) -> dict:  # type: ignore[type-arg,override]
+        import uuid
+
+        data = super().to_dict(*args, **kwargs)  # type: ignore[arg-type]
+        data["nonce"] = uuid.uuid4().hex
+        return data
