@@ -114,12 +114,41 @@ class Slot:
             *_pairs(self.always),
             *_pairs(self.on_run),
             *_pairs(self.on_overlap),
-            len(commands),
         ]
+        commands = _without_repeats(commands, rq_key)
+        stamp_at = len(args)
+        args += [0, len(commands)]
         for command in commands:
             args.append(len(command))
+            if args[stamp_at] == 0 and command[:2] == ["HSET", rq_key]:
+                at = _value_of(command, "enqueued_at")
+                if at:
+                    args[stamp_at] = len(args) - stamp_at - 1 + at
             args.extend(command)
         return args
+
+
+def _without_repeats(commands: list[list[Any]], rq_key: str) -> list[list[Any]]:
+    """rq's writes without an ``HSET`` of the RQ job's status that a later ``HSET`` of it repeats."""
+    kept: list[list[Any]] = []
+    for i, command in enumerate(commands):
+        if len(command) == 4 and command[:2] == ["HSET", rq_key] and command[2] == "status":
+            later = commands[i + 1 :]
+            if any(
+                c[:2] == ["HSET", rq_key] and _value_of(c, "status") and c[_value_of(c, "status")] == command[3]
+                for c in later
+            ):
+                continue
+        kept.append(command)
+    return kept
+
+
+def _value_of(command: list[Any], field: str) -> int:
+    """Where the value of ``field`` is in an ``HSET key field value ...`` command (0: not there)."""
+    for at in range(2, len(command) - 1, 2):
+        if command[at] == field:
+            return at + 1
+    return 0
 
 
 def indexed_slot(job: RedisCronJob, score: str) -> int:

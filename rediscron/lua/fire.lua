@@ -10,8 +10,9 @@
 --   rq job key prefix ('' = overlap allowed; else skip while the newest run is queued or running),
 --   '1' if this run is the job's last (max_runs), the slot run ('' if none), slots dropped (a count),
 --   then three field lists (count, then field/value pairs): set always, set when run, set when
---   skipped for overlap; then the command count and per command: argument count, arguments
---   (rq's own enqueue writes)
+--   skipped for overlap; then where its enqueued_at value is among the arguments that follow (0: it
+--   has none; then the script sets it with its own HSET), the command count and per command:
+--   argument count, arguments (rq's own enqueue writes)
 -- Returns {2} while paused (nothing done), else {lock ok (1/0), per job: 1 enqueued, 2 already enqueued (advanced only), 0 stale,
 --          3 disabled job found in the index (removed from it), 4 dropped slots only (advanced),
 --          5 skipped for overlap (advanced), 6 Redis refused one of rq's enqueue commands (nothing of it
@@ -25,6 +26,7 @@ local now, keep, keep_fires, stamp = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5
 local pos = 7
 local fired, missed, overlapped, recent, errors = 0, 0, 0, {}, {}
 local busy = {queued = true, started = true, deferred = true, scheduled = true}
+local added = {}
 
 local function fields()
   local n = tonumber(ARGV[pos])
@@ -40,12 +42,15 @@ for _ = 1, tonumber(ARGV[2]) do
   local run, dropped = ARGV[pos + 10], tonumber(ARGV[pos + 11])
   pos = pos + 12
   local always, on_run, on_overlap = fields(), fields(), fields()
-  local ncmd = tonumber(ARGV[pos])
-  pos = pos + 1
+  local stamp_at, ncmd = tonumber(ARGV[pos]), tonumber(ARGV[pos + 1])
+  if stamp_at > 0 then stamp_at = pos + 1 + stamp_at end
+  pos = pos + 2
+  -- Each command as (first argument, last argument) in ARGV: no table built per command.
   local cmds = {}
   for c = 1, ncmd do
     local argc = tonumber(ARGV[pos])
-    cmds[c] = {unpack(ARGV, pos + 1, pos + argc)}
+    cmds[c] = pos + 1
+    cmds[ncmd + c] = pos + argc
     pos = pos + argc + 1
   end
   local score = redis.call('ZSCORE', KEYS[2], id)
@@ -74,9 +79,17 @@ for _ = 1, tonumber(ARGV[2]) do
         status, extra = 5, on_overlap
       else
         local refused = nil
-        for _, cmd in ipairs(cmds) do
-          local reply = redis.pcall(unpack(cmd))
-          if type(reply) == 'table' and reply.err then refused = reply.err break end
+        -- The run may have been built ahead of its slot: it is enqueued now.
+        if stamp_at > 0 then ARGV[stamp_at] = stamp end
+        for c = 1, ncmd do
+          local first, last = cmds[c], cmds[ncmd + c]
+          -- rq registers the queue on every enqueue: once per script is the same write.
+          local once = ARGV[first] == 'SADD' and last == first + 2 and ARGV[first + 1] .. ' ' .. ARGV[last]
+          if not (once and added[once]) then
+            local reply = redis.pcall(unpack(ARGV, first, last))
+            if type(reply) == 'table' and reply.err then refused = reply.err break end
+            if once then added[once] = true end
+          end
         end
         if refused then
           -- Nothing half-written stays behind (a run whose key exists would count as enqueued).
@@ -92,8 +105,7 @@ for _ = 1, tonumber(ARGV[2]) do
             failures = 0
             redis.pcall('ZREM', KEYS[6], id)
           end
-          -- The run may have been built ahead of its slot: it is enqueued now.
-          redis.pcall('HSET', rq_key, 'enqueued_at', stamp)
+          if stamp_at == 0 then redis.pcall('HSET', rq_key, 'enqueued_at', stamp) end
           -- rq's own history format (member: RQ job id, score: enqueue time), bounded.
           redis.pcall('ZADD', history, now, rq_id)
           redis.pcall('ZREMRANGEBYRANK', history, 0, -(keep + 1))
