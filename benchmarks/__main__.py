@@ -18,10 +18,14 @@ from rich.table import Table
 
 from rediscron.testing import RedisServer
 
-from . import live, static, web, worker
+from . import listing, live, static, web, worker
 from .common import Results, machine
 
-SECTIONS = ("register", "idle", "burst", "slot-burst", "propagation", "steady", "web", "worker")
+SECTIONS = ("register", "idle", "burst", "slot-burst", "propagation", "steady", "web", "worker", "listing")
+#: Past this N, only what a registry of that size is about is measured: register, memory, idle pass, listings.
+LARGEST_FIRED = 100_000
+#: From this N on, the listings (info's first screen, export) are measured.
+LISTED_FROM = 100_000
 COLUMNS = ("measure", "N", "rediscron", "rq CronScheduler", "floor: enqueue_many", "target", "")
 
 
@@ -63,10 +67,11 @@ def run(args: argparse.Namespace, url: str, results: Results, console: Console) 
     if "idle" in args.only:
         console.print("idle pass")
         static.idle(url, args.sizes, results)
-    for n in args.sizes if "burst" in args.only else []:
+    fired = [n for n in args.sizes if n <= LARGEST_FIRED]
+    for n in fired if "burst" in args.only else []:
         console.print(f"burst, N={n:,}")
         static.burst(url, n, args.repeats if n <= 10_000 else 1, results)
-    for n in args.sizes if "slot-burst" in args.only else []:
+    for n in fired if "slot-burst" in args.only else []:
         console.print(f"burst at its slot, running scheduler, N={n:,}")
         live.slot_burst(url, n, results)
     if "propagation" in args.only:
@@ -76,9 +81,12 @@ def run(args: argparse.Namespace, url: str, results: Results, console: Console) 
         console.print(f"steady state, {args.seconds:.0f} s windows (edit propagation, busy, meanwhile)")
         live.steady(url, args.seconds, results, args.probes)
     first: dict[str, float] = {}
-    for n in args.sizes if "web" in args.only else []:
+    for n in fired if "web" in args.only else []:
         console.print(f"web page, N={n:,}")
         web.pages(url, n, results, first)
+    for n in [n for n in args.sizes if n >= LISTED_FROM] if "listing" in args.only else []:
+        console.print(f"listings (info's first screen, export), N={n:,}")
+        listing.listings(url, n, results)
     if "worker" in args.only:
         console.print("a leading CronWorker against a plain rq Worker")
         worker.leading_worker(url, 300 if args.quick else 1000, results)

@@ -33,6 +33,8 @@ from .common import Results, cpu_seconds, median, ms, percentile, timed
 ROOT = Path(__file__).resolve().parents[1]
 WARM_UP = 2.0
 STEADY_JOBS = 1000
+#: The heavy steady row: this many jobs every second, from one scheduler process (one core).
+HEAVY_JOBS = 10_000
 
 
 class Process:
@@ -112,21 +114,28 @@ def _enqueued(connection: redis.Redis, ids: list[str]) -> list[float]:
 
 
 def steady(url: str, seconds: float, results: Results, probes: int) -> None:
-    """1,000 jobs firing every second (six-field cron, then ``interval=1``); edits measured meanwhile."""
+    """1,000 jobs firing every second (six-field cron, then ``interval=1``), edits measured meanwhile;
+    then 10,000 jobs every second."""
     connection = redis.Redis.from_url(url)
-    for kind, schedule in (("cron * * * * * *", {"cron": "* * * * * *"}), ("interval=1", {"interval": 1})):
+    runs = (
+        (STEADY_JOBS, "cron * * * * * *", {"cron": "* * * * * *"}),
+        (STEADY_JOBS, "interval=1", {"interval": 1}),
+        (HEAVY_JOBS, "interval=1", {"interval": 1}),
+    )
+    for jobs, kind, schedule in runs:
         connection.flushall()
         admin = RedisCronScheduler(connection, logging_level="WARNING")
         admin.register_many(
-            [{"func": tasks.noop, "queue_name": "steady", "id": f"steady:{i}", **schedule} for i in range(STEADY_JOBS)]
+            [{"func": tasks.noop, "queue_name": "steady", "id": f"steady:{i}", **schedule} for i in range(jobs)]
         )
         process = scheduler(url)
         watch = QueueWatch(url, "rq:queue:steady")
+        probing = kind.startswith("cron") and probes > 0
         try:
             time.sleep(WARM_UP)
             start, cpu_start = time.time(), process.cpu()
             watch.start()
-            if kind.startswith("cron") and probes:
+            if probing:
                 busy = propagation(connection, probes, deadline=start + seconds)
             time.sleep(max(0.0, start + seconds - time.time()))
             end, cpu_end = time.time(), process.cpu()
@@ -139,33 +148,42 @@ def steady(url: str, seconds: float, results: Results, probes: int) -> None:
         enqueued = _enqueued(connection, ids)
         first, last = math.ceil(start), math.floor(end) - 1
         lags = [e - s for s, e in zip(slots, enqueued, strict=True) if first <= s <= last]
-        expected = STEADY_JOBS * (last - first + 1)
+        expected = jobs * (last - first + 1)
         missed = expected - len(lags)
         cpu = (cpu_end - cpu_start) / (end - start)
         p99 = percentile(lags, 99)
-        label = f"steady, {STEADY_JOBS:,} jobs {kind}, {end - start:.0f} s"
+        label = f"steady, {jobs:,} jobs {kind}, {end - start:.0f} s"
+        heavy = jobs > STEADY_JOBS
         results.add(
             f"{label}: lag p50 / p99 / max",
-            STEADY_JOBS,
+            jobs,
             f"{ms(percentile(lags, 50))} / {ms(p99)} / {ms(max(lags, default=math.nan))}",
             "",
             "",
-            "p99 <= 50 ms",
-            p99 <= 0.050,
+            "" if heavy else "p99 <= 5 ms",
+            None if heavy else p99 <= 0.005,
         )
         visible = watch.all_queued_lags(slots, first, last)
         results.add(
             f"{label}: each second's last run in the queue, p50 / max",
-            STEADY_JOBS,
+            jobs,
             f"{ms(median(visible))} / {ms(max(visible, default=math.nan))}",
             "",
             "",
-            "max <= 50 ms",
-            max(visible, default=math.inf) <= 0.050,
+            "" if heavy else "max <= 25 ms",
+            None if heavy else max(visible, default=math.inf) <= 0.025,
         )
-        results.add(f"{label}: slots missed", STEADY_JOBS, f"{missed:,} of {expected:,}", "", "", "0", missed == 0)
-        results.add(f"{label}: scheduler CPU", STEADY_JOBS, f"{cpu:.0%}", "", "", "<= 25 %", cpu <= 0.25)
-        if kind.startswith("cron") and probes:
+        results.add(f"{label}: slots missed", jobs, f"{missed:,} of {expected:,}", "", "", "0", missed == 0)
+        results.add(
+            f"{label}: scheduler CPU",
+            jobs,
+            f"{cpu:.0%}",
+            "",
+            "",
+            "" if heavy else "<= 10 %",
+            None if heavy else cpu <= 0.10,
+        )
+        if probing:
             _report_propagation(results, "busy", busy, 0.250)
     rq_steady(url, seconds, results)
 
@@ -218,16 +236,17 @@ def slot_burst(url: str, n: int, results: Results) -> None:
     first = next((t for t, length in watch.samples if length > 0), math.nan)
     took = done - slot
     share = floor / took
+    wanted = 3.0 if n <= 1000 else 2.0
     results.add(
         "burst at its slot, running scheduler: first / all queued",
         n,
         f"{ms(first - slot)} / {ms(took)} ({n / took:,.0f}/s)",
         "",
         f"{ms(floor)} ({n / floor:,.0f}/s)",
-        ">= 60 % of floor",
-        share >= 0.6,
+        f">= {wanted:.1f}x enqueue_many",
+        share >= wanted,
     )
-    results.add("burst at its slot: share of the floor's throughput", n, f"{share:.0%}", "", "100%")
+    results.add("burst at its slot: throughput against the floor's", n, f"{share:.2f}x", "", "1.00x")
 
 
 class QueueWatch:

@@ -28,9 +28,10 @@ def _scheduler(connection: redis.Redis, now: list[float]) -> RedisCronScheduler:
     return RedisCronScheduler(connection, name="bench", clock=lambda: now[0], logging_level="WARNING")
 
 
-def _items(n: int, **schedule: Any) -> list[dict[str, Any]]:
+def _items(n: int, *, offset: int = 0, **schedule: Any) -> list[dict[str, Any]]:
     return [
-        {"func": tasks.noop, "queue_name": "default", "id": f"bench:{i}", "args": (i,), **schedule} for i in range(n)
+        {"func": tasks.noop, "queue_name": "default", "id": f"bench:{i}", "args": (i,), **schedule}
+        for i in range(offset, offset + n)
     ]
 
 
@@ -59,7 +60,7 @@ def register(url: str, n: int, repeats: int, results: Results, cap: int = ONE_BY
     """Register throughput (one by one and ``register_many``) and Redis memory per job."""
     connection = redis.Redis.from_url(url)
     now = [EPOCH]
-    cron = {"cron": "*/5 * * * *"}
+    cron: dict[str, Any] = {"cron": "*/5 * * * *"}
     one = min(n, cap)
 
     def one_by_one(scheduler: RedisCronScheduler) -> None:
@@ -76,9 +77,15 @@ def register(url: str, n: int, repeats: int, results: Results, cap: int = ONE_BY
     in_memory = _repeat(connection, repeats, lambda: None, lambda _: _rq_cron(connection, n, **cron))
     floor = _repeat(connection, repeats, lambda: None, lambda _: _floor(connection, n))
     label = "register() one by one" + (f" (first {one:,})" if one < n else "")
-    results.add(label, n, rate(one, single), rate(n, in_memory), rate(n, floor))
+    results.add(label, n, rate(one, single), rate(n, in_memory), rate(n, floor), ">= 5,000/s", one / single >= 5000)
     results.add(
-        "register_many()", n, rate(n, many), rate(n, in_memory), rate(n, floor), ">= 20,000/s", n / many >= 20_000
+        "register_many()",
+        n,
+        f"{rate(n, many)} ({floor / many:.2f}x the floor)",
+        rate(n, in_memory),
+        rate(n, floor),
+        ">= 1.0x enqueue_many",
+        floor / many >= 1.0,
     )
 
     # Memory: what the registered jobs hold in Redis (the floor column: RQ jobs, for scale).
@@ -96,16 +103,18 @@ def register(url: str, n: int, repeats: int, results: Results, cap: int = ONE_BY
     _floor(connection, n)
     rq_jobs = [key for key in connection.scan_iter("rq:job:*", count=1000)][:1000]
     rq_per_job = median([float(connection.memory_usage(key) or 0) for key in rq_jobs])
+    results.add("Redis memory per job (MEMORY USAGE)", n, f"{per_job:,.0f} B", "in process", f"{rq_per_job:,.0f} B")
+    used = (after - before) / n
+    # What users pay: the growth of used_memory.
     results.add(
-        "Redis memory per job (MEMORY USAGE)",
+        "Redis memory per job (used_memory)",
         n,
-        f"{per_job:,.0f} B",
-        "in process",
-        f"{rq_per_job:,.0f} B",
+        f"{used:,.0f} B",
+        "",
+        "",
         "<= 400 B at 100,000" if n >= 100_000 else "",
-        per_job <= 400 if n >= 100_000 else None,
+        used <= 400 if n >= 100_000 else None,
     )
-    results.add("Redis memory per job (used_memory)", n, f"{(after - before) / n:,.0f} B", "", "")
 
 
 def idle(url: str, sizes: list[int], results: Results) -> None:
@@ -186,10 +195,10 @@ def burst(url: str, n: int, repeats: int, results: Results) -> None:
         f"{ms(ours)} ({rate(n, ours)})",
         f"{ms(theirs)} ({rate(n, theirs)})",
         f"{ms(floor)} ({rate(n, floor)})",
-        ">= 60 % of floor",
-        share >= 0.6,
+        ">= 2.0x enqueue_many",
+        share >= 2.0,
     )
-    results.add("burst: share of the floor's throughput", n, f"{share:.0%}", f"{floor / theirs:.0%}", "100%")
+    results.add("burst: throughput against the floor's", n, f"{share:.2f}x", f"{floor / theirs:.2f}x", "1.00x")
     results.add(
         "burst: round trips / commands per job",
         n,

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib import metadata
@@ -22,9 +23,9 @@ from .fields import FIELDS, Field
 from .job import RedisCronJob
 from .registry import load_jobs
 from .schedule import validate_timezone
-from .store import all_ids, decode_ids
+from .store import decode_ids, sorted_ids
 from .store import delete as delete_job
-from .text import has_control, to_json
+from .text import has_control, json_stream, to_json
 
 FORMAT_VERSION = 1
 #: The keys of an entry, in the order files show them.
@@ -63,17 +64,51 @@ def _to_file(value: Any) -> Any:
 
 def export(connection: Redis) -> dict[str, Any]:
     """Every readable job, sorted by id, in the file form; unreadable records are listed apart."""
-    ids, bad = all_ids(connection)
-    jobs, invalid, _missing = load_jobs(connection, ids)
-    invalid.update({job_id: "the id is not UTF-8 text" for job_id in bad})
-    document: dict[str, Any] = {"version": FORMAT_VERSION, "jobs": [entry_of(job) for job in jobs]}
-    if invalid:
-        document["unreadable"] = invalid
+    unreadable: dict[str, str] = {}
+    jobs = [entry for page in export_pages(connection, unreadable) for entry in page]
+    document: dict[str, Any] = {"version": FORMAT_VERSION, "jobs": jobs}
+    if unreadable:
+        document["unreadable"] = unreadable
     return document
 
 
-def dump(document: dict[str, Any], fmt: str) -> str:
-    """Serialise an exported document as ``json`` or ``yaml``."""
+def export_pages(connection: Redis, unreadable: dict[str, str], size: int = 1000) -> Iterator[list[dict[str, Any]]]:
+    """The file form of every readable job, sorted by id, a page at a time; the records that cannot be
+    read are added to ``unreadable`` (id: reason) as they are met."""
+    ids, bad = sorted_ids(connection)
+    unreadable.update({job_id: "the id is not UTF-8 text" for job_id in bad})
+    for start in range(0, len(ids), size):
+        jobs, invalid, _missing = load_jobs(connection, [each.decode() for each in ids[start : start + size]])
+        unreadable.update(invalid)
+        yield [entry_of(job) for job in jobs]
+
+
+def dump_stream(connection: Redis, fmt: str, unreadable: dict[str, str], page_size: int = 1000) -> Iterator[str]:
+    """`dump(export(connection), fmt)` in pieces, a page of jobs at a time: memory stays bounded
+    (the ids, and one page) however many jobs there are."""
+    pages = export_pages(connection, unreadable, page_size)
+    if fmt == "json":
+        yield from json_stream({"version": FORMAT_VERSION}, "jobs", pages, lambda: _unreadable(unreadable), indent=2)
+        yield "\n"
+        return
+    yield f"version: {FORMAT_VERSION}\n"
+    first = True
+    for page in pages:
+        if page:
+            yield ("jobs:\n" if first else "") + dump(page, fmt)
+            first = False
+    if first:
+        yield "jobs: []\n"
+    if unreadable:
+        yield dump({"unreadable": unreadable}, fmt)
+
+
+def _unreadable(unreadable: dict[str, str]) -> dict[str, Any]:
+    return {"unreadable": unreadable} if unreadable else {}
+
+
+def dump(document: Any, fmt: str) -> str:
+    """Serialise an exported document (or a part of one) as ``json`` or ``yaml``."""
     if fmt == "json":
         return to_json(document, indent=2) + "\n"
     yaml = _yaml()

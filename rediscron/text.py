@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 # C0 and C1 controls, DEL, the Unicode line/paragraph separators, the bidirectional marks and overrides
@@ -58,6 +59,44 @@ def escape_json_text(document: str) -> str:
 def to_json(value: Any, **options: Any) -> str:
     """``json.dumps`` keeping non-ASCII text as characters, with every control character escaped."""
     return escape_json_text(json.dumps(value, ensure_ascii=False, **options))
+
+
+def json_stream(
+    head: dict[str, Any],
+    key: str,
+    pages: Iterable[list[Any]],
+    tail: Callable[[], dict[str, Any]],
+    indent: int | None = None,
+) -> Iterator[str]:
+    """``to_json({**head, key: [every item of pages], **tail()}, indent=indent)``, in pieces: one per page,
+    so a listing of a million items is never held whole. ``tail`` is called once the pages are written."""
+
+    def dump(value: Any, depth: int) -> str:
+        text = to_json(value, indent=indent)
+        return text if indent is None else text.replace("\n", "\n" + " " * (indent * depth))
+
+    pad = "" if indent is None else "\n" + " " * indent
+    inner = "" if indent is None else "\n" + " " * (indent * 2)
+    comma = "," if indent is not None else ", "
+    out = ["{"]
+    for name, value in head.items():
+        out.append(f"{pad}{dump(name, 1)}: {dump(value, 1)}{comma}")
+    out.append(f"{pad}{dump(key, 1)}: [")
+    yield "".join(out)
+    first = True
+    for page in pages:
+        if not page:
+            continue
+        parts = []
+        for item in page:
+            parts.append(("" if first else comma) + inner + dump(item, 2))
+            first = False
+        yield "".join(parts)
+    out = [("" if first else pad) + "]"]
+    for name, value in tail().items():
+        out.append(f"{comma}{pad}{dump(name, 1)}: {dump(value, 1)}")
+    out.append(("" if indent is None else "\n") + "}")
+    yield "".join(out)
 
 
 def relative(seconds: float) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,7 +21,7 @@ from .job import RedisCronJob
 from .lock import LockHolder, SchedulerLock
 from .registry import load_jobs, read_pause
 from .status import describe_pause
-from .store import all_ids
+from .store import sorted_ids
 from .text import printable, relative, shorten
 
 _STATE_WIDTH = len("disabled")
@@ -68,6 +69,10 @@ class Snapshot:
     taken_at: datetime = field(default_factory=datetime.now)
     #: While every fire is paused: when, by whom, why.
     paused: dict[str, Any] | None = None
+    #: How many ids are registered (every job, whatever its queue), and whether ``rows`` holds every
+    #: row asked for (a first screen does not).
+    registered: int = 0
+    complete: bool = True
 
     def as_json(self) -> dict[str, Any]:
         scheduler = None
@@ -108,12 +113,59 @@ def _row(job: RedisCronJob, now: float) -> Row:
     )
 
 
-def snapshot(connection: Redis, queues: tuple[str, ...] = ()) -> Snapshot:
-    """Read every job (pipelined), the lock holder and its last heartbeat."""
-    ids, bad = all_ids(connection)
-    jobs, invalid, _missing = load_jobs(connection, ids)
-    invalid.update({job_id: "the id is not UTF-8 text" for job_id in bad})
+#: Jobs read (and printed) per page by the listings.
+PAGE = 1000
+
+
+def snapshot(connection: Redis, queues: tuple[str, ...] = (), limit: int | None = None) -> Snapshot:
+    """Read the jobs (pipelined, a page at a time), the lock holder and its last heartbeat.
+
+    ``limit``: read only until that many rows are found (the first by id): a first screen of a
+    registry of any size.
+    """
+    ids, bad = sorted_ids(connection)
     now = epoch_of_time_reply(connection.time())
+    rows: list[Row] = []
+    for page in pages(connection, ids, bad, queues, now):
+        rows += page
+        if limit is not None and len(rows) > limit:
+            break
+    snap = header(connection)
+    snap.rows = rows if limit is None else rows[:limit]
+    snap.registered = len(ids) + len(bad)
+    snap.complete = len(snap.rows) == len(rows)
+    return snap
+
+
+def header(connection: Redis) -> Snapshot:
+    """A snapshot without rows: the lock holder, its last heartbeat, the pause."""
+    holder = SchedulerLock.holder(connection)
+    age = None
+    if holder is not None:
+        seen = connection.zscore(cron_scheduler_registry.get_registry_key(), holder.name)
+        if seen is not None and math.isfinite(float(seen)):
+            age = max(0.0, time.time() - float(seen))
+    return Snapshot([], holder, age, paused=read_pause(connection.get(keys.paused())))
+
+
+def pages(
+    connection: Redis, ids: list[bytes], bad: list[str], queues: tuple[str, ...], now: float, size: int = PAGE
+) -> Iterator[list[Row]]:
+    """The rows of ``ids`` (sorted, see `sorted_ids`) a page at a time, each page sorted by id; the ids
+    that are not UTF-8 text (``bad``) in the first page."""
+    extra = [Row(job_id, "?", "invalid", "-", "?", "the id is not UTF-8 text") for job_id in bad]
+    for start in range(0, max(len(ids), 1), size):
+        page = rows_of(connection, [each.decode() for each in ids[start : start + size]], queues, now) + extra
+        if extra:
+            page = [row for row in page if not queues or row.queue in queues]
+            page.sort(key=lambda row: row.id)
+            extra = []
+        yield page
+
+
+def rows_of(connection: Redis, ids: list[str], queues: tuple[str, ...], now: float) -> list[Row]:
+    """The rows of some jobs, read in one pipelined round trip (two if some cannot be read)."""
+    jobs, invalid, _missing = load_jobs(connection, ids)
     rows = [_row(job, now) for job in jobs]
     rows += [
         Row(job_id, "?", "invalid", "-", queue, error)
@@ -122,13 +174,29 @@ def snapshot(connection: Redis, queues: tuple[str, ...] = ()) -> Snapshot:
     if queues:
         rows = [row for row in rows if row.queue in queues]
     rows.sort(key=lambda row: row.id)
-    holder = SchedulerLock.holder(connection)
-    age = None
-    if holder is not None:
-        seen = connection.zscore(cron_scheduler_registry.get_registry_key(), holder.name)
-        if seen is not None and math.isfinite(float(seen)):
-            age = max(0.0, time.time() - float(seen))
-    return Snapshot(rows, holder, age, paused=read_pause(connection.get(keys.paused())))
+    return rows
+
+
+def queue_groups(connection: Redis, ids: list[bytes], size: int = PAGE) -> dict[str, list[bytes]]:
+    """Ids by the queue their record names ('?' if it cannot be read), for ``info -R``; ids whose
+    record is gone are left out."""
+    groups: dict[str, list[bytes]] = {}
+    for start in range(0, len(ids), size):
+        part = ids[start : start + size]
+        with connection.pipeline(transaction=False) as pipe:
+            for each in part:
+                pipe.hget(keys.job(each.decode()), "queue_name")
+            found = pipe.execute(raise_on_error=False)
+        for each, raw in zip(part, found, strict=True):
+            if raw is None:
+                continue
+            queue = "?" if isinstance(raw, Exception) or not raw else _text(raw)
+            groups.setdefault(queue, []).append(each)
+    return groups
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
 
 
 def _stored_queues(connection: Redis, ids: list[str]) -> list[str]:
@@ -151,13 +219,18 @@ def _pad(text: str, width: int) -> str:
     return text + " " * max(0, width - cell_len(text))
 
 
-def _table(rows: list[Row], indent: str, with_queue: bool) -> list[Text]:
+def _table(rows: list[Row], indent: str, with_queue: bool, widths: list[int] | None = None) -> list[Text]:
+    """The lines of ``rows``; ``widths`` (id, schedule, queue) carries the column widths across the pages
+    of one table, widened as needed."""
     # Whatever Redis holds is shown escaped: an id or error could carry terminal escape sequences.
     ids = [printable(r.id) for r in rows]
     schedules = [printable(r.schedule) for r in rows]
-    id_width = max((cell_len(i) for i in ids), default=0)
-    schedule_width = max((cell_len(s) for s in schedules), default=0)
-    queue_width = max((cell_len(printable(r.queue)) for r in rows), default=0)
+    if widths is None:
+        widths = [0, 0, 0]
+    widths[0] = max([widths[0], *(cell_len(i) for i in ids)])
+    widths[1] = max([widths[1], *(cell_len(s) for s in schedules)])
+    widths[2] = max([widths[2], *(cell_len(printable(r.queue)) for r in rows)])
+    id_width, schedule_width, queue_width = widths
     lines = []
     for r, shown_id, schedule in zip(rows, ids, schedules, strict=True):
         line = Text(indent)
@@ -210,14 +283,67 @@ def render_info(snap: Snapshot, by_queue: bool) -> Group:
             lines.append(Text(f"{printable(queue)}:"))
             lines += _table(groups[queue], "  ", with_queue=False)
             lines.append(Text(""))
-        lines.append(Text(f"{_count(len(groups), 'queue')}, {_count(len(snap.rows), 'scheduled job')} total"))
+        lines.append(_total(snap, len(groups), len(snap.rows)))
     else:
         lines += _table(snap.rows, "", with_queue=True)
-        lines.append(Text(f"{_count(len(snap.rows), 'scheduled job')} total"))
-    lines.append(_scheduler_line(snap))
+        lines.append(_total(snap, None, len(snap.rows)))
+    lines += _footer(snap)
+    return Group(*lines)
+
+
+def _total(snap: Snapshot, queues: int | None, rows: int) -> Text:
+    total = f"{_count(rows, 'scheduled job')} total"
+    if queues is not None:
+        total = f"{_count(queues, 'queue')}, {total}"
+    if not snap.complete:
+        total = f"the first {rows:,} by id of {_count(snap.registered, 'registered job')} (rqrcron info lists them all)"
+    return Text(total)
+
+
+def _footer(snap: Snapshot) -> list[Text]:
+    lines = [_scheduler_line(snap)]
     if snap.paused is not None:
         now = snap.taken_at.timestamp()
         lines.append(Text(f"PAUSED: {printable(describe_pause(snap.paused, now))}", style="bold yellow"))
     lines.append(Text(""))
     lines.append(Text(f"Updated: {snap.taken_at}"))
-    return Group(*lines)
+    return lines
+
+
+def stream_info(
+    connection: Redis, queues: tuple[str, ...], by_queue: bool, page_size: int = PAGE
+) -> Iterator[list[Text]]:
+    """`render_info`'s lines for the whole registry, a page at a time: a million jobs are never held at
+    once (only their ids), and the first screen comes after one page is read."""
+    ids, bad = sorted_ids(connection)
+    now = epoch_of_time_reply(connection.time())
+    shown = 0
+    if by_queue:
+        groups = queue_groups(connection, ids, page_size)
+        if bad:
+            groups.setdefault("?", [])
+        named = 0
+        for queue in sorted(groups):
+            if queues and queue not in queues:
+                continue
+            widths = [0, 0, 0]
+            header_done = False
+            for page in pages(connection, groups[queue], bad if queue == "?" else [], queues, now, page_size):
+                if not page:
+                    continue
+                if not header_done:
+                    yield [Text(f"{printable(queue)}:")]
+                    header_done = True
+                    named += 1
+                shown += len(page)
+                yield _table(page, "  ", with_queue=False, widths=widths)
+            if header_done:
+                yield [Text("")]
+        total = Text(f"{_count(named, 'queue')}, {_count(shown, 'scheduled job')} total")
+    else:
+        widths = [0, 0, 0]
+        for page in pages(connection, ids, bad, queues, now, page_size):
+            shown += len(page)
+            yield _table(page, "", with_queue=True, widths=widths)
+        total = Text(f"{_count(shown, 'scheduled job')} total")
+    yield [total, *_footer(header(connection))]

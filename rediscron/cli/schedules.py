@@ -39,17 +39,26 @@ def export(settings: Settings, fmt: str, output: str | None) -> None:
       rqrcron export > schedules.json
       rqrcron export --format yaml -o schedules.yaml
     """
+    skipped: dict[str, str] = {}
     with operation():
-        document = sync.export(settings.connection)
-        text = sync.dump(document, fmt)
-    if output:
-        try:
-            Path(output).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            fail(f"cannot write {output}: {exc.strerror or exc}")
-    else:
-        click.echo(text, nl=False)
-    skipped = document.get("unreadable", {})
+        if fmt == "yaml":
+            sync.dump({}, fmt)  # PyYAML missing: say so before anything is written
+        chunks = sync.dump_stream(settings.connection, fmt, skipped)
+        if output:
+            # Written beside, then moved in place: a failed export never leaves half a file.
+            target = Path(output)
+            partial = target.with_name(f".{target.name}.partial")
+            try:
+                with partial.open("w", encoding="utf-8") as out:
+                    for chunk in chunks:
+                        out.write(chunk)
+                partial.replace(target)
+            except OSError as exc:
+                partial.unlink(missing_ok=True)
+                fail(f"cannot write {output}: {exc.strerror or exc}")
+        else:
+            for chunk in chunks:
+                click.echo(chunk, nl=False)
     if skipped:
         click.echo(
             f"Warning: {len(skipped)} unreadable record(s) are listed under 'unreadable' and will not be "

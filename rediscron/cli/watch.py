@@ -19,8 +19,9 @@ from ..errors import CorruptJobError
 from ..fields import OPTIONS
 from ..preview import runs
 from ..status import MAX_OVERDUE, read_status, render_status
-from ..text import printable, relative, shorten, to_json
-from ..view import render_info, snapshot
+from ..store import sorted_ids
+from ..text import json_stream, printable, relative, shorten, to_json
+from ..view import header, pages, render_info, snapshot, stream_info
 from .base import (
     CONTEXT,
     Settings,
@@ -93,28 +94,28 @@ def info(settings: Settings, queues: tuple[str, ...], by_queue: bool, interval: 
     """
     connection = settings.connection
 
-    def render() -> Any:
-        if interval is not None:
-            # Watching: an outage is shown and waited out, not fatal.
-            try:
-                snap = snapshot(connection, queues)
-            except RedisError as exc:
-                message = f"Redis unreachable ({exc}); retrying every {interval:g}s. Updated: {datetime.now()}"
-                return to_json({"error": message}) if as_json else Text(message, style="red")
-        else:
-            with operation():
-                snap = snapshot(connection, queues)
+    def render(limit: int | None = None) -> Any:
+        # Watching: an outage is shown and waited out, not fatal.
+        try:
+            snap = snapshot(connection, queues, limit)
+        except RedisError as exc:
+            message = f"Redis unreachable ({exc}); retrying every {interval:g}s. Updated: {datetime.now()}"
+            return to_json({"error": message}) if as_json else Text(message, style="red")
         if as_json:
-            return to_json(snap.as_json(), indent=None if interval else 2)
+            return to_json(snap.as_json(), indent=None)
         return render_info(snap, by_queue)
 
     if interval is None:
-        _print(render(), as_json)
+        with operation():
+            _stream(connection, queues, by_queue, as_json)
         return
     if as_json or not sys.stdout.isatty():
         try:
             while True:
-                _print(render(), as_json)
+                try:
+                    _stream(connection, queues, by_queue, as_json, indent=None)
+                except RedisError:
+                    _print(render(), as_json)
                 time.sleep(interval)
         except KeyboardInterrupt:
             return
@@ -122,13 +123,36 @@ def info(settings: Settings, queues: tuple[str, ...], by_queue: bool, interval: 
     from rich.live import Live
 
     console = Console()
+    # A live view shows one screen: the first jobs by id, however many there are.
+    screen = max(10, console.height - 8)
     try:
-        with Live(render(), console=console, auto_refresh=False, screen=False, vertical_overflow="crop") as live:
+        with Live(render(screen), console=console, auto_refresh=False, screen=False, vertical_overflow="crop") as live:
             while True:
                 time.sleep(interval)
-                live.update(render(), refresh=True)
+                live.update(render(screen), refresh=True)
     except KeyboardInterrupt:
         return
+
+
+def _stream(connection: Redis, queues: tuple[str, ...], by_queue: bool, as_json: bool, indent: int | None = 2) -> None:
+    """Print the whole listing a page at a time (see `view.stream_info`)."""
+    if as_json:
+        ids, bad = sorted_ids(connection)
+        now = epoch_of_time_reply(connection.time())
+        rows = ([row.as_json() for row in page] for page in pages(connection, ids, bad, queues, now))
+
+        def tail() -> dict[str, Any]:
+            return {k: v for k, v in header(connection).as_json().items() if k != "jobs"}
+
+        for chunk in json_stream({}, "jobs", rows, tail, indent=indent):
+            click.echo(chunk, nl=False)
+        click.echo()
+        return
+    from rich.console import Console, Group
+
+    console = Console(highlight=False, soft_wrap=True)
+    for lines in stream_info(connection, queues, by_queue):
+        console.print(Group(*lines))
 
 
 def _print(rendered: Any, as_json: bool) -> None:

@@ -340,3 +340,17 @@ def test_no_import_check_restores_an_export_naming_code_that_no_longer_imports(
     restored = rqrcron("apply", str(file), "--no-import-check")
     assert restored.exit_code == 0, restored.output
     assert RedisCronJob.fetch("old", connection).func_name == "tests.jobs.renamed_since"
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+def test_the_streamed_export_is_the_whole_document(connection: redis.Redis, fmt: str) -> None:
+    from rediscron import sync
+
+    populate(connection)
+    connection.hset("rq:cron_job:broken", mapping={"id": "broken", "interval": "x"})
+    connection.sadd("rq:cron_jobs:ids", "broken")
+    for size in (1, 2, 1000):
+        unreadable: dict[str, str] = {}
+        pieces = list(sync.dump_stream(connection, fmt, unreadable, page_size=size))
+        assert "".join(pieces) == sync.dump(sync.export(connection), fmt)
+        assert set(unreadable) == {"broken"}
