@@ -86,7 +86,9 @@ class Registry:
         check_conflict(conflict, job_id or (definition.get("name") or None))
         check_enabled(enabled, job_id)
         job = self._build(func=func, queue_name=queue_name, enabled=True if enabled is None else enabled, **definition)
-        status = writes.write(job, enabled=_state(enabled), conflict=conflict)
+        # Checked as it was built; a subclass's own to_dict() still runs.
+        as_built = type(job).to_dict is RedisCronJob.to_dict
+        status = writes.write(job, enabled=_state(enabled), conflict=conflict, validated=as_built)
         if status == store.SaveStatus.EXISTS:
             raise InvalidJobError(job.id, "id", "a cron job with this id exists (conflict='raise')")
         if status == store.SaveStatus.IGNORED:

@@ -97,15 +97,17 @@ def write(
     latest: datetime | None = None,
     source: Source = "hand",
     revision: str | None = None,
+    validated: bool = False,
 ) -> SaveStatus:
     """Save ``job``'s definition; on a ``pipeline``, queue it (no compare-and-set: nothing can be read first).
 
     ``enabled``: "1", "0", or "" to keep the stored state. ``revision``: write only over the
     record at that revision (else ``SaveStatus.CHANGED``, nothing written); without it, a write
-    that raced a fire is read and sent again.
+    that raced a fire is read and sent again. ``validated``: the job was just built, and checked
+    then, by the caller (not checked again).
     """
     connection = job._connection()
-    fields = job._definition_fields()  # validated before anything is read
+    fields = job._definition_fields(validate=not validated)  # validated before anything is read
     if pipeline is not None:
         now = now_of(connection, job.clock)
         call = save_call(

@@ -92,9 +92,12 @@ if latest ~= '' then set[#set + 1] = 'latest_enqueue_time'; set[#set + 1] = late
 
 -- HSET first: under maxmemory it is refused before anything has changed (scripts do not roll back).
 redis.call('HSET', hash, unpack(set))
-del[#del + 1] = 'last_error'
-if next_time == '' then del[#del + 1] = 'next_enqueue_time' end
-redis.call('HDEL', hash, unpack(del))
+-- A new record has nothing to delete: only the fields an older definition of it set.
+if exists then
+  del[#del + 1] = 'last_error'
+  if next_time == '' then del[#del + 1] = 'next_enqueue_time' end
+  redis.call('HDEL', hash, unpack(del))
+end
 if enabled == '1' and score ~= '' then
   redis.call('ZADD', schedule, score, id)
 else
