@@ -42,8 +42,17 @@ def _rq_cron(connection: redis.Redis, n: int, **schedule: Any) -> CronScheduler:
     return cron
 
 
+#: The floor enqueues this many jobs per enqueue_many call (one pipeline): a million in one would
+#: hold the whole reply at once.
+FLOOR_CHUNK = 100_000
+
+
 def _floor(connection: redis.Redis, n: int) -> None:
-    Queue("default", connection=connection).enqueue_many([Queue.prepare_data(tasks.noop, args=(i,)) for i in range(n)])
+    queue = Queue("default", connection=connection)
+    for start in range(0, n, FLOOR_CHUNK):
+        queue.enqueue_many(
+            [Queue.prepare_data(tasks.noop, args=(i,)) for i in range(start, min(n, start + FLOOR_CHUNK))]
+        )
 
 
 def _repeat(connection: redis.Redis, repeats: int, setup: Callable[[], Any], action: Callable[[Any], object]) -> float:

@@ -84,6 +84,9 @@ class Dispatch:
         self.batch_size = batch_size
         self.log = log
         self._queues: dict[tuple[str, str | None, str | None, str | None], Queue] = {}
+        #: Ticks count the entries due within this many seconds (0: they do not); the last count.
+        self.horizon = 0.0
+        self.coming = 0
         #: Definitions read before, by id: (definition key, the job as first restored). A record read
         #: again with the same definition is not decoded and checked again: only what the scheduler
         #: keeps is (`decode_state`).
@@ -109,12 +112,13 @@ class Dispatch:
     def tick(self, lookahead: float = 0.0, offset: int = 0) -> Tick:
         """Read the time, the change marker, the next score and the entries due (by now + ``lookahead``)."""
         clock = self.registry.clock
-        tick = store.tick(
+        tick, self.coming = store.tick(
             self.connection,
             now=None if clock is None else clock(),
             limit=self.batch_size,
             offset=offset,
             lookahead=lookahead,
+            horizon=self.horizon,
         )
         if clock is None:
             # Against the monotonic clock, so a step of this host's wall clock can't make a run early.
@@ -174,6 +178,12 @@ class Dispatch:
             del self._known[next(iter(self._known))]
         self._known[job_id] = (key, copy.copy(job))
         return job
+
+    def definition_of(self, job: RedisCronJob) -> RedisCronJob:
+        """The job as first read with its current definition (shared: never to be handed to a caller),
+        else ``job`` itself."""
+        known = self._known.get(job.id)
+        return known[1] if known is not None and known[0] == job._definition_key else job
 
     def queue_for(self, job: RedisCronJob) -> Queue:
         """The RQ queue a job's runs go to (one per queue name and classes, reused)."""

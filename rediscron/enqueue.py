@@ -92,7 +92,7 @@ class Slot:
         return self.plan.next_slot
 
     @cached_property
-    def script_args(self) -> list[Any]:
+    def script_args(self) -> tuple[Any, ...]:
         """This slot's part of the fire script's arguments (built once: a run built ahead costs less at its slot)."""
         rq_key = self.run.rq_key if self.run is not None else ""
         rq_id = self.run.rq_id if self.run is not None else ""
@@ -125,7 +125,21 @@ class Slot:
                 if at:
                     args[stamp_at] = len(args) - stamp_at - 1 + at
             args.extend(command)
-        return args
+        return tuple(args)  # held until the slot by a run built ahead: no spare room
+
+    def compact(self, job: RedisCronJob) -> None:
+        """Keep only what the fire and its accounting need (a run built ahead waits in memory): the
+        script's arguments, computed now, and ``job``, the definition shared by its runs."""
+        self.script_args  # noqa: B018 - computed now, not at the slot
+        if self.run is not None:
+            self.run = Run(self.run.rq_id, self.run.rq_key, [])
+        self.rq_job = None
+        self.always = self.on_run = self.on_overlap = _NOTHING
+        self.job = job
+
+
+#: The field lists of a compacted slot (they are in its script's arguments): one empty dict, never written.
+_NOTHING: dict[str, str] = {}
 
 
 def _without_repeats(commands: list[list[Any]], rq_key: str) -> list[list[Any]]:

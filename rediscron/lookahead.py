@@ -10,32 +10,63 @@ for its misfire grace, or the next slot is due too) is built again at the real t
 
 from __future__ import annotations
 
+import time
+
 from rq.utils import as_text
 
 from . import enqueue, scripts, store
 from .dispatch import Dispatch
 
-#: How far ahead (seconds) the running loop reads the jobs about to be due and builds their runs.
+#: How far ahead (seconds) the running loop reads the jobs about to be due and builds their runs,
+#: at least.
 LOOKAHEAD = 1.0
-#: Most runs built ahead at once.
-AHEAD_LIMIT = 5000
+#: At most this far ahead (seconds), when many runs are coming and building them takes longer.
+MAX_LOOKAHEAD = 60.0
+#: The entries due within this many seconds are counted at every tick, to see a crowded slot coming.
+HORIZON = 60.0
+#: What building one run is taken to cost (seconds) until the loop has measured it.
+FIRST_COST = 150e-6
+#: Most runs built ahead at once (each holds about a kilobyte).
+AHEAD_LIMIT = 100_000
 
 
 class LookAhead:
-    """Runs built ahead of their slots, by job id, fired through ``dispatch``."""
+    """Runs built ahead of their slots, by job id, fired through ``dispatch``.
+
+    It reads ``LOOKAHEAD`` seconds ahead; when the runs due within ``HORIZON`` would take longer
+    than that to build (a slot shared by 100,000 jobs), it reads further, up to ``MAX_LOOKAHEAD``:
+    twice the time building them is measured to take, so they are built before their slot.
+    """
 
     def __init__(self, dispatch: Dispatch) -> None:
         self.dispatch = dispatch
-        #: Whether the loop builds runs ahead (not in burst mode, nor with rq's overridden hooks).
-        self.enabled = False
+        self._enabled = False
         self.runs: dict[str, enqueue.Slot] = {}
         #: Whether the fire script is known to be loaded on the server the loop talks to.
         self._script_loaded = False
+        #: Seconds one run took to build, as measured (a moving average).
+        self.cost = FIRST_COST
+        self._seconds = LOOKAHEAD
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the loop builds runs ahead (not in burst mode, nor with rq's overridden hooks)."""
+        return self._enabled
+
+    @enabled.setter
+    def enabled(self, enabled: bool) -> None:
+        self._enabled = enabled
+        self.dispatch.horizon = HORIZON if enabled else 0.0
 
     @property
     def seconds(self) -> float:
-        """How far ahead the loop reads: ``LOOKAHEAD`` while enabled, else 0."""
-        return LOOKAHEAD if self.enabled else 0.0
+        """How far ahead the loop reads: ``LOOKAHEAD`` or more while enabled (see `plan()`), else 0."""
+        return self._seconds if self._enabled else 0.0
+
+    def plan(self, coming: int) -> None:
+        """Read far enough ahead to build the ``coming`` runs (those due within ``HORIZON``) in time."""
+        needed = 2 * coming * self.cost
+        self._seconds = min(MAX_LOOKAHEAD, max(LOOKAHEAD, needed))
 
     def reset(self) -> None:
         """Forget every run built (they were built against another server, or another lock)."""
@@ -59,15 +90,18 @@ class LookAhead:
         offset = 0
         while entries:
             fresh = [entry for entry in entries if not self._built(entry)]
+            started = time.perf_counter()
             for job, score, revision in self.dispatch.read_due(fresh):
                 slot = self.dispatch.prepare(job, score, revision, float(score))
                 if slot is not None and slot.plan.run is not None and slot.plan.drop is None:
-                    slot.script_args  # noqa: B018 - computed now, not at the slot
+                    slot.compact(self.dispatch.definition_of(job))  # what the fire needs, and no more
                     self.runs[job.id] = slot
+            if fresh:
+                self.cost = 0.8 * self.cost + 0.2 * (time.perf_counter() - started) / len(fresh)
             if len(entries) < self.dispatch.batch_size or len(self.runs) >= AHEAD_LIMIT:
                 return
             offset += len(entries)
-            entries = self.dispatch.tick(LOOKAHEAD, offset).entries
+            entries = self.dispatch.tick(self.seconds, offset).entries
 
     def _built(self, entry: store.Due) -> bool:
         """Whether the run of a tick entry is already built, for the same record and slot."""

@@ -84,6 +84,7 @@ class Pass:
         if dispatch.retry_due():
             dispatch.retry_quarantined()
         now, _marker, upcoming, entries = self.tick(lookahead.seconds)
+        lookahead.plan(dispatch.coming)
         due = [entry for entry in entries if float(entry.score) <= now]
         _fired, more = dispatch.fire_due(now, due)
         held = leadership.fence is not None

@@ -276,8 +276,17 @@ class Tick(NamedTuple):
     entries: list[Due]
 
 
-def tick(connection: Redis, *, now: float | None, limit: int, offset: int = 0, lookahead: float = 0.0) -> Tick:
-    """Read the time (``now``, else the server's), the change marker, the next score and the entries due.
+def tick(
+    connection: Redis,
+    *,
+    now: float | None,
+    limit: int,
+    offset: int = 0,
+    lookahead: float = 0.0,
+    horizon: float = 0.0,
+) -> tuple[Tick, int]:
+    """Read the time (``now``, else the server's), the change marker, the next score and the entries due;
+    and how many entries are due within ``horizon`` seconds (0: not counted).
 
     At most ``limit`` entries, skipping the first ``offset``; due means a score up to now plus ``lookahead``.
     """
@@ -285,18 +294,19 @@ def tick(connection: Redis, *, now: float | None, limit: int, offset: int = 0, l
         "tick",
         connection,
         [keys.schedule(), keys.last_update()],
-        ["" if now is None else repr(float(now)), limit, keys.job(""), offset, repr(lookahead)],
+        ["" if now is None else repr(float(now)), limit, keys.job(""), offset, repr(lookahead), repr(horizon)],
     )
     upcoming = as_text(reply[2])
-    return Tick(
+    tick = Tick(
         float(as_text(reply[0])),
         as_text(reply[1]),
         float(upcoming) if upcoming else None,
         [
             Due(entry[0], as_text(entry[1]), entry[2] if isinstance(entry[2], list) else as_text(entry[2]))
-            for entry in reply[3:]
+            for entry in reply[4:]
         ],
     )
+    return tick, int(reply[3])
 
 
 # -- reading ids ----------------------------------------------------------------------------------

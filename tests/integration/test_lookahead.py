@@ -16,6 +16,7 @@ from rediscron import RedisCronJob, RedisCronScheduler
 from rediscron import keys as k
 from rediscron.imports import ImportAllowlist
 from rediscron.job import rq_job_id
+from rediscron.lookahead import MAX_LOOKAHEAD
 from rediscron.scheduler import LOOKAHEAD
 from tests import jobs
 from tests.integration.test_policies import Clock, queued
@@ -82,6 +83,31 @@ def test_an_idle_loop_wakes_in_time_to_build_the_next_slot(
     clock.now = slot + 0.001
     scheduler.run_once()
     assert sorted(queued(connection)) == sorted(rq_job_id(f"n{i}", slot) for i in range(3))
+
+
+def test_a_crowded_slot_is_built_as_far_ahead_as_building_it_takes(
+    connection: redis.Redis, scheduler: RedisCronScheduler, clock: Clock
+) -> None:
+    # 300 jobs share a slot 8 s away; building a run is taken to cost 10 ms: 3 s of building, so the
+    # loop must read (and wake) twice that ahead, not one second.
+    scheduler.max_sleep_interval = 60
+    slot = T0 + 8
+    scheduler.register_many(
+        [{"func": jobs.noop, "queue_name": "q", "id": f"c{i}", "cron": "0 18 * * * 8"} for i in range(300)]
+    )
+    scheduler.lookahead.cost = 0.01
+    wait = scheduler.run_once()
+    assert scheduler.lookahead.seconds == pytest.approx(6.0)
+    assert wait == pytest.approx(slot - 6.0 - clock.now, abs=1e-3)
+    clock.now += wait
+    scheduler.run_once()
+    assert len(scheduler.lookahead.runs) == 300 and queued(connection) == []
+    clock.now = slot + 0.001
+    scheduler.run_once()
+    assert sorted(queued(connection)) == sorted(rq_job_id(f"c{i}", slot) for i in range(300))
+    # However crowded, never further than MAX_LOOKAHEAD.
+    scheduler.lookahead.plan(10**9)
+    assert scheduler.lookahead.seconds == MAX_LOOKAHEAD
 
 
 @pytest.mark.parametrize("ahead", [True, False])
