@@ -268,7 +268,7 @@ def fire(connection: Redis, lock_value: str, slots: list[Slot], now: float) -> F
 def fire_batches(connection: Redis, lock_value: str, batches: list[list[Slot]], now: float) -> list[Fired]:
     """`fire()` for several batches, sent in one round trip; each batch is still its own atomic script."""
     fire_keys = _fire_keys()
-    calls = [(fire_keys, _fire_args(lock_value, batch, now)) for batch in batches]
+    calls = ((fire_keys, _fire_args(lock_value, batch, now)) for batch in batches)
     results = scripts.run_streamed("fire", connection, calls)
     return [_outcome(result, len(batch)) for result, batch in zip(results, batches, strict=True)]
 

@@ -7,7 +7,7 @@ so callers never see ``NOSCRIPT``.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -75,7 +75,7 @@ def run_all(name: str, connection: Redis, calls: list[tuple[list[str], list[Any]
 
 
 def run_streamed(
-    name: str, connection: Redis, calls: Sequence[tuple[list[str], Sequence[Any]]], per_send: int = 5
+    name: str, connection: Redis, calls: Iterable[tuple[list[str], Sequence[Any]]], per_send: int = 5
 ) -> list[Any]:
     """`run_all()` (no transaction) for many calls, sent ``per_send`` at a time as each group is packed,
     and the replies read after the last group is sent: the server runs the first scripts while the
@@ -88,11 +88,14 @@ def run_streamed(
     except TypeError:  # redis-py before 5.3 wants a command name
         link = pool.get_connection("EVALSHA")
     replies: list[Any] = []
+    sent: list[tuple[list[str], Sequence[Any]]] = []
     try:
-        for start in range(0, len(calls), per_send):
-            group = [("EVALSHA", found.sha, len(keys), *keys, *args) for keys, args in calls[start : start + per_send]]
-            link.send_packed_command(link.pack_commands(group))  # type: ignore[no-untyped-call]
-        for _call in calls:
+        # Each call is made (and packed) only when its group is sent: the first go out at once.
+        for group in batched(calls, per_send):
+            sent += group
+            commands = [("EVALSHA", found.sha, len(keys), *keys, *args) for keys, args in group]
+            link.send_packed_command(link.pack_commands(commands))  # type: ignore[no-untyped-call]
+        for _call in sent:
             try:
                 replies.append(link.read_response())
             except ResponseError as exc:
@@ -106,7 +109,7 @@ def run_streamed(
     forgotten = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
     if forgotten:
         # The server forgot the script (a restart): those calls did not run; load it and send them again.
-        again = run_all(name, connection, [(calls[i][0], list(calls[i][1])) for i in forgotten], transaction=False)
+        again = run_all(name, connection, [(sent[i][0], list(sent[i][1])) for i in forgotten], transaction=False)
         for i, reply in zip(forgotten, again, strict=True):
             replies[i] = reply
     for reply in replies:
@@ -115,6 +118,18 @@ def run_streamed(
         if isinstance(reply, Exception):
             raise reply
     return replies
+
+
+def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """``items`` in lists of ``size`` (the last may be shorter), taken as they come."""
+    group: list[Any] = []
+    for item in items:
+        group.append(item)
+        if len(group) == size:
+            yield group
+            group = []
+    if group:
+        yield group
 
 
 _REFUSED = re.compile(

@@ -27,6 +27,7 @@ local pos = 7
 local fired, missed, overlapped, recent, errors = 0, 0, 0, {}, {}
 local busy = {queued = true, started = true, deferred = true, scheduled = true}
 local added = {}
+local new_revision = nil
 
 local function fields()
   local n = tonumber(ARGV[pos])
@@ -128,8 +129,11 @@ for _ = 1, tonumber(ARGV[2]) do
         writes[#writes + 1] = 'consecutive_failures'
         writes[#writes + 1] = failures
       end
+      -- One new revision for the whole script: each job's record still changes it (an edit read before
+      -- this fire is refused), and a value is never handed out twice by two writes to one job.
+      if not new_revision then new_revision = incr_counter(KEYS[3]) end
       writes[#writes + 1] = 'revision'
-      writes[#writes + 1] = incr_counter(KEYS[3])
+      writes[#writes + 1] = new_revision
       redis.call('HSET', hash, unpack(writes))
       if next_score == '' or (final and (status == 1 or status == 2)) then
         redis.call('HDEL', hash, 'next_enqueue_time')
