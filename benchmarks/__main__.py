@@ -105,7 +105,7 @@ def table(results: Results, title: str) -> Table:
 def markdown(results: Results, title: str) -> str:
     lines = [title, "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for row in results.rows:
-        verdict = "" if row.passed is None else ("pass" if row.passed else "**fail**")
+        verdict = "" if row.passed is None else ("beaten" if row.passed else "not yet")
         cells = (row.measure, row.n, row.rediscron, row.rq_cron, row.floor, row.target, verdict)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -6,6 +6,7 @@ import math
 import re
 from collections.abc import Callable
 from datetime import datetime, timezone
+from functools import lru_cache
 
 from redis import Redis
 
@@ -51,8 +52,12 @@ def format_time(moment: datetime) -> str:
 _RQ_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{6})?Z")
 
 
+@lru_cache(maxsize=4096)
 def parse_time(text: str) -> datetime:
-    """Inverse of `format_time()`; also accepts RQ's second-resolution form."""
+    """Inverse of `format_time()`; also accepts RQ's second-resolution form.
+
+    Remembered: the jobs a pass reads often share their times (a shared slot, the same run time).
+    """
     if _RQ_TIME.fullmatch(text):
         try:
             return datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc)  # strptime is ten times slower

@@ -321,8 +321,11 @@ class Dispatch:
         """Count and log what one fire did: runs, dropped slots, overlap skips, a job that has ended."""
         run, drop = s.plan.run, s.plan.drop
         job_id = s.job.id
+        # What each line says is built only if it is logged: a busy slot fires thousands of runs a second.
+        warn, info = self.log.isEnabledFor(logging.WARNING), self.log.isEnabledFor(logging.INFO)
         if drop is not None and outcome not in (enqueue.STALE, enqueue.DISABLED, enqueue.REFUSED):
             self.stats.missed += drop.slots
+        if warn and drop is not None and outcome not in (enqueue.STALE, enqueue.DISABLED, enqueue.REFUSED):
             self.log.warning(
                 "Cron job %s: %s%d slot(s) from %s to %s not run (%s)",
                 job_id,
@@ -344,6 +347,7 @@ class Dispatch:
         if outcome == enqueue.ENQUEUED and s.run is not None and run is not None:
             lag = max(0.0, now - run)
             self.stats.lag_histogram.observe(lag)
+        if info and outcome == enqueue.ENQUEUED and s.run is not None and run is not None:
             self.log.info(
                 "Enqueued %s (slot %s, %.3fs late) as %s on queue %s",
                 job_id,
@@ -360,7 +364,7 @@ class Dispatch:
                     queue=s.job.queue_name,
                 ),
             )
-        elif outcome == enqueue.ALREADY_ENQUEUED and s.run is not None and run is not None:
+        elif info and outcome == enqueue.ALREADY_ENQUEUED and s.run is not None and run is not None:
             self.log.info(
                 "Slot %s of %s was already enqueued as %s; moved on",
                 _time(run),

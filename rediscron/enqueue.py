@@ -6,7 +6,7 @@ import json
 import math
 from dataclasses import dataclass
 from enum import IntEnum
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from redis import Redis
@@ -19,7 +19,7 @@ from .clock import format_time, from_epoch
 from .history import HISTORY_LENGTH
 from .job import RedisCronJob
 from .record import slot_of
-from .template import Run, Templates, build_run
+from .template import Run, Templates, build_run, lay_out
 from .template import record_enqueue as record_enqueue  # where callers and tests import it from
 
 
@@ -94,9 +94,10 @@ class Slot:
     @cached_property
     def script_args(self) -> tuple[Any, ...]:
         """This slot's part of the fire script's arguments (built once: a run built ahead costs less at its slot)."""
-        rq_key = self.run.rq_key if self.run is not None else ""
-        rq_id = self.run.rq_id if self.run is not None else ""
-        commands = self.run.commands if self.run is not None else []
+        run = self.run
+        rq_key = run.rq_key if run is not None else ""
+        rq_id = run.rq_id if run is not None else ""
+        commands = run.commands if run is not None else []
         prefix = rq_key[: len(rq_key) - len(rq_id)] if self.on_overlap else ""
         args: list[Any] = [
             self.job.id,
@@ -115,16 +116,11 @@ class Slot:
             *_pairs(self.on_run),
             *_pairs(self.on_overlap),
         ]
-        commands = _without_repeats(commands, rq_key)
-        stamp_at = len(args)
-        args += [0, len(commands)]
-        for command in commands:
-            args.append(len(command))
-            if args[stamp_at] == 0 and command[:2] == ["HSET", rq_key]:
-                at = _value_of(command, "enqueued_at")
-                if at:
-                    args[stamp_at] = len(args) - stamp_at - 1 + at
-            args.extend(command)
+        if run is not None and run.flat is not None:
+            args += [run.stamp_at, run.ncmd, *run.flat]  # filled in from a template, laid out already
+        else:
+            stamp_at, ncmd, flat = lay_out(commands, rq_key)
+            args += [stamp_at, ncmd, *flat]
         return tuple(args)  # held until the slot by a run built ahead: no spare room
 
     def compact(self, job: RedisCronJob) -> None:
@@ -140,29 +136,6 @@ class Slot:
 
 #: The field lists of a compacted slot (they are in its script's arguments): one empty dict, never written.
 _NOTHING: dict[str, str] = {}
-
-
-def _without_repeats(commands: list[list[Any]], rq_key: str) -> list[list[Any]]:
-    """rq's writes without an ``HSET`` of the RQ job's status that a later ``HSET`` of it repeats."""
-    kept: list[list[Any]] = []
-    for i, command in enumerate(commands):
-        if len(command) == 4 and command[:2] == ["HSET", rq_key] and command[2] == "status":
-            later = commands[i + 1 :]
-            if any(
-                c[:2] == ["HSET", rq_key] and _value_of(c, "status") and c[_value_of(c, "status")] == command[3]
-                for c in later
-            ):
-                continue
-        kept.append(command)
-    return kept
-
-
-def _value_of(command: list[Any], field: str) -> int:
-    """Where the value of ``field`` is in an ``HSET key field value ...`` command (0: not there)."""
-    for at in range(2, len(command) - 1, 2):
-        if command[at] == field:
-            return at + 1
-    return 0
 
 
 def indexed_slot(job: RedisCronJob, score: str) -> int:
@@ -195,13 +168,13 @@ def prepare(
     run: Run | None = None
     key = getattr(job, "_definition_key", None)
     if planned.run is not None and templates is not None and key is not None:
-        rq_job, run = templates.build(connection, queue, job, key, planned.run, format_time(from_epoch(now)))
+        rq_job, run = templates.build(connection, queue, job, key, planned.run, _stamp(now))
     elif planned.run is not None:
         rq_job, run = build_run(connection, queue, job, planned.run)
     next_slot = planned.next_slot
     always: dict[str, str] = {}
     if next_slot is not None:
-        always["next_enqueue_time"] = format_time(from_epoch(next_slot))
+        always["next_enqueue_time"] = _stamp(next_slot)
     log = list(job.drop_log)
     if planned.drop is not None:
         log = ([*log, planned.drop.record(now)])[-DROP_LOG_LENGTH:]
@@ -232,6 +205,12 @@ def prepare(
         on_overlap,
         _valid_until(job, planned, next_score, now),
     )
+
+
+@lru_cache(maxsize=64)
+def _stamp(moment: float) -> str:
+    """RQ's time format of an epoch time: the runs of one pass share their times (and often their next slot)."""
+    return format_time(from_epoch(moment))
 
 
 def _valid_until(job: RedisCronJob, planned: Plan, next_score: int | str, now: float) -> float:

@@ -33,11 +33,19 @@ _SENT_AS_IS = frozenset({bytes, str, int, float})
 
 @dataclass(frozen=True)
 class Run:
-    """One run ready for the fire script: its RQ job's id and key, and rq's writes for it."""
+    """One run ready for the fire script: its RQ job's id and key, and rq's writes for it.
+
+    A run filled in from a template carries its writes laid out as the fire script takes them
+    (``flat``: each command's length, then its arguments; ``ncmd`` commands; its ``enqueued_at``
+    value at ``stamp_at``, counted from the command count) instead of ``commands``.
+    """
 
     rq_id: str
     rq_key: str
     commands: list[list[Any]]
+    flat: tuple[Any, ...] | None = None
+    ncmd: int = 0
+    stamp_at: int = 0
 
 
 def record_enqueue(connection: Redis, queue: Queue, rq_job: Job, at_front: bool = False) -> list[list[Any]]:
@@ -91,6 +99,35 @@ class RunTemplate:
         #: (command, argument, the meta dict, the serializer) of the meta field, if any.
         self._meta = meta
         self._key_prefix = key_prefix
+        self._lay_out()
+
+    def _lay_out(self) -> None:
+        """The commands as the fire script takes them (`without_repeats`, each after its length), and
+        where in that layout the values a run fills in are."""
+        key = self._key_prefix + self._rq_id
+        kept = {id(command) for command in without_repeats(self._commands, key)}
+        flat: list[Any] = []
+        at: dict[tuple[int, int], int] = {}
+        self._stamp_at = 0
+        ncmd = 0
+        for c, command in enumerate(self._commands):
+            if id(command) not in kept:
+                continue
+            ncmd += 1
+            flat.append(len(command))
+            base = len(flat)
+            flat.extend(command)
+            for a in range(len(command)):
+                at[(c, a)] = base + a
+            value = value_of(command, "enqueued_at") if command[:2] == ["HSET", key] else 0
+            if value and not self._stamp_at:
+                self._stamp_at = base + value + 1
+        self._flat = flat
+        self._ncmd = ncmd
+        self._flat_ids = [at[c, a] for c, a in self._ids if (c, a) in at]
+        self._flat_times = [(at[c, a], which) for c, a, which in self._times if (c, a) in at]
+        meta = self._meta
+        self._flat_meta = (at[meta[0], meta[1]], meta[2], meta[3]) if meta and (meta[0], meta[1]) in at else None
 
     @classmethod
     def capture(cls, connection: Redis, queue: Queue, job: RunSource) -> RunTemplate | None:
@@ -147,6 +184,58 @@ class RunTemplate:
             commands[c][a] = serializer.dumps({**meta, "rediscron_slot": slot})
         return Run(rq_id, self._key_prefix + rq_id, commands)
 
+    def fill(self, slot: int, stamps: tuple[str, str]) -> Run:
+        """`run()`, laid out as the fire script takes it (`Run.flat`): one list copied and patched."""
+        rq_id = f"{self._rq_id.rsplit('-', 1)[0]}-{slot}"
+        flat = list(self._flat)
+        for i in self._flat_ids:
+            flat[i] = flat[i].replace(self._rq_id, rq_id)
+        for i, which in self._flat_times:
+            flat[i] = stamps[which]
+        if self._flat_meta is not None:
+            i, meta, serializer = self._flat_meta
+            flat[i] = serializer.dumps({**meta, "rediscron_slot": slot})
+        return Run(rq_id, self._key_prefix + rq_id, [], tuple(flat), self._ncmd, self._stamp_at)
+
+
+def lay_out(commands: list[list[Any]], rq_key: str) -> tuple[int, int, list[Any]]:
+    """rq's writes for the RQ job ``rq_key`` as the fire script takes them: where its ``enqueued_at``
+    value is (counted from the command count; 0: nowhere), how many commands, and each command's
+    length followed by its arguments (`without_repeats`)."""
+    kept = without_repeats(commands, rq_key)
+    flat: list[Any] = []
+    stamp_at = 0
+    for command in kept:
+        flat.append(len(command))
+        value = value_of(command, "enqueued_at") if command[:2] == ["HSET", rq_key] else 0
+        if value and not stamp_at:
+            stamp_at = len(flat) + value + 1
+        flat.extend(command)
+    return stamp_at, len(kept), flat
+
+
+def without_repeats(commands: list[list[Any]], rq_key: str) -> list[list[Any]]:
+    """rq's writes without an ``HSET`` of the RQ job's status that a later ``HSET`` of it repeats."""
+    kept: list[list[Any]] = []
+    for i, command in enumerate(commands):
+        if len(command) == 4 and command[:2] == ["HSET", rq_key] and command[2] == "status":
+            later = commands[i + 1 :]
+            if any(
+                c[:2] == ["HSET", rq_key] and value_of(c, "status") and c[value_of(c, "status")] == command[3]
+                for c in later
+            ):
+                continue
+        kept.append(command)
+    return kept
+
+
+def value_of(command: list[Any], field: str) -> int:
+    """Where the value of ``field`` is in an ``HSET key field value ...`` command (0: not there)."""
+    for at in range(2, len(command) - 1, 2):
+        if command[at] == field:
+            return at + 1
+    return 0
+
 
 def _stamps(rq_job: Job) -> tuple[str, str] | None:
     """The texts of an RQ job's ``created_at`` and ``enqueued_at`` as rq writes them."""
@@ -197,7 +286,7 @@ class Templates:
                 del self._by_id[next(iter(self._by_id))]
             learnt = self._by_id[job.id] = _Learnt(key)
         if learnt.template is not None:
-            return None, learnt.template.run(slot, (stamp, stamp))
+            return None, learnt.template.fill(slot, (stamp, stamp))
         built = build_run(connection, queue, job, slot)
         if not learnt.failed:
             if learnt.first is None:

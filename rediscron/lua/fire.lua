@@ -80,14 +80,21 @@ for _ = 1, tonumber(ARGV[2]) do
         status, extra = 5, on_overlap
       else
         local refused = nil
-        -- The run may have been built ahead of its slot: it is enqueued now.
-        if stamp_at > 0 then ARGV[stamp_at] = stamp end
         for c = 1, ncmd do
           local first, last = cmds[c], cmds[ncmd + c]
           -- rq registers the queue on every enqueue: once per script is the same write.
           local once = ARGV[first] == 'SADD' and last == first + 2 and ARGV[first + 1] .. ' ' .. ARGV[last]
           if not (once and added[once]) then
-            local reply = redis.pcall(unpack(ARGV, first, last))
+            local reply
+            if stamp_at >= first and stamp_at <= last then
+              -- The run may have been built ahead of its slot: it is enqueued now. (ARGV itself is
+              -- left alone: newer servers make it read-only.)
+              local args = {unpack(ARGV, first, last)}
+              args[stamp_at - first + 1] = stamp
+              reply = redis.pcall(unpack(args))
+            else
+              reply = redis.pcall(unpack(ARGV, first, last))
+            end
             if type(reply) == 'table' and reply.err then refused = reply.err break end
             if once then added[once] = true end
           end

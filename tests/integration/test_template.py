@@ -20,7 +20,7 @@ from rq.utils import utcformat
 
 from rediscron import RedisCronJob, RedisCronScheduler
 from rediscron.job import rq_job_id
-from rediscron.template import RunTemplate, Templates, build_run
+from rediscron.template import RunTemplate, Templates, build_run, lay_out
 from tests import jobs
 from tests.custom_rq import AuditJob, AuditQueue, NonceJob
 from tests.integration.test_policies import Clock
@@ -169,3 +169,15 @@ def test_a_job_without_a_template_still_fires_every_slot(
 
 def test_rq_version_is_one_we_support() -> None:
     assert tuple(int(x) for x in rq.__version__.split(".")[:2]) >= (2, 9)
+
+
+@pytest.mark.parametrize("name", sorted(DEFINITIONS))
+def test_a_filled_run_is_laid_out_as_the_fire_script_takes_rqs(connection: redis.Redis, name: str) -> None:
+    job = _definition(name, connection)
+    template = RunTemplate.capture(connection, job.make_queue(connection), job)
+    assert template is not None
+    stamps = ("2030-03-17T17:21:00.000000Z", "2030-03-17T17:21:00.000001Z")
+    whole, filled = template.run(SLOT, stamps), template.fill(SLOT, stamps)
+    assert (filled.rq_id, filled.rq_key) == (whole.rq_id, whole.rq_key)
+    assert (filled.stamp_at, filled.ncmd, list(filled.flat or ())) == lay_out(whole.commands, whole.rq_key)
+    assert filled.stamp_at > 0  # the script sets enqueued_at inside rq's own HSET
