@@ -60,10 +60,10 @@ def read_timings(
             pipe.hmget(keys.job(job_id), *TIMING_FIELDS)
         replies = pipe.execute(raise_on_error=False)
     now = clock() if clock is not None else epoch_of_time_reply(replies[0])
-    return now, [_timing_of(stored) for stored in replies[1:]]
+    return now, [timing_of(stored) for stored in replies[1:]]
 
 
-def _timing_of(stored: Any) -> tuple[StoredTiming | None, str]:
+def timing_of(stored: Any) -> tuple[StoredTiming | None, str]:
     """The timing and revision of an HMGET of ``TIMING_FIELDS`` (None, "" if no record)."""
     if isinstance(stored, Exception):
         return None, ""  # not a hash: the write replaces it

@@ -71,6 +71,9 @@ class Saved(NamedTuple):
     created_at: str
     next_time: str
     enabled: str
+    #: A write expecting no record (``expected="-"``) that found one: that record's timing fields
+    #: (`record.TIMING_FIELDS`), to place its next slot from.
+    found: tuple[Any, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ class Save:
     #: "1", "0", or "" to keep the stored state (a new job is enabled).
     enabled: str = ""
     conflict: Conflict = "replace"
-    #: The revision the caller read ('' writes whatever is stored).
+    #: The revision the caller read ('' writes whatever is stored; '-' writes only if there is no record).
     expected: str = ""
     source: Source = "hand"
     event: str = "updated"
@@ -131,8 +134,11 @@ class Save:
 
 
 def _saved(reply: list[Any]) -> Saved:
-    status, revision, created_at, next_time, enabled = reply
-    return Saved(SaveStatus(int(status)), as_text(revision), as_text(created_at), as_text(next_time), as_text(enabled))
+    status, revision, created_at, next_time, enabled = reply[:5]
+    found = tuple(reply[5:]) if len(reply) > 5 else None
+    return Saved(
+        SaveStatus(int(status)), as_text(revision), as_text(created_at), as_text(next_time), as_text(enabled), found
+    )
 
 
 def save(connection: Redis, call: Save) -> Saved:

@@ -7,6 +7,8 @@ and a write that raced a fire or another edit is read and sent again.
 
 from __future__ import annotations
 
+import time
+import weakref
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
@@ -18,7 +20,7 @@ from . import store
 from .clock import Clock, format_time, redis_time
 from .errors import JobNotFound, RediscronError
 from .fields import DEFINITION_FIELDS, SCHEDULE_FIELDS
-from .record import StoredTiming, read_timings
+from .record import StoredTiming, read_timings, timing_of
 from .store import Conflict, IndexEntry, Saved, SaveStatus, Source
 
 #: How often a write is sent again after the record changed between its read and its write.
@@ -51,7 +53,26 @@ def now_of(connection: Redis, clock: Clock | None) -> float:
 def read_timing(connection: Redis, job_id: str, clock: Clock | None) -> tuple[float, StoredTiming | None, str]:
     """Now, and the stored record's timing and revision, in one round trip."""
     now, [(stored, revision)] = read_timings(connection, [job_id], clock)
+    if clock is None:
+        # Against the monotonic clock: a step of this host's wall clock does not move the estimate.
+        _server_clock[connection] = (now - time.monotonic(), time.monotonic())
     return now, stored, revision
+
+
+#: The server's clock as last read through each connection: (its offset from this host's, when read).
+_server_clock: weakref.WeakKeyDictionary[Redis, tuple[float, float]] = weakref.WeakKeyDictionary()
+#: How long (seconds) a reading of the server's clock stands in for it, to save a round trip.
+CLOCK_READING_KEPT = 10.0
+
+
+def estimated_now(connection: Redis, clock: Clock | None) -> float | None:
+    """The injected clock's time, or the server's estimated from a recent reading; None if there is none."""
+    if clock is not None:
+        return clock()
+    reading = _server_clock.get(connection)
+    if reading is None or time.monotonic() - reading[1] > CLOCK_READING_KEPT:
+        return None
+    return time.monotonic() + reading[0]
 
 
 def save_call(
@@ -115,8 +136,21 @@ def write(
         )
         store.queue_save(pipeline, call)
         return SaveStatus.WRITTEN
+    # A job taken for new is written in one round trip, placed from an estimate of the server's clock
+    # (read within seconds); if a record exists, the script says so and hands back its timing.
+    found: tuple[float, StoredTiming | None, str] | None = None
+    estimate = estimated_now(connection, job.clock) if revision is None and latest is None else None
+    if estimate is not None:
+        call = save_call(
+            job, fields, estimate, None, "-", enabled=enabled, conflict=conflict, event=event, source=source
+        )
+        saved = store.save(connection, call)
+        if saved.found is None:
+            return job._saved(saved, estimate, None)
+        found = (estimate, *timing_of(tuple(value or None for value in saved.found)))
     for _attempt in range(MAX_WRITE_ATTEMPTS):
-        now, stored, expected = read_timing(connection, job.id, job.clock)
+        now, stored, expected = found if found is not None else read_timing(connection, job.id, job.clock)
+        found = None
         if revision is not None and expected != revision:
             return SaveStatus.CHANGED
         call = save_call(

@@ -10,12 +10,14 @@
 -- ARGV[8] '1' to take the candidate next slot even if the schedule is unchanged
 -- ARGV[9] latest_enqueue_time to store, or '' to keep the stored one
 -- ARGV[10] conflict: 'replace', 'ignore' or 'raise' when the id exists; 'update' to write only if it exists
--- ARGV[11] the revision the caller read ('' to write whatever is stored)
+-- ARGV[11] the revision the caller read ('' to write whatever is stored; '-' to write only if there is
+-- no record yet: else status 2, with the stored timing fields appended to the reply)
 -- ARGV[12] 'file' if this definition comes from a file (apply), 'hand' if from anything else, '' if the
 -- definition is not what changes
 -- ARGV[13] k, then k names of the fields that make up the schedule
 -- then n, and n field/value pairs to set; then m, and m field names to delete
--- Returns {status, revision, created_at, next_enqueue_time, enabled}:
+-- Returns {status, revision, created_at, next_enqueue_time, enabled} (then, for ARGV[11] '-' and a record
+-- found: interval, next_enqueue_time, latest_enqueue_time, revision, run_count as stored):
 -- status 1 written, 0 left alone (conflict 'ignore'), -1 exists (conflict 'raise'),
 -- 2 the record changed since the caller read it (nothing written; read again),
 -- 3 no such job (conflict 'update'; nothing written)
@@ -31,7 +33,12 @@ if kind ~= 'hash' and kind ~= 'none' then
 end
 local exists = kind == 'hash'
 if not exists and conflict == 'update' then return {3, '', '', '', ''} end
-if ARGV[11] ~= '' and (redis.call('HGET', hash, 'revision') or '') ~= ARGV[11] then
+if ARGV[11] == '-' and exists then
+  -- The caller took the job for new, and placed its first slot so: it places it again from these.
+  local t = redis.call('HMGET', hash, 'interval', 'next_enqueue_time', 'latest_enqueue_time', 'revision', 'run_count')
+  return {2, '', '', '', '', t[1] or '', t[2] or '', t[3] or '', t[4] or '', t[5] or ''}
+end
+if ARGV[11] ~= '' and ARGV[11] ~= '-' and (redis.call('HGET', hash, 'revision') or '') ~= ARGV[11] then
   return {2, '', '', '', ''}
 end
 local old = {}
