@@ -1,12 +1,12 @@
 """Look-ahead: the runs of slots about to be due, built before their slot so that only the fire is left at it.
 
 One part of `RedisCronScheduler`'s running loop. Each pass reads the jobs due within
-``LOOKAHEAD`` seconds and builds their runs (plan, RQ job, rq's enqueue commands) as if
-fired on time; at the slot, `fire()` sends them. The fire script still checks the lock, the
-revision and the indexed slot, so a run built before an edit or a lost lock is never
-enqueued: its job is planned again. A plan that stops holding (the slot is now too late
-for its misfire grace, or the next slot is due too) is built again at the real time.
-"""
+``LOOKAHEAD`` seconds (further when a crowded slot is coming: `plan()`) and builds their
+runs (plan, RQ job, rq's enqueue commands) as if fired on time; at the slot, `fire()` sends
+them. The fire script still checks the lock, the revision and the indexed slot, so a run
+built before an edit or a lost lock is never enqueued: its job is planned again. A plan that
+stops holding (the slot is now too late for its misfire grace, or the next slot is due too)
+is built again at the real time."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ MAX_LOOKAHEAD = 60.0
 HORIZON = 60.0
 #: What building one run is taken to cost (seconds) until the loop has measured it.
 FIRST_COST = 150e-6
-#: Most runs built ahead at once (each holds about a kilobyte).
+#: Most runs built ahead at once (each holds about 2 KB).
 AHEAD_LIMIT = 100_000
 
 
@@ -88,6 +88,7 @@ class LookAhead:
             scripts.load(self.dispatch.connection, "fire")
             self._script_loaded = True
         offset = 0
+        soonest = self.soonest()
         while entries:
             fresh = [entry for entry in entries if not self._built(entry)]
             started = time.perf_counter()
@@ -96,12 +97,20 @@ class LookAhead:
                 if slot is not None and slot.plan.run is not None and slot.plan.drop is None:
                     slot.compact(self.dispatch.definition_of(job))  # what the fire needs, and no more
                     self.runs[job.id] = slot
+                    soonest = float(slot.score) if soonest is None else min(soonest, float(slot.score))
             if fresh:
                 self.cost = 0.8 * self.cost + 0.2 * (time.perf_counter() - started) / len(fresh)
-            if len(entries) < self.dispatch.batch_size or len(self.runs) >= AHEAD_LIMIT:
+            if len(entries) < self.dispatch.batch_size or len(self.runs) >= AHEAD_LIMIT or self._must_stop(soonest):
                 return
             offset += len(entries)
             entries = self.dispatch.tick(self.seconds, offset).entries
+
+    def _must_stop(self, soonest: float | None) -> bool:
+        """Whether a long build must give the loop back: a heartbeat is due (the lock must not lapse), or
+        the soonest run built has reached its slot. The next pass builds on from where this one stopped."""
+        if time.monotonic() >= self.dispatch.leadership.next_heartbeat:
+            return True
+        return soonest is not None and self.dispatch.estimated_now() >= soonest
 
     def _built(self, entry: store.Due) -> bool:
         """Whether the run of a tick entry is already built, for the same record and slot."""

@@ -110,6 +110,20 @@ def test_a_crowded_slot_is_built_as_far_ahead_as_building_it_takes(
     assert scheduler.lookahead.seconds == MAX_LOOKAHEAD
 
 
+def test_a_long_build_gives_the_loop_back_for_a_heartbeat(
+    connection: redis.Redis, scheduler: RedisCronScheduler, clock: Clock
+) -> None:
+    # Building many runs ahead must not hold the loop past its heartbeat (the lock would lapse).
+    scheduler.batch_size = 2
+    every_second(scheduler, 7)
+    scheduler.leadership.next_heartbeat = 0.0  # a heartbeat is due now
+    scheduler.lookahead.build(scheduler.dispatch.tick(LOOKAHEAD).entries)
+    assert len(scheduler.lookahead.runs) == 2  # one batch, then the loop is given back
+    scheduler.heartbeat()
+    scheduler.run_once()
+    assert len(scheduler.lookahead.runs) == 7  # the next pass builds on
+
+
 @pytest.mark.parametrize("ahead", [True, False])
 def test_a_job_rq_cannot_write_is_quarantined_alone(
     connection: redis.Redis, scheduler: RedisCronScheduler, clock: Clock, ahead: bool
