@@ -23,7 +23,7 @@ from .fields import FIELDS, Field
 from .job import RedisCronJob
 from .registry import load_jobs
 from .schedule import validate_timezone
-from .store import decode_ids, sorted_ids
+from .store import SortedIds, batched_ids, decode_ids
 from .store import delete as delete_job
 from .text import has_control, json_stream, to_json
 
@@ -75,10 +75,10 @@ def export(connection: Redis) -> dict[str, Any]:
 def export_pages(connection: Redis, unreadable: dict[str, str], size: int = 1000) -> Iterator[list[dict[str, Any]]]:
     """The file form of every readable job, sorted by id, a page at a time; the records that cannot be
     read are added to ``unreadable`` (id: reason) as they are met."""
-    ids, bad = sorted_ids(connection)
-    unreadable.update({job_id: "the id is not UTF-8 text" for job_id in bad})
-    for start in range(0, len(ids), size):
-        jobs, invalid, _missing = load_jobs(connection, [each.decode() for each in ids[start : start + size]])
+    ids = SortedIds(connection)
+    unreadable.update({job_id: "the id is not UTF-8 text" for job_id in ids.bad})
+    for part in batched_ids(ids, size):
+        jobs, invalid, _missing = load_jobs(connection, [each.decode() for each in part])
         unreadable.update(invalid)
         yield [entry_of(job) for job in jobs]
 

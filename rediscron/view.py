@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,7 +21,7 @@ from .job import RedisCronJob
 from .lock import LockHolder, SchedulerLock
 from .registry import load_jobs, read_pause
 from .status import describe_pause
-from .store import sorted_ids
+from .store import SortedIds, batched_ids
 from .text import printable, relative, shorten
 
 _STATE_WIDTH = len("disabled")
@@ -123,16 +123,16 @@ def snapshot(connection: Redis, queues: tuple[str, ...] = (), limit: int | None 
     ``limit``: read only until that many rows are found (the first by id): a first screen of a
     registry of any size.
     """
-    ids, bad = sorted_ids(connection)
+    ids = SortedIds(connection)
     now = epoch_of_time_reply(connection.time())
     rows: list[Row] = []
-    for page in pages(connection, ids, bad, queues, now):
+    for page in pages(connection, ids, ids.bad, queues, now):
         rows += page
         if limit is not None and len(rows) > limit:
             break
     snap = header(connection)
     snap.rows = rows if limit is None else rows[:limit]
-    snap.registered = len(ids) + len(bad)
+    snap.registered = len(ids) + len(ids.bad)
     snap.complete = len(snap.rows) == len(rows)
     return snap
 
@@ -149,13 +149,13 @@ def header(connection: Redis) -> Snapshot:
 
 
 def pages(
-    connection: Redis, ids: list[bytes], bad: list[str], queues: tuple[str, ...], now: float, size: int = PAGE
+    connection: Redis, ids: Iterable[bytes], bad: list[str], queues: tuple[str, ...], now: float, size: int = PAGE
 ) -> Iterator[list[Row]]:
-    """The rows of ``ids`` (sorted, see `sorted_ids`) a page at a time, each page sorted by id; the ids
-    that are not UTF-8 text (``bad``) in the first page."""
+    """The rows of ``ids`` (in id order, see `SortedIds`) a page at a time, each page sorted by id; the
+    ids that are not UTF-8 text (``bad``) in the first page."""
     extra = [Row(job_id, "?", "invalid", "-", "?", "the id is not UTF-8 text") for job_id in bad]
-    for start in range(0, max(len(ids), 1), size):
-        page = rows_of(connection, [each.decode() for each in ids[start : start + size]], queues, now) + extra
+    for part in batched_ids(ids, size, at_least_one=True):
+        page = rows_of(connection, [each.decode() for each in part], queues, now) + extra
         if extra:
             page = [row for row in page if not queues or row.queue in queues]
             page.sort(key=lambda row: row.id)
@@ -177,12 +177,11 @@ def rows_of(connection: Redis, ids: list[str], queues: tuple[str, ...], now: flo
     return rows
 
 
-def queue_groups(connection: Redis, ids: list[bytes], size: int = PAGE) -> dict[str, list[bytes]]:
+def queue_groups(connection: Redis, ids: Iterable[bytes], size: int = PAGE) -> dict[str, list[bytes]]:
     """Ids by the queue their record names ('?' if it cannot be read), for ``info -R``; ids whose
     record is gone are left out."""
     groups: dict[str, list[bytes]] = {}
-    for start in range(0, len(ids), size):
-        part = ids[start : start + size]
+    for part in batched_ids(ids, size):
         with connection.pipeline(transaction=False) as pipe:
             for each in part:
                 pipe.hget(keys.job(each.decode()), "queue_name")
@@ -313,9 +312,11 @@ def _footer(snap: Snapshot) -> list[Text]:
 def stream_info(
     connection: Redis, queues: tuple[str, ...], by_queue: bool, page_size: int = PAGE
 ) -> Iterator[list[Text]]:
-    """`render_info`'s lines for the whole registry, a page at a time: a million jobs are never held at
-    once (only their ids), and the first screen comes after one page is read."""
-    ids, bad = sorted_ids(connection)
+    """`render_info`'s lines for the whole registry, a page at a time: a million jobs are never held
+    at once (their ids are sorted in bounded memory, see `SortedIds`), and the first screen comes
+    after one page is read."""
+    ids = SortedIds(connection)
+    bad = ids.bad
     now = epoch_of_time_reply(connection.time())
     shown = 0
     if by_queue:

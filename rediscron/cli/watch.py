@@ -19,7 +19,7 @@ from ..errors import CorruptJobError
 from ..fields import OPTIONS
 from ..preview import runs
 from ..status import MAX_OVERDUE, read_status, render_status
-from ..store import sorted_ids
+from ..store import SortedIds
 from ..text import json_stream, printable, relative, shorten, to_json
 from ..view import header, pages, render_info, snapshot, stream_info
 from .base import (
@@ -137,9 +137,9 @@ def info(settings: Settings, queues: tuple[str, ...], by_queue: bool, interval: 
 def _stream(connection: Redis, queues: tuple[str, ...], by_queue: bool, as_json: bool, indent: int | None = 2) -> None:
     """Print the whole listing a page at a time (see `view.stream_info`)."""
     if as_json:
-        ids, bad = sorted_ids(connection)
+        ids = SortedIds(connection)
         now = epoch_of_time_reply(connection.time())
-        rows = ([row.as_json() for row in page] for page in pages(connection, ids, bad, queues, now))
+        rows = ([row.as_json() for row in page] for page in pages(connection, ids, ids.bad, queues, now))
 
         def tail() -> dict[str, Any]:
             return {k: v for k, v in header(connection).as_json().items() if k != "jobs"}
@@ -147,6 +147,12 @@ def _stream(connection: Redis, queues: tuple[str, ...], by_queue: bool, as_json:
         for chunk in json_stream({}, "jobs", rows, tail, indent=indent):
             click.echo(chunk, nl=False)
         click.echo()
+        return
+    if not sys.stdout.isatty():
+        # Plain text as a terminal-less console prints it, without rich laying out a thousand lines a page.
+        for lines in stream_info(connection, queues, by_queue):
+            if lines:
+                click.echo("\n".join(line.plain for line in lines))
         return
     from rich.console import Console, Group
 
