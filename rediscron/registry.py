@@ -93,9 +93,14 @@ class Registry:
             raise InvalidJobError(job.id, "id", "a cron job with this id exists (conflict='raise')")
         if status == store.SaveStatus.IGNORED:
             return self.fetch(job.id)
-        log.info(
-            "Registered cron job %r: %s on queue %s (%s)", job.id, job.func_name, queue_name, job.describe_schedule()
-        )
+        if log.isEnabledFor(logging.INFO):  # its schedule in words is not worked out for nothing
+            log.info(
+                "Registered cron job %r: %s on queue %s (%s)",
+                job.id,
+                job.func_name,
+                queue_name,
+                job.describe_schedule(),
+            )
         return job
 
     def register_many(
