@@ -132,23 +132,26 @@ def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield group
 
 
-_REFUSED = re.compile(
-    r"f_([0-9a-f]{40}).*@user_script:(\d+).*(can't run this command|NOPERM|no permissions)", re.IGNORECASE | re.DOTALL
-)
+#: An ACL refusal inside a script: Redis 6 says "... f_<sha> ... @user_script:<line> ... can't run this
+#: command"; Redis 7 says "... can't run this command ... script: <sha>, on @user_script:<line>".
+_REFUSED = re.compile(r"can't run this command|NOPERM|no permissions", re.IGNORECASE)
+_SHA = re.compile(r"(?:f_|script: )([0-9a-f]{40})")
+_LINE = re.compile(r"@user_script:(\d+)")
 _CALL = re.compile(r"redis\.p?call\('([A-Z]+)'")
 
 
 def explain(exc: ResponseError) -> ResponseError:
-    """An ACL refusal inside a script, as Redis 6 words it, names no command: name it from the script's line.
+    """An ACL refusal inside a script names no command: name it from the script's line.
 
     Other errors come back unchanged.
     """
-    found = _REFUSED.search(str(exc))
-    if not found:
+    text = str(exc)
+    sha, line_found = _SHA.search(text), _LINE.search(text)
+    if not (_REFUSED.search(text) and sha and line_found):
         return exc
-    sha, line = found.group(1), int(found.group(2))
+    sha_text, line = sha.group(1), int(line_found.group(1))
     for name, registered in _registered.items():
-        if registered.sha == sha:
+        if registered.sha == sha_text:
             lines = _file(name).splitlines()
             line -= _PRELUDE_LINES
             text = lines[line - 1] if 0 < line <= len(lines) else ""
