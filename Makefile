@@ -65,4 +65,4 @@ bench-quick: $(STAMP)
 	$(BIN)/python -m benchmarks --quick $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .venv-oldest .venv-newest .pytest_cache .mypy_cache .ruff_cache build dist site *.egg-info
+	rm -rf $(VENV) .venv-oldest .venv-newest .redis7 .pytest_cache .mypy_cache .ruff_cache build dist site *.egg-info
