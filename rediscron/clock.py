@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -19,6 +20,26 @@ RQ_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 def redis_time(connection: Redis) -> float:
     """The Redis server's clock, so that hosts with skewed clocks agree."""
     return epoch_of_time_reply(connection.time())
+
+
+class ServerClock:
+    """The Redis server's time estimated without asking it: its last reading, carried forward by this
+    host's monotonic clock (so a step of the wall clock cannot make a run early or place one wrong)."""
+
+    def __init__(self) -> None:
+        self._offset: float | None = None
+        self._read_at = 0.0
+
+    def note(self, server_now: float) -> None:
+        """Remember a reading of the server's clock (epoch seconds) taken just now."""
+        self._read_at = time.monotonic()
+        self._offset = server_now - self._read_at
+
+    def estimate(self, max_age: float = math.inf) -> float | None:
+        """The server's time now, from a reading at most ``max_age`` seconds old; None if there is none."""
+        if self._offset is None or time.monotonic() - self._read_at > max_age:
+            return None
+        return time.monotonic() + self._offset
 
 
 def epoch_of_time_reply(reply: tuple[int, int]) -> float:

@@ -24,7 +24,7 @@ from rq.queue import Queue
 from rq.utils import as_text
 
 from . import enqueue, keys, limits, store, writes
-from .clock import format_time, from_epoch
+from .clock import ServerClock, format_time, from_epoch
 from .errors import CorruptJobError, RediscronError
 from .job import RedisCronJob
 from .leadership import Leadership
@@ -100,9 +100,9 @@ class Dispatch:
         self.advanced_to: float | None = None
         #: The last fire found every fire paused registry-wide (`Registry.pause`); a resume's event wakes the loop.
         self.paused = False
-        #: The Redis server's clock minus this host's monotonic clock, as of the last tick (never more than
-        #: one round trip behind: an estimate of the server's time is never early).
-        self._clock_offset = 0.0
+        #: The Redis server's clock as of the last tick (never more than one round trip behind: an estimate
+        #: of the server's time is never early).
+        self._server_clock = ServerClock()
         #: When (the server's clock) quarantined jobs are next re-read, and from which entry.
         self._next_quarantine_retry = 0.0
         self._quarantine_offset = 0
@@ -121,14 +121,16 @@ class Dispatch:
             horizon=self.horizon,
         )
         if clock is None:
-            # Against the monotonic clock, so a step of this host's wall clock can't make a run early.
-            self._clock_offset = tick.now - time.monotonic()
+            self._server_clock.note(tick.now)
         return tick
 
     def estimated_now(self) -> float:
         """The server's time without asking it: the injected clock, or this host's corrected by the last tick."""
         clock = self.registry.clock
-        return clock() if clock is not None else time.monotonic() + self._clock_offset
+        if clock is not None:
+            return clock()
+        estimate = self._server_clock.estimate()
+        return estimate if estimate is not None else time.monotonic()  # before the first tick: no reading
 
     def read_due(self, due: list[store.Due]) -> list[Read]:
         """The due entries of a tick as (job, score, revision read); unusable ones are quarantined or pruned."""

@@ -66,6 +66,11 @@ def run_all(name: str, connection: Redis, calls: list[tuple[list[str], list[Any]
     if any(isinstance(reply, NoScriptError) for reply in replies):
         connection.script_load(found.script)
         replies = send()
+    return _raised(replies)
+
+
+def _raised(replies: list[Any]) -> list[Any]:
+    """``replies``, once none is an error: the first one is raised (an ACL refusal named, see `explain`)."""
     for reply in replies:
         if isinstance(reply, ResponseError):
             raise explain(reply)
@@ -112,12 +117,7 @@ def run_streamed(
         again = run_all(name, connection, [(sent[i][0], list(sent[i][1])) for i in forgotten], transaction=False)
         for i, reply in zip(forgotten, again, strict=True):
             replies[i] = reply
-    for reply in replies:
-        if isinstance(reply, ResponseError):
-            raise explain(reply)
-        if isinstance(reply, Exception):
-            raise reply
-    return replies
+    return _raised(replies)
 
 
 def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

@@ -331,6 +331,8 @@ def decode_ids(raw_ids: Iterable[bytes | str]) -> tuple[list[str], list[str]]:
     return ids, bad
 
 
+#: Ids read per SSCAN step by `SortedIds`.
+SCAN_COUNT = 10_000
 #: Ids sorted in memory at once by `SortedIds`; a larger registry is sorted in runs of this many,
 #: kept in temporary files and merged (a million ids: about 6 MB at a time instead of 55).
 RUN_SIZE = 100_000
@@ -371,7 +373,7 @@ class SortedIds:
         if self._files:
             self._spill(run)
         else:
-            self._memory = sorted(run)
+            self._memory = sorted(set(run))  # SSCAN may return an id twice while the set is resized
 
     def _spill(self, run: list[bytes]) -> None:
         run.sort()
@@ -395,17 +397,13 @@ class SortedIds:
 
 
 def batched_ids(ids: Iterable[bytes], size: int, at_least_one: bool = False) -> Iterator[list[bytes]]:
-    """``ids`` in lists of ``size``, taken as they come (one empty list for none, if ``at_least_one``)."""
-    part: list[bytes] = []
+    """`scripts.batched` for ids; with ``at_least_one``, one empty list when there are none."""
     given = False
-    for each in ids:
-        part.append(each)
-        if len(part) == size:
-            yield part
-            given = True
-            part = []
-    if part or (at_least_one and not given):
+    for part in scripts.batched(ids, size):
+        given = True
         yield part
+    if at_least_one and not given:
+        yield []
 
 
 def _read_run(source: IO[bytes]) -> Iterator[bytes]:
@@ -414,40 +412,6 @@ def _read_run(source: IO[bytes]) -> Iterator[bytes]:
 
 
 def all_ids(connection: Redis) -> tuple[list[str], list[str]]:
-    """Every registered id, sorted (see `decode_ids()`)."""
-    raw, bad = sorted_ids(connection)
-    return [each.decode() for each in raw], bad
-
-
-#: Ids read per SSCAN step by `sorted_ids()`.
-SCAN_COUNT = 10_000
-
-
-def sorted_ids(connection: Redis) -> tuple[list[bytes], list[str]]:
-    """Every registered id, sorted, as UTF-8 bytes (a third less memory than text: a million ids fit
-    in about 55 MB), read in steps; and (escaped, sorted) the entries that are not UTF-8 text.
-
-    Bytes sort as their text does: UTF-8 keeps code point order.
-    """
-    raw: list[bytes] = []
-    cursor = 0
-    while True:
-        cursor, chunk = cast(tuple[int, list[Any]], connection.sscan(keys.ids(), cursor, count=SCAN_COUNT))
-        raw.extend(each.encode("utf-8", "surrogateescape") if isinstance(each, str) else each for each in chunk)
-        if cursor == 0:
-            break
-    raw.sort()
-    ids: list[bytes] = []
-    bad: list[str] = []
-    previous = None
-    for each in raw:
-        if each == previous:
-            continue  # SSCAN may return an id twice while the set is resized
-        previous = each
-        try:
-            each.decode("utf-8")
-        except UnicodeDecodeError:
-            bad.append(each.decode("utf-8", "backslashreplace"))
-            continue
-        ids.append(each)
-    return ids, bad
+    """Every registered id, sorted, and (escaped) the entries that are not UTF-8 text (see `SortedIds`)."""
+    ids = SortedIds(connection)
+    return [each.decode() for each in ids], ids.bad

@@ -102,32 +102,18 @@ class RunTemplate:
         self._lay_out()
 
     def _lay_out(self) -> None:
-        """The commands as the fire script takes them (`without_repeats`, each after its length), and
-        where in that layout the values a run fills in are."""
-        key = self._key_prefix + self._rq_id
-        kept = {id(command) for command in without_repeats(self._commands, key)}
-        flat: list[Any] = []
-        at: dict[tuple[int, int], int] = {}
-        self._stamp_at = 0
-        ncmd = 0
-        for c, command in enumerate(self._commands):
-            if id(command) not in kept:
-                continue
-            ncmd += 1
-            flat.append(len(command))
-            base = len(flat)
-            flat.extend(command)
-            for a in range(len(command)):
-                at[(c, a)] = base + a
-            value = value_of(command, "enqueued_at") if command[:2] == ["HSET", key] else 0
-            if value and not self._stamp_at:
-                self._stamp_at = base + value + 1
-        self._flat = flat
-        self._ncmd = ncmd
-        self._flat_ids = [at[c, a] for c, a in self._ids if (c, a) in at]
-        self._flat_times = [(at[c, a], which) for c, a, which in self._times if (c, a) in at]
+        """The commands as the fire script takes them (`lay_out`), and where in that layout the values a
+        run fills in are."""
+        self._stamp_at, self._ncmd, self._flat, starts = _laid_out(self._commands, self._key_prefix + self._rq_id)
+
+        def at(c: int, a: int) -> int | None:
+            return None if c not in starts else starts[c] + a
+
+        self._flat_ids = [i for c, a in self._ids if (i := at(c, a)) is not None]
+        self._flat_times = [(i, which) for c, a, which in self._times if (i := at(c, a)) is not None]
         meta = self._meta
-        self._flat_meta = (at[meta[0], meta[1]], meta[2], meta[3]) if meta and (meta[0], meta[1]) in at else None
+        meta_at = at(meta[0], meta[1]) if meta else None
+        self._flat_meta = (meta_at, meta[2], meta[3]) if meta and meta_at is not None else None
 
     @classmethod
     def capture(cls, connection: Redis, queue: Queue, job: RunSource) -> RunTemplate | None:
@@ -202,16 +188,26 @@ def lay_out(commands: list[list[Any]], rq_key: str) -> tuple[int, int, list[Any]
     """rq's writes for the RQ job ``rq_key`` as the fire script takes them: where its ``enqueued_at``
     value is (counted from the command count; 0: nowhere), how many commands, and each command's
     length followed by its arguments (`without_repeats`)."""
-    kept = without_repeats(commands, rq_key)
+    stamp_at, ncmd, flat, _starts = _laid_out(commands, rq_key)
+    return stamp_at, ncmd, flat
+
+
+def _laid_out(commands: list[list[Any]], rq_key: str) -> tuple[int, int, list[Any], dict[int, int]]:
+    """`lay_out()`, and where in ``flat`` each kept command's arguments start, by its index in ``commands``."""
+    kept = {id(command) for command in without_repeats(commands, rq_key)}
     flat: list[Any] = []
+    starts: dict[int, int] = {}
     stamp_at = 0
-    for command in kept:
+    for c, command in enumerate(commands):
+        if id(command) not in kept:
+            continue
         flat.append(len(command))
+        starts[c] = len(flat)
         value = value_of(command, "enqueued_at") if command[:2] == ["HSET", rq_key] else 0
         if value and not stamp_at:
             stamp_at = len(flat) + value + 1
         flat.extend(command)
-    return stamp_at, len(kept), flat
+    return stamp_at, len(starts), flat, starts
 
 
 def without_repeats(commands: list[list[Any]], rq_key: str) -> list[list[Any]]:

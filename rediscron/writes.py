@@ -7,7 +7,6 @@ and a write that raced a fire or another edit is read and sent again.
 
 from __future__ import annotations
 
-import time
 import weakref
 from collections.abc import Sequence
 from datetime import datetime
@@ -17,7 +16,7 @@ from redis import Redis
 from redis.client import Pipeline
 
 from . import store
-from .clock import Clock, format_time, redis_time
+from .clock import Clock, ServerClock, format_time, redis_time
 from .errors import JobNotFound, RediscronError
 from .fields import DEFINITION_FIELDS, SCHEDULE_FIELDS
 from .record import StoredTiming, read_timings, timing_of
@@ -54,13 +53,12 @@ def read_timing(connection: Redis, job_id: str, clock: Clock | None) -> tuple[fl
     """Now, and the stored record's timing and revision, in one round trip."""
     now, [(stored, revision)] = read_timings(connection, [job_id], clock)
     if clock is None:
-        # Against the monotonic clock: a step of this host's wall clock does not move the estimate.
-        _server_clock[connection] = (now - time.monotonic(), time.monotonic())
+        _server_clocks.setdefault(connection, ServerClock()).note(now)
     return now, stored, revision
 
 
-#: The server's clock as last read through each connection: (its offset from this host's, when read).
-_server_clock: weakref.WeakKeyDictionary[Redis, tuple[float, float]] = weakref.WeakKeyDictionary()
+#: The server's clock as last read through each connection.
+_server_clocks: weakref.WeakKeyDictionary[Redis, ServerClock] = weakref.WeakKeyDictionary()
 #: How long (seconds) a reading of the server's clock stands in for it, to save a round trip.
 CLOCK_READING_KEPT = 10.0
 
@@ -69,10 +67,8 @@ def estimated_now(connection: Redis, clock: Clock | None) -> float | None:
     """The injected clock's time, or the server's estimated from a recent reading; None if there is none."""
     if clock is not None:
         return clock()
-    reading = _server_clock.get(connection)
-    if reading is None or time.monotonic() - reading[1] > CLOCK_READING_KEPT:
-        return None
-    return time.monotonic() + reading[0]
+    reading = _server_clocks.get(connection)
+    return None if reading is None else reading.estimate(CLOCK_READING_KEPT)
 
 
 def save_call(
