@@ -74,6 +74,7 @@ def run(args: argparse.Namespace, url: str, results: Results, console: Console) 
     for n in fired if "slot-burst" in args.only else []:
         console.print(f"burst at its slot, running scheduler, N={n:,}")
         live.slot_burst(url, n, results)
+        static.ahead_memory(url, n, results)
     if "propagation" in args.only:
         console.print("edit propagation, idle scheduler")
         live.idle_propagation(url, args.probes, results)

@@ -6,7 +6,10 @@ pipelined ``Queue.enqueue_many``) on the same Redis, flushed between runs.
 
 from __future__ import annotations
 
+import gc
 import logging
+import time
+import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
@@ -214,6 +217,59 @@ def burst(url: str, n: int, repeats: int, results: Results) -> None:
         f"{median(trips) / n:.3f} / {median(ran) / n:.1f}",
         f"{median(rq_trips) / n:.3f} / -",
         "",
+    )
+
+
+def ahead_memory(url: str, n: int, results: Results) -> None:
+    """Python memory a scheduler holds for N runs built ahead of the slot they share (tracemalloc).
+
+    The jobs' definitions, read while their runs are built, are cached whether runs are built ahead
+    or not (at most `dispatch.KNOWN_LIMIT`): they are shown apart, per run, from what the runs hold.
+    """
+    connection = redis.Redis.from_url(url)
+    connection.flushall()
+    now = [EPOCH]
+    scheduler = RedisCronScheduler(
+        connection, name="bench", clock=lambda: now[0], lock_ttl=600, logging_level="WARNING"
+    )
+    scheduler.register_birth()
+    scheduler.lookahead.enabled = True  # what start() sets for the running loop
+    slot = int(EPOCH) + 3600
+    at = time.gmtime(slot)
+    scheduler.register_many(_items(n, cron=f"{at.tm_min} {at.tm_hour} * * * {at.tm_sec}"))
+    scheduler.run_once()  # nothing within reach yet: it counts what is coming
+    now[0] = slot - 0.5  # within the shortest look-ahead, whatever N
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        built, stalled = 0, 0
+        while built < n and stalled < 5:  # each pass builds as many as it has time for
+            scheduler.run_once()
+            scheduler.heartbeat()  # as the loop does between passes (a long build stops when one is due)
+            stalled = stalled + 1 if len(scheduler.lookahead.runs) == built else 0
+            built = len(scheduler.lookahead.runs)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+        # The definitions read on the way are cached whether runs are built ahead or not: shown apart.
+        scheduler.dispatch.forget_definitions()
+        gc.collect()
+        definitions = held - (tracemalloc.get_traced_memory()[0] - before)
+    finally:
+        tracemalloc.stop()
+        scheduler.register_death()
+    built = len(scheduler.lookahead.runs)
+    if built != n:
+        raise AssertionError(f"the look-ahead built {built} of {n} runs")
+    runs = held - definitions
+    results.add(
+        "memory held per run built ahead (+ definitions cached)",
+        n,
+        f"{runs / n:,.0f} B (+ {definitions / n:,.0f} B)",
+        "",
+        "",
+        "<= 1 KB",
+        runs / n <= 1024,
     )
 
 

@@ -181,11 +181,10 @@ class Dispatch:
         self._known[job_id] = (key, copy.copy(job))
         return job
 
-    def definition_of(self, job: RedisCronJob) -> RedisCronJob:
-        """The job as first read with its current definition (shared: never to be handed to a caller),
-        else ``job`` itself."""
-        known = self._known.get(job.id)
-        return known[1] if known is not None and known[0] == job._definition_key else job
+    def forget_definitions(self) -> None:
+        """Drop the cached definitions (and run templates): the next read of each job decodes it anew."""
+        self._known.clear()
+        self.templates.clear()
 
     def queue_for(self, job: RedisCronJob) -> Queue:
         """The RQ queue a job's runs go to (one per queue name and classes, reused)."""
@@ -289,9 +288,10 @@ class Dispatch:
             self._report(s, outcome, now)
             if outcome == enqueue.ENQUEUED:
                 self.stats.fired += 1
-                s.job.latest_enqueue_time = from_epoch(now)
-                s.job.next_enqueue_time = from_epoch(s.next_slot) if s.next_slot is not None else None
-                fired.append(s.job)
+                if s.job is not None:  # a run built ahead keeps no job to update
+                    s.job.latest_enqueue_time = from_epoch(now)
+                    s.job.next_enqueue_time = from_epoch(s.next_slot) if s.next_slot is not None else None
+                    fired.append(s.job)
         if server_wide is not None:
             if server_wide.startswith("NOPERM") or "can't run this command" in server_wide:
                 raise NoPermissionError(
@@ -316,13 +316,13 @@ class Dispatch:
                     f"Redis refused the enqueue of its run ({reason}); a key where rq writes (its queue, a "
                     "registry) has another type"
                 )
-                self.quarantine(s.job.id, s.revision, problem)
+                self.quarantine(s.owner.id, s.revision, problem)
         return server_wide
 
     def _report(self, s: enqueue.Slot, outcome: int, now: float) -> None:
         """Count and log what one fire did: runs, dropped slots, overlap skips, a job that has ended."""
         run, drop = s.plan.run, s.plan.drop
-        job_id = s.job.id
+        job_id = s.owner.id
         # What each line says is built only if it is logged: a busy slot fires thousands of runs a second.
         warn, info = self.log.isEnabledFor(logging.WARNING), self.log.isEnabledFor(logging.INFO)
         if drop is not None and outcome not in (enqueue.STALE, enqueue.DISABLED, enqueue.REFUSED):
@@ -356,14 +356,14 @@ class Dispatch:
                 _time(run),
                 lag,
                 s.run.rq_id,
-                s.job.queue_name,
+                s.owner.queue_name,
                 extra=fields(
                     "fire",
                     job_id=job_id,
                     slot=run,
                     lag=round(now - run, 6),
                     rq_job_id=s.run.rq_id,
-                    queue=s.job.queue_name,
+                    queue=s.owner.queue_name,
                 ),
             )
         elif info and outcome == enqueue.ALREADY_ENQUEUED and s.run is not None and run is not None:
@@ -386,7 +386,7 @@ class Dispatch:
         if (ran or outcome in (enqueue.DROPPED, enqueue.OVERLAP_SKIPPED)) and (
             s.next_score == "" or (s.plan.final and ran)
         ):
-            why = f"it has run max_runs={s.job.max_runs} times" if s.plan.final else "its end_time has passed"
+            why = f"it has run max_runs={s.owner.max_runs} times" if s.plan.final else "its end_time has passed"
             self.log.info("Cron job %s has ended: %s", job_id, why, extra=fields("ended", job_id=job_id, why=why))
 
     # -- quarantine ---------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import json
 import math
 from dataclasses import dataclass
 from enum import IntEnum
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import Any
 
 from redis import Redis
@@ -19,7 +19,7 @@ from .clock import format_time, from_epoch
 from .history import HISTORY_LENGTH
 from .job import RedisCronJob
 from .record import slot_of
-from .template import Run, Templates, build_run, lay_out
+from .template import Run, Templates, build_run
 from .template import record_enqueue as record_enqueue  # where callers and tests import it from
 
 
@@ -62,11 +62,28 @@ class Fired:
     paused: bool = False
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """What firing a run and accounting for it read of its job: a run built ahead keeps this, not the job."""
+
+    id: str
+    key: str
+    history: str
+    queue_name: str
+    max_runs: int | None
+
+    @classmethod
+    def of(cls, job: RedisCronJob) -> Owner:
+        return cls(job.id, job.key, keys.history(job.id), job.queue_name, job.max_runs)
+
+
+@dataclass(slots=True)
 class Slot:
     """One due job, planned and ready to fire."""
 
-    job: RedisCronJob
+    #: The job as read (None once `compact`: its ``owner`` is all a run built ahead keeps of it).
+    job: RedisCronJob | None
+    owner: Owner
     #: The slot the job is indexed at, and the index score read.
     slot: int
     score: str
@@ -86,54 +103,63 @@ class Slot:
 
     #: Until when (epoch seconds) the plan holds: at or after it, plan again at the real time.
     valid_until: float = math.inf
+    #: What `compact` keeps of the script's arguments: all of them, or those before the run's writes.
+    _args: tuple[Any, ...] | None = None
+    _header: tuple[Any, ...] | None = None
 
     @property
     def next_slot(self) -> int | None:
         return self.plan.next_slot
 
-    @cached_property
     def script_args(self) -> tuple[Any, ...]:
-        """This slot's part of the fire script's arguments (built once: a run built ahead costs less at its slot)."""
-        run = self.run
+        """This slot's part of the fire script's arguments."""
+        if self._args is not None:
+            return self._args
+        header = self._header if self._header is not None else self._make_header()
+        if self.run is None:
+            return (*header, 0, 0)
+        stamp_at, ncmd, flat = self.run.laid_out()
+        return (*header, stamp_at, ncmd, *flat)
+
+    def _make_header(self) -> tuple[Any, ...]:
+        """The arguments before the run's writes: the job, the slot, the plan and the fields it sets."""
+        owner, run, plan = self.owner, self.run, self.plan
         rq_key = run.rq_key if run is not None else ""
         rq_id = run.rq_id if run is not None else ""
-        commands = run.commands if run is not None else []
         prefix = rq_key[: len(rq_key) - len(rq_id)] if self.on_overlap else ""
-        args: list[Any] = [
-            self.job.id,
-            self.job.key,
+        return (
+            owner.id,
+            owner.key,
             self.revision,
             self.score,
             self.next_score,
             rq_key,
             rq_id,
-            keys.history(self.job.id),
+            owner.history,
             prefix,
-            "1" if self.plan.final else "0",
-            "" if self.plan.run is None else self.plan.run,
-            0 if self.plan.drop is None else self.plan.drop.slots,
+            "1" if plan.final else "0",
+            "" if plan.run is None else plan.run,
+            0 if plan.drop is None else plan.drop.slots,
             *_pairs(self.always),
             *_pairs(self.on_run),
             *_pairs(self.on_overlap),
-        ]
-        if run is not None and run.flat is not None:
-            args += [run.stamp_at, run.ncmd, *run.flat]  # filled in from a template, laid out already
-        else:
-            stamp_at, ncmd, flat = lay_out(commands, rq_key)
-            args += [stamp_at, ncmd, *flat]
-        return tuple(args)  # held until the slot by a run built ahead: no spare room
+        )
 
-    def compact(self, job: RedisCronJob) -> None:
+    def compact(self) -> None:
         """Keep only what the fire and its accounting need (a run built ahead waits in memory): the
-        script's arguments, computed now, and ``job``, the definition shared by its runs."""
-        self.script_args  # noqa: B018 - computed now, not at the slot
-        if self.run is not None:
-            self.run = Run(self.run.rq_id, self.run.rq_key, [])
-        self.rq_job = None
+        script's arguments before the run's writes, and the run (a template's recipe). A run rq built
+        keeps its writes laid out instead of rq's job and commands."""
+        if self.run is not None and self.run.recipe is None:
+            self._args = self.script_args()
+            self.run = Run(self.run.rq_id, self.run.rq_key, _NOTHING_RUN)
+        else:
+            self._header = self._make_header()
+        self.rq_job = self.job = None
         self.always = self.on_run = self.on_overlap = _NOTHING
-        self.job = job
 
 
+#: The commands of a compacted run rq built (laid out in its script's arguments): never written.
+_NOTHING_RUN: list[list[Any]] = []
 #: The field lists of a compacted slot (they are in its script's arguments): one empty dict, never written.
 _NOTHING: dict[str, str] = {}
 
@@ -193,6 +219,7 @@ def prepare(
     next_score = "" if next_slot is None else job.score(next_slot)
     return Slot(
         job,
+        Owner.of(job),
         slot,
         score,
         revision,
@@ -271,5 +298,5 @@ def _outcome(result: list[Any], slots: int) -> Fired:
 def _fire_args(lock_value: str, slots: list[Slot], now: float) -> list[Any]:
     args: list[Any] = [lock_value, len(slots), repr(now), HISTORY_LENGTH, FIRES_KEPT, format_time(from_epoch(now))]
     for s in slots:
-        args += s.script_args
+        args += s.script_args()
     return args

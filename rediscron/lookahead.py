@@ -95,7 +95,7 @@ class LookAhead:
             for job, score, revision in self.dispatch.read_due(fresh):
                 slot = self.dispatch.prepare(job, score, revision, float(score))
                 if slot is not None and slot.plan.run is not None and slot.plan.drop is None:
-                    slot.compact(self.dispatch.definition_of(job))  # what the fire needs, and no more
+                    slot.compact()  # what the fire needs, and no more
                     self.runs[job.id] = slot
                     soonest = float(slot.score) if soonest is None else min(soonest, float(slot.score))
             if fresh:
@@ -124,5 +124,5 @@ class LookAhead:
         """Fire the runs whose slots have come; one whose plan no longer holds is left to be planned again."""
         ready = [s for s in self.runs.values() if float(s.score) <= now]
         for s in ready:
-            del self.runs[s.job.id]
+            del self.runs[s.owner.id]
         self.dispatch.fire_batches([s for s in ready if now < s.valid_until], now)

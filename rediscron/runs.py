@@ -93,11 +93,17 @@ def make_queue(job: RunSource, connection: Redis, allow_import: ImportAllowlist 
     return queue_class(job.queue_name, connection=connection, **kwargs)
 
 
-def build_rq_job(job: RunSource, queue: Queue, slot: int | None, job_id: str | None = None) -> Job:
-    """The RQ job for one run of ``job`` (not yet enqueued), as rq's ``Queue.create_job`` makes it."""
+def run_meta(job: RunSource, slot: int | None) -> dict[str, Any]:
+    """The ``meta`` of the RQ job of one run: the job's own, then its id and the slot."""
     meta = dict(job.meta or {})
     meta["rediscron_id"] = job.id
     meta["rediscron_slot"] = slot
+    return meta
+
+
+def build_rq_job(job: RunSource, queue: Queue, slot: int | None, job_id: str | None = None) -> Job:
+    """The RQ job for one run of ``job`` (not yet enqueued), as rq's ``Queue.create_job`` makes it."""
+    meta = run_meta(job, slot)
     target: Any = job.func if job.func is not None else job.func_name
     # Only when set: rq releases before 2.10 know no webhooks.
     extra: dict[str, Any] = {"webhooks": build_webhooks(job.webhooks)} if job.webhooks else {}

@@ -12,6 +12,7 @@ way gets no template, and its runs are built by rq each time.
 from __future__ import annotations
 
 import logging
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,31 +22,39 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.utils import utcformat
 
-from .runs import RunSource, build_rq_job
+from .runs import RunSource, build_rq_job, rq_job_id, run_meta
 
 log = logging.getLogger("rediscron.template")
 
 #: Two slots to capture a template with (any two slots do; these read well in a debugger: 2001-09-09).
 CAPTURE_SLOTS = (1_000_000_000, 1_000_000_001)
+#: The commands of a run filled in from a template (`Run.recipe`): one empty list shared, never written.
+_NO_COMMANDS: list[list[Any]] = []
 #: Argument types redis-py sends without complaint (it refuses bool and None); the rest are checked.
 _SENT_AS_IS = frozenset({bytes, str, int, float})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Run:
     """One run ready for the fire script: its RQ job's id and key, and rq's writes for it.
 
-    A run filled in from a template carries its writes laid out as the fire script takes them
-    (``flat``: each command's length, then its arguments; ``ncmd`` commands; its ``enqueued_at``
-    value at ``stamp_at``, counted from the command count) instead of ``commands``.
+    A run from a template carries the ``recipe`` its writes are filled in from (the template, the
+    slot, the times and the job's `Parts`) instead of ``commands``: they are filled in only when the
+    fire script's arguments are made (`laid_out`), so a run built ahead of its slot holds a few
+    references, not its writes.
     """
 
     rq_id: str
     rq_key: str
     commands: list[list[Any]]
-    flat: tuple[Any, ...] | None = None
-    ncmd: int = 0
-    stamp_at: int = 0
+    recipe: tuple[RunTemplate, int, tuple[str, str], Parts] | None = None
+
+    def laid_out(self) -> tuple[int, int, list[Any]]:
+        """rq's writes as the fire script takes them (`lay_out`)."""
+        if self.recipe is not None:
+            template, slot, stamps, parts = self.recipe
+            return template.laid_out(slot, stamps, parts)
+        return lay_out(self.commands, self.rq_key)
 
 
 def record_enqueue(connection: Redis, queue: Queue, rq_job: Job, at_front: bool = False) -> list[list[Any]]:
@@ -78,27 +87,70 @@ def build_run(connection: Redis, queue: Queue, job: RunSource, slot: int) -> tup
     return rq_job, Run(rq_job.id, rq_job.key, commands)
 
 
+@dataclass(frozen=True)
+class Parts:
+    """What a run's writes take from its own job rather than from its shape's template: the start of
+    its RQ job ids, its call as rq stores it (``data``), its ``description`` and its ``meta``."""
+
+    prefix: str
+    data: bytes
+    description: str
+    meta: dict[str, Any]
+
+    @classmethod
+    def of(cls, job: RunSource, serializer: Any) -> Parts:
+        """``job``'s parts, computed as rq computes them in ``Job.create`` and ``Job.to_dict``
+        (a template proves it on two jobs before filling in any other: `RunTemplate.matches`)."""
+        args, kwargs = list(job.args), dict(job.kwargs)
+        data = zlib.compress(serializer.dumps((job.func_name, None, args, kwargs)))
+        call = _Call(job.func_name, args, kwargs)
+        description = job.description or Job.get_call_string(call)  # type: ignore[arg-type] # rq's own wording
+        return cls(rq_job_id(job.id, 0).rsplit("-", 1)[0], data, description or "", run_meta(job, 0))
+
+
+@dataclass(frozen=True)
+class _Call:
+    """What rq's ``Job.get_call_string`` reads of a job."""
+
+    func_name: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One run built by rq: its cron job, its RQ job and rq's writes for it."""
+
+    job: RunSource
+    rq_job: Job
+    run: Run
+
+
 class RunTemplate:
-    """rq's writes for the runs of one definition, with the places that vary from run to run."""
+    """rq's writes for the runs of one shape of job (`shape_of`), with the places that vary from run to
+    run (its RQ job id, its times, the slot in its ``meta``) and from job to job (`Parts`)."""
 
     def __init__(
         self,
         commands: list[list[Any]],
         rq_id: str,
-        ids: list[tuple[int, int]],
-        times: list[tuple[int, int, int]],
-        meta: tuple[int, int, dict[str, Any], Any] | None,
+        job_id: str,
+        places: dict[str, Any],
+        serializer: Any,
         key_prefix: str,
     ) -> None:
         self._commands = commands
         self._rq_id = rq_id
-        #: (command, argument) of each text holding the RQ job id.
-        self._ids = ids
-        #: (command, argument, 0 for created_at / 1 for enqueued_at) of each time.
-        self._times = times
-        #: (command, argument, the meta dict, the serializer) of the meta field, if any.
-        self._meta = meta
+        #: The cron job whose run the template was captured from.
+        self.job_id = job_id
+        #: (command, argument) of each text holding the RQ job id (``"ids"``), of each time (``"times"``,
+        #: with 0 for created_at / 1 for enqueued_at), and of ``"meta"``, ``"data"`` and ``"description"``.
+        self._places = places
+        self._serializer = serializer
         self._key_prefix = key_prefix
+        #: Whether the template can be filled in for another job of its shape: its call and description
+        #: were found where rq writes them, as `Parts` computes them.
+        self.shareable = places["data"] is not None and places["description"] is not None
         self._lay_out()
 
     def _lay_out(self) -> None:
@@ -106,82 +158,108 @@ class RunTemplate:
         run fills in are."""
         self._stamp_at, self._ncmd, self._flat, starts = _laid_out(self._commands, self._key_prefix + self._rq_id)
 
-        def at(c: int, a: int) -> int | None:
-            return None if c not in starts else starts[c] + a
+        def at(place: tuple[int, int] | None) -> int | None:
+            return None if place is None or place[0] not in starts else starts[place[0]] + place[1]
 
-        self._flat_ids = [i for c, a in self._ids if (i := at(c, a)) is not None]
-        self._flat_times = [(i, which) for c, a, which in self._times if (i := at(c, a)) is not None]
-        meta = self._meta
-        meta_at = at(meta[0], meta[1]) if meta else None
-        self._flat_meta = (meta_at, meta[2], meta[3]) if meta and meta_at is not None else None
+        places = self._places
+        self._flat_ids = [i for place in places["ids"] if (i := at(place)) is not None]
+        self._flat_times = [(i, which) for c, a, which in places["times"] if (i := at((c, a))) is not None]
+        self._flat_meta, self._flat_data, self._flat_description = (
+            at(places[name]) for name in ("meta", "data", "description")
+        )
 
     @classmethod
     def capture(cls, connection: Redis, queue: Queue, job: RunSource) -> RunTemplate | None:
-        """A template from two runs built by rq, or None if this job's writes vary in other ways."""
-        first = build_run(connection, queue, job, CAPTURE_SLOTS[0])
-        return cls.verified(first, build_run(connection, queue, job, CAPTURE_SLOTS[1]))
+        """A template from two runs of ``job`` built by rq, or None if its writes vary in other ways."""
+        first = Sample(job, *build_run(connection, queue, job, CAPTURE_SLOTS[0]))
+        template = cls.candidate(first)
+        second = Sample(job, *build_run(connection, queue, job, CAPTURE_SLOTS[1]))
+        return template if template is not None and template.matches(second) else None
 
     @classmethod
-    def verified(cls, first: tuple[Job, Run], second: tuple[Job, Run]) -> RunTemplate | None:
-        """A template from the first run, if filling it in for the second gives exactly the second."""
-        template = cls._from(*first)
-        stamps = _stamps(second[0])
-        slot = second[0].meta.get("rediscron_slot")
-        if template is None or stamps is None or not isinstance(slot, int):
-            return None
-        if template.run(slot, stamps).commands != second[1].commands:
-            log.debug("%s: runs differ in more than id, times and slot; each is built by rq", second[1].rq_id)
-            return None
-        return template
-
-    @classmethod
-    def _from(cls, rq_job: Job, run: Run) -> RunTemplate | None:
+    def candidate(cls, sample: Sample) -> RunTemplate | None:
+        """A template from one run rq built, to be proven by another (`matches`); None if that run's
+        writes hold its id or times where they cannot be filled in."""
+        rq_job, run = sample.rq_job, sample.run
         stamps = _stamps(rq_job)
-        if stamps is None or not run.rq_key.endswith(run.rq_id):
+        if stamps is None or not run.rq_key.endswith(run.rq_id) or not rq_job.meta:
             return None
-        meta_text: Any = rq_job.serializer.dumps(rq_job.meta) if rq_job.meta else None
+        parts = Parts.of(sample.job, rq_job.serializer)
+        meta_text: Any = rq_job.serializer.dumps(rq_job.meta)
         rq_id_bytes = run.rq_id.encode()
-        ids: list[tuple[int, int]] = []
-        times: list[tuple[int, int, int]] = []
-        meta: tuple[int, int, dict[str, Any], Any] | None = None
+        places: dict[str, Any] = {"ids": [], "times": [], "meta": None, "data": None, "description": None}
+        found = {"meta": meta_text, "data": parts.data, "description": parts.description}
         for c, command in enumerate(run.commands):
             for a, arg in enumerate(command):
-                if a > 0 and command[a - 1] == "meta" and arg == meta_text and meta is None:
-                    meta = (c, a, dict(rq_job.meta), rq_job.serializer)
+                name = command[a - 1] if a > 0 and command[a - 1] in found else None
+                if name is not None and arg == found[name] and places[name] is None:
+                    places[name] = (c, a)
                 elif type(arg) is str and run.rq_id in arg:
-                    ids.append((c, a))
+                    places["ids"].append((c, a))
                 elif type(arg) is str and arg in stamps:
-                    times.append((c, a, stamps.index(arg)))
+                    places["times"].append((c, a, stamps.index(arg)))
                 elif type(arg) is bytes and rq_id_bytes in arg:
                     return None  # the id inside serialized data: not something to patch
-        return cls(run.commands, run.rq_id, ids, times, meta, run.rq_key[: len(run.rq_key) - len(run.rq_id)])
+        if places["meta"] is None:
+            return None
+        key_prefix = run.rq_key[: len(run.rq_key) - len(run.rq_id)]
+        return cls(run.commands, run.rq_id, sample.job.id, places, rq_job.serializer, key_prefix)
 
-    def run(self, slot: int, stamps: tuple[str, str]) -> Run:
-        """The run of ``slot``: the template with its RQ job id, its times (``created_at``,
-        ``enqueued_at``, as rq writes them) and its slot in ``meta`` filled in."""
-        rq_id = f"{self._rq_id.rsplit('-', 1)[0]}-{slot}"
+    def parts(self, job: RunSource) -> Parts:
+        """``job``'s parts, with this template's serializer."""
+        return Parts.of(job, self._serializer)
+
+    def matches(self, sample: Sample) -> bool:
+        """Whether the template, filled in for the run rq built in ``sample``, gives exactly rq's writes."""
+        stamps = _stamps(sample.rq_job)
+        slot = sample.rq_job.meta.get("rediscron_slot")
+        if stamps is None or not isinstance(slot, int):
+            return False
+        if sample.job.id != self.job_id and not self.shareable:
+            return False
+        filled = self.run(slot, stamps, self.parts(sample.job))
+        if filled.commands != sample.run.commands:
+            log.debug("%s: runs differ in more than id, times, slot and call; each is built by rq", sample.run.rq_id)
+            return False
+        return True
+
+    def run(self, slot: int, stamps: tuple[str, str], parts: Parts) -> Run:
+        """The run of ``slot`` of the job of ``parts``: the template with its RQ job id, its times
+        (``created_at``, ``enqueued_at``, as rq writes them), its call and its ``meta`` filled in."""
+        rq_id = f"{parts.prefix}-{slot}"
         commands = [list(command) for command in self._commands]
-        for c, a in self._ids:
+        places = self._places
+        for c, a in places["ids"]:
             commands[c][a] = commands[c][a].replace(self._rq_id, rq_id)
-        for c, a, which in self._times:
+        for c, a, which in places["times"]:
             commands[c][a] = stamps[which]
-        if self._meta is not None:
-            c, a, meta, serializer = self._meta
-            commands[c][a] = serializer.dumps({**meta, "rediscron_slot": slot})
+        for name, value in (("data", parts.data), ("description", parts.description)):
+            if places[name] is not None:
+                commands[places[name][0]][places[name][1]] = value
+        c, a = places["meta"]
+        commands[c][a] = self._serializer.dumps({**parts.meta, "rediscron_slot": slot})
         return Run(rq_id, self._key_prefix + rq_id, commands)
 
-    def fill(self, slot: int, stamps: tuple[str, str]) -> Run:
-        """`run()`, laid out as the fire script takes it (`Run.flat`): one list copied and patched."""
-        rq_id = f"{self._rq_id.rsplit('-', 1)[0]}-{slot}"
+    def fill(self, slot: int, stamps: tuple[str, str], parts: Parts) -> Run:
+        """The run of ``slot`` of the job of ``parts``, its writes to be filled in when laid out (`Run.recipe`)."""
+        rq_id = f"{parts.prefix}-{slot}"
+        return Run(rq_id, self._key_prefix + rq_id, _NO_COMMANDS, (self, slot, stamps, parts))
+
+    def laid_out(self, slot: int, stamps: tuple[str, str], parts: Parts) -> tuple[int, int, list[Any]]:
+        """`run()` laid out as the fire script takes it (`lay_out`): one list copied and patched."""
+        rq_id = f"{parts.prefix}-{slot}"
         flat = list(self._flat)
         for i in self._flat_ids:
             flat[i] = flat[i].replace(self._rq_id, rq_id)
         for i, which in self._flat_times:
             flat[i] = stamps[which]
+        if self._flat_data is not None:
+            flat[self._flat_data] = parts.data
+        if self._flat_description is not None:
+            flat[self._flat_description] = parts.description
         if self._flat_meta is not None:
-            i, meta, serializer = self._flat_meta
-            flat[i] = serializer.dumps({**meta, "rediscron_slot": slot})
-        return Run(rq_id, self._key_prefix + rq_id, [], tuple(flat), self._ncmd, self._stamp_at)
+            flat[self._flat_meta] = self._serializer.dumps({**parts.meta, "rediscron_slot": slot})
+        return self._stamp_at, self._ncmd, flat
 
 
 def lay_out(commands: list[list[Any]], rq_key: str) -> tuple[int, int, list[Any]]:
@@ -242,53 +320,123 @@ def _stamps(rq_job: Job) -> tuple[str, str] | None:
     return utcformat(created), utcformat(enqueued)
 
 
-#: Most templates kept (one per cron job id, with its definition's key): a few KB each.
+#: The fields of `RunSource` a run's writes take from its job rather than from its shape (`Parts`).
+PER_JOB_FIELDS = frozenset({"id", "func", "args", "kwargs", "meta"})
+#: The fields that make a job's shape: every other field building its runs reads.
+SHAPE_FIELDS = tuple(name for name in RunSource.__annotations__ if name not in PER_JOB_FIELDS)
+
+
+def shape_of(job: RunSource) -> tuple[str, ...] | None:
+    """What a job's runs share with the runs of every job of the same shape: the same function, queue,
+    classes and rq options (None for a job given its function in process: its runs are built by rq)."""
+    if job.func is not None:
+        return None
+    return tuple(repr(getattr(job, name)) for name in SHAPE_FIELDS)
+
+
+#: Most templates kept (by shape, or by job for a shape whose runs differ between jobs): a few KB each.
 TEMPLATES_KEPT = 10_000
 
 
 @dataclass
 class _Learnt:
-    key: Any
     template: RunTemplate | None = None
-    #: The first run rq built for this definition, until a second one proves the template.
-    first: tuple[Job, Run] | None = None
+    #: The template of the first run rq built, until another run proves it.
+    candidate: RunTemplate | None = None
+    #: Whether the template holds for every job of its shape (proven on two), not only its own.
+    shared: bool = False
     failed: bool = False
+    #: A shape whose runs differ between jobs in more than `Parts`: each job learns a template of its own.
+    per_job: bool = False
+
+    def usable_for(self, job_id: str) -> bool:
+        return self.template is not None and (self.shared or self.template.job_id == job_id)
+
+    def learn(self, sample: Sample, by_shape: bool) -> None:
+        """Learn from a run rq built: a first run gives a candidate, a second one proves or refutes it."""
+        if self.failed or self.per_job:
+            return
+        other_job = self.candidate is not None and sample.job.id != self.candidate.job_id
+        if self.template is not None:
+            if not self.shared and sample.job.id != self.template.job_id:
+                # Proven for its own job: another job of the shape may prove it for all.
+                self.shared = self.template.matches(sample)
+                self.per_job = not self.shared
+        elif self.candidate is None:
+            self.candidate = RunTemplate.candidate(sample)
+            self.failed = self.candidate is None
+        elif self.candidate.matches(sample):
+            self.template, self.candidate, self.shared = self.candidate, None, other_job
+        else:
+            self.candidate = None
+            self.per_job = by_shape and other_job
+            self.failed = not self.per_job
 
 
 class Templates:
-    """Run templates by cron job id, learnt from the runs rq builds: the first run of a definition
-    is remembered, the second proves the template (`RunTemplate.verified`), the rest are filled in.
-    So no run is built by rq only to make a template. At most ``limit`` ids are kept, oldest out first.
+    """Run templates learnt from the runs rq builds, by shape (`shape_of`): the first run of a shape is
+    remembered, another run (of any job of the shape) proves the template (`RunTemplate.matches`), and
+    the runs after that, of every job of the shape, are filled in. So no run is built by rq only to make
+    a template, and a job's first run is filled in once a job of its shape has proven the template. A
+    template proven by two runs of one job only is used for that job until another job of the shape
+    proves it for all; a shape whose runs differ between jobs has a template per job. At most ``limit``
+    templates (and parts) are kept, oldest out first.
     """
 
     def __init__(self, limit: int = TEMPLATES_KEPT) -> None:
         self.limit = limit
-        self._by_id: dict[str, _Learnt] = {}
+        self._learnt: dict[Any, _Learnt] = {}
+        #: Each job's definition key, shape and (once a template is used for it) parts, by job id.
+        self._jobs: dict[str, _Job] = {}
 
     def __len__(self) -> int:
-        return sum(1 for learnt in self._by_id.values() if learnt.template is not None)
+        return sum(1 for learnt in self._learnt.values() if learnt.template is not None)
 
     def clear(self) -> None:
-        self._by_id.clear()
+        self._learnt.clear()
+        self._jobs.clear()
 
     def build(
         self, connection: Redis, queue: Queue, job: RunSource, key: Any, slot: int, stamp: str
     ) -> tuple[Job | None, Run]:
-        """The run of ``slot`` for the definition ``key`` of ``job``: from its template once it has
-        one (no RQ job object then), else built by rq (and learnt from)."""
-        learnt = self._by_id.get(job.id)
-        if learnt is None or learnt.key != key:
-            if learnt is None and len(self._by_id) >= self.limit:
-                del self._by_id[next(iter(self._by_id))]
-            learnt = self._by_id[job.id] = _Learnt(key)
-        if learnt.template is not None:
-            return None, learnt.template.fill(slot, (stamp, stamp))
+        """The run of ``slot`` for the definition ``key`` of ``job``: from its shape's template once that
+        is proven (no RQ job object then), else built by rq (and learnt from)."""
+        known = self._job(job, key)
+        learnt = by_shape = None if known.shape is None else self._entry(("shape", *known.shape))
+        if learnt is not None and learnt.per_job:
+            learnt = self._entry(("job", job.id, key))
+        if learnt is not None and learnt.template is not None and learnt.usable_for(job.id):
+            if known.parts is None:
+                known.parts = learnt.template.parts(job)
+            return None, learnt.template.fill(slot, (stamp, stamp), known.parts)
         built = build_run(connection, queue, job, slot)
-        if not learnt.failed:
-            if learnt.first is None:
-                learnt.first = built
-            else:
-                learnt.template = RunTemplate.verified(learnt.first, built)
-                learnt.failed = learnt.template is None
-                learnt.first = None
+        if learnt is not None:
+            learnt.learn(Sample(job, *built), by_shape=learnt is by_shape)
         return built
+
+    def _job(self, job: RunSource, key: Any) -> _Job:
+        known = self._jobs.get(job.id)
+        if known is None or known.key != key:
+            _make_room(self._jobs, self.limit)
+            known = self._jobs[job.id] = _Job(key, shape_of(job))
+        return known
+
+    def _entry(self, key: tuple[Any, ...]) -> _Learnt:
+        learnt = self._learnt.get(key)
+        if learnt is None:
+            _make_room(self._learnt, self.limit)
+            learnt = self._learnt[key] = _Learnt()
+        return learnt
+
+
+@dataclass(slots=True)
+class _Job:
+    key: Any
+    shape: tuple[str, ...] | None
+    parts: Parts | None = None
+
+
+def _make_room(kept: dict[Any, Any], limit: int) -> None:
+    """Drop the oldest entries of ``kept`` until one more fits within ``limit``."""
+    while kept and len(kept) >= limit:
+        del kept[next(iter(kept))]

@@ -32,3 +32,13 @@ class NonceJob(Job):
         data = super().to_dict(*args, **kwargs)  # type: ignore[arg-type]
         data["nonce"] = uuid.uuid4().hex
         return data
+
+
+class OwnerJob(Job):
+    """Writes the cron job it runs for into a field of its own: the same on each of a job's runs, not
+    from job to job."""
+
+    def to_dict(self, *args: object, **kwargs: object) -> dict:  # type: ignore[type-arg,override]
+        data = super().to_dict(*args, **kwargs)  # type: ignore[arg-type]
+        data["owner"] = str(self.meta.get("rediscron_id"))
+        return data
