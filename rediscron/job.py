@@ -15,6 +15,7 @@ from rq.job import Job
 from rq.queue import Queue
 
 from . import keys, runs, store, writes
+from .backfill import BACKFILL_LIMIT, Backfill, backfill_slots
 from .clock import format_time, from_epoch, parse_time
 from .cronjob import CronDefinition
 from .definition import check_time
@@ -233,3 +234,45 @@ class RedisCronJob(CronDefinition):
     def trigger(self, allow_import: ImportAllowlist | None = None) -> Job:
         """Enqueue one run now without moving the schedule (see [enqueue()][enqueue])."""
         return self.enqueue(self._connection(), allow_import)
+
+    def backfill(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        max_slots: int = BACKFILL_LIMIT,
+        scheduled: bool = False,
+        dry_run: bool = False,
+        allow_import: ImportAllowlist | None = None,
+    ) -> Backfill:
+        """Enqueue the runs of this job's slots from ``start`` to ``end`` (a past range) that have none yet.
+
+        Each slot is enqueued at most once, however often this is called and whatever a scheduler
+        does meanwhile: its RQ job id is fixed, and it is written only if no RQ job of that id
+        exists. The job's schedule (next slot, latest run, run count) is not touched. The range
+        may begin before the job was created ("run last week's reports too").
+
+        Slots from the job's creation on may have been run by a scheduler already, their RQ jobs
+        since expired (a finished job is kept for ``result_ttl``): they are left alone
+        (`MAY_HAVE_RUN`) unless the job's drop log records them as not run, or ``scheduled=True``
+        takes them too.
+
+        Args:
+            start: The first time of the range (a naive datetime is UTC).
+            end: The last time of the range; not in the future.
+            max_slots: Refuse a range holding more slots than this (default 1,000).
+            scheduled: Also enqueue slots from the job's creation on that have no RQ job.
+            dry_run: Enqueue nothing; say what would be.
+            allow_import: Where the job's code-naming options may be imported from.
+
+        Returns:
+            What became of each slot of the range (`rediscron.backfill.Backfill`).
+
+        Raises:
+            InvalidJobError: A bad range (naming ``from``, ``to``, ``from/to`` or ``max_slots``).
+        """
+        connection = self._connection()
+        queue = self.make_queue(connection, allow_import)
+        return backfill_slots(
+            self, connection, queue, start, end, max_slots=max_slots, scheduled=scheduled, dry_run=dry_run
+        )

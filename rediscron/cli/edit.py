@@ -1,7 +1,8 @@
-"""``rqrcron add``, ``rm``, ``enable``, ``disable`` and ``trigger``: operating on jobs."""
+"""``rqrcron add``, ``rm``, ``enable``, ``disable``, ``trigger`` and ``backfill``: operating on jobs."""
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -9,6 +10,7 @@ from typing import Any, cast
 
 import click
 
+from ..backfill import ALREADY_ENQUEUED, BACKFILL_LIMIT, ENQUEUED, MAY_HAVE_RUN, WOULD_ENQUEUE
 from ..fields import FIELDS
 from ..imports import checked_where_importable
 from ..options import CATCHUP_MODES, OVERLAP_MODES
@@ -33,6 +35,10 @@ def _iso_time(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         return datetime.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not an ISO 8601 time, e.g. 2030-01-01T09:00:00+01:00") from None
+
+
+def _second(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _field_option(name: str, *flags: str, **settings: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -278,6 +284,71 @@ def trigger(settings: Settings, job_id: str, allow_import: tuple[str, ...]) -> N
         rq_job = job.trigger(allowlist(allow_import))
     note = " (the job is disabled: only this run was enqueued)" if not job.enabled else ""
     click.echo(f"{printable(job_id)}: enqueued {rq_job.id} on {job.queue_name}{note}")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("job_id", metavar="ID", callback=lambda ctx, param, value: text_id(value))
+@click.option(
+    "--from", "start", required=True, callback=_iso_time, help="First time of the range (ISO 8601; UTC if no offset)."
+)
+@click.option("--to", "end", required=True, callback=_iso_time, help="Last time of the range; not in the future.")
+@click.option(
+    "--max",
+    "max_slots",
+    type=click.IntRange(min=1),
+    default=BACKFILL_LIMIT,
+    show_default=True,
+    help="Refuse a range holding more slots than this.",
+)
+@click.option(
+    "--scheduled",
+    is_flag=True,
+    help="Also take slots from the job's creation on that have no RQ job (one that ran and expired runs again).",
+)
+@click.option("--dry-run", is_flag=True, help="Enqueue nothing; list what would be.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable: each slot and its outcome.")
+@allow_import_option("this command")
+@click.pass_obj
+def backfill(
+    settings: Settings,
+    job_id: str,
+    start: datetime,
+    end: datetime,
+    max_slots: int,
+    scheduled: bool,
+    dry_run: bool,
+    as_json: bool,
+    allow_import: tuple[str, ...],
+) -> None:
+    """Enqueue the slots of a past range that have no run yet, without moving the job's schedule.
+
+    Each slot is enqueued at most once, however often this runs (its RQ job id is fixed). The range
+    may begin before the job was created. Slots from its creation on are taken only if its drop
+    log records them as not run, or with --scheduled.
+
+    \b
+    Example:
+      rqrcron backfill report:daily --from 2026-11-16 --to 2026-11-23T23:59 --dry-run
+    """
+    with operation():
+        job = settings.registry.fetch(job_id)
+        done = job.backfill(
+            start, end, max_slots=max_slots, scheduled=scheduled, dry_run=dry_run, allow_import=allowlist(allow_import)
+        )
+    if as_json:
+        click.echo(json.dumps(done.to_dict(), indent=2))
+        return
+    for s in done.slots if dry_run or len(done.slots) <= 50 else []:
+        click.echo(f"  {_second(s.slot)}  {s.rq_job_id}  {s.outcome}")
+    counts = ", ".join(
+        f"{done.count(outcome)} {outcome}"
+        for outcome in (ENQUEUED, WOULD_ENQUEUE, ALREADY_ENQUEUED, MAY_HAVE_RUN)
+        if done.count(outcome)
+    )
+    span = f"{_second(done.start)} to {_second(done.end)}"
+    click.echo(f"{printable(job_id)}: {len(done.slots)} slot(s) from {span}{': ' + counts if counts else ''}")
+    if done.count(MAY_HAVE_RUN):
+        click.echo("Slots from the job's creation on may have run already: pass --scheduled to take them too")
 
 
 @main.command(context_settings=CONTEXT)

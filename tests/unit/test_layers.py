@@ -36,7 +36,7 @@ LAYERS: dict[str, int] = {
     # A job's fields and their checks, its history; the registry's scripts, the lock, the events.
     **dict.fromkeys(["options", "fields", "definition", "history", "store", "lock", "events", "preview"], 1),
     # The stored record, the write path, and building runs.
-    **dict.fromkeys(["record", "writes", "runs", "template"], 2),
+    **dict.fromkeys(["record", "writes", "runs", "template", "backfill"], 2),
     **dict.fromkeys(["cronjob", "job"], 3),
     # What works on jobs: the registry, planning a slot, building a fire.
     **dict.fromkeys(["registry", "catchup", "enqueue"], 4),
