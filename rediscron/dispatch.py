@@ -38,6 +38,9 @@ from .text import shorten
 
 #: How many due slots one fire script handles.
 DEFAULT_BATCH_SIZE = 200
+#: Most jobs whose not-run slots one fire logs line by line; the rest are summed up in one line. A
+#: scheduler falling behind drops slots of thousands of jobs a second: a line each would slow it further.
+DROP_LINES_PER_FIRE = 10
 #: How often (seconds) the running loop re-reads quarantined jobs, to lift the quarantine of those
 #: whose record was repaired; it also does so each time it takes the lock.
 QUARANTINE_RETRY_INTERVAL = 60.0
@@ -95,6 +98,9 @@ class Dispatch:
         self.templates = Templates()
         #: A job changed between read and fire: look again shortly (never spinning on one that stays stale).
         self.stale = False
+        #: Per fire: the not-run lines logged, and the jobs and slots left to the summary line.
+        self._drop_lines = 0
+        self._unlogged = [0, 0]
         self._stale_streak = 0
         #: The soonest next slot of the slots just fired: it may come before anything a tick read.
         self.advanced_to: float | None = None
@@ -284,6 +290,7 @@ class Dispatch:
         ]
         self.advanced_to = min(advanced) if advanced else None
         fired: list[RedisCronJob] = []
+        self._drop_lines, self._unlogged = 0, [0, 0]
         for s, outcome in zip(slots, outcomes, strict=True):
             self._report(s, outcome, now)
             if outcome == enqueue.ENQUEUED:
@@ -292,6 +299,7 @@ class Dispatch:
                     s.job.latest_enqueue_time = from_epoch(now)
                     s.job.next_enqueue_time = from_epoch(s.next_slot) if s.next_slot is not None else None
                     fired.append(s.job)
+        self._summarise_drops()
         if server_wide is not None:
             if server_wide.startswith("NOPERM") or "can't run this command" in server_wide:
                 raise NoPermissionError(
@@ -300,6 +308,18 @@ class Dispatch:
                 )
             raise ResponseError(server_wide)
         return fired
+
+    def _summarise_drops(self) -> None:
+        """One line for the jobs whose not-run slots this fire did not log one by one."""
+        jobs, slots = self._unlogged
+        if jobs and self.log.isEnabledFor(logging.WARNING):
+            self.log.warning(
+                "%d more cron job(s): %d slot(s) not run (only the first %d jobs are logged one by one per fire)",
+                jobs,
+                slots,
+                DROP_LINES_PER_FIRE,
+                extra=fields("missed_more", jobs=jobs, slots=slots),
+            )
 
     def _refused(self, slots: list[enqueue.Slot], outcomes: list[enqueue.Outcome], reasons: Any) -> str | None:
         """Quarantine the jobs whose enqueue Redis refused for their own keys; the first refusal that
@@ -327,6 +347,12 @@ class Dispatch:
         warn, info = self.log.isEnabledFor(logging.WARNING), self.log.isEnabledFor(logging.INFO)
         if drop is not None and outcome not in (enqueue.STALE, enqueue.DISABLED, enqueue.REFUSED):
             self.stats.missed += drop.slots
+        if warn and drop is not None and outcome not in (enqueue.STALE, enqueue.DISABLED, enqueue.REFUSED):
+            self._drop_lines += 1
+            if self._drop_lines > DROP_LINES_PER_FIRE:
+                self._unlogged[0] += 1
+                self._unlogged[1] += drop.slots
+                warn = False
         if warn and drop is not None and outcome not in (enqueue.STALE, enqueue.DISABLED, enqueue.REFUSED):
             self.log.warning(
                 "Cron job %s: %s%d slot(s) from %s to %s not run (%s)",

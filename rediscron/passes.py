@@ -93,8 +93,10 @@ class Pass:
             return min(self.sleep_for(now, None), max(0.0, leadership.next_heartbeat - time.monotonic()))
         if more or (due and not held):
             return 0.0
-        if not due and entries and held:
-            lookahead.build(entries)
+        ahead = [entry for entry in entries if float(entry.score) > now] if due else entries
+        if ahead and held:
+            # Also after firing what was due: a scheduler that only fires at the real time never catches up.
+            lookahead.build(ahead)
             soonest = lookahead.soonest()
             if soonest is not None:
                 upcoming = soonest if upcoming is None else min(upcoming, soonest)

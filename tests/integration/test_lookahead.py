@@ -63,6 +63,18 @@ def test_runs_are_built_before_the_slot_and_enqueued_at_it(
     assert scheduler.lookahead.runs["s0"].plan.run == T0 + 2
 
 
+def test_a_pass_that_fires_due_runs_also_builds_the_coming_ones(
+    connection: redis.Redis, scheduler: RedisCronScheduler, clock: Clock
+) -> None:
+    # One job due now (a new interval job), one due at the next second: the pass fires the first and
+    # builds the second, so a loop with something due at every pass still fires the rest from runs built.
+    scheduler.register(jobs.noop, "q", id="due", interval=60)
+    every_second(scheduler, 1)
+    scheduler.run_once()
+    assert queued(connection) == [rq_job_id("due", int(T0 + 0.4))]
+    assert sorted(scheduler.lookahead.runs) == ["s0"]
+
+
 def test_an_idle_loop_wakes_in_time_to_build_the_next_slot(
     connection: redis.Redis, scheduler: RedisCronScheduler, clock: Clock
 ) -> None:

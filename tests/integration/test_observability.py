@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from rediscron import RedisCronScheduler
+from rediscron.dispatch import DROP_LINES_PER_FIRE
 from rediscron.logs import JsonFormatter
 from rediscron.metrics import MetricsServer, render
 from tests import jobs
@@ -41,6 +42,25 @@ def test_events_carry_their_fields_and_format_as_json(
     assert by_event["quarantine"]["job_id"] == "a"
     assert by_event["lock_released"]["scheduler"] == "j"
     assert all(line["level"] in ("INFO", "WARNING", "ERROR") and line["message"] for line in lines)
+
+
+def test_a_fire_dropping_many_jobs_slots_logs_the_first_ones_and_sums_up_the_rest(
+    connection: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = [T0 + 0.25]
+    s = RedisCronScheduler(connection, name="many", clock=lambda: now[0])
+    for i in range(DROP_LINES_PER_FIRE + 5):
+        s.register(jobs.noop, "q", id=f"m{i}", cron="* * * * *")
+    with caplog.at_level(logging.INFO, logger="rediscron"):
+        s.register_birth()
+        now[0] += 600  # each job: one run for the newest slot, 9 missed
+        s.enqueue_jobs()
+        s.register_death()
+    events = [r.rediscron for r in caplog.records if hasattr(r, "rediscron")]  # type: ignore[attr-defined]
+    assert sum(1 for e in events if e["event"] == "missed") == DROP_LINES_PER_FIRE
+    (more,) = [e for e in events if e["event"] == "missed_more"]
+    assert (more["jobs"], more["slots"]) == (5, 45)
+    assert s.dispatch.stats.missed == 9 * (DROP_LINES_PER_FIRE + 5)  # counted, logged or not
 
 
 def test_metrics_endpoint(connection: redis.Redis) -> None:
