@@ -27,7 +27,7 @@ from redis import Redis
 from rq import Queue
 
 from examples.tasks import greet
-from rediscron import RedisCronJob, RedisCronScheduler, Registry, keys
+from rediscron import RedisCronJob, RedisCronScheduler, Registry, audit, keys
 from rediscron.lock import SchedulerLock
 from rediscron.store import delete as delete_job
 from rediscron.testing import RedisServer, free_port
@@ -192,6 +192,10 @@ def summary(connection: Redis) -> bool:
     for line in runs[-8:]:
         print("  ", line)
     print("Each change reached the running scheduler without a restart.")
+    changes = audit.read(connection, count=6)
+    print("The audit log's newest entries (`rqrcron log` shows each field changed; `rqrcron rollback` undoes):")
+    for entry in changes:
+        print(f"   {entry.at:%H:%M:%S}  {entry.action:<9} {entry.job_id or '(every job)'}  by {entry.actor}")
     return True
 
 

@@ -6,6 +6,7 @@ Redis I/O); this class reads and writes the stored job.
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timezone
 
 from redis import Redis
@@ -13,17 +14,22 @@ from redis.client import Pipeline
 from redis.exceptions import ResponseError
 from rq.job import Job
 from rq.queue import Queue
+from rq.utils import as_text
 
-from . import keys, runs, store, writes
+from . import audit, keys, runs, store, writes
 from .backfill import BACKFILL_LIMIT, Backfill, backfill_slots
 from .clock import format_time, from_epoch, parse_time
 from .cronjob import CronDefinition
 from .definition import check_time
-from .errors import CorruptJobError, InvalidJobError, JobNotFound
+from .errors import CorruptJobError, EditConflict, InvalidJobError, JobNotFound
+from .fields import DEFINITION_FIELDS
 from .history import HISTORY_LENGTH, HistoryEntry, JobStats, consecutive_failures, read_history
 from .imports import ImportAllowlist
 from .runs import rq_job_id as rq_job_id  # where the tests and users import it from
 from .store import Conflict
+
+#: The fields a rollback restores: the definition, not the enabled state nor what the scheduler keeps.
+_ROLLED_BACK = frozenset(DEFINITION_FIELDS) - {"id"}
 
 
 class RedisCronJob(CronDefinition):
@@ -234,6 +240,56 @@ class RedisCronJob(CronDefinition):
     def trigger(self, allow_import: ImportAllowlist | None = None) -> Job:
         """Enqueue one run now without moving the schedule (see [enqueue()][enqueue])."""
         return self.enqueue(self._connection(), allow_import)
+
+    def rollback(self, revision: int) -> int:
+        """Restore this job's definition as it was at ``revision``, as a new revision; return it.
+
+        ``revision`` is one the audit log shows for this job (`rqrcron log ID`). The definition
+        is rebuilt from the job's current one by undoing, newest first, each change the audit
+        log records after that revision; it is checked as any record read from Redis is, then
+        written as an edit (history is never rewritten: the rollback is a change of its own,
+        recorded in the audit log). The job's enabled state and timing are its own, not rolled
+        back. Written only if the job did not change meanwhile.
+
+        Raises:
+            InvalidJobError: ``revision`` is not a revision of this job still in the audit log.
+            CorruptJobError: the definition at that revision cannot be read back.
+            EditConflict: the job changed while it was being rolled back (try again).
+        """
+        if isinstance(revision, bool) or not isinstance(revision, int):
+            raise InvalidJobError(self.id, "revision", f"must be a whole number, not {revision!r}")
+        connection = self._connection()
+        raw = connection.hgetall(self.key)
+        if not raw:
+            raise JobNotFound(self.id)
+        current = {as_text(k): as_text(v) for k, v in raw.items()}
+        entries = audit.read(connection, self.id, count=audit.AUDIT_LENGTH)
+        newer = list(itertools.takewhile(lambda entry: entry.revision != revision, entries))
+        if len(newer) == len(entries):
+            raise InvalidJobError(
+                self.id,
+                "revision",
+                f"{revision} is not one of this job's revisions in the audit log (it keeps about the newest "
+                f"{audit.AUDIT_LENGTH:,} changes; `rqrcron log {self.id}` lists them)",
+            )
+        for entry in newer:  # newest first: undo each change made after the revision
+            for name, (old, _new) in entry.changes.items():
+                if name not in _ROLLED_BACK:
+                    continue
+                if old is None:
+                    current.pop(name, None)
+                else:
+                    current[name] = old
+        job = type(self).restore(current, connection, id=self.id)
+        status = writes.write(
+            job, enabled="", conflict="update", event="rolled_back", revision=current.get("revision", "")
+        )
+        if status == store.SaveStatus.MISSING:
+            raise JobNotFound(self.id)
+        if status == store.SaveStatus.CHANGED:
+            raise EditConflict(self.id)
+        self.refresh()
+        return self.revision
 
     def backfill(
         self,

@@ -59,6 +59,11 @@ def applied() -> str:
     return f"{prefix()}:cron_jobs:applied"
 
 
+def audit() -> str:
+    """The audit log: a capped stream of every change to the registry (`rediscron.audit`)."""
+    return f"{prefix()}:cron_jobs:audit"
+
+
 def revision() -> str:
     """Counter every write to a job record draws its new ``revision`` from."""
     return f"{prefix()}:cron_jobs:revision"

@@ -15,11 +15,9 @@ Example::
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import json
 import logging
-import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
@@ -27,7 +25,7 @@ from typing import Any, cast
 from redis import Redis
 from rq.job import Job
 
-from . import keys, store, writes
+from . import audit, keys, store, writes
 from .clock import Clock
 from .errors import CorruptJobError, EditConflict, InvalidJobError, JobNotFound, RediscronError
 from .fields import CODE_OPTIONS, FIELDS
@@ -243,28 +241,34 @@ class Registry:
         """Stop every fire registry-wide, without touching any job's enabled state; once this returns, no
         scheduler enqueues a scheduled run until [resume()][resume]. Slots that come meanwhile wait, and
         after the resume each job's catch-up policy decides what runs (runs by hand still work)."""
-        who = actor or _process_actor()
+        who = actor or audit.actor()
         record = json.dumps({"at": self._now(), "by": who, "reason": reason})
-        self._announce("paused", lambda pipe: pipe.set(keys.paused(), record))
+        entry = {**audit.entry_fields("paused", detail=reason), "actor": who}
+        self._announce("paused", lambda pipe: pipe.set(keys.paused(), record), entry)
         log.info("Paused every fire (%s)", who)
 
     def resume(self) -> bool:
         """Let the schedulers fire again; whether the registry was paused."""
         was = bool(self.connection.exists(keys.paused()))
         if was:  # nothing to announce (nor to write) when it was not paused
-            self._announce("resumed", lambda pipe: pipe.delete(keys.paused()))
+            self._announce("resumed", lambda pipe: pipe.delete(keys.paused()), audit.entry_fields("resumed"))
         return was
 
     def paused(self) -> dict[str, Any] | None:
         """Who paused every fire, when (epoch seconds) and why, while it is paused; else None."""
         return read_pause(self.connection.get(keys.paused()))
 
-    def _announce(self, event: str, change: Callable[[Any], Any]) -> None:
+    def _announce(self, event: str, change: Callable[[Any], Any], entry: dict[str, str]) -> None:
         with self.connection.pipeline(transaction=True) as pipe:
             change(pipe)
             pipe.incr(keys.last_update())
             pipe.publish(keys.events(), json.dumps({"event": event}))
-            pipe.execute()
+            audit.append(pipe, entry)
+            # The audit entry is best effort, as in the scripts: a key of another type there fails only it.
+            replies = pipe.execute(raise_on_error=False)
+        for reply in replies[:-1]:
+            if isinstance(reply, Exception):
+                raise reply
 
     def _now(self) -> float:
         return self.clock() if self.clock is not None else time.time()
@@ -341,15 +345,6 @@ class Registry:
             for job, _enabled, _fields in planned:
                 pipe.exists(job.key)
             return [bool(there) for there in pipe.execute()]
-
-
-def _process_actor() -> str:
-    """``user@host`` of this process, for the pause record."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no user name in this environment (a container's uid)
-        user = "?"
-    return f"{user}@{socket.gethostname()}"
 
 
 def read_pause(raw: Any) -> dict[str, Any] | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import IO, Any, Literal, NamedTuple, cast
 
@@ -19,8 +19,10 @@ from redis import Redis
 from redis.client import Pipeline
 from rq.utils import as_text
 
-from . import keys, scripts
+from . import audit, keys, scripts
+from .audit import AUDIT_LENGTH
 from .clock import format_time, from_epoch
+from .fields import FIELDS
 from .text import encodable
 
 #: What a write does when the id exists: "replace" its definition, "ignore" (keep it) or "raise"; and
@@ -102,6 +104,8 @@ class Save:
     #: A ``latest_enqueue_time`` to store (RQ time format), whose next slot ``entry`` is taken even
     #: when the schedule is unchanged; '' keeps the stored one.
     latest: str = ""
+    #: Who makes the change, for the audit log (`audit.actor`).
+    actor: str = field(default_factory=audit.actor)
 
     def keys(self) -> list[str]:
         return [
@@ -111,6 +115,7 @@ class Save:
             keys.last_update(),
             keys.revision(),
             keys.applied(),
+            keys.audit(),
         ]
 
     def args(self) -> list[Any]:
@@ -132,6 +137,8 @@ class Save:
             *[x for pair in self.fields.items() for x in pair],
             len(self.removed),
             *self.removed,
+            self.actor,
+            AUDIT_LENGTH,
         ]
 
 
@@ -170,8 +177,16 @@ def set_enabled(client: Redis | Pipeline, job_id: str, enabled: bool, now: float
     reply = scripts.run(
         "set_enabled",
         client,
-        [keys.job(job_id), keys.schedule(), keys.last_update(), keys.revision()],
-        [job_id, "1" if enabled else "0", keys.events(), format_time(from_epoch(now)), *entry],
+        [keys.job(job_id), keys.schedule(), keys.last_update(), keys.revision(), keys.audit()],
+        [
+            job_id,
+            "1" if enabled else "0",
+            keys.events(),
+            format_time(from_epoch(now)),
+            *entry,
+            audit.actor(),
+            AUDIT_LENGTH,
+        ],
     )
     return 0 if isinstance(client, Pipeline) else int(reply)
 
@@ -205,8 +220,10 @@ def delete(client: Redis | Pipeline, job_id: str) -> bool:
         keys.history(raw),
         keys.applied(),
         keys.failing(),
+        keys.audit(),
     ]
-    existed = scripts.run("delete", client, keys_, [raw, keys.events()])
+    args = [raw, keys.events(), audit.actor(), AUDIT_LENGTH, *FIELDS]
+    existed = scripts.run("delete", client, keys_, args)
     return True if isinstance(client, Pipeline) else bool(int(existed))
 
 

@@ -6,7 +6,7 @@ fails (one line on stderr, never a traceback), 2 on a usage error. `base` holds 
 and what every command shares; each other module holds one group of commands.
 """
 
-from . import edit, preview, run, schedules, watch, web, worker  # noqa: F401 - importing a module registers its commands
+from . import changes, edit, preview, run, schedules, watch, web, worker  # noqa: F401 - importing a module registers its commands
 from .base import main
 from .edit import ADD_OPTIONS, add
 

@@ -12,3 +12,9 @@ local function incr_counter(key)
   end
   return string.format('%d', value)
 end
+
+-- Append one entry to the audit log (a capped stream), as part of the change it records. Best effort:
+-- a key of another type there, or a user without XADD rights, must not fail the change itself.
+local function audit(key, maxlen, fields)
+  redis.pcall('XADD', key, 'MAXLEN', '~', maxlen, '*', unpack(fields))
+end

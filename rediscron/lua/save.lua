@@ -2,7 +2,7 @@
 -- KEYS[1] job hash, KEYS[2] schedule zset, KEYS[3] ids set, KEYS[4] last_update marker,
 -- KEYS[5] revision counter (revisions are unique across all jobs and all time, so a deleted and
 -- re-created job can never be mistaken for the one a scheduler read), KEYS[6] the set of ids whose
--- definition came from a file (`rqrcron apply`): only those may `apply --prune` delete
+-- definition came from a file (`rqrcron apply`): only those may `apply --prune` delete, KEYS[7] the audit log
 -- ARGV[1] id, ARGV[2] event name, ARGV[3] events channel, ARGV[4] now (RQ time string)
 -- ARGV[5] candidate next slot score, ARGV[6] candidate next_enqueue_time string ('' and '': no next slot,
 -- the job has ended)
@@ -15,7 +15,8 @@
 -- ARGV[12] 'file' if this definition comes from a file (apply), 'hand' if from anything else, '' if the
 -- definition is not what changes
 -- ARGV[13] k, then k names of the fields that make up the schedule
--- then n, and n field/value pairs to set; then m, and m field names to delete
+-- then n, and n field/value pairs to set; then m, and m field names to delete; then who makes the change
+-- (the audit log's actor) and the audit log's length
 -- Returns {status, revision, created_at, next_enqueue_time, enabled} (then, for ARGV[11] '-' and a record
 -- found: interval, next_enqueue_time, latest_enqueue_time, revision, run_count as stored):
 -- status 1 written, 0 left alone (conflict 'ignore'), -1 exists (conflict 'raise'),
@@ -71,6 +72,7 @@ pos = pos + 2 * n + 1
 local m = tonumber(ARGV[pos])
 local del = {}
 for i = 1, m do del[i] = ARGV[pos + i] end
+local actor, audit_length = ARGV[pos + m + 1], ARGV[pos + m + 2]
 
 local changed = not exists
 for _, f in ipairs(sched_fields) do
@@ -97,6 +99,18 @@ set[#set + 1] = 'created_at'; set[#set + 1] = old['created_at'] or now
 if next_time ~= '' then set[#set + 1] = 'next_enqueue_time'; set[#set + 1] = next_time end
 if latest ~= '' then set[#set + 1] = 'latest_enqueue_time'; set[#set + 1] = latest end
 
+-- What the audit log records: each definition field that changes, from what to what (false: absent).
+local changes, changed_any = {}, not exists
+for f, v in pairs(new) do
+  if old[f] ~= v then changes[f] = {old[f] or false, v}; changed_any = true end
+end
+for _, f in ipairs(del) do
+  if old[f] ~= nil then changes[f] = {old[f], false}; changed_any = true end
+end
+if exists and (old['enabled'] or '1') ~= enabled then
+  changes['enabled'] = {old['enabled'] or '1', enabled}; changed_any = true
+end
+
 -- HSET first: under maxmemory it is refused before anything has changed (scripts do not roll back).
 redis.call('HSET', hash, unpack(set))
 -- A new record has nothing to delete: only the fields an older definition of it set.
@@ -119,6 +133,11 @@ elseif ARGV[12] == 'hand' then
 end
 incr_counter(marker)
 if not exists and event == 'updated' then event = 'created' end
+if changed_any then
+  -- An upsert that changes nothing (an app registering its jobs at every start) is no change to record.
+  audit(KEYS[7], audit_length, {'id', id, 'action', event, 'actor', actor, 'revision', tostring(revision),
+    'source', ARGV[12], 'changes', cjson.encode(changes)})
+end
 -- Best effort: the last_update marker is what guarantees pickup, and a user without channel rights must
 -- still be able to write.
 redis.pcall('PUBLISH', channel, cjson.encode({event = event, id = id, revision = tonumber(revision)}))

@@ -10,6 +10,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import redis
 from click.testing import CliRunner, Result
 from rq import Queue, SimpleWorker
 
-from rediscron import RedisCronJob, RedisCronScheduler
+from rediscron import RedisCronJob, RedisCronScheduler, audit
 from rediscron.cli import main
 from tests import jobs
 
@@ -97,11 +98,20 @@ def test_a_scheduler_and_a_writer_need_nothing_more(
         ["disable", "x"],
         ["enable", "x"],
         ["trigger", "x"],
+        ["backfill", "x", "--from", _ago(60), "--to", _ago(30)],
+        ["log", "x"],
         ["enable", "--quarantined"],
         ["rm", "x"],
     ):
         result = cli(url_as(redis_url, user), *args)
         assert result.exit_code == 0, (args, result.output)
+    # The writer's changes are in the audit log (its XADD allowed), newest first.
+    assert [e.action for e in audit.read(connection, "x")] == ["deleted", "enabled", "disabled", "created"]
+
+
+def _ago(seconds: float) -> str:
+    """An ISO time ``seconds`` ago."""
+    return datetime.fromtimestamp(time.time() - seconds, timezone.utc).isoformat()
 
 
 def test_a_viewer_reads_everything_and_writes_nothing(
@@ -119,6 +129,8 @@ def test_a_viewer_reads_everything_and_writes_nothing(
         ["info", "-R"],
         ["show", "a"],
         ["history", "a"],
+        ["log"],
+        ["log", "a"],
         ["export"],
         ["status"],
         ["apply", str(tmp_path / "s.json"), "--dry-run"],

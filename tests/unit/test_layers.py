@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
             "stats",
             "testing",
             "words",
+            "audit",
         ],
         0,
     ),
@@ -48,7 +49,7 @@ LAYERS: dict[str, int] = {
     "worker": 7,
     # Surfaces.
     **dict.fromkeys(["cli", "cli.base", "cli.edit", "cli.run", "cli.schedules", "cli.watch", "core", "__main__"], 7),
-    **dict.fromkeys(["cli.web", "cli.worker", "cli.preview"], 7),
+    **dict.fromkeys(["cli.web", "cli.worker", "cli.preview", "cli.changes"], 7),
     "__init__": 7,
     # The web page: its reads (data), its routes (app), its factories (web).
     **dict.fromkeys(["web.auth", "web.data", "web.app", "web"], 7),
