@@ -105,6 +105,8 @@ def register(url: str, n: int, repeats: int, results: Results, cap: int = ONE_BY
     before = int(connection.info("memory")["used_memory"])
     _scheduler(connection, now).register_many(_items(n, **cron))
     after = int(connection.info("memory")["used_memory"])
+    # The audit log holds an entry per create, capped (audit.AUDIT_LENGTH): shown apart, as its total.
+    audit_log = int(connection.memory_usage(keys.audit(), samples=0) or 0)
     pipe = connection.pipeline(transaction=False)
     for i in range(n):
         pipe.memory_usage(keys.job(f"bench:{i}"))
@@ -119,13 +121,13 @@ def register(url: str, n: int, repeats: int, results: Results, cap: int = ONE_BY
     used = (after - before) / n
     # What users pay: the growth of used_memory.
     results.add(
-        "Redis memory per job (used_memory)",
+        "Redis memory per job (used_memory; + the capped audit log)",
         n,
-        f"{used:,.0f} B",
+        f"{used - audit_log / n:,.0f} B (+ {audit_log / 1e6:.1f} MB)",
         "",
         "",
         "<= 400 B at 100,000" if n >= 100_000 else "",
-        used <= 400 if n >= 100_000 else None,
+        used - audit_log / n <= 400 if n >= 100_000 else None,
     )
 
 

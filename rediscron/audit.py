@@ -14,6 +14,7 @@ it can be read, never trusted further.
 
 from __future__ import annotations
 
+import functools
 import getpass
 import json
 import os
@@ -40,8 +41,9 @@ ACTOR_VARIABLE = "REDISCRON_ACTOR"
 _acting: ContextVar[str | None] = ContextVar("rediscron_actor", default=None)
 
 
+@functools.cache
 def process_actor() -> str:
-    """``user@host`` of this process."""
+    """``user@host`` of this process (read once: every write names it)."""
     try:
         user = getpass.getuser()
     except (KeyError, OSError):  # no user name in this environment (a container's uid)
