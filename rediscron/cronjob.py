@@ -60,6 +60,8 @@ class CronDefinition(CronJob):
     serializer: str | None
     #: rq's webhooks (``Webhook.to_dict()`` forms), sent by the worker when a run ends.
     webhooks: list[dict[str, Any]] | None
+    #: ``{name: value}`` to select jobs by (sorted by name), or None.
+    labels: dict[str, str] | None
 
     def __init__(
         self,
@@ -101,6 +103,7 @@ class CronDefinition(CronJob):
         job_class: type[Job] | str | None = None,
         serializer: Any = None,
         webhooks: Sequence[Any] | None = None,
+        labels: Mapping[str, str] | None = None,
         name: str = "",
     ) -> None:
         """Build and validate a job; nothing is written until [save()][save].

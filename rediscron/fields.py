@@ -30,6 +30,7 @@ from .options import (
     check_callback,
     check_flag,
     check_jitter,
+    check_labels,
     check_max_runs,
     check_moment,
     check_retry,
@@ -85,6 +86,13 @@ def _json_object(text: str) -> dict[str, Any]:
     value = load_json(text)
     if not isinstance(value, dict):
         raise ValueError("not a JSON object")
+    return value
+
+
+def _labels(text: str) -> dict[str, str]:
+    value = _json_object(text)
+    if not all(isinstance(v, str) for v in value.values()):
+        raise ValueError("label values are not all text")
     return value
 
 
@@ -390,6 +398,15 @@ FIELDS: dict[str, Field] = _declare(
         doc="Stop after this many scheduled runs.",
     ),
     Field("description", None, check_text, option=True, doc="RQ job description."),
+    Field(
+        "labels",
+        None,
+        check_labels,
+        dump_json,
+        _labels,
+        option=True,
+        doc='Labels to select jobs by: {"team": "billing"} (info, export, enable, disable, trigger --label).',
+    ),
     Field(
         "retry",
         None,

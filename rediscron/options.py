@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import math
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from types import ModuleType
@@ -29,6 +30,7 @@ from .imports import (
     skipped_here,
 )
 from .schedule import MAX_INTERVAL, validate_timezone
+from .text import encodable, has_control
 
 CATCHUP_MODES = ("coalesce", "skip", "all")
 OVERLAP_MODES = ("allow", "skip")
@@ -103,6 +105,42 @@ def check_moment(value: Any, job_id: str, field: str) -> datetime | None:
     if not 1970 <= moment.year <= 9000:
         raise _fail(job_id, field, f"must be between the years 1970 and 9000, not {value.isoformat()}")
     return moment
+
+
+#: Most labels one job may carry, and the longest value.
+MAX_LABELS = 20
+MAX_LABEL_VALUE = 200
+#: A label's name: letters, digits and ``_ . - /``, starting with a letter or digit (as Kubernetes' keys).
+LABEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./-]{0,62}")
+
+
+def check_labels(value: Any, job_id: str, field: str) -> dict[str, str] | None:
+    """Labels: ``{name: value}`` text to select jobs by (`rqrcron info --label team=billing`); sorted by name."""
+    if value is None or value == {}:
+        return None
+    if not isinstance(value, Mapping):
+        raise _fail(job_id, field, f"must be a dict of name: value text, not {type(value).__name__}")
+    if len(value) > MAX_LABELS:
+        raise _fail(job_id, field, f"holds {len(value)} labels; at most {MAX_LABELS}")
+    for name, text in value.items():
+        if not isinstance(name, str) or not LABEL_NAME.fullmatch(name):
+            raise _fail(
+                job_id,
+                field,
+                f"name {name!r} is not 1-63 letters, digits and _ . - / (starting with a letter or digit)",
+            )
+        if not isinstance(text, str) or len(text) > MAX_LABEL_VALUE or has_control(text) or not encodable(text):
+            raise _fail(
+                job_id,
+                field,
+                f"{name}: must be text of at most {MAX_LABEL_VALUE} characters without control characters",
+            )
+    return {name: value[name] for name in sorted(value)}
+
+
+def labelled(labels: Mapping[str, str] | None, selector: Mapping[str, str] | None) -> bool:
+    """Whether a job with ``labels`` is selected by ``selector``: it has every one of its labels (None: all are)."""
+    return not selector or (labels is not None and all(labels.get(name) == value for name, value in selector.items()))
 
 
 def check_text(value: Any, job_id: str, field: str) -> str | None:

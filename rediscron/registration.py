@@ -115,6 +115,7 @@ class CronRegistration(CronScheduler):
         job_class: type[Job] | str | None = None,
         serializer: Any = None,
         webhooks: Sequence[Any] | None = None,
+        labels: Mapping[str, str] | None = None,
         name: str = "",
     ) -> RedisCronJob:
         """Create or update one persisted cron job.
@@ -157,6 +158,10 @@ class CronRegistration(CronScheduler):
         paths, or rq ``Callback``), ``webhooks`` (rq ``Webhook`` objects, rq 2.10 and
         newer), and the queue's ``queue_class``, ``job_class`` and ``serializer`` (classes
         or dotted paths).
+
+        ``labels`` (``{"team": "billing"}``): text to select jobs by, in listings
+        (`rqrcron info --label team=billing`) and in actions on many jobs at once
+        (`rqrcron disable --label team=billing`).
 
         Example::
 

@@ -32,6 +32,7 @@ from .fields import CODE_OPTIONS, FIELDS
 from .history import HISTORY_LENGTH, HistoryEntry, read_history
 from .imports import DEFAULT_ALLOWED_IMPORTS, ImportAllowlist
 from .job import RedisCronJob
+from .options import labelled
 from .store import Conflict
 
 log = logging.getLogger("rediscron.registry")
@@ -275,6 +276,19 @@ class Registry:
 
     # -- reading ----------------------------------------------------------------------------------
 
+    def select(self, labels: Mapping[str, str]) -> list[str]:
+        """The ids of the jobs that have every one of ``labels``, sorted; read a page at a time, nothing
+        imported (a record whose labels cannot be read has none)."""
+        found: list[str] = []
+        for part in store.batched_ids(store.SortedIds(self.connection), 1000):
+            ids = [each.decode() for each in part]
+            with self.connection.pipeline(transaction=False) as pipe:
+                for job_id in ids:
+                    pipe.hget(keys.job(job_id), "labels")
+                replies = pipe.execute(raise_on_error=False)
+            found += [job_id for job_id, raw in zip(ids, replies, strict=True) if labelled(_labels_of(raw), labels)]
+        return found
+
     def fetch(self, job_id: str) -> RedisCronJob:
         """One job by id ([JobNotFound][rediscron.JobNotFound], [CorruptJobError][rediscron.CorruptJobError])."""
         job = self.job_class.fetch(job_id, self.connection)
@@ -345,6 +359,19 @@ class Registry:
             for job, _enabled, _fields in planned:
                 pipe.exists(job.key)
             return [bool(there) for there in pipe.execute()]
+
+
+def _labels_of(raw: Any) -> dict[str, str] | None:
+    """A record's ``labels`` field as HGET gave it; None if absent or not what rediscron writes."""
+    if not isinstance(raw, (bytes, str)):
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        return None
+    return value
 
 
 def read_pause(raw: Any) -> dict[str, Any] | None:

@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib import metadata
@@ -21,6 +21,7 @@ from . import keys, writes
 from .errors import InvalidJobError, RediscronError
 from .fields import FIELDS, Field
 from .job import RedisCronJob
+from .options import labelled
 from .registry import load_jobs
 from .schedule import validate_timezone
 from .store import SortedIds, batched_ids, decode_ids
@@ -72,21 +73,29 @@ def export(connection: Redis) -> dict[str, Any]:
     return document
 
 
-def export_pages(connection: Redis, unreadable: dict[str, str], size: int = 1000) -> Iterator[list[dict[str, Any]]]:
-    """The file form of every readable job, sorted by id, a page at a time; the records that cannot be
-    read are added to ``unreadable`` (id: reason) as they are met."""
+def export_pages(
+    connection: Redis, unreadable: dict[str, str], size: int = 1000, labels: Mapping[str, str] | None = None
+) -> Iterator[list[dict[str, Any]]]:
+    """The file form of every readable job (with ``labels``, if given), sorted by id, a page at a time; the
+    records that cannot be read are added to ``unreadable`` (id: reason) as they are met."""
     ids = SortedIds(connection)
     unreadable.update({job_id: "the id is not UTF-8 text" for job_id in ids.bad})
     for part in batched_ids(ids, size):
         jobs, invalid, _missing = load_jobs(connection, [each.decode() for each in part])
         unreadable.update(invalid)
-        yield [entry_of(job) for job in jobs]
+        yield [entry_of(job) for job in jobs if labelled(job.labels, labels)]
 
 
-def dump_stream(connection: Redis, fmt: str, unreadable: dict[str, str], page_size: int = 1000) -> Iterator[str]:
+def dump_stream(
+    connection: Redis,
+    fmt: str,
+    unreadable: dict[str, str],
+    page_size: int = 1000,
+    labels: Mapping[str, str] | None = None,
+) -> Iterator[str]:
     """`dump(export(connection), fmt)` in pieces, a page of jobs at a time: memory stays bounded
     (the ids, and one page) however many jobs there are."""
-    pages = export_pages(connection, unreadable, page_size)
+    pages = export_pages(connection, unreadable, page_size, labels)
     if fmt == "json":
         yield from json_stream({"version": FORMAT_VERSION}, "jobs", pages, lambda: _unreadable(unreadable), indent=2)
         yield "\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,6 +19,7 @@ from . import keys, limits
 from .clock import epoch_of_time_reply, format_time
 from .job import RedisCronJob
 from .lock import LockHolder, SchedulerLock
+from .options import labelled
 from .registry import load_jobs, read_pause
 from .status import describe_pause
 from .store import SortedIds, batched_ids
@@ -117,7 +118,9 @@ def _row(job: RedisCronJob, now: float) -> Row:
 PAGE = 1000
 
 
-def snapshot(connection: Redis, queues: tuple[str, ...] = (), limit: int | None = None) -> Snapshot:
+def snapshot(
+    connection: Redis, queues: tuple[str, ...] = (), limit: int | None = None, labels: Mapping[str, str] | None = None
+) -> Snapshot:
     """Read the jobs (pipelined, a page at a time), the lock holder and its last heartbeat.
 
     ``limit``: read only until that many rows are found (the first by id): a first screen of a
@@ -126,7 +129,7 @@ def snapshot(connection: Redis, queues: tuple[str, ...] = (), limit: int | None 
     ids = SortedIds(connection)
     now = epoch_of_time_reply(connection.time())
     rows: list[Row] = []
-    for page in pages(connection, ids, ids.bad, queues, now):
+    for page in pages(connection, ids, ids.bad, queues, now, labels=labels):
         rows += page
         if limit is not None and len(rows) > limit:
             break
@@ -149,13 +152,20 @@ def header(connection: Redis) -> Snapshot:
 
 
 def pages(
-    connection: Redis, ids: Iterable[bytes], bad: list[str], queues: tuple[str, ...], now: float, size: int = PAGE
+    connection: Redis,
+    ids: Iterable[bytes],
+    bad: list[str],
+    queues: tuple[str, ...],
+    now: float,
+    size: int = PAGE,
+    labels: Mapping[str, str] | None = None,
 ) -> Iterator[list[Row]]:
     """The rows of ``ids`` (in id order, see `SortedIds`) a page at a time, each page sorted by id; the
-    ids that are not UTF-8 text (``bad``) in the first page."""
-    extra = [Row(job_id, "?", "invalid", "-", "?", "the id is not UTF-8 text") for job_id in bad]
+    ids that are not UTF-8 text (``bad``) in the first page. With ``labels``, only the jobs that have
+    them (a record that cannot be read has none)."""
+    extra = [] if labels else [Row(job_id, "?", "invalid", "-", "?", "the id is not UTF-8 text") for job_id in bad]
     for part in batched_ids(ids, size, at_least_one=True):
-        page = rows_of(connection, [each.decode() for each in part], queues, now) + extra
+        page = rows_of(connection, [each.decode() for each in part], queues, now, labels) + extra
         if extra:
             page = [row for row in page if not queues or row.queue in queues]
             page.sort(key=lambda row: row.id)
@@ -163,10 +173,14 @@ def pages(
         yield page
 
 
-def rows_of(connection: Redis, ids: list[str], queues: tuple[str, ...], now: float) -> list[Row]:
+def rows_of(
+    connection: Redis, ids: list[str], queues: tuple[str, ...], now: float, labels: Mapping[str, str] | None = None
+) -> list[Row]:
     """The rows of some jobs, read in one pipelined round trip (two if some cannot be read)."""
     jobs, invalid, _missing = load_jobs(connection, ids)
-    rows = [_row(job, now) for job in jobs]
+    rows = [_row(job, now) for job in jobs if labelled(job.labels, labels)]
+    if labels:
+        invalid = {}  # its labels cannot be read: it has none
     rows += [
         Row(job_id, "?", "invalid", "-", queue, error)
         for (job_id, error), queue in zip(invalid.items(), _stored_queues(connection, list(invalid)), strict=True)
@@ -310,7 +324,11 @@ def _footer(snap: Snapshot) -> list[Text]:
 
 
 def stream_info(
-    connection: Redis, queues: tuple[str, ...], by_queue: bool, page_size: int = PAGE
+    connection: Redis,
+    queues: tuple[str, ...],
+    by_queue: bool,
+    page_size: int = PAGE,
+    labels: Mapping[str, str] | None = None,
 ) -> Iterator[list[Text]]:
     """`render_info`'s lines for the whole registry, a page at a time: a million jobs are never held
     at once (their ids are sorted in bounded memory, see `SortedIds`), and the first screen comes
@@ -329,7 +347,7 @@ def stream_info(
                 continue
             widths = [0, 0, 0]
             header_done = False
-            for page in pages(connection, groups[queue], bad if queue == "?" else [], queues, now, page_size):
+            for page in pages(connection, groups[queue], bad if queue == "?" else [], queues, now, page_size, labels):
                 if not page:
                     continue
                 if not header_done:
@@ -343,7 +361,7 @@ def stream_info(
         total = Text(f"{_count(named, 'queue')}, {_count(shown, 'scheduled job')} total")
     else:
         widths = [0, 0, 0]
-        for page in pages(connection, ids, bad, queues, now, page_size):
+        for page in pages(connection, ids, bad, queues, now, page_size, labels):
             shown += len(page)
             yield _table(page, "", with_queue=True, widths=widths)
         total = Text(f"{_count(shown, 'scheduled job')} total")

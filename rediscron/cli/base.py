@@ -280,3 +280,21 @@ def allowlist(prefixes: tuple[str, ...]) -> ImportAllowlist:
         return ImportAllowlist((*DEFAULT_ALLOWED_IMPORTS, *prefixes))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--allow-import") from None
+
+
+def _labels(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> dict[str, str] | None:
+    """``--label NAME=VALUE`` options as a dict (None when none is given)."""
+    labels: dict[str, str] = {}
+    for given in value:
+        name, sep, text = given.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{given!r} is not NAME=VALUE (e.g. team=billing)")
+        if name in labels and labels[name] != text:
+            raise click.BadParameter(f"{name} is given twice ({labels[name]!r} and {text!r})")
+        labels[name] = text
+    return labels or None
+
+
+def label_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--label NAME=VALUE``, repeatable: parsed into ``labels`` (a dict, or None)."""
+    return click.option("--label", "labels", multiple=True, metavar="NAME=VALUE", callback=_labels, help=help_text)

@@ -11,6 +11,7 @@ from typing import Any, cast
 import click
 
 from ..backfill import ALREADY_ENQUEUED, BACKFILL_LIMIT, ENQUEUED, MAY_HAVE_RUN, WOULD_ENQUEUE
+from ..errors import RediscronError
 from ..fields import FIELDS
 from ..imports import checked_where_importable
 from ..options import CATCHUP_MODES, OVERLAP_MODES
@@ -22,6 +23,7 @@ from .base import (
     allowlist,
     fail,
     json_option,
+    label_option,
     main,
     operation,
     text_id,
@@ -108,6 +110,7 @@ ADD_OPTIONS = {
     "job_class": _field_option("job_class", metavar="PATH"),
     "serializer": _field_option("serializer", metavar="PATH"),
     "webhooks": _json_field("webhooks", "rq webhooks, a JSON list of Webhook.to_dict() forms"),
+    "labels": label_option("A label to select the job by (repeatable): --label team=billing."),
 }
 
 
@@ -225,22 +228,31 @@ def _toggle(settings: Settings, job_id: str, enable: bool) -> None:
 
 
 @main.command(context_settings=CONTEXT)
-@click.argument("job_id", metavar="ID", required=False)
+@click.argument("job_id", metavar="[ID]", required=False)
 @click.option("--quarantined", is_flag=True, help="Enable every quarantined job (each is tried again).")
+@label_option("Enable every job with this label (repeatable: all of them), each in one atomic step.")
+@click.option("--dry-run", is_flag=True, help="With --label: list the jobs, change nothing.")
 @click.pass_obj
-def enable(settings: Settings, job_id: str | None, quarantined: bool) -> None:
+def enable(
+    settings: Settings, job_id: str | None, quarantined: bool, labels: dict[str, str] | None, dry_run: bool
+) -> None:
     """Enable a cron job: it resumes at its next slot, without catching up.
 
     A quarantined job is tried again; the scheduler quarantines it anew if its record
-    still cannot be used. --quarantined does that for every quarantined job at once.
+    still cannot be used. --quarantined does that for every quarantined job at once;
+    --label for every job with the label.
 
     \b
     Examples:
       rqrcron enable metric:pm25
       rqrcron enable --quarantined
+      rqrcron enable --label team=billing --dry-run
     """
-    if quarantined == (job_id is not None):
-        raise click.UsageError("give an ID or --quarantined")
+    if [job_id is not None, quarantined, labels is not None].count(True) != 1:
+        raise click.UsageError("give an ID, --quarantined or --label")
+    if labels is not None:
+        _each_labelled(settings, labels, dry_run, "enabled", lambda job: job.enable())
+        return
     if job_id is not None:
         _toggle(settings, job_id, True)
         return
@@ -256,29 +268,80 @@ def enable(settings: Settings, job_id: str | None, quarantined: bool) -> None:
 
 
 @main.command(context_settings=CONTEXT)
-@click.argument("job_id", metavar="ID", callback=lambda ctx, param, value: text_id(value))
+@click.argument("job_id", metavar="[ID]", required=False, callback=lambda ctx, param, value: value and text_id(value))
+@label_option("Disable every job with this label (repeatable: all of them), each in one atomic step.")
+@click.option("--dry-run", is_flag=True, help="With --label: list the jobs, change nothing.")
 @click.pass_obj
-def disable(settings: Settings, job_id: str) -> None:
+def disable(settings: Settings, job_id: str | None, labels: dict[str, str] | None, dry_run: bool) -> None:
     """Disable a cron job; no run of it is enqueued once this returns.
 
     \b
-    Example:
+    Examples:
       rqrcron disable metric:pm25
+      rqrcron disable --label team=billing
     """
+    if (job_id is None) == (labels is None):
+        raise click.UsageError("give an ID or --label")
+    if labels is not None:
+        _each_labelled(settings, labels, dry_run, "disabled", lambda job: job.disable())
+        return
+    assert job_id is not None
     _toggle(settings, job_id, False)
 
 
+def _each_labelled(
+    settings: Settings, labels: dict[str, str], dry_run: bool, done: str, act: Callable[[Any], object]
+) -> None:
+    """Act on every job with ``labels``, one at a time (each action is one atomic step); a job that
+    cannot be acted on is said and counted, and the others go on."""
+    selector = " ".join(f"{name}={value}" for name, value in labels.items())
+    with operation():
+        ids = settings.registry.select(labels)
+    if dry_run:
+        for job_id in ids:
+            click.echo(f"{printable(job_id)}: would be {done}")
+        click.echo(printable(f"{len(ids)} job(s) with {selector} would be {done}"))
+        return
+    failed = 0
+    with operation():  # Redis failing stops it; a job that cannot be acted on is said, and the rest go on
+        for job_id in ids:
+            try:
+                act(settings.registry.fetch(job_id))
+            except RediscronError as exc:
+                click.echo(printable(f"{job_id}: not {done}: {shorten(str(exc), 300)}"), err=True)
+                failed += 1
+                continue
+            click.echo(f"{printable(job_id)}: {done}")
+    click.echo(
+        printable(f"{len(ids) - failed} job(s) with {selector} {done}" + (f", {failed} could not be" if failed else ""))
+    )
+    if failed:
+        sys.exit(1)
+
+
 @main.command(context_settings=CONTEXT)
-@click.argument("job_id", metavar="ID", callback=lambda ctx, param, value: text_id(value))
+@click.argument("job_id", metavar="[ID]", required=False, callback=lambda ctx, param, value: value and text_id(value))
+@label_option("Trigger every job with this label (repeatable: all of them).")
+@click.option("--dry-run", is_flag=True, help="With --label: list the jobs, enqueue nothing.")
 @allow_import_option("this command")
 @click.pass_obj
-def trigger(settings: Settings, job_id: str, allow_import: tuple[str, ...]) -> None:
+def trigger(
+    settings: Settings, job_id: str | None, labels: dict[str, str] | None, dry_run: bool, allow_import: tuple[str, ...]
+) -> None:
     """Enqueue one run of a cron job now, without moving its schedule.
 
     \b
-    Example:
+    Examples:
       rqrcron trigger metric:pm25
+      rqrcron trigger --label team=billing --dry-run
     """
+    if (job_id is None) == (labels is None):
+        raise click.UsageError("give an ID or --label")
+    if labels is not None:
+        allowed = allowlist(allow_import)
+        _each_labelled(settings, labels, dry_run, "triggered", lambda job: job.trigger(allowed))
+        return
+    assert job_id is not None
     with operation():
         job = settings.registry.fetch(job_id)
         rq_job = job.trigger(allowlist(allow_import))

@@ -13,6 +13,7 @@ from .base import (
     CONTEXT,
     Settings,
     fail,
+    label_option,
     main,
     operation,
 )
@@ -27,8 +28,9 @@ from .base import (
     default=None,
     help="Write to this file instead of standard output.",
 )
+@label_option("Only the jobs with this label (repeatable: all of them).")
 @click.pass_obj
-def export(settings: Settings, fmt: str, output: str | None) -> None:
+def export(settings: Settings, fmt: str, output: str | None, labels: dict[str, str] | None) -> None:
     """Print every cron job's definition, for version control and `rqrcron apply`.
 
     Only what defines a job is exported (function, queue, schedule, arguments, options,
@@ -38,12 +40,13 @@ def export(settings: Settings, fmt: str, output: str | None) -> None:
     Examples:
       rqrcron export > schedules.json
       rqrcron export --format yaml -o schedules.yaml
+      rqrcron export --label team=billing
     """
     skipped: dict[str, str] = {}
     with operation():
         if fmt == "yaml":
             sync.dump({}, fmt)  # PyYAML missing: say so before anything is written
-        chunks = sync.dump_stream(settings.connection, fmt, skipped)
+        chunks = sync.dump_stream(settings.connection, fmt, skipped, labels=labels)
         if output:
             # Written beside, then moved in place: a failed export never leaves half a file.
             target = Path(output)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, NoReturn, cast
 from zoneinfo import ZoneInfo
@@ -26,6 +27,7 @@ from .base import (
     CONTEXT,
     Settings,
     finite_seconds,
+    label_option,
     main,
     operation,
     text_id,
@@ -81,8 +83,16 @@ def status(settings: Settings, as_json: bool, max_overdue: float) -> None:
     help="Redraw every SECONDS until Ctrl-C.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable rows (one JSON document per poll).")
+@label_option("Only the jobs with this label (repeatable: all of them).")
 @click.pass_obj
-def info(settings: Settings, queues: tuple[str, ...], by_queue: bool, interval: float | None, as_json: bool) -> None:
+def info(
+    settings: Settings,
+    queues: tuple[str, ...],
+    by_queue: bool,
+    interval: float | None,
+    as_json: bool,
+    labels: dict[str, str] | None,
+) -> None:
     """Show the registered cron jobs (enabled or not) and which scheduler runs them.
 
     \b
@@ -91,13 +101,14 @@ def info(settings: Settings, queues: tuple[str, ...], by_queue: bool, interval: 
       rqrcron info -R metrics maintenance
       rqrcron info -i 1
       rqrcron info --json
+      rqrcron info --label team=billing
     """
     connection = settings.connection
 
     def render(limit: int | None = None) -> Any:
         # Watching: an outage is shown and waited out, not fatal.
         try:
-            snap = snapshot(connection, queues, limit)
+            snap = snapshot(connection, queues, limit, labels)
         except RedisError as exc:
             message = f"Redis unreachable ({exc}); retrying every {interval:g}s. Updated: {datetime.now()}"
             return to_json({"error": message}) if as_json else Text(message, style="red")
@@ -107,13 +118,13 @@ def info(settings: Settings, queues: tuple[str, ...], by_queue: bool, interval: 
 
     if interval is None:
         with operation():
-            _stream(connection, queues, by_queue, as_json)
+            _stream(connection, queues, by_queue, as_json, labels=labels)
         return
     if as_json or not sys.stdout.isatty():
         try:
             while True:
                 try:
-                    _stream(connection, queues, by_queue, as_json, indent=None)
+                    _stream(connection, queues, by_queue, as_json, indent=None, labels=labels)
                 except RedisError:
                     _print(render(), as_json)
                 time.sleep(interval)
@@ -134,12 +145,19 @@ def info(settings: Settings, queues: tuple[str, ...], by_queue: bool, interval: 
         return
 
 
-def _stream(connection: Redis, queues: tuple[str, ...], by_queue: bool, as_json: bool, indent: int | None = 2) -> None:
+def _stream(
+    connection: Redis,
+    queues: tuple[str, ...],
+    by_queue: bool,
+    as_json: bool,
+    indent: int | None = 2,
+    labels: Mapping[str, str] | None = None,
+) -> None:
     """Print the whole listing a page at a time (see `view.stream_info`)."""
     if as_json:
         ids = SortedIds(connection)
         now = epoch_of_time_reply(connection.time())
-        rows = ([row.as_json() for row in page] for page in pages(connection, ids, ids.bad, queues, now))
+        rows = ([row.as_json() for row in page] for page in pages(connection, ids, ids.bad, queues, now, labels=labels))
 
         def tail() -> dict[str, Any]:
             return {k: v for k, v in header(connection).as_json().items() if k != "jobs"}
@@ -150,14 +168,14 @@ def _stream(connection: Redis, queues: tuple[str, ...], by_queue: bool, as_json:
         return
     if not sys.stdout.isatty():
         # Plain text as a terminal-less console prints it, without rich laying out a thousand lines a page.
-        for lines in stream_info(connection, queues, by_queue):
+        for lines in stream_info(connection, queues, by_queue, labels=labels):
             if lines:
                 click.echo("\n".join(line.plain for line in lines))
         return
     from rich.console import Console, Group
 
     console = Console(highlight=False, soft_wrap=True)
-    for lines in stream_info(connection, queues, by_queue):
+    for lines in stream_info(connection, queues, by_queue, labels=labels):
         console.print(Group(*lines))
 
 

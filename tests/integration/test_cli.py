@@ -458,6 +458,8 @@ def test_rqrcron_add_sets_every_field(redis_url: str) -> None:
             continue
         if option.is_flag:
             line.append(option.opts[0] if value is True or value == option.flag_value else option.secondary_opts[0])
+        elif option.multiple:  # --label NAME=VALUE, once per label
+            line += [part for label in value.items() for part in (option.opts[0], "=".join(label))]
         elif isinstance(value, (list, tuple, dict)):
             line += [option.opts[0], json.dumps(value)]
         else:

@@ -328,6 +328,7 @@ class TestRqOptions:
             max_runs=10,
             start_time=datetime(2030, 1, 1, tzinfo=timezone.utc),
             end_time=datetime(2031, 1, 1, tzinfo=timezone(timedelta(hours=2))),
+            labels={"team": "ops", "env": "prod"},
         )
         scheduler.register(jobs.noop, "q", id="rt", cron="0 * * * *", **kwargs)  # type: ignore[arg-type]
         job = RedisCronJob.fetch("rt", connection)
@@ -341,6 +342,7 @@ class TestRqOptions:
             "serializer": "rq.serializers.JSONSerializer",
             "webhooks": None,
             "end_time": datetime(2030, 12, 31, 22, tzinfo=timezone.utc),
+            "labels": {"env": "prod", "team": "ops"},  # sorted by name
         }
 
     def test_queue_class_job_class_and_serializer(

@@ -40,6 +40,7 @@ SAMPLES: dict[str, Any] = {
     "end_time": datetime(2031, 1, 1, tzinfo=timezone.utc),
     "max_runs": 7,
     "description": "nightly report",
+    "labels": {"env": "prod", "team": "billing"},
     "retry": {"max": 3, "interval": [10, 60]},
     "at_front": True,
     "on_success": "tests.jobs.noop",
