@@ -48,6 +48,8 @@ class CronDefinition(CronJob):
     start_time: datetime | None
     end_time: datetime | None
     max_runs: int | None
+    #: Disable the job once this many runs in a row have failed; None: never.
+    max_consecutive_failures: int | None
     description: str | None
     #: ``{"max": n, "interval": [seconds...]}`` (rq's Retry).
     retry: dict[str, Any] | None
@@ -93,6 +95,7 @@ class CronDefinition(CronJob):
         start_time: datetime | None = None,
         end_time: datetime | None = None,
         max_runs: int | None = None,
+        max_consecutive_failures: int | None = None,
         description: str | None = None,
         retry: Retry | int | Mapping[str, Any] | None = None,
         at_front: bool = False,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple, cast
 
 from redis import Redis
@@ -78,8 +79,11 @@ class Dispatch:
         name: str,
         batch_size: int = DEFAULT_BATCH_SIZE,
         log: logging.Logger,
+        on_disable: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.registry = registry
+        #: Told of each job this scheduler disabled for failing (`alerts.notifier`).
+        self.on_disable = on_disable
         self.connection: Redis = registry.connection
         self.leadership = leadership
         self.stats = stats
@@ -286,7 +290,8 @@ class Dispatch:
         advanced = [
             float(s.next_score)
             for s, outcome in zip(slots, outcomes, strict=True)
-            if outcome not in (enqueue.STALE, enqueue.DISABLED, enqueue.REFUSED) and s.next_score != ""
+            if outcome not in (enqueue.STALE, enqueue.DISABLED, enqueue.REFUSED, enqueue.FAILED_OUT)
+            and s.next_score != ""
         ]
         self.advanced_to = min(advanced) if advanced else None
         fired: list[RedisCronJob] = []
@@ -400,6 +405,8 @@ class Dispatch:
                 s.run.rq_id,
                 extra=fields("already_enqueued", job_id=job_id, slot=run, rq_job_id=s.run.rq_id),
             )
+        elif outcome == enqueue.FAILED_OUT and run is not None:
+            self._failed_out(s, run, now)
         elif outcome == enqueue.OVERLAP_SKIPPED and run is not None:
             self.stats.overlap_skipped += 1
             self.log.info(
@@ -414,6 +421,33 @@ class Dispatch:
         ):
             why = f"it has run max_runs={s.owner.max_runs} times" if s.plan.final else "its end_time has passed"
             self.log.info("Cron job %s has ended: %s", job_id, why, extra=fields("ended", job_id=job_id, why=why))
+
+    def _failed_out(self, s: enqueue.Slot, run: int, now: float) -> None:
+        """A job the fire script disabled for failing: say so, and tell the ``on_disable`` hook."""
+        owner = s.owner
+        failures = owner.failures + 1
+        self.stats.disabled_for_failing += 1
+        self.log.warning(
+            "Cron job %s disabled: its last %d runs failed (max_consecutive_failures=%s); slot %s not run",
+            owner.id,
+            failures,
+            owner.max_failures,
+            _time(run),
+            extra=fields("failed_out", job_id=owner.id, failures=failures, slot=run),
+        )
+        if self.on_disable is not None:
+            self.on_disable(
+                {
+                    "event": "disabled",
+                    "id": owner.id,
+                    "reason": "max_consecutive_failures",
+                    "failures": failures,
+                    "max_consecutive_failures": owner.max_failures,
+                    "slot": _time(run),
+                    "at": format_time(from_epoch(now)),
+                    "scheduler": self.name,
+                }
+            )
 
     # -- quarantine ---------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from rq.job import Job
 from rq.queue import Queue
 
 from . import catchup, keys, scripts
+from .audit import AUDIT_LENGTH
 from .catchup import Plan
 from .clock import format_time, from_epoch
 from .history import HISTORY_LENGTH
@@ -39,9 +40,11 @@ class Outcome(IntEnum):
     OVERLAP_SKIPPED = 5
     #: Redis refused one of rq's enqueue commands: nothing of it kept, not advanced.
     REFUSED = 6
+    #: Not run: its runs failed ``max_consecutive_failures`` times in a row; the job is disabled.
+    FAILED_OUT = 7
 
 
-STALE, ENQUEUED, ALREADY_ENQUEUED, DISABLED, DROPPED, OVERLAP_SKIPPED, REFUSED = tuple(Outcome)
+STALE, ENQUEUED, ALREADY_ENQUEUED, DISABLED, DROPPED, OVERLAP_SKIPPED, REFUSED, FAILED_OUT = tuple(Outcome)
 #: How many not-run slot records each job keeps in its ``drop_log``.
 DROP_LOG_LENGTH = 20
 #: The fire script's reply while every fire is paused.
@@ -71,10 +74,21 @@ class Owner:
     history: str
     queue_name: str
     max_runs: int | None
+    #: Runs failed in a row as read, and the job's limit (`FAILED_OUT`'s report).
+    failures: int
+    max_failures: int | None
 
     @classmethod
     def of(cls, job: RedisCronJob) -> Owner:
-        return cls(job.id, job.key, keys.history(job.id), job.queue_name, job.max_runs)
+        return cls(
+            job.id,
+            job.key,
+            keys.history(job.id),
+            job.queue_name,
+            job.max_runs,
+            job.consecutive_failures,
+            job.max_consecutive_failures,
+        )
 
 
 @dataclass(slots=True)
@@ -95,11 +109,12 @@ class Slot:
     #: (not from a template).
     run: Run | None
     rq_job: Job | None
-    #: Hash fields set whatever happens, when the slot runs, and when it is skipped for overlap
-    #: (the fire script adds ``latest_enqueue_time`` and ``revision``).
+    #: Hash fields set whatever happens, when the slot runs, when it is skipped for overlap, and when
+    #: the job is disabled for failing (the fire script adds ``latest_enqueue_time`` and ``revision``).
     always: dict[str, str]
     on_run: dict[str, str]
     on_overlap: dict[str, str]
+    on_failed: dict[str, str]
 
     #: Until when (epoch seconds) the plan holds: at or after it, plan again at the real time.
     valid_until: float = math.inf
@@ -143,6 +158,7 @@ class Slot:
             *_pairs(self.always),
             *_pairs(self.on_run),
             *_pairs(self.on_overlap),
+            *_pairs(self.on_failed),
         )
 
     def compact(self) -> None:
@@ -155,7 +171,7 @@ class Slot:
         else:
             self._header = self._make_header()
         self.rq_job = self.job = None
-        self.always = self.on_run = self.on_overlap = _NOTHING
+        self.always = self.on_run = self.on_overlap = self.on_failed = _NOTHING
 
 
 #: The commands of a compacted run rq built (laid out in its script's arguments): never written.
@@ -216,6 +232,12 @@ def prepare(
             "overlap_count": str(job.overlap_count + 1),
             "drop_log": _json(([*log, skipped.record(now)])[-DROP_LOG_LENGTH:]),
         }
+    on_failed: dict[str, str] = {}
+    if run is not None and planned.run is not None and job.max_consecutive_failures is not None:
+        failures = job.consecutive_failures + 1
+        why = f"disabled: {failures} runs in a row failed (max_consecutive_failures={job.max_consecutive_failures})"
+        disabled = catchup.Drop(planned.run, planned.run, 1, True, why)
+        on_failed = {"drop_log": _json(([*log, disabled.record(now)])[-DROP_LOG_LENGTH:])}
     next_score = "" if next_slot is None else job.score(next_slot)
     return Slot(
         job,
@@ -230,6 +252,7 @@ def prepare(
         always,
         on_run,
         on_overlap,
+        on_failed,
         _valid_until(job, planned, next_score, now),
     )
 
@@ -280,7 +303,16 @@ def fire_batches(connection: Redis, lock_value: str, batches: list[list[Slot]], 
 
 
 def _fire_keys() -> list[str]:
-    return [keys.lock(), keys.schedule(), keys.revision(), keys.fires(), keys.stats(), keys.failing(), keys.paused()]
+    return [
+        keys.lock(),
+        keys.schedule(),
+        keys.revision(),
+        keys.fires(),
+        keys.stats(),
+        keys.failing(),
+        keys.paused(),
+        keys.audit(),
+    ]
 
 
 def _outcome(result: list[Any], slots: int) -> Fired:
@@ -296,7 +328,16 @@ def _outcome(result: list[Any], slots: int) -> Fired:
 
 
 def _fire_args(lock_value: str, slots: list[Slot], now: float) -> list[Any]:
-    args: list[Any] = [lock_value, len(slots), repr(now), HISTORY_LENGTH, FIRES_KEPT, format_time(from_epoch(now))]
+    args: list[Any] = [
+        lock_value,
+        len(slots),
+        repr(now),
+        HISTORY_LENGTH,
+        FIRES_KEPT,
+        format_time(from_epoch(now)),
+        keys.events(),
+        AUDIT_LENGTH,
+    ]
     for s in slots:
         args += s.script_args()
     return args

@@ -397,6 +397,14 @@ FIELDS: dict[str, Field] = _declare(
         option=True,
         doc="Stop after this many scheduled runs.",
     ),
+    Field(
+        "max_consecutive_failures",
+        None,
+        check_max_runs,
+        decode=whole_number,
+        option=True,
+        doc="Disable the job once this many of its runs in a row have failed (found at its next slot).",
+    ),
     Field("description", None, check_text, option=True, doc="RQ job description."),
     Field(
         "labels",

@@ -105,6 +105,7 @@ class CronRegistration(CronScheduler):
         start_time: datetime | None = None,
         end_time: datetime | None = None,
         max_runs: int | None = None,
+        max_consecutive_failures: int | None = None,
         description: str | None = None,
         retry: Retry | int | Mapping[str, Any] | None = None,
         at_front: bool = False,
@@ -151,6 +152,9 @@ class CronRegistration(CronScheduler):
           on every scheduler (the slot, and so exactly-once, is unchanged).
         - ``start_time``, ``end_time`` (aware datetimes), ``max_runs``: a window and a
           limit on scheduled runs; a job past them stops firing and says so.
+        - ``max_consecutive_failures``: disable the job once this many of its runs in a row
+          have failed (its drop log and the audit log say why; the scheduler's ``on_disable``
+          hook is told).
 
         rq options for each run: ``job_timeout``, ``result_ttl``, ``ttl``, ``failure_ttl``,
         ``meta``, ``description``, ``retry`` (rq ``Retry``, or a number of retries),

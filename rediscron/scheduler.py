@@ -21,6 +21,7 @@ from rq.job import Job
 from rq.queue import Queue
 
 from . import enqueue
+from .alerts import OnDisable, notifier
 from .clock import Clock, from_epoch
 from .dispatch import CONNECTION_ERRORS, DEFAULT_BATCH_SIZE, QUARANTINE_RETRY_INTERVAL, Dispatch
 from .events import EventListener
@@ -86,6 +87,7 @@ class RedisCronScheduler(CronRegistration):
         batch_size: int = DEFAULT_BATCH_SIZE,
         wait_replicas: int = 0,
         allow_import: Iterable[str] = DEFAULT_ALLOWED_IMPORTS,
+        on_disable: OnDisable | None = None,
     ) -> None:
         """Set up a scheduler; nothing is read or written until it is used.
 
@@ -103,6 +105,11 @@ class RedisCronScheduler(CronRegistration):
             this many replicas have it.
         :param allow_import: Dotted-path prefixes from which the classes a job names
             (``job_class``, ``queue_class``, ``serializer``) may be imported; rq's own by default.
+        :param on_disable: Told when this scheduler disables a job whose runs failed its
+            ``max_consecutive_failures`` times in a row: a callable given a dict (``event``, ``id``,
+            ``failures``, ``max_consecutive_failures``, ``slot``, ``at``, ``scheduler``), or an
+            http(s) URL that dict is POSTed to as JSON (from a thread; 5 s timeout). A hook that
+            fails is logged, never stops the scheduler.
         :raises ValueError: A setting out of its range.
         """
         _check_settings(lock_ttl, max_sleep_interval, batch_size, wait_replicas)
@@ -124,7 +131,13 @@ class RedisCronScheduler(CronRegistration):
             log=self.log,
         )
         self.dispatch = Dispatch(
-            self.registry, self.leadership, self.stats, name=self.name, batch_size=batch_size, log=self.log
+            self.registry,
+            self.leadership,
+            self.stats,
+            name=self.name,
+            batch_size=batch_size,
+            log=self.log,
+            on_disable=notifier(on_disable),
         )
         self.lookahead = LookAhead(self.dispatch)
         self._listener = EventListener(connection, self._on_event)

@@ -100,6 +100,7 @@ ADD_OPTIONS = {
     "start_time": _field_option("start_time", callback=_iso_time, metavar="TIME"),
     "end_time": _field_option("end_time", callback=_iso_time, metavar="TIME"),
     "max_runs": _field_option("max_runs", type=int, metavar="N"),
+    "max_consecutive_failures": _field_option("max_consecutive_failures", type=int, metavar="N"),
     "description": _field_option("description", metavar="TEXT"),
     "retry": _json_field("retry", 'Retries of a failed run: a number, or {"max": n, "interval": [seconds...]}'),
     "at_front": _field_option("at_front", is_flag=True, default=None),

@@ -6,6 +6,7 @@ import logging
 
 import click
 
+from ..alerts import notifier
 from ..logs import JsonFormatter
 from ..metrics import MetricsServer
 from ..scheduler import RedisCronScheduler
@@ -21,6 +22,14 @@ from .base import (
     main,
     operation,
 )
+
+
+def _webhook(url: str | None) -> str | None:
+    try:
+        notifier(url)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return url
 
 
 @main.command("scheduler", context_settings=CONTEXT)
@@ -85,6 +94,13 @@ from .base import (
     metavar="N",
     help="After taking or extending the lock, WAIT (100 ms at most) until N replicas have it.",
 )
+@click.option(
+    "--on-disable",
+    default=None,
+    metavar="URL",
+    callback=lambda ctx, param, value: _webhook(value),
+    help="POST a JSON event to this http(s) URL when a job is disabled for failing (max_consecutive_failures).",
+)
 @allow_import_option("the scheduler")
 @click.pass_obj
 def scheduler_command(
@@ -99,6 +115,7 @@ def scheduler_command(
     metrics_port: int | None,
     metrics_host: str,
     wait_replicas: int,
+    on_disable: str | None,
     allow_import: tuple[str, ...],
 ) -> None:
     """Run the scheduler: move due slots into their RQ queues until SIGINT/SIGTERM.
@@ -129,6 +146,7 @@ def scheduler_command(
         max_sleep_interval=max_sleep_interval,
         wait_replicas=wait_replicas,
         allow_import=allowlist(allow_import).prefixes,
+        on_disable=on_disable,
     )
     metrics = None
     if metrics_port is not None:

@@ -1,29 +1,31 @@
 -- Fire a batch of planned due jobs, all or nothing per job, only while the lock is ours.
 -- KEYS[1] lock, KEYS[2] schedule zset, KEYS[3] revision counter, KEYS[4] recent fires list,
 -- KEYS[5] totals hash, KEYS[6] failing jobs zset (id scored by its consecutive failures),
--- KEYS[7] the registry-wide pause (while it exists, nothing fires)
+-- KEYS[7] the registry-wide pause (while it exists, nothing fires), KEYS[8] the audit log
 -- ARGV[1] our lock value, ARGV[2] number of jobs, ARGV[3] now (epoch seconds),
 -- ARGV[4] history entries kept per job, ARGV[5] recent fires kept, ARGV[6] now in RQ's time format
--- (the RQ jobs' enqueued_at and the cron jobs' latest_enqueue_time), then per job:
+-- (the RQ jobs' enqueued_at and the cron jobs' latest_enqueue_time), ARGV[7] the events channel,
+-- ARGV[8] the audit log's length, then per job:
 --   id, job hash key, revision read, index score read, next score ('' = the job has ended),
 --   rq job key ('' = nothing to run: the slots were dropped), rq job id, history key,
 --   rq job key prefix ('' = overlap allowed; else skip while the newest run is queued or running),
 --   '1' if this run is the job's last (max_runs), the slot run ('' if none), slots dropped (a count),
---   then three field lists (count, then field/value pairs): set always, set when run, set when
---   skipped for overlap; then where its enqueued_at value is among the arguments that follow (0: it
+--   then four field lists (count, then field/value pairs): set always, set when run, set when
+--   skipped for overlap, set when disabled for failing (max_consecutive_failures); then where its enqueued_at value is among the arguments that follow (0: it
 --   has none; then the script sets it with its own HSET), the command count and per command:
 --   argument count, arguments (rq's own enqueue writes)
 -- Returns {2} while paused (nothing done), else {lock ok (1/0), per job: 1 enqueued, 2 already enqueued (advanced only), 0 stale,
 --          3 disabled job found in the index (removed from it), 4 dropped slots only (advanced),
 --          5 skipped for overlap (advanced), 6 Redis refused one of rq's enqueue commands (nothing of it
---          kept, not advanced: the caller quarantines the job); then, for each 6 in order, the error}
+--          kept, not advanced: the caller quarantines the job), 7 disabled, not run: its previous runs
+--          failed max_consecutive_failures times in a row; then, for each 6 in order, the error}
 -- One job's keys of the wrong type never stop the others: the job's own reads and writes, and the
 -- bookkeeping (history, failing set, totals, recent fires), are error-tolerant.
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0} end
 if redis.call('EXISTS', KEYS[7]) == 1 then return {2} end
 local result = {1}
 local now, keep, keep_fires, stamp = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
-local pos = 7
+local pos = 9
 local fired, missed, overlapped, recent, errors = 0, 0, 0, {}, {}
 local busy = {queued = true, started = true, deferred = true, scheduled = true}
 local added = {}
@@ -36,13 +38,25 @@ local function fields()
   return list
 end
 
+-- How many runs in a row have failed, the newest included, if that reaches the job's
+-- max_consecutive_failures (else nil).
+local function failed_out(hash)
+  local t = redis.pcall('HMGET', hash, 'max_consecutive_failures', 'consecutive_failures')
+  if type(t) ~= 'table' or t.err then return nil end
+  local limit = tonumber(t[1])
+  if not limit then return nil end
+  local failures = (tonumber(t[2]) or 0) + 1
+  if failures >= limit then return failures end
+  return nil
+end
+
 for _ = 1, tonumber(ARGV[2]) do
   local id, hash, revision, slot = ARGV[pos], ARGV[pos + 1], ARGV[pos + 2], ARGV[pos + 3]
   local next_score, rq_key, rq_id, history = ARGV[pos + 4], ARGV[pos + 5], ARGV[pos + 6], ARGV[pos + 7]
   local prefix, final = ARGV[pos + 8], ARGV[pos + 9] == '1'
   local run, dropped = ARGV[pos + 10], tonumber(ARGV[pos + 11])
   pos = pos + 12
-  local always, on_run, on_overlap = fields(), fields(), fields()
+  local always, on_run, on_overlap, on_failed = fields(), fields(), fields(), fields()
   local stamp_at, ncmd = tonumber(ARGV[pos]), tonumber(ARGV[pos + 1])
   if stamp_at > 0 then stamp_at = pos + 1 + stamp_at end
   pos = pos + 2
@@ -78,6 +92,10 @@ for _ = 1, tonumber(ARGV[2]) do
         status, extra = 2, on_run
       elseif prefix ~= '' and busy[newest_status or ''] then
         status, extra = 5, on_overlap
+      elseif newest_status == 'failed' and failed_out(hash) then
+        failures = failed_out(hash)
+        status, extra = 7, on_failed
+        redis.pcall('ZADD', KEYS[6], failures, id)
       else
         local refused = nil
         for c = 1, ncmd do
@@ -141,8 +159,19 @@ for _ = 1, tonumber(ARGV[2]) do
       if not new_revision then new_revision = incr_counter(KEYS[3]) end
       writes[#writes + 1] = 'revision'
       writes[#writes + 1] = new_revision
+      if status == 7 then
+        writes[#writes + 1] = 'enabled'
+        writes[#writes + 1] = '0'
+      end
       redis.call('HSET', hash, unpack(writes))
-      if next_score == '' or (final and (status == 1 or status == 2)) then
+      if status == 7 then
+        -- Disabled as disable() does it: out of the index, said to every process and in the audit log.
+        redis.call('ZREM', KEYS[2], id)
+        redis.pcall('PUBLISH', ARGV[7], cjson.encode({event = 'disabled', id = id, revision = tonumber(new_revision)}))
+        audit(KEYS[8], ARGV[8], {'id', id, 'action', 'disabled', 'actor', 'rediscron scheduler',
+          'revision', new_revision, 'detail', failures .. ' runs in a row failed (max_consecutive_failures)',
+          'changes', cjson.encode({enabled = {'1', '0'}})})
+      elseif next_score == '' or (final and (status == 1 or status == 2)) then
         redis.call('HDEL', hash, 'next_enqueue_time')
         redis.call('ZREM', KEYS[2], id)
       else

@@ -329,6 +329,7 @@ class TestRqOptions:
             start_time=datetime(2030, 1, 1, tzinfo=timezone.utc),
             end_time=datetime(2031, 1, 1, tzinfo=timezone(timedelta(hours=2))),
             labels={"team": "ops", "env": "prod"},
+            max_consecutive_failures=4,
         )
         scheduler.register(jobs.noop, "q", id="rt", cron="0 * * * *", **kwargs)  # type: ignore[arg-type]
         job = RedisCronJob.fetch("rt", connection)

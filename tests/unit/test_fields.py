@@ -39,6 +39,7 @@ SAMPLES: dict[str, Any] = {
     "start_time": datetime(2030, 1, 1, tzinfo=timezone.utc),
     "end_time": datetime(2031, 1, 1, tzinfo=timezone.utc),
     "max_runs": 7,
+    "max_consecutive_failures": 3,
     "description": "nightly report",
     "labels": {"env": "prod", "team": "billing"},
     "retry": {"max": 3, "interval": [10, 60]},

@@ -31,6 +31,7 @@ LAYERS: dict[str, int] = {
             "testing",
             "words",
             "audit",
+            "alerts",
         ],
         0,
     ),
