@@ -24,9 +24,10 @@ from redis import Redis, WatchError
 from rq.queue import Queue
 
 from . import keys
-from .clock import from_epoch, to_epoch
+from .clock import from_epoch, parse_time, to_epoch
 from .errors import InvalidJobError
 from .history import HISTORY_LENGTH
+from .record import slot_of
 from .runs import RunSource, build_rq_job, rq_job_id
 from .schedule import IntervalSchedule, Schedule
 
@@ -112,13 +113,14 @@ def slots_between(job: BackfillSource, start: int, end: int) -> Iterator[int]:
 
 
 def _recorded_not_run(job: BackfillSource, slot: int) -> bool:
-    """Whether the job's drop log records ``slot`` as not run (missed, skipped)."""
+    """Whether the job's drop log records ``slot`` as not run (missed, skipped): its entries'
+    ``from``/``to`` (RQ times; `catchup.Drop.record`); an entry that does not read so is ignored."""
     for entry in job.drop_log:
         try:
-            first, last = int(entry.get("first", 0)), int(entry.get("last", -1))
-        except (TypeError, ValueError, AttributeError):
+            first, last = slot_of(parse_time(entry["from"])), slot_of(parse_time(entry["to"]))
+        except (KeyError, TypeError, ValueError, AttributeError):
             continue
-        if first <= slot <= last:
+        if first is not None and last is not None and first <= slot <= last:
             return True
     return False
 
