@@ -39,6 +39,8 @@ from .text import shorten
 
 #: How many due slots one fire script handles.
 DEFAULT_BATCH_SIZE = 200
+#: How long (ms) a fire waits for ``wait_replicas`` replicas to acknowledge its writes.
+REPLICA_WAIT_MS = 100
 #: Most jobs whose not-run slots one fire logs line by line; the rest are summed up in one line. A
 #: scheduler falling behind drops slots of thousands of jobs a second: a line each would slow it further.
 DROP_LINES_PER_FIRE = 10
@@ -241,7 +243,31 @@ class Dispatch:
         fence = self.leadership.fence
         if fence is None:
             return []
-        return self.settle(slots, enqueue.fire(self.connection, fence, slots, now), now)
+        result = enqueue.fire(self.connection, fence, slots, now)
+        return self.settle(slots, result, now, self._replicated([result]))
+
+    def _replicated(self, results: list[enqueue.Fired]) -> bool:
+        """With ``wait_replicas``: WAIT until that many replicas have the fires' writes (100 ms at most);
+        whether they do. A fire they do not have is lost if the master fails over now: said, counted,
+        and its runs are not reported as fired (they are enqueued on this master all the same)."""
+        wanted = self.leadership.wait_replicas
+        runs = sum(outcome == enqueue.ENQUEUED for result in results for outcome in result.outcomes)
+        if not wanted or not runs:
+            return True
+        acked = int(self.connection.wait(wanted, REPLICA_WAIT_MS))
+        if acked >= wanted:
+            return True
+        self.stats.unreplicated += runs
+        self.log.warning(
+            "%d run(s) enqueued but only %d of %d replica(s) acknowledged them within %d ms: a failover now "
+            "could lose them (and a new leader run their slots again)",
+            runs,
+            acked,
+            wanted,
+            REPLICA_WAIT_MS,
+            extra=fields("unreplicated", runs=runs, acked=acked, wanted=wanted),
+        )
+        return False
 
     def fire_batches(self, slots: list[enqueue.Slot], now: float) -> None:
         """`fire()` for any number of slots, ``batch_size`` per script, all in one round trip."""
@@ -251,8 +277,9 @@ class Dispatch:
         batches = [slots[start : start + self.batch_size] for start in range(0, len(slots), self.batch_size)]
         # Redis runs the scripts back to back, serving other clients in between.
         results = enqueue.fire_batches(self.connection, fence, batches, now)
+        replicated = self._replicated(results)  # one WAIT covers every script of the stream
         for batch, result in zip(batches, results, strict=True):
-            self.settle(batch, result, now)
+            self.settle(batch, result, now, replicated)
             if self.leadership.fence is None:
                 break  # the other batches found the lock gone too
 
@@ -264,13 +291,16 @@ class Dispatch:
         if slot is None or fence is None:
             return None
         fired = enqueue.fire(self.connection, fence, [slot], now)
-        self.settle([slot], fired, now)
+        self.settle([slot], fired, now, self._replicated([fired]))
         if fired.held and fired.outcomes and fired.outcomes[0] in (enqueue.ENQUEUED, enqueue.ALREADY_ENQUEUED):
             return slot.rq_job
         return None
 
-    def settle(self, slots: list[enqueue.Slot], result: enqueue.Fired, now: float) -> list[RedisCronJob]:
-        """Account for what the fire script did with ``slots``; return the jobs enqueued."""
+    def settle(
+        self, slots: list[enqueue.Slot], result: enqueue.Fired, now: float, replicated: bool = True
+    ) -> list[RedisCronJob]:
+        """Account for what the fire script did with ``slots``; return the jobs enqueued (none when
+        ``replicated`` is False: the replicas did not acknowledge them, see `_replicated`)."""
         if not result.held:
             self.log.warning(
                 "Lock lost before enqueueing %d due slot(s); nothing enqueued",
@@ -298,7 +328,7 @@ class Dispatch:
         self._drop_lines, self._unlogged = 0, [0, 0]
         for s, outcome in zip(slots, outcomes, strict=True):
             self._report(s, outcome, now)
-            if outcome == enqueue.ENQUEUED:
+            if outcome == enqueue.ENQUEUED and replicated:
                 self.stats.fired += 1
                 if s.job is not None:  # a run built ahead keeps no job to update
                     s.job.latest_enqueue_time = from_epoch(now)

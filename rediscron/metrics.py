@@ -77,6 +77,12 @@ def render(scheduler: Observed, connection: Redis | None = None) -> str:
             f"rediscron_overlap_skips_total {stats.overlap_skipped}",
         ),
         *_metric(
+            "rediscron_unreplicated_runs_total",
+            "counter",
+            "Runs enqueued that wait_replicas replicas did not acknowledge within 100 ms.",
+            f"rediscron_unreplicated_runs_total {stats.unreplicated}",
+        ),
+        *_metric(
             "rediscron_disabled_for_failing_total",
             "counter",
             "Jobs this scheduler disabled because their runs failed max_consecutive_failures times in a row.",

@@ -48,6 +48,8 @@ class Stats:
     missed: int = 0
     #: Slots skipped because the previous run was still in progress.
     overlap_skipped: int = 0
+    #: Runs enqueued that the replicas (``wait_replicas``) did not acknowledge in time.
+    unreplicated: int = 0
     #: Jobs disabled because their runs failed ``max_consecutive_failures`` times in a row.
     disabled_for_failing: int = 0
     #: Passes of the loop that failed (each is retried with back-off).
