@@ -71,6 +71,8 @@ def run(args: argparse.Namespace, url: str, results: Results, console: Console) 
     for n in fired if "burst" in args.only else []:
         console.print(f"burst, N={n:,}")
         static.burst(url, n, args.repeats if n <= 10_000 else 1, results)
+        if n <= 10_000:
+            static.replicated(n, results)
     for n in fired if "slot-burst" in args.only else []:
         console.print(f"burst at its slot, running scheduler, N={n:,}")
         live.slot_burst(url, n, results)

@@ -18,6 +18,7 @@ from rq import Queue
 from rq.cron import CronScheduler
 
 from rediscron import RedisCronScheduler, keys
+from rediscron.testing import RedisServer
 
 from . import tasks
 from .common import EPOCH, CountingConnection, Results, ServerCommands, counting_client, median, ms, rate, timed
@@ -218,6 +219,50 @@ def burst(url: str, n: int, repeats: int, results: Results) -> None:
         n,
         f"{median(trips) / n:.3f} / {median(ran) / n:.1f}",
         f"{median(rq_trips) / n:.3f} / -",
+        "",
+    )
+
+
+def _clock(now: list[float]) -> Callable[[], float]:
+    return lambda: now[0]
+
+
+def replicated(n: int, results: Results) -> None:
+    """The cost of ``wait_replicas=1`` (a WAIT after each fire): N due jobs fired on a master with one
+    replica, with and without it (a master and a replica of their own, not the suite's Redis)."""
+    master = RedisServer()
+    master.start()
+    replica = RedisServer(extra_args=["--replicaof", "127.0.0.1", str(master.port)])
+    replica.start()
+    try:
+        connection = master.client()
+        deadline = time.monotonic() + 10
+        while replica.client().info("replication").get("master_link_status") != "up":
+            if time.monotonic() > deadline:
+                raise RuntimeError("the benchmark's replica did not connect")
+            time.sleep(0.05)
+        took = {}
+        for wait in (0, 1):
+            connection.flushall()
+            now = [EPOCH]
+            scheduler = RedisCronScheduler(
+                connection, name="bench", clock=_clock(now), wait_replicas=wait, logging_level="WARNING"
+            )
+            scheduler.register_many(_items(n, interval=3600))
+            scheduler.register_birth()
+            now[0] += 0.5
+            took[wait] = timed(scheduler.enqueue_jobs)
+            if scheduler.stats.fired != n:
+                raise AssertionError(f"replicated burst: {scheduler.stats.fired} of {n} reported fired")
+            scheduler.register_death()
+    finally:
+        replica.cleanup()
+        master.cleanup()
+    results.add(
+        "burst with a replica: wait_replicas=0 / 1 (WAIT after each fire)",
+        n,
+        f"{ms(took[0])} / {ms(took[1])} ({took[1] / took[0] - 1:+.0%})",
+        "",
         "",
     )
 
