@@ -18,6 +18,7 @@ import functools
 import getpass
 import json
 import os
+import re
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,8 +53,10 @@ def process_actor() -> str:
 
 
 def actor() -> str:
-    """Who the changes made now are recorded as: `acting_as`, else ``$REDISCRON_ACTOR``, else ``user@host``."""
-    return _acting.get() or os.environ.get(ACTOR_VARIABLE) or process_actor()
+    """Who the changes made now are recorded as: `acting_as`, else ``$REDISCRON_ACTOR``, else ``user@host``
+    (text Redis can store: bytes that are not UTF-8 are escaped; at most 200 characters)."""
+    name = _acting.get() or os.environ.get(ACTOR_VARIABLE) or process_actor()
+    return name.encode("utf-8", "backslashreplace").decode("utf-8")[:MAX_ACTOR]
 
 
 @contextmanager
@@ -161,11 +164,17 @@ def _entry(entry_id: str, raw: dict[Any, Any]) -> AuditEntry:
         action=text.get("action", "?"),
         actor=text.get("actor", "?"),
         job_id=text.get("id"),
-        revision=int(revision) if revision.isdigit() else None,
+        revision=int(revision) if _REVISION.fullmatch(revision) else None,
         changes=_changes(text.get("changes", "")),
         source=text.get("source", ""),
         detail=text.get("detail", ""),
     )
+
+
+#: A revision as rediscron writes it (ASCII digits: ``"²".isdigit()`` is true too).
+_REVISION = re.compile(r"[0-9]{1,18}")
+#: Longest actor recorded.
+MAX_ACTOR = 200
 
 
 def _text(value: Any) -> str:
@@ -176,7 +185,7 @@ def _changes(raw: str) -> dict[str, tuple[str | None, str | None]]:
     """The ``changes`` field: {field: [old, new]}, false for absent; what is not that is left out."""
     try:
         decoded = json.loads(raw) if raw else {}
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     if not isinstance(decoded, dict):
         return {}

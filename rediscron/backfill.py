@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from redis import Redis, WatchError
+from redis.exceptions import ResponseError
 from rq.queue import Queue
 
 from . import keys
@@ -88,8 +89,9 @@ class BackfillSource(RunSource, Protocol):
     drop_log: list[dict[str, Any]]
 
 
-def slots_between(job: BackfillSource, start: int, end: int) -> Iterator[int]:
-    """The job's slots from ``start`` to ``end`` (epoch seconds, both included), in order."""
+def slots_between(job: BackfillSource, start: int, end: int, anchor: int | None = None) -> Iterator[int]:
+    """The job's slots from ``start`` to ``end`` (epoch seconds, both included), in order; an interval
+    job's are counted from ``anchor``, a slot of its rhythm (default: its next slot, else its creation)."""
     if job.start_time is not None:
         start = max(start, math.ceil(to_epoch(job.start_time)))
     if job.end_time is not None:
@@ -97,10 +99,8 @@ def slots_between(job: BackfillSource, start: int, end: int) -> Iterator[int]:
     schedule = job.schedule
     if isinstance(schedule, IntervalSchedule):
         # The rhythm, counted back from a slot the job has (an interval job's slots are anchor + k * interval).
-        anchor = next(
-            (math.floor(to_epoch(t)) for t in (job.next_enqueue_time, job.latest_enqueue_time, job.created_at) if t),
-            start,
-        )
+        if anchor is None:
+            anchor = next((math.floor(to_epoch(t)) for t in (job.next_enqueue_time, job.created_at) if t), start)
         slot = anchor + math.ceil((start - anchor) / schedule.seconds) * schedule.seconds
         while slot <= end:
             yield slot
@@ -110,6 +110,22 @@ def slots_between(job: BackfillSource, start: int, end: int) -> Iterator[int]:
     while slot <= end:
         yield slot
         slot = schedule.next_after(slot)
+
+
+def _anchor(job: BackfillSource, connection: Redis) -> int | None:
+    """A slot of an interval job's rhythm: its next slot, else the slot of its newest scheduled run
+    (from its history: ``latest_enqueue_time`` is when a run was enqueued, often after its slot)."""
+    if job.next_enqueue_time is not None:
+        return math.floor(to_epoch(job.next_enqueue_time))
+    try:
+        newest = connection.zrevrange(keys.history(job.id), 0, HISTORY_LENGTH)
+    except ResponseError:
+        return None
+    for rq_id in newest:
+        suffix = rq_id.rsplit(b"-", 1)[-1] if isinstance(rq_id, bytes) else str(rq_id).rsplit("-", 1)[-1]
+        if suffix.isdigit():
+            return int(suffix)
+    return None
 
 
 def _recorded_not_run(job: BackfillSource, slot: int) -> bool:
@@ -143,16 +159,19 @@ def backfill_slots(
             raise InvalidJobError(job.id, name, f"must be a datetime, not {value!r}")
     if isinstance(max_slots, bool) or not isinstance(max_slots, int) or max_slots < 1:
         raise InvalidJobError(job.id, "max_slots", f"must be a whole number >= 1, not {max_slots!r}")
-    first, last = math.ceil(to_epoch(start)), math.floor(to_epoch(end))
-    if last < first:
+    for value, name in ((start, "from"), (end, "to")):
+        if not 1970 <= value.year <= 9000:
+            raise InvalidJobError(job.id, name, f"must be between the years 1970 and 9000, not {value.isoformat()}")
+    if to_epoch(end) < to_epoch(start):
         raise InvalidJobError(job.id, "to", f"{end.isoformat()} is before from {start.isoformat()}")
+    first, last = math.ceil(to_epoch(start)), math.floor(to_epoch(end))
     seconds, _micro = connection.time()
     if last > int(seconds):
         raise InvalidJobError(
             job.id, "to", f"{end.isoformat()} is in the future; backfill takes past slots (the scheduler runs the rest)"
         )
     slots: list[int] = []
-    for slot in slots_between(job, first, last):
+    for slot in slots_between(job, first, last, _anchor(job, connection)):
         if len(slots) == max_slots:
             raise InvalidJobError(
                 job.id,
@@ -160,13 +179,15 @@ def backfill_slots(
                 f"the range holds more than {max_slots:,} slots; narrow it, or pass a larger max_slots (--max N)",
             )
         slots.append(slot)
-    created = math.floor(to_epoch(job.created_at)) if job.created_at is not None else None
+    # A record without created_at (written by hand) may have run any slot.
+    created = math.floor(to_epoch(job.created_at)) if job.created_at is not None else -math.inf
+    done = _backfilled(connection, job.id)
     report = Backfill(job.id, from_epoch(first), from_epoch(last), dry_run)
     for slot in slots:
         rq_id = rq_job_id(job.id, slot)
-        if created is not None and slot >= created and not scheduled and not _recorded_not_run(job, slot):
+        if slot >= created and not scheduled and not _recorded_not_run(job, slot):
             outcome = MAY_HAVE_RUN
-        elif connection.exists(keys.rq_job(rq_id)):
+        elif slot in done or connection.exists(keys.rq_job(rq_id)):
             outcome = ALREADY_ENQUEUED
         elif dry_run:
             outcome = WOULD_ENQUEUE
@@ -180,19 +201,39 @@ def _enqueue_if_absent(job: RunSource, connection: Redis, queue: Queue, slot: in
     """Enqueue the run of ``slot`` unless its RQ job exists, in one transaction; whether it was enqueued."""
     rq_job = build_rq_job(job, queue, slot)
     rq_job.meta["rediscron_backfill"] = True
-    history = keys.history(job.id)
+    history, done = keys.history(job.id), keys.backfilled(job.id)
     with connection.pipeline(transaction=True) as pipe:
         while True:
             try:
-                pipe.watch(rq_job.key)  # type: ignore[no-untyped-call]
-                if pipe.exists(rq_job.key):
+                pipe.watch(rq_job.key, done)  # type: ignore[no-untyped-call]
+                if pipe.exists(rq_job.key) or slot in _members(pipe, done):
                     return False
                 pipe.multi()
                 queue.enqueue_job(rq_job, pipeline=pipe, at_front=job.at_front)
+                enqueued = len(pipe.command_stack)
+                pipe.sadd(done, slot)
                 enqueued_at = rq_job.enqueued_at or datetime.now(timezone.utc)
                 pipe.zadd(history, {rq_job.id: enqueued_at.timestamp()})
                 pipe.zremrangebyrank(history, 0, -(HISTORY_LENGTH + 1))
-                pipe.execute()
-                return True
+                replies = pipe.execute(raise_on_error=False)
             except WatchError:
-                continue  # something wrote its RQ job meanwhile: look again
+                continue  # something wrote its RQ job, or backfilled the slot, meanwhile: look again
+            # rq's own writes must have worked; the bookkeeping after them (a key of another type
+            # there) must not turn an enqueued run into an error, as in the fire script.
+            for reply in replies[:enqueued]:
+                if isinstance(reply, Exception):
+                    raise reply
+            return True
+
+
+def _backfilled(connection: Redis, job_id: str) -> set[int]:
+    """The slots of ``job_id`` a backfill has enqueued (none if the key is not ours)."""
+    return _members(connection, keys.backfilled(job_id))
+
+
+def _members(client: Any, key: str) -> set[int]:
+    try:
+        raw = client.smembers(key)
+    except ResponseError:  # a key of another type there
+        return set()
+    return {int(x) for x in raw if x.isdigit()}

@@ -249,10 +249,12 @@ class RedisCronJob(CronDefinition):
         log records after that revision; it is checked as any record read from Redis is, then
         written as an edit (history is never rewritten: the rollback is a change of its own,
         recorded in the audit log). The job's enabled state and timing are its own, not rolled
-        back. Written only if the job did not change meanwhile.
+        back. Written only if the job did not change meanwhile; when the definition is already
+        that one, nothing is written and the current revision is returned.
 
         Raises:
-            InvalidJobError: ``revision`` is not a revision of this job still in the audit log.
+            InvalidJobError: ``revision`` is not a revision of this job still in the audit log, or
+                its definition no longer passes the checks (a time zone that is gone, say).
             CorruptJobError: the definition at that revision cannot be read back.
             EditConflict: the job changed while it was being rolled back (try again).
         """
@@ -264,7 +266,10 @@ class RedisCronJob(CronDefinition):
             raise JobNotFound(self.id)
         current = {as_text(k): as_text(v) for k, v in raw.items()}
         entries = audit.read(connection, self.id, count=audit.AUDIT_LENGTH)
-        newer = list(itertools.takewhile(lambda entry: entry.revision != revision, entries))
+        # A delete's entry carries the revision the job had before it: it is undone, never the target.
+        newer = list(
+            itertools.takewhile(lambda entry: entry.revision != revision or entry.action == "deleted", entries)
+        )
         if len(newer) == len(entries):
             raise InvalidJobError(
                 self.id,
@@ -280,7 +285,17 @@ class RedisCronJob(CronDefinition):
                     current.pop(name, None)
                 else:
                     current[name] = old
-        job = type(self).restore(current, connection, id=self.id)
+        before = {as_text(k): as_text(v) for k, v in raw.items()}
+        if {k: v for k, v in current.items() if k in _ROLLED_BACK} == {
+            k: v for k, v in before.items() if k in _ROLLED_BACK
+        }:
+            return int(current.get("revision") or 0)  # already that definition: nothing to write
+        try:
+            job = type(self).restore(current, connection, id=self.id)
+        except CorruptJobError as exc:
+            raise InvalidJobError(
+                self.id, "revision", f"{revision}: that definition cannot be restored ({exc.message})"
+            ) from None
         status = writes.write(
             job, enabled="", conflict="update", event="rolled_back", revision=current.get("revision", "")
         )

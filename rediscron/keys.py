@@ -38,6 +38,20 @@ def history(job_id: str | bytes) -> str | bytes:
     return _job_key(job_id, ":jobs")
 
 
+@overload
+def backfilled(job_id: str) -> str: ...
+@overload
+def backfilled(job_id: bytes) -> bytes: ...
+def backfilled(job_id: str | bytes) -> str | bytes:
+    """Set of the slots of a job enqueued by a backfill (kept, so an expired run is never backfilled again).
+
+    Under ``cron_jobs:``, not beside the job's hash: no job id can name it.
+    """
+    if isinstance(job_id, bytes):
+        return f"{prefix()}:cron_jobs:backfilled:".encode() + job_id
+    return f"{prefix()}:cron_jobs:backfilled:{job_id}"
+
+
 def _job_key(job_id: str | bytes, suffix: str) -> str | bytes:
     if isinstance(job_id, bytes):
         return f"{prefix()}:cron_job:".encode() + job_id + suffix.encode()

@@ -81,7 +81,7 @@ def counter(text: str | None) -> int:
 def drop_log(text: str | None) -> list[dict[str, Any]]:
     try:
         log = json.loads(text) if text else []
-    except ValueError:
+    except (ValueError, RecursionError):  # junk, or nested deeper than the parser goes: no log
         return []
     return [entry for entry in log if isinstance(entry, dict)] if isinstance(log, list) else []
 

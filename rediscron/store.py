@@ -221,6 +221,7 @@ def delete(client: Redis | Pipeline, job_id: str) -> bool:
         keys.applied(),
         keys.failing(),
         keys.audit(),
+        keys.backfilled(raw),
     ]
     args = [raw, keys.events(), audit.actor(), AUDIT_LENGTH, *FIELDS]
     existed = scripts.run("delete", client, keys_, args)

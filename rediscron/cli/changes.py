@@ -49,7 +49,9 @@ def _echo(entry: AuditEntry) -> None:
     source = " (apply)" if entry.source == "file" else ""
     what = printable(entry.job_id) if entry.job_id is not None else "(every job)"
     when = f"{entry.at:%Y-%m-%d %H:%M:%S}Z"
-    click.echo(f"{when}  {printable(entry.action)}{source}  {what}{revision}  by {printable(entry.actor)}")
+    click.echo(
+        f"{when}  {printable(entry.action)}{source}  {what}{revision}  by {printable(shorten(entry.actor, SHOWN))}"
+    )
     if entry.detail:
         click.echo(f"    {printable(shorten(entry.detail, 200))}")
     if entry.action == "deleted":
@@ -83,5 +85,9 @@ def rollback(settings: Settings, job_id: str, revision: int) -> None:
     """
     with operation():
         job = settings.registry.fetch(job_id)
+        was = job.revision
         new = job.rollback(revision)
-    click.echo(f"{printable(job_id)}: definition of revision {revision} restored as revision {new}")
+    if new == was:
+        click.echo(f"{printable(job_id)}: already the definition of revision {revision}; nothing written")
+    else:
+        click.echo(f"{printable(job_id)}: definition of revision {revision} restored as revision {new}")

@@ -413,6 +413,8 @@ def backfill(
     click.echo(f"{printable(job_id)}: {len(done.slots)} slot(s) from {span}{': ' + counts if counts else ''}")
     if done.count(MAY_HAVE_RUN):
         click.echo("Slots from the job's creation on may have run already: pass --scheduled to take them too")
+    if not job.enabled and (done.count(ENQUEUED) or done.count(WOULD_ENQUEUE)):
+        click.echo("Note: the job is disabled; a backfill runs its past slots all the same, as trigger does")
 
 
 @main.command(context_settings=CONTEXT)

@@ -1,7 +1,7 @@
 -- Delete one cron job: hash, index entries, marker and event together.
 -- KEYS[1] job hash, KEYS[2] schedule zset, KEYS[3] ids set, KEYS[4] last_update marker, KEYS[5] history,
 -- KEYS[6] the set of ids `apply` owns (a job deleted and made again by hand is not apply's),
--- KEYS[7] the failing jobs zset, KEYS[8] the audit log
+-- KEYS[7] the failing jobs zset, KEYS[8] the audit log, KEYS[9] the job's backfilled slots
 -- ARGV[1] id, ARGV[2] events channel, ARGV[3] who deletes, ARGV[4] the audit log's length, then the names of
 -- the job's definition fields (what the audit entry records of the job deleted)
 -- Returns 1 if the job existed (hash or index entry), else 0.
@@ -18,6 +18,7 @@ if redis.call('TYPE', KEYS[1])['ok'] == 'hash' then
 end
 local existed = redis.call('DEL', KEYS[1])
 redis.call('DEL', KEYS[5])
+redis.call('DEL', KEYS[9])
 existed = existed + redis.call('ZREM', KEYS[2], ARGV[1]) + redis.call('SREM', KEYS[3], ARGV[1])
 redis.call('SREM', KEYS[6], ARGV[1])
 redis.call('ZREM', KEYS[7], ARGV[1])

@@ -151,3 +151,48 @@ def test_the_command_line(redis_url: str, connection: redis.Redis, scheduler: Re
     missing = rqrcron("rollback", "pm25", "--to", "999999")
     assert missing.exit_code == 2 and "is not one of this job's revisions" in missing.output
     assert rqrcron("log", "nope").output == "nope: no changes recorded\n"
+
+
+def test_a_rollback_reaches_back_across_a_delete_and_refuses_what_no_longer_passes(
+    connection: redis.Redis, scheduler: RedisCronScheduler
+) -> None:
+    scheduler.register(jobs.noop, "q", id="dr", interval=300)
+    old = RedisCronJob.fetch("dr", connection).revision
+    RedisCronJob.fetch("dr", connection).delete()
+    scheduler.register(jobs.noop, "other", id="dr", cron="0 * * * *")
+    job = RedisCronJob.fetch("dr", connection)
+    job.rollback(old)
+    back = RedisCronJob.fetch("dr", connection)
+    assert (back.interval, back.cron, back.queue_name) == (300, None, "q")
+    now = back.revision
+    assert back.rollback(now) == now  # already that definition: nothing written
+    assert RedisCronJob.fetch("dr", connection).revision == now
+    connection.xadd(
+        k.audit(),
+        {
+            "id": "dr",
+            "action": "updated",
+            "revision": str(now + 100),
+            "changes": json.dumps({"timezone": ["Mars/Olympus", "UTC"]}),
+        },
+    )
+    connection.hset(k.job("dr"), "revision", str(now + 100))
+    with pytest.raises(InvalidJobError, match=rf"revision: {now}: that definition cannot be restored .*timezone"):
+        RedisCronJob.fetch("dr", connection).rollback(now)
+
+
+def test_odd_audit_entries_and_actors_are_read_safely(
+    connection: redis.Redis, scheduler: RedisCronScheduler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connection.xadd(k.audit(), {"id": "deep", "action": "updated", "changes": "[" * 100_000})
+    connection.xadd(k.audit(), {"id": "big", "revision": "1" * 5000})
+    connection.xadd(k.audit(), {"id": "sup", "revision": "²"})
+    assert [(e.job_id, e.revision, e.changes) for e in read(connection)] == [
+        ("sup", None, {}),
+        ("big", None, {}),
+        ("deep", None, {}),
+    ]
+    monkeypatch.setenv("REDISCRON_ACTOR", "b\udcffad" + "x" * 500)  # bytes that are not UTF-8, and long
+    scheduler.register(jobs.noop, "q", id="who", interval=60)
+    actor = read(connection, "who")[0].actor
+    assert actor.startswith("b\\udcffad") and len(actor) == 200

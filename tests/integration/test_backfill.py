@@ -145,3 +145,50 @@ def test_the_command_line(redis_url: str, connection: redis.Redis, daily: RedisC
     assert missing.exit_code == 1 and "'nope' does not exist" in missing.output
     bad = rqrcron("backfill", "report:daily", "--from", "last week", "--to", end)
     assert bad.exit_code == 2 and "ISO 8601" in bad.output
+
+
+def test_a_backfilled_slot_is_never_enqueued_again_even_once_its_run_expired(
+    connection: redis.Redis, daily: RedisCronJob
+) -> None:
+    today = _midnight(_now(connection))
+    start, end = today - timedelta(days=2), today - timedelta(seconds=1)
+    first = daily.backfill(start, end)
+    assert [s.outcome for s in first.slots] == [ENQUEUED, ENQUEUED]
+    for s in first.slots:
+        connection.delete(k.rq_job(s.rq_job_id))  # the runs finished and rq expired them
+    assert [s.outcome for s in daily.backfill(start, end).slots] == [ALREADY_ENQUEUED] * 2
+    assert [s.outcome for s in daily.backfill(start, end, dry_run=True).slots] == [ALREADY_ENQUEUED] * 2
+    assert connection.llen("rq:queue:reports") == 2
+    daily.delete()
+    assert not connection.exists(k.backfilled("report:daily"))  # deleted with the job
+
+
+def test_hostile_records_and_keys_never_break_a_backfill(connection: redis.Redis, daily: RedisCronJob) -> None:
+    today = _midnight(_now(connection))
+    connection.set(k.history("report:daily"), "not a sorted set")  # bookkeeping only: the runs still go
+    done = daily.backfill(today - timedelta(days=1), today - timedelta(seconds=1))
+    assert [s.outcome for s in done.slots] == [ENQUEUED] and connection.llen("rq:queue:reports") == 1
+    connection.hset(k.job("report:daily"), "drop_log", "[" * 100_000)  # deeper than any parser goes
+    assert RedisCronJob.fetch("report:daily", connection).drop_log == []
+    connection.hdel(k.job("report:daily"), "created_at")  # hand-written: any slot may have run
+    job = RedisCronJob.fetch("report:daily", connection)
+    assert [s.outcome for s in job.backfill(today - timedelta(days=3), today - timedelta(days=2, seconds=1)).slots] == [
+        MAY_HAVE_RUN
+    ]
+    with pytest.raises(InvalidJobError, match=r": from: must be between the years 1970 and 9000"):
+        job.backfill(datetime(1, 1, 1), datetime(1, 1, 3))
+
+
+def test_an_ended_interval_job_keeps_the_rhythm_of_its_slots_not_of_its_fire_times(connection: redis.Redis) -> None:
+    RedisCronScheduler(connection, logging_level="WARNING").register(jobs.noop, "q", id="ended", interval=3600)
+    job = RedisCronJob.fetch("ended", connection)
+    assert job.next_enqueue_time is not None
+    slot = int(job.next_enqueue_time.timestamp()) - 7200
+    # Ended: no next slot; its last run was enqueued 1.5 s after its slot, as a late fire is.
+    connection.zadd(k.history("ended"), {rq_job_id("ended", slot): slot + 1.5})
+    connection.hset(k.job("ended"), "latest_enqueue_time", "2000-01-01T00:00:01.500000Z")
+    connection.hdel(k.job("ended"), "next_enqueue_time")
+    ended = RedisCronJob.fetch("ended", connection)
+    now = _now(connection)
+    done = ended.backfill(now - timedelta(hours=5), now - timedelta(minutes=1), scheduled=True, dry_run=True)
+    assert done.slots and all((int(s.slot.timestamp()) - slot) % 3600 == 0 for s in done.slots)
