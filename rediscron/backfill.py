@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Protocol
 
 from redis import Redis, WatchError
@@ -29,7 +29,7 @@ from .clock import from_epoch, parse_time, to_epoch
 from .errors import InvalidJobError
 from .history import HISTORY_LENGTH
 from .record import slot_of
-from .runs import RunSource, build_rq_job, rq_job_id
+from .runs import HISTORY_COMMANDS, RunSource, build_rq_job, enqueued, queue_recorded, rq_job_id
 from .schedule import IntervalSchedule, Schedule
 
 #: Most slots one backfill takes unless told more (``max_slots``): a typo in a year must not queue a million runs.
@@ -201,7 +201,7 @@ def _enqueue_if_absent(job: RunSource, connection: Redis, queue: Queue, slot: in
     """Enqueue the run of ``slot`` unless its RQ job exists, in one transaction; whether it was enqueued."""
     rq_job = build_rq_job(job, queue, slot)
     rq_job.meta["rediscron_backfill"] = True
-    history, done = keys.history(job.id), keys.backfilled(job.id)
+    done = keys.backfilled(job.id)
     with connection.pipeline(transaction=True) as pipe:
         while True:
             try:
@@ -209,20 +209,14 @@ def _enqueue_if_absent(job: RunSource, connection: Redis, queue: Queue, slot: in
                 if pipe.exists(rq_job.key) or slot in _members(pipe, done):
                     return False
                 pipe.multi()
-                queue.enqueue_job(rq_job, pipeline=pipe, at_front=job.at_front)
-                enqueued = len(pipe.command_stack)
+                queue_recorded(pipe, queue, job, rq_job)
                 pipe.sadd(done, slot)
-                enqueued_at = rq_job.enqueued_at or datetime.now(timezone.utc)
-                pipe.zadd(history, {rq_job.id: enqueued_at.timestamp()})
-                pipe.zremrangebyrank(history, 0, -(HISTORY_LENGTH + 1))
                 replies = pipe.execute(raise_on_error=False)
             except WatchError:
                 continue  # something wrote its RQ job, or backfilled the slot, meanwhile: look again
             # rq's own writes must have worked; the bookkeeping after them (a key of another type
             # there) must not turn an enqueued run into an error, as in the fire script.
-            for reply in replies[:enqueued]:
-                if isinstance(reply, Exception):
-                    raise reply
+            enqueued(replies, HISTORY_COMMANDS + 1)
             return True
 
 

@@ -382,31 +382,30 @@ class Dispatch:
         warn, info = self.log.isEnabledFor(logging.WARNING), self.log.isEnabledFor(logging.INFO)
         if drop is not None and outcome not in (enqueue.STALE, enqueue.DISABLED, enqueue.REFUSED):
             self.stats.missed += drop.slots
-        if warn and drop is not None and outcome not in (enqueue.STALE, enqueue.DISABLED, enqueue.REFUSED):
-            self._drop_lines += 1
-            if self._drop_lines > DROP_LINES_PER_FIRE:
-                self._unlogged[0] += 1
-                self._unlogged[1] += drop.slots
-                warn = False
-        if warn and drop is not None and outcome not in (enqueue.STALE, enqueue.DISABLED, enqueue.REFUSED):
-            self.log.warning(
-                "Cron job %s: %s%d slot(s) from %s to %s not run (%s)",
-                job_id,
-                "" if drop.exact else "at least ",
-                drop.slots,
-                _time(drop.first),
-                _time(drop.last),
-                drop.reason,
-                extra=fields(
-                    "missed",
-                    job_id=job_id,
-                    slots=drop.slots,
-                    exact=drop.exact,
-                    first=drop.first,
-                    last=drop.last,
-                    reason=drop.reason,
-                ),
-            )
+            if warn:
+                self._drop_lines += 1
+                if self._drop_lines > DROP_LINES_PER_FIRE:  # the rest go into `_summarise_drops`'s line
+                    self._unlogged[0] += 1
+                    self._unlogged[1] += drop.slots
+                else:
+                    self.log.warning(
+                        "Cron job %s: %s%d slot(s) from %s to %s not run (%s)",
+                        job_id,
+                        "" if drop.exact else "at least ",
+                        drop.slots,
+                        _time(drop.first),
+                        _time(drop.last),
+                        drop.reason,
+                        extra=fields(
+                            "missed",
+                            job_id=job_id,
+                            slots=drop.slots,
+                            exact=drop.exact,
+                            first=drop.first,
+                            last=drop.last,
+                            reason=drop.reason,
+                        ),
+                    )
         if outcome == enqueue.ENQUEUED and s.run is not None and run is not None:
             lag = max(0.0, now - run)
             self.stats.lag_histogram.observe(lag)

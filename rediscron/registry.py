@@ -24,6 +24,7 @@ from typing import Any, cast
 
 from redis import Redis
 from rq.job import Job
+from rq.utils import as_text
 
 from . import audit, keys, store, writes
 from .clock import Clock
@@ -362,16 +363,14 @@ class Registry:
 
 
 def _labels_of(raw: Any) -> dict[str, str] | None:
-    """A record's ``labels`` field as HGET gave it; None if absent or not what rediscron writes."""
+    """A record's ``labels`` field as HGET gave it, read as a record's field is; None if absent or not
+    what rediscron writes."""
     if not isinstance(raw, (bytes, str)):
         return None
     try:
-        value = json.loads(raw)
-    except ValueError:
+        return cast(dict[str, str], FIELDS["labels"].decode(as_text(raw)))
+    except (ValueError, RecursionError, UnicodeDecodeError):
         return None
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        return None
-    return value
 
 
 def read_pause(raw: Any) -> dict[str, Any] | None:

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from redis import Redis
+from redis.client import Pipeline
 from rq.job import Job
 from rq.queue import Queue
 
@@ -133,17 +134,35 @@ def enqueue_now(job: RunSource, connection: Redis, allow_import: ImportAllowlist
     digest = rq_job_id(job.id, 0).rsplit("-", 1)[0]
     run = build_rq_job(job, queue, None, job_id=f"{digest}-manual-{uuid.uuid4().hex[:12]}")
     run.meta["rediscron_trigger"] = True
-    history = keys.history(job.id)
     with connection.pipeline(transaction=True) as pipe:
-        queue.enqueue_job(run, pipeline=pipe, at_front=job.at_front)
-        enqueued_at = run.enqueued_at or datetime.now(timezone.utc)
-        pipe.zadd(history, {run.id: enqueued_at.timestamp()})
-        pipe.zremrangebyrank(history, 0, -(HISTORY_LENGTH + 1))
+        queue_recorded(pipe, queue, job, run)
         replies = pipe.execute(raise_on_error=False)
-    for reply in replies[:-2]:
+    if not enqueued(replies, HISTORY_COMMANDS):
+        # The run is enqueued (a transaction does not roll back): say so, rather than fail and be retried.
+        log.warning(
+            "cron job %r: run %s enqueued; its history %s could not be written", job.id, run.id, keys.history(job.id)
+        )
+    return run
+
+
+#: The commands `queue_recorded` queues after rq's own: the history entry and the history's trim.
+HISTORY_COMMANDS = 2
+
+
+def queue_recorded(pipe: Pipeline, queue: Queue, job: RunSource, run: Job) -> None:
+    """Queue rq's enqueue of ``run`` on ``pipe``, then its entry in ``job``'s history (`HISTORY_COMMANDS`)."""
+    queue.enqueue_job(run, pipeline=pipe, at_front=job.at_front)
+    enqueued_at = run.enqueued_at or datetime.now(timezone.utc)
+    history = keys.history(job.id)
+    pipe.zadd(history, {run.id: enqueued_at.timestamp()})
+    pipe.zremrangebyrank(history, 0, -(HISTORY_LENGTH + 1))
+
+
+def enqueued(replies: list[Any], bookkeeping: int) -> bool:
+    """Raise the first error among rq's own writes (all ``replies`` but the last ``bookkeeping``); whether
+    the bookkeeping after them was written too (the run is enqueued either way: a transaction does not
+    roll back)."""
+    for reply in replies[: len(replies) - bookkeeping]:
         if isinstance(reply, Exception):
             raise reply
-    if any(isinstance(reply, Exception) for reply in replies[-2:]):
-        # The run is enqueued (a transaction does not roll back): say so, rather than fail and be retried.
-        log.warning("cron job %r: run %s enqueued; its history %s could not be written", job.id, run.id, history)
-    return run
+    return not any(isinstance(reply, Exception) for reply in replies[len(replies) - bookkeeping :])
