@@ -24,7 +24,7 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.utils import as_text
 
-from . import enqueue, keys, limits, store, writes
+from . import enqueue, keys, limits, scripts, store, writes
 from .clock import ServerClock, format_time, from_epoch
 from .errors import CorruptJobError, RediscronError
 from .job import RedisCronJob
@@ -336,7 +336,7 @@ class Dispatch:
                     fired.append(s.job)
         self._summarise_drops()
         if server_wide is not None:
-            if server_wide.startswith("NOPERM") or "can't run this command" in server_wide:
+            if scripts.refused_by_acl(server_wide):
                 raise NoPermissionError(
                     f"this user has no permissions to run one of the commands rq's enqueue sends "
                     f"(HSET, RPUSH, LPUSH, SADD, ZADD, EXPIRE, PERSIST...): {server_wide}"
@@ -364,7 +364,7 @@ class Dispatch:
             if outcome != enqueue.REFUSED:
                 continue
             reason = next(reasons, "no reason given")
-            if reason.startswith(_SERVER_WIDE_REFUSALS) or "can't run this command" in reason:
+            if reason.startswith(_SERVER_WIDE_REFUSALS) or scripts.refused_by_acl(reason):
                 server_wide = server_wide or reason
             else:
                 problem = RediscronError(

@@ -133,11 +133,17 @@ def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 #: An ACL refusal inside a script: Redis 6 says "... f_<sha> ... @user_script:<line> ... can't run this
-#: command"; Redis 7 says "... can't run this command ... script: <sha>, on @user_script:<line>".
+#: command"; Redis 7 says "... can't run this command ... script: <sha>, on @user_script:<line>"; Valkey
+#: says "ACL failure in script: User ... has no permissions to run the 'rpush' command".
 _REFUSED = re.compile(r"can't run this command|NOPERM|no permissions", re.IGNORECASE)
 _SHA = re.compile(r"(?:f_|script: )([0-9a-f]{40})")
 _LINE = re.compile(r"@user_script:(\d+)")
 _CALL = re.compile(r"redis\.p?call\('([A-Z]+)'")
+
+
+def refused_by_acl(text: str) -> bool:
+    """Whether a server's error text is an ACL refusal (each server words it its own way)."""
+    return _REFUSED.search(text) is not None
 
 
 def explain(exc: ResponseError) -> ResponseError:

@@ -18,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -53,10 +54,26 @@ def find_redis_server() -> str:
 
 
 def free_port() -> int:
-    """A TCP port free on the loopback interface right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port free on the loopback interface right now.
+
+    ``$REDISCRON_TEST_PORTS`` (``LOW-HIGH``) keeps the choice within a band, so that test runs side
+    by side never pick each other's ports (a server restarted by one run could otherwise come back
+    on a port the other has just taken).
+    """
+    band = os.environ.get("REDISCRON_TEST_PORTS", "")
+    if band:
+        low, _, high = band.partition("-")
+        candidates = random.sample(range(int(low), int(high) + 1), k=int(high) - int(low) + 1)
+    else:
+        candidates = [0]
+    for candidate in candidates:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise RuntimeError(f"no free port in REDISCRON_TEST_PORTS={band}")
 
 
 class RedisServer:

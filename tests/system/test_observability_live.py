@@ -11,17 +11,12 @@ import pytest
 import redis
 
 from rediscron import RedisCronScheduler
+from rediscron.testing import free_port
 from tests import jobs
 from tests.system.conftest import wait_until
 from tests.system.test_processes import Spawn, ids_of
 
 pytestmark = pytest.mark.system
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_json_logs_and_metrics(connection: redis.Redis, spawn: Spawn) -> None:
