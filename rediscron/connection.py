@@ -62,8 +62,8 @@ def from_url(url: str, **kwargs: Any) -> Redis:
         options["username"] = unquote(parts.username)
     if parts.scheme == "rediss+sentinel":
         options["ssl"] = True
-    sentinel = Sentinel(hosts, sentinel_kwargs=sentinel_kwargs, **options)  # type: ignore[no-untyped-call]
-    master = sentinel.master_for(path[0], db=int(path[1]) if len(path) == 2 else 0)  # type: ignore[no-untyped-call]
+    sentinel = Sentinel(hosts, sentinel_kwargs=sentinel_kwargs, **options)  # type: ignore[no-untyped-call, unused-ignore]  # typed from redis-py 8.2
+    master = sentinel.master_for(path[0], db=int(path[1]) if len(path) == 2 else 0)  # type: ignore[no-untyped-call, unused-ignore]  # typed from redis-py 8.2
     return cast(Redis, master)
 
 
@@ -98,7 +98,7 @@ def own_client(connection: Redis, max_connections: int, socket_timeout: float) -
     if isinstance(pool, SentinelConnectionPool):
         own = SentinelConnectionPool(
             pool.service_name,
-            pool.sentinel_manager,  # type: ignore[no-untyped-call]
+            pool.sentinel_manager,  # type: ignore[no-untyped-call, unused-ignore]  # typed from redis-py 8.2
             max_connections=max_connections,
             **kwargs,
         )

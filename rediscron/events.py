@@ -59,7 +59,7 @@ class EventListener:
         backoff = 0.1
         failing = False
         while not self._stop.is_set():
-            pubsub = self.connection.pubsub()  # type: ignore[no-untyped-call]
+            pubsub = self.connection.pubsub()  # type: ignore[no-untyped-call, unused-ignore]  # typed from redis-py 8.2
             try:
                 self._resubscribe.clear()
                 pubsub.subscribe(keys.events())
