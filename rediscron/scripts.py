@@ -7,7 +7,7 @@ so callers never see ``NOSCRIPT``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -16,6 +16,12 @@ from redis import Redis
 from redis.client import Pipeline
 from redis.commands.core import Script
 from redis.exceptions import NoPermissionError, NoScriptError, ResponseError
+
+_hiredis_pack: Callable[[tuple[Any, ...]], bytes] | None
+try:
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # the optional hiredis extra
+    _hiredis_pack = None
 
 Client = Redis | Pipeline
 
@@ -99,7 +105,7 @@ def run_streamed(
         for group in batched(calls, per_send):
             sent += group
             commands = [("EVALSHA", found.sha, len(keys), *keys, *args) for keys, args in group]
-            link.send_packed_command(link.pack_commands(commands))  # type: ignore[no-untyped-call]
+            link.send_packed_command(_packed(link, commands))  # type: ignore[no-untyped-call]
         for _call in sent:
             try:
                 replies.append(link.read_response())
@@ -118,6 +124,23 @@ def run_streamed(
         for i, reply in zip(forgotten, again, strict=True):
             replies[i] = reply
     return _raised(replies)
+
+
+def _packed(link: Any, commands: list[tuple[Any, ...]]) -> list[bytes]:
+    """``commands`` in Redis's protocol, as the connection packs them but in C where it can.
+
+    A fire script takes some 60 arguments a run, and redis-py (from 8.2) encodes each one in Python
+    before hiredis packs it: about 100 µs a run, more than the rest of a fire. hiredis packs text
+    (UTF-8), bytes and numbers itself, as redis-py's default encoder does; a connection with another
+    encoding, or an argument of another type, is packed by redis-py.
+    """
+    encoder = getattr(link, "encoder", None)
+    if _hiredis_pack is None or encoder is None or (encoder.encoding, encoder.encoding_errors) != ("utf-8", "strict"):
+        return list(link.pack_commands(commands))
+    try:
+        return [b"".join([_hiredis_pack(command) for command in commands])]
+    except TypeError:
+        return list(link.pack_commands(commands))
 
 
 def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import redis
 from redis.exceptions import ResponseError
+from rq.job import JobStatus
 
 from rediscron import scripts
 
@@ -41,3 +42,40 @@ def test_an_error_reply_is_raised_and_the_connection_stays_usable(connection: re
     # Every reply of the failed stream was read: the next command gets its own.
     assert connection.get("rq:cron_jobs:last_update") is None
     assert len(scripts.run_streamed("tick", connection, _ticks(2))) == 2
+
+
+def _python_packed(commands: list[tuple[object, ...]]) -> bytes:
+    """redis-py's own packing, in Python (no hiredis): the reference."""
+    link = redis.connection.Connection()
+    link._command_packer = redis.connection.PythonRespSerializer(link._buffer_cutoff, link.encoder.encode)
+    return b"".join(link.pack_commands(commands))
+
+
+def test_fire_arguments_are_packed_as_redis_py_packs_them(connection: redis.Redis) -> None:
+    commands = [
+        ("EVALSHA", "0" * 40, 2, "k1", "k2", "text", "é ü 漢", b"\x00\xff bytes", 7, -3, 1.5, 0.1 + 0.2),
+        ("EVALSHA", "2" * 40, 0, JobStatus.QUEUED),
+        ("EVALSHA", "1" * 40, 0, ""),
+    ]
+    link = connection.connection_pool.make_connection()
+    packed = b"".join(scripts._packed(link, commands))
+    assert packed == _python_packed(commands)
+    if scripts._hiredis_pack is not None:  # the fast path was the one taken
+        assert packed == b"".join(scripts._hiredis_pack(command) for command in commands)
+
+
+def test_a_connection_with_another_encoding_is_packed_by_redis_py(redis_url: str) -> None:
+    other = redis.Redis.from_url(redis_url, encoding="latin-1")
+    link = other.connection_pool.make_connection()
+    commands = [("EVALSHA", "0" * 40, 0, "é")]
+    assert b"".join(scripts._packed(link, commands)) == b"".join(link.pack_commands(commands))
+    assert b"\xe9" in b"".join(scripts._packed(link, commands))  # latin-1, not UTF-8
+
+
+def test_without_hiredis_redis_py_packs(connection: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scripts, "_hiredis_pack", None)
+    link = connection.connection_pool.make_connection()
+    commands = [("EVALSHA", "0" * 40, 1, "k", b"\x00", 3)]
+    assert b"".join(scripts._packed(link, commands)) == _python_packed(commands)
+    replies = scripts.run_streamed("tick", connection, _ticks(3))
+    assert [float(reply[0]) for reply in replies] == [1000.0, 1001.0, 1002.0]
