@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple, cast
 
 from redis import Redis
@@ -39,6 +39,8 @@ from .text import shorten
 
 #: How many due slots one fire script handles.
 DEFAULT_BATCH_SIZE = 200
+#: Most fire scripts one pass streams when its tick comes back full (`Dispatch.fire_due`).
+STREAMED_BATCHES = 5
 #: How long (ms) a fire waits for ``wait_replicas`` replicas to acknowledge its writes.
 REPLICA_WAIT_MS = 100
 #: Most jobs whose not-run slots one fire logs line by line; the rest are summed up in one line. A
@@ -225,18 +227,34 @@ class Dispatch:
             return None
 
     def fire_due(self, now: float, due: list[store.Due]) -> Batch:
-        """Fire one batch of due entries, read at ``now``."""
+        """Fire the due entries a tick read at ``now``; when they fill the tick, the entries due after them
+        too (up to ``STREAMED_BATCHES`` fire scripts in all), each batch prepared while Redis runs the
+        scripts sent before it."""
         self.stale = False
         self.advanced_to = None
         if not due or self.leadership.fence is None:
             return Batch([], False)
-        full = len(due) >= self.batch_size
-        slots = [
-            slot
-            for job, score, revision in self.read_due(due)
-            if (slot := self.prepare(job, score, revision, now)) is not None
-        ]
-        return Batch(self.fire(slots, now) if slots else [], full)
+        entries = list(due)
+        if len(due) >= self.batch_size:
+            # One more read, before anything fires: both see the index as it was at ``now``.
+            more, _coming = store.tick(
+                self.connection, now=now, limit=self.batch_size * (STREAMED_BATCHES - 1), offset=len(due)
+            )
+            entries += [entry for entry in more.entries if float(entry.score) <= now]
+        full = len(entries) >= self.batch_size * STREAMED_BATCHES
+        batches = (entries[start : start + self.batch_size] for start in range(0, len(entries), self.batch_size))
+        prepared = (
+            slots
+            for batch in batches
+            if (
+                slots := [
+                    slot
+                    for job, score, revision in self.read_due(batch)
+                    if (slot := self.prepare(job, score, revision, now)) is not None
+                ]
+            )
+        )
+        return Batch(self._fire_stream(prepared, now, per_send=1), full)
 
     def fire(self, slots: list[enqueue.Slot], now: float) -> list[RedisCronJob]:
         """Run the fire script for prepared slots, fenced by the lock; return the jobs enqueued."""
@@ -271,17 +289,24 @@ class Dispatch:
 
     def fire_batches(self, slots: list[enqueue.Slot], now: float) -> None:
         """`fire()` for any number of slots, ``batch_size`` per script, all in one round trip."""
+        if slots:
+            batches = (slots[start : start + self.batch_size] for start in range(0, len(slots), self.batch_size))
+            self._fire_stream(batches, now)
+
+    def _fire_stream(self, batches: Iterable[list[enqueue.Slot]], now: float, per_send: int = 5) -> list[RedisCronJob]:
+        """Fire ``batches`` (one fire script each) in one stream and account for them; the jobs enqueued."""
         fence = self.leadership.fence
-        if not slots or fence is None:
-            return
-        batches = [slots[start : start + self.batch_size] for start in range(0, len(slots), self.batch_size)]
+        if fence is None:
+            return []
         # Redis runs the scripts back to back, serving other clients in between.
-        results = enqueue.fire_batches(self.connection, fence, batches, now)
-        replicated = self._replicated(results)  # one WAIT covers every script of the stream
-        for batch, result in zip(batches, results, strict=True):
-            self.settle(batch, result, now, replicated)
+        results = enqueue.fire_batches(self.connection, fence, batches, now, per_send)
+        replicated = self._replicated([result for _batch, result in results])  # one WAIT covers them all
+        fired: list[RedisCronJob] = []
+        for batch, result in results:
+            fired += self.settle(batch, result, now, replicated)
             if self.leadership.fence is None:
                 break  # the other batches found the lock gone too
+        return fired
 
     def fire_read(self, read: Read, now: float) -> Job | None:
         """Fire the slot of one job read by a tick at ``now``; its RQ job, if enqueued now or before."""
@@ -316,13 +341,15 @@ class Dispatch:
         server_wide = self._refused(slots, outcomes, iter(result.refusals))
         # A job changed between read and fire: look again at once, but never spin on one that stays stale.
         self._stale_streak = self._stale_streak + 1 if enqueue.STALE in outcomes else 0
-        self.stale = 0 < self._stale_streak <= 3
+        self.stale = self.stale or 0 < self._stale_streak <= 3
         advanced = [
             float(s.next_score)
             for s, outcome in zip(slots, outcomes, strict=True)
             if outcome not in (enqueue.STALE, enqueue.DISABLED, enqueue.REFUSED, enqueue.FAILED_OUT)
             and s.next_score != ""
         ]
+        if self.advanced_to is not None:
+            advanced.append(self.advanced_to)  # an earlier batch of the same stream
         self.advanced_to = min(advanced) if advanced else None
         fired: list[RedisCronJob] = []
         self._drop_lines, self._unlogged = 0, [0, 0]

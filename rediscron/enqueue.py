@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import lru_cache
@@ -291,15 +292,27 @@ def fire(connection: Redis, lock_value: str, slots: list[Slot], now: float) -> F
     whose RQ job already exists is only advanced; one whose enqueue Redis refused (a key of
     another type where rq writes) is REFUSED, with nothing of it kept.
     """
-    return fire_batches(connection, lock_value, [slots], now)[0]
+    return fire_batches(connection, lock_value, [slots], now)[0][1]
 
 
-def fire_batches(connection: Redis, lock_value: str, batches: list[list[Slot]], now: float) -> list[Fired]:
-    """`fire()` for several batches, sent in one round trip; each batch is still its own atomic script."""
+def fire_batches(
+    connection: Redis, lock_value: str, batches: Iterable[list[Slot]], now: float, per_send: int = 5
+) -> list[tuple[list[Slot], Fired]]:
+    """`fire()` for several batches, sent in one round trip; each batch is still its own atomic script.
+
+    ``batches`` is taken as the scripts are sent (``per_send`` at a time): a generator that
+    prepares each batch when asked has it prepared while Redis runs the scripts sent before.
+    """
     fire_keys = _fire_keys()
-    calls = ((fire_keys, _fire_args(lock_value, batch, now)) for batch in batches)
-    results = scripts.run_streamed("fire", connection, calls)
-    return [_outcome(result, len(batch)) for result, batch in zip(results, batches, strict=True)]
+    sent: list[list[Slot]] = []
+
+    def calls() -> Iterator[tuple[list[str], list[Any]]]:
+        for batch in batches:
+            sent.append(batch)
+            yield fire_keys, _fire_args(lock_value, batch, now)
+
+    results = scripts.run_streamed("fire", connection, calls(), per_send)
+    return [(batch, _outcome(result, len(batch))) for result, batch in zip(results, sent, strict=True)]
 
 
 def _fire_keys() -> list[str]:

@@ -338,6 +338,30 @@ class TestEnqueue:
         assert len(set(queued(connection))) == 50
         s.register_death()
 
+    def test_a_full_tick_streams_several_fire_scripts_in_one_pass(
+        self, connection: redis.Redis, clock: FakeClock
+    ) -> None:
+        from rediscron.dispatch import STREAMED_BATCHES
+
+        s = RedisCronScheduler(connection, name="b", clock=clock, batch_size=7)
+        for i in range(50):  # all due at once, fired in id order; the first ones come back soonest
+            s.register(jobs.noop, "metrics", id=f"j{i:02}", interval=150 + i)
+        s.register_birth()
+        now, _marker, _upcoming, due = s._tick()
+        assert len(due) == 7
+        rediscron.scripts.load(connection, "fire")
+        connection.config_resetstat()
+        fired, more = s.dispatch.fire_due(now, due)
+        streamed = 7 * STREAMED_BATCHES
+        assert sorted(job.id for job in fired) == [f"j{i:02}" for i in range(streamed)] and more
+        calls = connection.info("commandstats")["cmdstat_evalsha"]["calls"]
+        assert calls == STREAMED_BATCHES + 1  # the fire scripts, and one more read of the index
+        # The soonest next slot of every batch, not of the last one only.
+        soonest = min(RedisCronJob.fetch(f"j{i:02}", connection).next_enqueue_time for i in range(streamed))
+        assert s.dispatch.advanced_to == soonest.timestamp()
+        assert len(s.enqueue_jobs()) == 50 - streamed and len(set(queued(connection))) == 50
+        s.register_death()
+
     def test_corrupt_records_are_quarantined_and_others_run(
         self, scheduler: RedisCronScheduler, connection: redis.Redis
     ) -> None:
