@@ -7,10 +7,11 @@ and their checks, the slots of its schedule, and the hash fields it is stored as
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from redis import Redis
 from rq import Callback, Retry
@@ -20,7 +21,7 @@ from rq.queue import Queue
 
 from . import fields, keys, record, store
 from .clock import Clock, format_time, from_epoch, to_epoch
-from .definition import Definition, check_time, id_from_name, normalise
+from .definition import Definition, check_time, id_from_name, normalise, normalise_like
 from .errors import CorruptJobError, InvalidJobError
 from .fields import CODE_OPTIONS, DEFAULT_RESULT_TTL, DEFINITION_FIELDS, FIELDS, OPTIONS
 from .options import build_webhooks, jitter_delay
@@ -28,6 +29,8 @@ from .preview import slots_from
 from .record import SCHEMA_VERSION, StoredTiming, slot_of
 from .schedule import Schedule, make_schedule
 
+#: The attribute types `RedisCronJob._like` copies rather than shares.
+_CONTAINERS = frozenset({dict, list, set})
 _Self = TypeVar("_Self", bound="CronDefinition")
 
 
@@ -224,9 +227,7 @@ class CronDefinition(CronJob):
             setattr(self, name, value)
         self.name = d.id
         self.func = d.func
-        options = {name: d.values[name] for name in ("job_timeout", "result_ttl", "ttl", "failure_ttl", "meta")}
-        options["webhooks"] = build_webhooks(self.webhooks)
-        self.job_options = {k: v for k, v in options.items() if v is not None}
+        self.job_options = self._options(d.values, build_webhooks(self.webhooks))
         self._json = d.texts
         # What func_name was derived from (or read from Redis): an unchanged pair is not re-checked.
         self._checked = (d.func, d.values["func_name"])
@@ -436,6 +437,37 @@ class CronDefinition(CronJob):
         job._take_state({name: getattr(rec, name) for name in record.STATE_FIELDS})
         return job
 
+    @staticmethod
+    def _options(values: Mapping[str, Any], webhooks: Any) -> dict[str, Any]:
+        """rq's ``job_options`` of a definition's values, and its webhooks built."""
+        options = {name: values[name] for name in ("job_timeout", "result_ttl", "ttl", "failure_ttl", "meta")}
+        options["webhooks"] = webhooks
+        return {k: v for k, v in options.items() if v is not None}
+
+    def _like(self: _Self, raw_data: Mapping[Any, Any], job_id: str) -> _Self:
+        """What [restore()][restore] gives for ``raw_data``, a record of this job's shape (equal to this job's
+        record but for `record.PER_JOB_FIELDS` and the state): only what tells them apart is read and checked.
+        A record that cannot be read raises CorruptJobError, as from restore()."""
+        try:
+            d = normalise_like(record.decode_per_job(raw_data, job_id), job_id, self._json)
+            state = record.decode_state(raw_data, job_id)
+            for name in ("latest_enqueue_time", "next_enqueue_time", "created_at", "updated_at"):
+                check_time(state[name], job_id, name)
+        except InvalidJobError as exc:
+            raise CorruptJobError(job_id, f"{exc.field}: {exc.message}") from None
+        job = copy.copy(self)
+        for name, value in vars(self).items():
+            if type(value) in _CONTAINERS:
+                setattr(job, name, copy.copy(value))  # what a caller might change in place is the copy's own
+        for name, value in d.values.items():
+            setattr(job, name, value)
+        job.name = d.id
+        shared = {name: self.job_options.get(name) for name in ("job_timeout", "result_ttl", "ttl", "failure_ttl")}
+        job.job_options = self._options({**shared, "meta": job.meta}, self.job_options.get("webhooks"))
+        job._json = d.texts
+        job._take_state(state)
+        return job
+
     def _take_state(self, state: Mapping[str, Any]) -> None:
         """Set what the scheduler keeps (`record.STATE_FIELDS`, read by `record.decode_state`)."""
         for name, value in state.items():
@@ -480,3 +512,33 @@ class CronDefinition(CronJob):
 
 def _placeholder() -> None:
     """Stands in for a function that cannot be imported in this process."""
+
+
+#: Most shapes of records a `ByShape` keeps.
+SHAPES_KEPT = 1_000
+
+
+class ByShape(Generic[_Self]):
+    """Restores records, decoding and checking in full only the first of each shape (`record.shape_key`):
+    the jobs of one shape (a thousand tenants' reports) differ in their id, arguments and meta alone."""
+
+    def __init__(self, job_class: type[_Self], connection: Redis | None = None, limit: int = SHAPES_KEPT) -> None:
+        self.job_class = job_class
+        self.connection = connection
+        self.limit = limit
+        self._seen: dict[tuple[Any, ...], _Self] = {}
+
+    def restore(self, raw_data: Mapping[Any, Any], job_id: str) -> _Self:
+        """What ``job_class.restore(raw_data, connection, id=job_id)`` gives, and raises."""
+        shape = record.shape_key(raw_data)
+        like = self._seen.get(shape)
+        if like is not None:
+            return like._like(raw_data, job_id)
+        job = self.job_class.restore(raw_data, self.connection, id=job_id)
+        if len(self._seen) >= self.limit:
+            del self._seen[next(iter(self._seen))]
+        self._seen[shape] = copy.copy(job)
+        return job
+
+    def clear(self) -> None:
+        self._seen.clear()

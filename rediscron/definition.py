@@ -123,12 +123,7 @@ def normalise(
     checked: dict[str, Any] = {"id": jid, "func_name": path}
     texts: dict[str, str] = {}
     for name, default, check, from_json in _RQ_FIELDS:
-        value = check(values.get(name, default), jid, name)
-        if from_json is not None and value is not None:
-            # Round-trip through JSON now, so what runs later is exactly what was validated.
-            texts[name] = _check_json(value, jid, name)
-            value = from_json(json.loads(texts[name]))
-        checked[name] = value
+        checked[name] = _rq_field(name, check, from_json, values.get(name, default), jid, texts)
     trusted = trusted or {}
     # An option's default (the very object) is valid and normal by construction (a test holds that); a
     # value as read back from Redis is kept as it is (it may name code, never imported here).
@@ -147,6 +142,31 @@ def normalise(
             jid, "jitter", f"must be shorter than the interval ({interval}s), not {checked['jitter']}"
         )
     return Definition(checked, resolved, texts)
+
+
+def _rq_field(name: str, check: Any, from_json: Any, value: object, jid: str, texts: dict[str, str]) -> Any:
+    """One of rq's fields checked and normalised; a JSON one's text goes into ``texts``."""
+    value = check(value, jid, name)
+    if from_json is not None and value is not None:
+        # Round-trip through JSON now, so what runs later is exactly what was validated.
+        texts[name] = _check_json(value, jid, name)
+        value = from_json(json.loads(texts[name]))
+    return value
+
+
+def normalise_like(values: Mapping[str, Any], job_id: str, texts: Mapping[str, str]) -> Definition:
+    """Some of rq's fields (``values``: a job's ``args``, ``kwargs``, ``meta``) checked and normalised as
+    `normalise` does, for a job whose other fields are those of a definition already checked, whose JSON
+    ``texts`` are given. The result holds only the id and those fields, and the JSON texts of all."""
+    jid = validate_id(job_id)
+    checked: dict[str, Any] = {"id": jid}
+    mine: dict[str, str] = {}
+    for name, _default, check, from_json in _RQ_FIELDS:
+        if name in values:
+            checked[name] = _rq_field(name, check, from_json, values[name], jid, mine)
+    merged = {name: text for name, text in texts.items() if name not in values} | mine
+    _check_size(jid, *merged.values())
+    return Definition(checked, None, {name: merged[name] for name, *_ in _RQ_FIELDS if name in merged})
 
 
 def _function(

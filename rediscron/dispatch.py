@@ -26,6 +26,7 @@ from rq.utils import as_text
 
 from . import enqueue, keys, limits, scripts, store, writes
 from .clock import ServerClock, format_time, from_epoch
+from .cronjob import ByShape
 from .errors import CorruptJobError, RediscronError
 from .job import RedisCronJob
 from .leadership import Leadership
@@ -102,6 +103,8 @@ class Dispatch:
         #: again with the same definition is not decoded and checked again: only what the scheduler
         #: keeps is (`decode_state`).
         self._known: dict[str, tuple[Any, RedisCronJob]] = {}
+        #: A first read of a job of a shape read before decodes and checks only what tells the two apart.
+        self._shapes = ByShape(registry.job_class, self.connection)
         #: The runs of the jobs read, from templates learnt from rq's own builds.
         self.templates = Templates()
         #: A job changed between read and fire: look again shortly (never spinning on one that stays stale).
@@ -188,7 +191,9 @@ class Dispatch:
                 setattr(job, name, copy.copy(getattr(job, name)))
             job._take_state(decode_state(raw, job_id))
             return job
-        job = self.registry.job_class.restore(raw, self.connection, id=job_id)
+        if self._shapes.job_class is not self.registry.job_class:
+            self._shapes = ByShape(self.registry.job_class, self.connection)
+        job = self._shapes.restore(raw, job_id)
         job._definition_key = key
         if known is None and len(self._known) >= KNOWN_LIMIT:
             del self._known[next(iter(self._known))]
@@ -198,6 +203,7 @@ class Dispatch:
     def forget_definitions(self) -> None:
         """Drop the cached definitions (and run templates): the next read of each job decodes it anew."""
         self._known.clear()
+        self._shapes.clear()
         self.templates.clear()
 
     def queue_for(self, job: RedisCronJob) -> Queue:

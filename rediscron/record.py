@@ -145,6 +145,48 @@ def definition_key(raw_data: Mapping[Any, Any]) -> tuple[Any, ...]:
     return tuple(sorted((k, v) for k, v in raw_data.items() if k not in _STATE_KEYS))
 
 
+#: The fields that tell the jobs of one shape apart: two records equal but for these (and their state)
+#: are read alike but for these (`shape_key`, `decode_per_job`).
+PER_JOB_FIELDS = ("id", "args", "kwargs", "meta")
+_PER_JOB_KEYS = _STATE_KEYS | set(PER_JOB_FIELDS) | {name.encode() for name in PER_JOB_FIELDS}
+
+
+def shape_key(raw_data: Mapping[Any, Any]) -> tuple[Any, ...]:
+    """What a stored record defines but for `PER_JOB_FIELDS`, as HGETALL gave it."""
+    return tuple(sorted((k, v) for k, v in raw_data.items() if k not in _PER_JOB_KEYS))
+
+
+def decode_per_job(raw_data: Mapping[Any, Any], id: str) -> dict[str, Any]:
+    """``args``, ``kwargs`` and ``meta`` of the record of job ``id``, read as `decode` reads them (the
+    same checks, the same errors); the rest of the record is read from another job of its shape."""
+    data = _text({k: v for k, v in raw_data.items() if k in _PER_JOB_KEYS and k not in _STATE_KEYS}, id)
+    _check_id(data, id)
+    _check_arguments_size(data, id)
+    read = _reader(data, id)
+    values: dict[str, Any] = {}
+    for name in PER_JOB_FIELDS[1:]:
+        decode = _DECODED[name]
+        text = data.get(name, "")
+        values[name] = _ABSENT[name] if text == "" else text if decode is None else read(name, decode)
+    return values
+
+
+def _check_id(data: Mapping[str, str], id: str | None) -> None:
+    if id is not None and data.get("id") and data["id"] != id:
+        # A copied or renamed hash: acting on the id inside it would touch another job.
+        raise CorruptJobError(id, f"the record's id field says {data['id']!r}, but its key is {keys.job(id)}")
+
+
+def _check_arguments_size(data: Mapping[str, str], job_id: str) -> None:
+    size = arguments_size(data.get("args"), data.get("kwargs"), data.get("meta"))
+    if size > limits.MAX_ARGUMENTS_BYTES:
+        raise CorruptJobError(
+            job_id,
+            f"args, kwargs and meta take {size:,} bytes, over the limit of "
+            f"{limits.MAX_ARGUMENTS_BYTES:,} (rediscron.limits.MAX_ARGUMENTS_BYTES)",
+        )
+
+
 def _text(raw_data: Mapping[Any, Any], id: str | None) -> dict[str, str]:
     try:
         return {as_text(k): as_text(v) for k, v in raw_data.items()}
@@ -196,9 +238,7 @@ def decode(raw_data: Mapping[Any, Any], id: str | None = None) -> Record:
     job_id = data.get("id") or id
     if not job_id:
         raise CorruptJobError(id or "?", "the record has no id field")
-    if id is not None and data.get("id") and data["id"] != id:
-        # A copied or renamed hash: acting on the id inside it would touch another job.
-        raise CorruptJobError(id, f"the record's id field says {data['id']!r}, but its key is {keys.job(id)}")
+    _check_id(data, id)
     read = _reader(data, job_id)
     try:
         version = int(data.get("schema_version") or SCHEMA_VERSION)
@@ -210,13 +250,7 @@ def decode(raw_data: Mapping[Any, Any], id: str | None = None) -> Record:
         if not data.get(name):
             raise CorruptJobError(job_id, f"the record has no {name} field")
 
-    size = arguments_size(data.get("args"), data.get("kwargs"), data.get("meta"))
-    if size > limits.MAX_ARGUMENTS_BYTES:
-        raise CorruptJobError(
-            job_id,
-            f"args, kwargs and meta take {size:,} bytes, over the limit of "
-            f"{limits.MAX_ARGUMENTS_BYTES:,} (rediscron.limits.MAX_ARGUMENTS_BYTES)",
-        )
+    _check_arguments_size(data, job_id)
     values = dict(_ABSENT)
     for name in _DECODED.keys() & data.keys():
         if data[name] != "":

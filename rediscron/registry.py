@@ -28,6 +28,7 @@ from rq.utils import as_text
 
 from . import audit, keys, store, writes
 from .clock import Clock
+from .cronjob import ByShape
 from .errors import CorruptJobError, EditConflict, InvalidJobError, JobNotFound, RediscronError
 from .fields import CODE_OPTIONS, FIELDS
 from .history import HISTORY_LENGTH, HistoryEntry, read_history
@@ -400,6 +401,7 @@ def load_jobs(
     jobs: list[RedisCronJob] = []
     invalid: dict[str, str] = {}
     missing: list[str] = []
+    by_shape = ByShape(job_class, connection)
     for start in range(0, len(ids), chunk):
         part = ids[start : start + chunk]
         with connection.pipeline(transaction=False) as pipe:
@@ -413,7 +415,7 @@ def load_jobs(
                 missing.append(job_id)
             else:
                 try:
-                    jobs.append(job_class.restore(raw, connection, id=job_id))
+                    jobs.append(by_shape.restore(raw, job_id))
                 except CorruptJobError as exc:
                     invalid[job_id] = exc.message
     return jobs, invalid, missing

@@ -362,6 +362,33 @@ class TestEnqueue:
         assert len(s.enqueue_jobs()) == 50 - streamed and len(set(queued(connection))) == 50
         s.register_death()
 
+    def test_jobs_of_one_shape_are_decoded_in_full_once(
+        self, connection: redis.Redis, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        s = RedisCronScheduler(connection, name="b", clock=clock)
+        for i in range(20):
+            s.register(jobs.noop, "metrics", id=f"m{i:02}", args=(i,), kwargs={"n": i}, interval=60)
+        for i in range(5):
+            s.register(jobs.noop, "other", id=f"o{i}", args=(i,), interval=60, meta={"i": i})
+        restored: list[str] = []
+        restore = RedisCronJob.restore.__func__  # type: ignore[attr-defined]
+
+        def counted(cls: type[RedisCronJob], raw: Any, *args: Any, **kwargs: Any) -> RedisCronJob:
+            restored.append(kwargs.get("id", ""))
+            return restore(cls, raw, *args, **kwargs)  # type: ignore[no-any-return]
+
+        monkeypatch.setattr(RedisCronJob, "restore", classmethod(counted))
+        s.register_birth()
+        assert restored == ["m00", "o0"]  # the scheduler hash lists the jobs it holds (`load_jobs`)
+        restored.clear()
+        assert len(s.enqueue_jobs()) == 25
+        assert restored == ["m00", "o0"]  # one job of each shape; the others by what tells them apart
+        runs = [Job.fetch(rq_id, connection) for rq_id in queued(connection)]
+        assert sorted((list(run.args), run.kwargs) for run in runs) == sorted(([i], {"n": i}) for i in range(20))
+        others = [Job.fetch(rq_id, connection) for rq_id in queued(connection, "other")]
+        assert sorted(run.meta["i"] for run in others) == list(range(5))
+        s.register_death()
+
     def test_corrupt_records_are_quarantined_and_others_run(
         self, scheduler: RedisCronScheduler, connection: redis.Redis
     ) -> None:
