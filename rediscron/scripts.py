@@ -61,12 +61,8 @@ def run_all(name: str, connection: Redis, calls: list[tuple[list[str], list[Any]
     found = script(name, connection)
 
     def send() -> list[Any]:
-        with connection.pipeline(transaction=transaction) as pipe:
-            for keys, args in calls:
-                pipe.evalsha(found.sha, len(keys), *keys, *args)
-            # Errors come back as values: redis-py would otherwise quote the whole (large) command in each.
-            replies: list[Any] = pipe.execute(raise_on_error=False)
-        return replies
+        commands = [("EVALSHA", found.sha, len(keys), *keys, *args) for keys, args in calls]
+        return _exchange(connection, commands, transaction=transaction)
 
     replies = send()
     if any(isinstance(reply, NoScriptError) for reply in replies):
@@ -94,10 +90,7 @@ def run_streamed(
     """
     found = script(name, connection)
     pool = connection.connection_pool
-    try:
-        link = pool.get_connection()
-    except TypeError:  # redis-py before 5.3 wants a command name
-        link = pool.get_connection("EVALSHA")
+    link = _checked_out(pool)
     replies: list[Any] = []
     sent: list[tuple[list[str], Sequence[Any]]] = []
     try:
@@ -105,7 +98,7 @@ def run_streamed(
         for group in batched(calls, per_send):
             sent += group
             commands = [("EVALSHA", found.sha, len(keys), *keys, *args) for keys, args in group]
-            link.send_packed_command(_packed(link, commands))  # type: ignore[no-untyped-call]
+            link.send_packed_command(_packed(link, commands))
         for _call in sent:
             try:
                 replies.append(link.read_response())
@@ -113,7 +106,7 @@ def run_streamed(
                 replies.append(exc)
     except BaseException:
         # Replies left unread would be taken for those of the next command on this connection.
-        link.disconnect()  # type: ignore[no-untyped-call]
+        link.disconnect()
         raise
     finally:
         pool.release(link)
@@ -124,6 +117,50 @@ def run_streamed(
         for i, reply in zip(forgotten, again, strict=True):
             replies[i] = reply
     return _raised(replies)
+
+
+def _checked_out(pool: Any) -> Any:
+    try:
+        return pool.get_connection()
+    except TypeError:  # redis-py before 5.3 wants a command name
+        return pool.get_connection("EVALSHA")
+
+
+def _exchange(connection: Redis, commands: list[tuple[Any, ...]], *, transaction: bool) -> list[Any]:
+    """Send ``commands`` in one round trip (in MULTI/EXEC if ``transaction``) and read their replies, an
+    error reply as a value, as a redis-py pipeline does (retried as it retries a lost connection), but
+    packed by `_packed`."""
+    pool = connection.connection_pool
+    link = _checked_out(pool)
+    sent = [("MULTI",), *commands, ("EXEC",)] if transaction else commands
+
+    def exchange() -> list[Any]:
+        link.send_packed_command(_packed(link, sent))
+        replies: list[Any] = []
+        for _command in sent:
+            try:
+                replies.append(link.read_response())
+            except ResponseError as exc:
+                replies.append(exc)
+        return replies
+
+    def dropped(_error: Exception) -> None:
+        link.disconnect()
+
+    try:
+        replies: list[Any] = link.retry.call_with_retry(exchange, dropped)
+    except BaseException:
+        # Replies left unread would be taken for those of the next command on this connection.
+        link.disconnect()
+        raise
+    finally:
+        pool.release(link)
+    if not transaction:
+        return replies
+    outcome = replies[-1]
+    if isinstance(outcome, Exception):  # EXECABORT: a command was refused as it was queued
+        raise next((reply for reply in replies[1:-1] if isinstance(reply, Exception)), outcome)
+    return list(outcome)
 
 
 def _packed(link: Any, commands: list[tuple[Any, ...]]) -> list[bytes]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import redis
-from redis.exceptions import ResponseError
+from redis.exceptions import NoPermissionError, ResponseError
 from rq.job import JobStatus
 
 from rediscron import scripts
@@ -79,3 +79,32 @@ def test_without_hiredis_redis_py_packs(connection: redis.Redis, monkeypatch: py
     assert b"".join(scripts._packed(link, commands)) == _python_packed(commands)
     replies = scripts.run_streamed("tick", connection, _ticks(3))
     assert [float(reply[0]) for reply in replies] == [1000.0, 1001.0, 1002.0]
+
+
+@pytest.mark.parametrize("transaction", [True, False])
+def test_an_error_inside_a_round_trip_is_raised_and_the_others_ran(connection: redis.Redis, transaction: bool) -> None:
+    calls = _ticks(3)
+    calls[1] = (calls[1][0], ["1000.0", "not a number", "rq:cron_job:", 0, "0", "0"])
+    connection.set("rq:cron_jobs:last_update", "7")
+    with pytest.raises(ResponseError):
+        scripts.run_all("tick", connection, calls, transaction=transaction)
+    # A script's error does not undo the others (nor would EXEC): the connection reads its own replies next.
+    assert [reply[1] for reply in scripts.run_all("tick", connection, _ticks(2), transaction=transaction)] == [b"7"] * 2
+
+
+def test_a_command_refused_as_it_is_queued_is_raised_not_execabort(connection: redis.Redis, redis_url: str) -> None:
+    connection.execute_command("ACL", "SETUSER", "noscripts", "on", ">pw", "~*", "+@all", "-evalsha")
+    try:
+        limited = redis.Redis.from_url(redis_url, username="noscripts", password="pw")
+        with pytest.raises(NoPermissionError, match="evalsha"):
+            scripts.run_all("tick", limited, _ticks(2), transaction=True)
+        assert limited.ping()
+    finally:
+        connection.execute_command("ACL", "DELUSER", "noscripts")
+
+
+def test_replies_are_decoded_as_the_client_asks(redis_url: str) -> None:
+    text = redis.Redis.from_url(redis_url, decode_responses=True)
+    text.set("rq:cron_jobs:last_update", "9")
+    replies = scripts.run_all("tick", text, _ticks(2), transaction=True)
+    assert [reply[1] for reply in replies] == ["9", "9"]
