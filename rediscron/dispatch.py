@@ -260,26 +260,20 @@ class Dispatch:
                 ]
             )
         )
-        return Batch(self._fire_stream(prepared, now, per_send=1), full)
+        return Batch(self._fire_stream(prepared, now, per_send=1)[0], full)
 
     def fire(self, slots: list[enqueue.Slot], now: float) -> list[RedisCronJob]:
         """Run the fire script for prepared slots, fenced by the lock; return the jobs enqueued."""
-        fence = self.leadership.fence
-        if fence is None:
-            return []
-        result = enqueue.fire(self.connection, fence, slots, now)
-        return self.settle(slots, result, now, self._replicated([result]))
+        return self._fire_stream([slots], now)[0]
 
-    def _replicated(self, results: list[enqueue.Fired]) -> bool:
-        """With ``wait_replicas``: WAIT until that many replicas have the fires' writes (100 ms at most);
-        whether they do. A fire they do not have is lost if the master fails over now: said, counted,
-        and its runs are not reported as fired (they are enqueued on this master all the same)."""
+    def _replicated(self, results: list[enqueue.Fired], acked: int | None) -> bool:
+        """With ``wait_replicas``: whether the ``acked`` replicas (the ``WAIT`` sent after the fires, on
+        their connection, 100 ms at most) are enough. A fire they do not have is lost if the master
+        fails over now: said, counted, and its runs are not reported as fired (they are enqueued on
+        this master all the same)."""
         wanted = self.leadership.wait_replicas
         runs = sum(outcome == enqueue.ENQUEUED for result in results for outcome in result.outcomes)
-        if not wanted or not runs:
-            return True
-        acked = int(self.connection.wait(wanted, REPLICA_WAIT_MS))
-        if acked >= wanted:
+        if not wanted or not runs or acked is None or acked >= wanted:
             return True
         self.stats.unreplicated += runs
         self.log.warning(
@@ -299,33 +293,36 @@ class Dispatch:
             batches = (slots[start : start + self.batch_size] for start in range(0, len(slots), self.batch_size))
             self._fire_stream(batches, now)
 
-    def _fire_stream(self, batches: Iterable[list[enqueue.Slot]], now: float, per_send: int = 5) -> list[RedisCronJob]:
-        """Fire ``batches`` (one fire script each) in one stream and account for them; the jobs enqueued."""
+    def _fire_stream(
+        self, batches: Iterable[list[enqueue.Slot]], now: float, per_send: int = 5
+    ) -> tuple[list[RedisCronJob], list[enqueue.Fired]]:
+        """Fire ``batches`` (one fire script each) in one stream and account for them: the jobs enqueued,
+        and what each script did."""
         fence = self.leadership.fence
         if fence is None:
-            return []
-        # Redis runs the scripts back to back, serving other clients in between.
-        results = enqueue.fire_batches(self.connection, fence, batches, now, per_send)
-        replicated = self._replicated([result for _batch, result in results])  # one WAIT covers them all
+            return [], []
+        wanted = self.leadership.wait_replicas
+        # Redis runs the scripts back to back, serving other clients in between; one WAIT follows them all.
+        results, acked = enqueue.fire_batches(
+            self.connection, fence, batches, now, per_send, (wanted, REPLICA_WAIT_MS) if wanted else None
+        )
+        replicated = self._replicated([result for _batch, result in results], acked)
         fired: list[RedisCronJob] = []
         for batch, result in results:
             fired += self.settle(batch, result, now, replicated)
             if self.leadership.fence is None:
                 break  # the other batches found the lock gone too
-        return fired
+        return fired, [result for _batch, result in results]
 
     def fire_read(self, read: Read, now: float) -> Job | None:
         """Fire the slot of one job read by a tick at ``now``; its RQ job, if enqueued now or before."""
         job, score, revision = read
         slot = self.prepare(job, score, revision, now, templated=False)
-        fence = self.leadership.fence
-        if slot is None or fence is None:
+        if slot is None:
             return None
-        fired = enqueue.fire(self.connection, fence, [slot], now)
-        self.settle([slot], fired, now, self._replicated([fired]))
-        if fired.held and fired.outcomes and fired.outcomes[0] in (enqueue.ENQUEUED, enqueue.ALREADY_ENQUEUED):
-            return slot.rq_job
-        return None
+        _jobs, results = self._fire_stream([[slot]], now)
+        outcomes = results[0].outcomes if results and results[0].held else []
+        return slot.rq_job if outcomes and outcomes[0] in (enqueue.ENQUEUED, enqueue.ALREADY_ENQUEUED) else None
 
     def settle(
         self, slots: list[enqueue.Slot], result: enqueue.Fired, now: float, replicated: bool = True

@@ -292,16 +292,23 @@ def fire(connection: Redis, lock_value: str, slots: list[Slot], now: float) -> F
     whose RQ job already exists is only advanced; one whose enqueue Redis refused (a key of
     another type where rq writes) is REFUSED, with nothing of it kept.
     """
-    return fire_batches(connection, lock_value, [slots], now)[0][1]
+    return fire_batches(connection, lock_value, [slots], now)[0][0][1]
 
 
 def fire_batches(
-    connection: Redis, lock_value: str, batches: Iterable[list[Slot]], now: float, per_send: int = 5
-) -> list[tuple[list[Slot], Fired]]:
+    connection: Redis,
+    lock_value: str,
+    batches: Iterable[list[Slot]],
+    now: float,
+    per_send: int = 5,
+    wait: tuple[int, int] | None = None,
+) -> tuple[list[tuple[list[Slot], Fired]], int | None]:
     """`fire()` for several batches, sent in one round trip; each batch is still its own atomic script.
 
     ``batches`` is taken as the scripts are sent (``per_send`` at a time): a generator that
     prepares each batch when asked has it prepared while Redis runs the scripts sent before.
+    ``wait``: (replicas, ms) to ``WAIT`` for after the scripts, on their connection; how many
+    replicas acknowledged them comes second (None without ``wait``).
     """
     fire_keys = _fire_keys()
     sent: list[list[Slot]] = []
@@ -311,8 +318,10 @@ def fire_batches(
             sent.append(batch)
             yield fire_keys, _fire_args(lock_value, batch, now)
 
-    results = scripts.run_streamed("fire", connection, calls(), per_send)
-    return [(batch, _outcome(result, len(batch))) for result, batch in zip(results, sent, strict=True)]
+    then = ("WAIT", *wait) if wait is not None else None
+    results = scripts.run_streamed("fire", connection, calls(), per_send, then)
+    acked = int(results.pop()) if then is not None else None
+    return [(batch, _outcome(result, len(batch))) for result, batch in zip(results, sent, strict=True)], acked
 
 
 def _fire_keys() -> list[str]:

@@ -48,7 +48,7 @@ class Leadership:
         self.lock = SchedulerLock(connection, name, lock_ttl)
         self.heartbeat_interval = heartbeat_interval
         #: After taking or extending the lock, wait (briefly) until this many replicas have it.
-        self.wait_replicas = wait_replicas
+        self.lock.replicas = self.wait_replicas = wait_replicas
         self.log = log
         #: Whether this scheduler leads: it took the lock (``take()``, ``acquire()``) and has not given it
         #: back nor lost it to another. Only a leader's heartbeat keeps the lock.
@@ -185,9 +185,9 @@ class Leadership:
 
     def wait_for_replicas(self) -> None:
         """WAIT until ``wait_replicas`` replicas have the lock (at most 100 ms); say so once if they don't."""
-        if not self.wait_replicas:
+        acked = self.lock.acked
+        if not self.wait_replicas or acked is None:
             return
-        acked = int(self.connection.wait(self.wait_replicas, 100))
         short = acked < self.wait_replicas
         if short and not self._replicas_short:
             self.log.warning(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from redis import Redis
 
@@ -48,6 +49,17 @@ class SchedulerLock:
         self.valid_until = 0.0
         #: The highest fencing epoch seen, ours or a holder's: a new epoch is always above it.
         self.highest_epoch = 0
+        #: After taking or extending the lock, WAIT (100 ms at most) for this many replicas, on the
+        #: connection that wrote it; how many acknowledged the last such write (None: not asked).
+        self.replicas = 0
+        self.acked: int | None = None
+
+    def _run(self, name: str, script_keys: list[str], args: list[Any]) -> Any:
+        if not self.replicas:
+            return scripts.run(name, self.connection, script_keys, args)
+        reply, acked = scripts.run_then(name, self.connection, script_keys, args, ("WAIT", self.replicas, 100))
+        self.acked = int(acked)
+        return reply
 
     @property
     def epoch(self) -> int | None:
@@ -57,9 +69,8 @@ class SchedulerLock:
     def acquire(self) -> LockHolder | None:
         """Take the lock if it is free; return None on success, else who holds it."""
         sent = time.monotonic()
-        ok, value = scripts.run(
+        ok, value = self._run(
             "lock_acquire",
-            self.connection,
             [keys.lock(), keys.lock_epoch()],
             [self.token, self.name, self.ttl * 1000, self.highest_epoch],
         )
@@ -77,7 +88,7 @@ class SchedulerLock:
         if self.value is None:
             return False
         sent = time.monotonic()
-        ok = int(scripts.run("lock_extend", self.connection, [keys.lock()], [self.value, self.ttl * 1000]))
+        ok = int(self._run("lock_extend", [keys.lock()], [self.value, self.ttl * 1000]))
         if ok:
             self.valid_until = sent + self.ttl
         else:

@@ -81,12 +81,33 @@ def _raised(replies: list[Any]) -> list[Any]:
     return replies
 
 
+def run_then(name: str, connection: Redis, keys: list[str], args: list[Any], then: tuple[Any, ...]) -> tuple[Any, Any]:
+    """Run a script, then the command ``then`` on the same connection (one round trip): their replies.
+
+    For ``WAIT``: Valkey counts the replicas that have the writes of the connection it is sent on.
+    """
+    found = script(name, connection)
+    replies = _exchange(connection, [("EVALSHA", found.sha, len(keys), *keys, *args), then], transaction=False)
+    if isinstance(replies[0], NoScriptError):
+        connection.script_load(found.script)
+        replies = _exchange(connection, [("EVALSHA", found.sha, len(keys), *keys, *args), then], transaction=False)
+    script_reply, then_reply = _raised(replies)
+    return script_reply, then_reply
+
+
 def run_streamed(
-    name: str, connection: Redis, calls: Iterable[tuple[list[str], Sequence[Any]]], per_send: int = 5
+    name: str,
+    connection: Redis,
+    calls: Iterable[tuple[list[str], Sequence[Any]]],
+    per_send: int = 5,
+    then: tuple[Any, ...] | None = None,
 ) -> list[Any]:
     """`run_all()` (no transaction) for many calls, sent ``per_send`` at a time as each group is packed,
     and the replies read after the last group is sent: the server runs the first scripts while the
     rest are still being packed, so the first runs of a crowded slot are queued in milliseconds.
+
+    ``then``: a command sent after the last call on the same connection (``WAIT``, see `run_then`);
+    its reply comes last.
     """
     found = script(name, connection)
     pool = connection.connection_pool
@@ -99,7 +120,9 @@ def run_streamed(
             sent += group
             commands = [("EVALSHA", found.sha, len(keys), *keys, *args) for keys, args in group]
             link.send_packed_command(_packed(link, commands))
-        for _call in sent:
+        if then is not None:
+            link.send_packed_command(_packed(link, [then]))
+        for _call in [*sent, *([then] if then is not None else [])]:
             try:
                 replies.append(link.read_response())
             except ResponseError as exc:
@@ -110,12 +133,23 @@ def run_streamed(
         raise
     finally:
         pool.release(link)
-    forgotten = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+    forgotten = [i for i, reply in enumerate(replies[: len(sent)]) if isinstance(reply, NoScriptError)]
     if forgotten:
-        # The server forgot the script (a restart): those calls did not run; load it and send them again.
-        again = run_all(name, connection, [(sent[i][0], list(sent[i][1])) for i in forgotten], transaction=False)
-        for i, reply in zip(forgotten, again, strict=True):
+        # The server forgot the script (a restart): those calls did not run; load it and send them again
+        # (and ``then`` after them, so that it follows every call that ran).
+        connection.script_load(found.script)
+        again = _exchange(
+            connection,
+            [
+                *[("EVALSHA", found.sha, len(sent[i][0]), *sent[i][0], *sent[i][1]) for i in forgotten],
+                *([then] if then is not None else []),
+            ],
+            transaction=False,
+        )
+        for i, reply in zip(forgotten, again, strict=False):
             replies[i] = reply
+        if then is not None:
+            replies[-1] = again[-1]
     return _raised(replies)
 
 

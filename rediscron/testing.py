@@ -175,6 +175,8 @@ class SentinelServer(RedisServer):
     """One Redis Sentinel (redis-server in sentinel mode) watching ``master_name`` at ``master_port``.
 
     It declares the master down after ``down_after_ms`` without answers; two sentinels must agree.
+    ``failover_timeout_ms`` also bounds how soon it re-points a replica that replicates from another
+    address than the master's (a relay, in tests) at the master itself.
     """
 
     def __init__(
@@ -184,6 +186,7 @@ class SentinelServer(RedisServer):
         down_after_ms: int = 1000,
         quorum: int = 2,
         binary: str | None = None,
+        failover_timeout_ms: int = 5000,
     ) -> None:
         super().__init__(binary=binary)
         self.master_name = master_name
@@ -193,7 +196,7 @@ class SentinelServer(RedisServer):
                 f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n"
                 f"sentinel monitor {master_name} 127.0.0.1 {master_port} {quorum}\n"
                 f"sentinel down-after-milliseconds {master_name} {down_after_ms}\n"
-                f"sentinel failover-timeout {master_name} 5000\n"
+                f"sentinel failover-timeout {master_name} {failover_timeout_ms}\n"
                 f"sentinel parallel-syncs {master_name} 1\n"
             )
 

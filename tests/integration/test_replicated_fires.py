@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import redis
 
 from rediscron import RedisCronScheduler
 from rediscron.testing import RedisServer
@@ -63,4 +64,33 @@ def test_without_wait_replicas_nothing_waits(master_and_replica: tuple[RedisServ
     s.register_birth()
     assert [job.id for job in s.enqueue_jobs()] == ["a"]
     assert s.stats.unreplicated == 0
+    s.register_death()
+
+
+def test_each_wait_goes_on_the_connection_that_wrote(
+    master_and_replica: tuple[RedisServer, RedisServer],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Valkey counts the replicas that have the writes of the connection WAIT is sent on: a WAIT sent
+    on another connection of the pool would call writes it never saw acknowledged."""
+
+    def elsewhere(*args: object, **kwargs: object) -> None:
+        raise AssertionError("WAIT sent apart from the writes it is for")
+
+    monkeypatch.setattr(redis.Redis, "wait", elsewhere)
+    master, replica = master_and_replica
+    clock = Clock(T0 + 0.5)
+    s = RedisCronScheduler(master.client(), name="same", clock=clock, wait_replicas=1, logging_level="WARNING")
+    s.register(jobs.noop, "q", id="a", interval=60)
+    s.register_birth()  # the lock, taken and WAITed for
+    assert s.leadership.lock.acked == 1
+    assert [job.id for job in s.enqueue_jobs()] == ["a"]
+    replica.stop()
+    clock.now = T0 + 60.5
+    with caplog.at_level(logging.WARNING, logger="rediscron"):
+        s.heartbeat()
+        assert s.enqueue_jobs() == []
+    assert s.leadership.lock.acked == 0 and (s.stats.fired, s.stats.unreplicated) == (1, 1)
+    assert "acknowledged the lock" in caplog.text and "acknowledged them" in caplog.text
     s.register_death()
