@@ -45,10 +45,12 @@ _registered: dict[str, Script] = {}
 
 def run(name: str, client: Client, keys: list[str], args: list[Any]) -> Any:
     """Run script ``lua/{name}.lua`` on ``client`` (a connection, or a pipeline to queue it)."""
-    try:
-        return script(name, client)(keys=keys, args=args, client=client)
-    except ResponseError as exc:
-        raise explain(exc) from None
+    if isinstance(client, Pipeline):
+        try:
+            return script(name, client)(keys=keys, args=args, client=client)
+        except ResponseError as exc:
+            raise explain(exc) from None
+    return run_all(name, client, [(keys, args)], transaction=False)[0]
 
 
 def run_all(name: str, connection: Redis, calls: list[tuple[list[str], list[Any]]], *, transaction: bool) -> list[Any]:

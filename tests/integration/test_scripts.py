@@ -108,3 +108,13 @@ def test_replies_are_decoded_as_the_client_asks(redis_url: str) -> None:
     text.set("rq:cron_jobs:last_update", "9")
     replies = scripts.run_all("tick", text, _ticks(2), transaction=True)
     assert [reply[1] for reply in replies] == ["9", "9"]
+
+
+def test_one_script_is_run_again_once_the_server_forgot_it(connection: redis.Redis) -> None:
+    keys, args = _ticks(1)[0]
+    assert float(scripts.run("tick", connection, keys, list(args))[0]) == 1000.0
+    connection.script_flush()  # what a restart does
+    assert float(scripts.run("tick", connection, keys, list(args))[0]) == 1000.0
+    with connection.pipeline() as pipe:  # queued on a pipeline, as writes that go together are
+        assert scripts.run("tick", pipe, keys, list(args)) is pipe
+        assert float(pipe.execute()[0][0]) == 1000.0
