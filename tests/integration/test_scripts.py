@@ -68,8 +68,8 @@ def test_a_connection_with_another_encoding_is_packed_by_redis_py(redis_url: str
     other = redis.Redis.from_url(redis_url, encoding="latin-1")
     link = other.connection_pool.make_connection()
     commands = [("EVALSHA", "0" * 40, 0, "é")]
+    # latin-1 from redis-py 8.2 (older ones hand str to hiredis as it is: UTF-8), as redis-py packs it
     assert b"".join(scripts._packed(link, commands)) == b"".join(link.pack_commands(commands))
-    assert b"\xe9" in b"".join(scripts._packed(link, commands))  # latin-1, not UTF-8
 
 
 def test_without_hiredis_redis_py_packs(connection: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
