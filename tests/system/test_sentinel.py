@@ -23,6 +23,18 @@ from tests.system.conftest import SchedulerProcess, wait_until
 pytestmark = pytest.mark.system
 
 
+def watch(replica: RedisServer, sentinels: list[SentinelServer]) -> None:
+    """Start the sentinels; wait until the replica replicates and every sentinel knows it."""
+    for sentinel in sentinels:
+        sentinel.start()
+    wait_until(lambda: replica.client().info("replication")["master_link_status"] == "up", what="replication")
+    wait_until(
+        lambda: all(len(s.client().sentinel_slaves("mymaster")) == 1 for s in sentinels),
+        timeout=15,
+        what="sentinels to see the replica",
+    )
+
+
 @pytest.fixture
 def sentinel_setup() -> Iterator[tuple[RedisServer, RedisServer, list[SentinelServer]]]:
     master = RedisServer()
@@ -31,14 +43,7 @@ def sentinel_setup() -> Iterator[tuple[RedisServer, RedisServer, list[SentinelSe
     replica.start()
     sentinels = [SentinelServer(master.port) for _ in range(3)]
     try:
-        for sentinel in sentinels:
-            sentinel.start()
-        wait_until(lambda: replica.client().info("replication")["master_link_status"] == "up", what="replication")
-        wait_until(
-            lambda: all(len(s.client().sentinel_slaves("mymaster")) == 1 for s in sentinels),
-            timeout=15,
-            what="sentinels to see the replica",
-        )
+        watch(replica, sentinels)
         yield master, replica, sentinels
     finally:
         for server in [*sentinels, replica, master]:
@@ -135,14 +140,7 @@ def test_runs_the_frozen_master_did_not_replicate_are_reported_and_run_again_by_
     sentinels = [SentinelServer(master.port, failover_timeout_ms=120_000) for _ in range(3)]
     proc: SchedulerProcess | None = None
     try:
-        for sentinel in sentinels:
-            sentinel.start()
-        wait_until(lambda: replica.client().info("replication")["master_link_status"] == "up", what="replication")
-        wait_until(
-            lambda: all(len(s.client().sentinel_slaves("mymaster")) == 1 for s in sentinels),
-            timeout=15,
-            what="sentinels to see the replica",
-        )
+        watch(replica, sentinels)
         hosts = ",".join(f"127.0.0.1:{s.port}" for s in sentinels)
         url = f"redis+sentinel://{hosts}/mymaster/0?socket_timeout=2"
         RedisCronScheduler(from_url(url), logging_level="WARNING").register(
