@@ -53,24 +53,39 @@ def run(name: str, client: Client, keys: list[str], args: list[Any]) -> Any:
     return run_all(name, client, [(keys, args)], transaction=False)[0]
 
 
-def run_all(name: str, connection: Redis, calls: list[tuple[list[str], list[Any]]], *, transaction: bool) -> list[Any]:
+def run_all(
+    name: str,
+    connection: Redis,
+    calls: list[tuple[list[str], list[Any]]],
+    *,
+    transaction: bool,
+    then: tuple[Any, ...] | None = None,
+) -> list[Any]:
     """Run the script once per (keys, args) of ``calls``, all in one round trip; the replies in order.
 
     Plain EVALSHA: a pipeline running registered script objects first asks SCRIPT EXISTS,
     a round trip more. If the server forgot the script (a restart), every call fails alike
-    and nothing ran: it is loaded and the calls are sent again.
+    and nothing ran: it is loaded and the calls are sent again. ``then``: a command sent after
+    the calls on the same connection (not in a transaction; see `run_then`), its reply last.
     """
     found = script(name, connection)
-
-    def send() -> list[Any]:
-        commands = [("EVALSHA", found.sha, len(keys), *keys, *args) for keys, args in calls]
-        return _exchange(connection, commands, transaction=transaction)
-
-    replies = send()
+    commands = [("EVALSHA", found.sha, len(keys), *keys, *args) for keys, args in calls]
+    if then is not None:
+        commands.append(then)
+    replies = _exchange(connection, commands, transaction=transaction)
     if any(isinstance(reply, NoScriptError) for reply in replies):
         connection.script_load(found.script)
-        replies = send()
+        replies = _exchange(connection, commands, transaction=transaction)
     return _raised(replies)
+
+
+def run_then(name: str, connection: Redis, keys: list[str], args: list[Any], then: tuple[Any, ...]) -> tuple[Any, Any]:
+    """Run a script, then the command ``then`` on the same connection (one round trip): their replies.
+
+    For ``WAIT``: Valkey counts the replicas that have the writes of the connection it is sent on.
+    """
+    script_reply, then_reply = run_all(name, connection, [(keys, args)], transaction=False, then=then)
+    return script_reply, then_reply
 
 
 def _raised(replies: list[Any]) -> list[Any]:
@@ -81,20 +96,6 @@ def _raised(replies: list[Any]) -> list[Any]:
         if isinstance(reply, Exception):
             raise reply
     return replies
-
-
-def run_then(name: str, connection: Redis, keys: list[str], args: list[Any], then: tuple[Any, ...]) -> tuple[Any, Any]:
-    """Run a script, then the command ``then`` on the same connection (one round trip): their replies.
-
-    For ``WAIT``: Valkey counts the replicas that have the writes of the connection it is sent on.
-    """
-    found = script(name, connection)
-    replies = _exchange(connection, [("EVALSHA", found.sha, len(keys), *keys, *args), then], transaction=False)
-    if isinstance(replies[0], NoScriptError):
-        connection.script_load(found.script)
-        replies = _exchange(connection, [("EVALSHA", found.sha, len(keys), *keys, *args), then], transaction=False)
-    script_reply, then_reply = _raised(replies)
-    return script_reply, then_reply
 
 
 def run_streamed(
@@ -139,14 +140,8 @@ def run_streamed(
     if forgotten:
         # The server forgot the script (a restart): those calls did not run; load it and send them again
         # (and ``then`` after them, so that it follows every call that ran).
-        connection.script_load(found.script)
-        again = _exchange(
-            connection,
-            [
-                *[("EVALSHA", found.sha, len(sent[i][0]), *sent[i][0], *sent[i][1]) for i in forgotten],
-                *([then] if then is not None else []),
-            ],
-            transaction=False,
+        again = run_all(
+            name, connection, [(sent[i][0], list(sent[i][1])) for i in forgotten], transaction=False, then=then
         )
         for i, reply in zip(forgotten, again, strict=False):
             replies[i] = reply

@@ -43,7 +43,12 @@ class CronWorker(Worker):
     cron_scheduler_class: type[RedisCronScheduler] = RedisCronScheduler
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
-        """rq's work loop, with the hosted scheduler standing by (or leading) for as long as it runs."""
+        """rq's work loop, with the hosted scheduler standing by (or leading) for as long as it runs.
+
+        The scheduler logs at the worker's ``logging_level`` (``rq worker --logging_level``).
+        """
+        level = kwargs.get("logging_level", args[1] if len(args) > 1 else None)
+        self._cron_logging_level = level or "INFO"
         try:
             return bool(super().work(*args, **kwargs))
         finally:
@@ -65,6 +70,7 @@ class CronWorker(Worker):
             name=f"{self.name}:cron",
             lock_ttl=lock_ttl,
             max_sleep_interval=self.cron_max_sleep_interval,
+            logging_level=getattr(self, "_cron_logging_level", "INFO"),
         )
         self._cron_thread = threading.Thread(
             target=self._run_cron, args=(scheduler,), name="rediscron-scheduler", daemon=True

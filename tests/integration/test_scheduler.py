@@ -885,3 +885,14 @@ print("configured:", configured, logging.getLogger("rq.cron").propagate)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "configured: [] True", out.stdout
     assert out.stderr == ""
+
+
+@pytest.mark.parametrize(("given", "level"), [({"logging_level": "WARNING"}, "WARNING"), ({}, "INFO")])
+def test_a_cron_worker_s_scheduler_logs_at_the_worker_s_level(
+    connection: redis.Redis, given: dict[str, Any], level: str
+) -> None:
+    from rediscron.worker import CronWorker
+
+    worker = CronWorker(["q"], connection=connection)
+    worker.work(burst=True, **given)
+    assert worker.cron_scheduler.logging_level == level
