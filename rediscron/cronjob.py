@@ -455,10 +455,7 @@ class CronDefinition(CronJob):
                 check_time(state[name], job_id, name)
         except InvalidJobError as exc:
             raise CorruptJobError(job_id, f"{exc.field}: {exc.message}") from None
-        job = copy.copy(self)
-        for name, value in vars(self).items():
-            if type(value) in _CONTAINERS:
-                setattr(job, name, copy.copy(value))  # what a caller might change in place is the copy's own
+        job = self._detached()
         for name, value in d.values.items():
             setattr(job, name, value)
         job.name = d.id
@@ -466,6 +463,15 @@ class CronDefinition(CronJob):
         job.job_options = self._options({**shared, "meta": job.meta}, self.job_options.get("webhooks"))
         job._json = d.texts
         job._take_state(state)
+        return job
+
+    def _detached(self: _Self) -> _Self:
+        """A copy whose containers (arguments, labels, options...) are its own: changed in place, they
+        change the copy only."""
+        job = copy.copy(self)
+        for name, value in vars(self).items():
+            if type(value) in _CONTAINERS:
+                setattr(job, name, copy.copy(value))
         return job
 
     def _take_state(self, state: Mapping[str, Any]) -> None:
@@ -537,7 +543,7 @@ class ByShape(Generic[_Self]):
         job = self.job_class.restore(raw_data, self.connection, id=job_id)
         if len(self._seen) >= self.limit:
             del self._seen[next(iter(self._seen))]
-        self._seen[shape] = copy.copy(job)
+        self._seen[shape] = job._detached()
         return job
 
     def clear(self) -> None:

@@ -94,3 +94,14 @@ def test_an_invalid_id_fails_as_restore_fails() -> None:
     with pytest.raises(CorruptJobError) as fast:
         seen._like(other, "bad\nid")
     assert str(fast.value) == str(full.value)
+
+
+def test_a_job_changed_in_place_after_its_read_changes_no_later_read() -> None:
+    from rediscron.cronjob import ByShape
+
+    reads = ByShape(RedisCronJob)
+    first = reads.restore(record_of(sample_job()), "fields:all")
+    assert first.labels is not None
+    first.labels["env"] = "changed"
+    later = reads.restore(record_of(sample_job(id="fields:other")), "fields:other")
+    assert later.labels == {"env": "prod", "team": "billing"}
