@@ -285,16 +285,6 @@ def _pairs(fields: dict[str, str]) -> list[str]:
     return [len(fields), *[x for pair in fields.items() for x in pair]]  # type: ignore[list-item]
 
 
-def fire(connection: Redis, lock_value: str, slots: list[Slot], now: float) -> Fired:
-    """Run the planned ``slots`` atomically if ``lock_value`` still holds the lock.
-
-    A slot whose job changed since it was read is STALE and left for the next pass; one
-    whose RQ job already exists is only advanced; one whose enqueue Redis refused (a key of
-    another type where rq writes) is REFUSED, with nothing of it kept.
-    """
-    return fire_batches(connection, lock_value, [slots], now)[0][0][1]
-
-
 def fire_batches(
     connection: Redis,
     lock_value: str,
@@ -303,7 +293,12 @@ def fire_batches(
     per_send: int = 5,
     wait: tuple[int, int] | None = None,
 ) -> tuple[list[tuple[list[Slot], Fired]], int | None]:
-    """`fire()` for several batches, sent in one round trip; each batch is still its own atomic script.
+    """Run each batch of planned slots atomically (its own fire script) if ``lock_value`` still holds
+    the lock, all in one round trip.
+
+    A slot whose job changed since it was read is STALE and left for the next pass; one
+    whose RQ job already exists is only advanced; one whose enqueue Redis refused (a key of
+    another type where rq writes) is REFUSED, with nothing of it kept.
 
     ``batches`` is taken as the scripts are sent (``per_send`` at a time): a generator that
     prepares each batch when asked has it prepared while Redis runs the scripts sent before.
