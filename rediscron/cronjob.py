@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from datetime import datetime, timedelta, timezone
+from types import BuiltinFunctionType, FunctionType, MethodType
 from typing import Any, Generic, TypeVar
 
 from redis import Redis
@@ -29,6 +30,8 @@ from .preview import slots_from
 from .record import SCHEMA_VERSION, StoredTiming, slot_of
 from .schedule import Schedule, make_schedule
 
+#: The hash fields a save writes of a definition, in order.
+_WRITTEN = ("schema_version", *DEFINITION_FIELDS)
 #: The attribute types `RedisCronJob._like` copies rather than shares.
 _CONTAINERS = frozenset({dict, list, set})
 _Self = TypeVar("_Self", bound="CronDefinition")
@@ -231,6 +234,8 @@ class CronDefinition(CronJob):
         self._json = d.texts
         # What func_name was derived from (or read from Redis): an unchanged pair is not re-checked.
         self._checked = (d.func, d.values["func_name"])
+        #: The definition's hash fields, when derived from another job's of its shape (`_built_like`).
+        self._built_fields: dict[str, str] | None = None
 
     def _validated(self) -> Definition:
         """Validate the job's current attributes (callers may have edited them) and normalise them."""
@@ -393,8 +398,10 @@ class CronDefinition(CronJob):
 
     def _definition_fields(self, validate: bool = True) -> dict[str, str]:
         """The definition's hash fields; ``validate=False`` only for a job nobody has touched since it was built."""
+        if not validate and self._built_fields is not None:
+            return dict(self._built_fields)
         data = self.to_dict() if validate else self._fields()
-        return {f: str(data[f]) for f in ("schema_version", *DEFINITION_FIELDS) if f in data}
+        return {f: str(data[f]) for f in _WRITTEN if f in data}
 
     @classmethod
     def restore(
@@ -455,23 +462,47 @@ class CronDefinition(CronJob):
                 check_time(state[name], job_id, name)
         except InvalidJobError as exc:
             raise CorruptJobError(job_id, f"{exc.field}: {exc.message}") from None
-        job = self._detached()
+        job = self._with(d)
+        job._take_state(state)
+        return job
+
+    def _built_like(self: _Self, job_id: object, per_job: Mapping[str, Any]) -> _Self:
+        """What the constructor gives for a job given the arguments this job was built from but for its id
+        and ``per_job`` (its ``args``, ``kwargs``, ``meta``, each absent one at its default): only those are
+        checked, with the same errors. This job must be as built, never saved nor changed since."""
+        values = {name: per_job.get(name, FIELDS[name].default) for name in record.PER_JOB_FIELDS[1:]}
+        job = self._with(normalise_like(values, job_id, self._json))  # type: ignore[arg-type]
+        if job.cron:
+            job.next_enqueue_time = job.get_next_enqueue_time()  # as the constructor computes it, now
+        # Its hash fields are this job's but for its own (those it does not store: left out).
+        if self._built_fields is None:  # this job's own, worked out once for all the jobs built like it
+            self._built_fields = self._definition_fields(validate=False)
+        shared = self._built_fields
+        merged = {name: text for name, text in shared.items() if name not in record.PER_JOB_FIELDS}
+        merged |= fields.encode_some(record.PER_JOB_FIELDS, vars(job), job._json)
+        job._built_fields = {name: merged[name] for name in _WRITTEN if name in merged}
+        return job
+
+    def _with(self: _Self, d: Definition) -> _Self:
+        """A detached copy of this job with the id and per-job fields of ``d`` (`normalise_like`'s)."""
+        job = self._detached(replaced={*d.values, "job_options", "_json", "_built_fields"})
         for name, value in d.values.items():
             setattr(job, name, value)
         job.name = d.id
         shared = {name: self.job_options.get(name) for name in ("job_timeout", "result_ttl", "ttl", "failure_ttl")}
         job.job_options = self._options({**shared, "meta": job.meta}, self.job_options.get("webhooks"))
         job._json = d.texts
-        job._take_state(state)
+        job._built_fields = None
         return job
 
-    def _detached(self: _Self) -> _Self:
+    def _detached(self: _Self, replaced: Set[str] = frozenset()) -> _Self:
         """A copy whose containers (arguments, labels, options...) are its own: changed in place, they
-        change the copy only."""
+        change the copy only. ``replaced``: attributes the caller sets anew at once (not copied)."""
         job = copy.copy(self)
-        for name, value in vars(self).items():
-            if type(value) in _CONTAINERS:
-                setattr(job, name, copy.copy(value))
+        state = vars(job)
+        for name, value in state.items():
+            if type(value) in _CONTAINERS and name not in replaced:
+                state[name] = value.copy()
         return job
 
     def _take_state(self, state: Mapping[str, Any]) -> None:
@@ -548,3 +579,68 @@ class ByShape(Generic[_Self]):
 
     def clear(self) -> None:
         self._seen.clear()
+
+
+#: What sets apart the jobs of one shape as given to the constructor (`BuiltByShape`).
+PER_JOB_ARGUMENTS = ("id", "name", "args", "kwargs", "meta")
+
+
+class BuiltByShape(Generic[_Self]):
+    """Builds jobs from the constructor's arguments, checking in full only the first of each shape: the
+    jobs of one shape (``register_many`` of a thousand tenants' reports) are given the same arguments,
+    type for type, but for `PER_JOB_ARGUMENTS`. ``build`` makes a job from arguments by name."""
+
+    def __init__(self, build: Callable[..., _Self], limit: int = SHAPES_KEPT) -> None:
+        self.build = build
+        self.limit = limit
+        self._seen: dict[Any, _Self] = {}
+
+    def __call__(self, arguments: Mapping[str, Any]) -> _Self:
+        """What ``build(**arguments)`` gives, and raises."""
+        try:
+            shape = _frozen({name: value for name, value in arguments.items() if name not in PER_JOB_ARGUMENTS})
+        except RecursionError:  # an object that holds itself: built in full
+            return self.build(**arguments)
+        like = self._seen.get(shape)
+        if like is not None:
+            job_id = id_from_name(arguments.get("id"), arguments.get("name", ""))
+            return like._built_like(job_id, arguments)
+        job = self.build(**arguments)
+        if len(self._seen) >= self.limit:
+            del self._seen[next(iter(self._seen))]
+        self._seen[shape] = job._detached()
+        return job
+
+
+class _Same:
+    """Stands for an object in a shape: the same object only (functions, classes, callbacks...)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.value is self.value
+
+    def __hash__(self) -> int:
+        return id(self.value)
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable snapshot of ``value`` that equals another's only if they are equal type for type (1, 1.0
+    and True differ; so do 0.0 and -0.0), all the way down; any other object stands for itself."""
+    kind = type(value)
+    if kind is dict:
+        return (dict, tuple((_frozen(k), _frozen(v)) for k, v in value.items()))
+    if kind is list or kind is tuple:
+        return (kind, tuple(_frozen(item) for item in value))
+    if kind is float:
+        return (float, repr(value))
+    if kind in (str, int, bool, type(None)):
+        return (kind, value)
+    if isinstance(value, (FunctionType, BuiltinFunctionType, MethodType, type)):
+        return _Same(value)
+    state = getattr(value, "__dict__", None)
+    # An object with attributes (rq's Retry, Callback...) may be changed in place between two jobs.
+    return (_Same(kind), _frozen(state)) if type(state) is dict else _Same(value)

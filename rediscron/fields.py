@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -461,6 +461,15 @@ DEFINITION_FIELDS = tuple(name for name in FIELDS if name != "enabled")
 IMPORTED_FIELDS = tuple(name for name, field in FIELDS.items() if field.code)
 #: Of those, the ones a run is built with (the others travel to the worker by path).
 CODE_OPTIONS = ("queue_class", "job_class", "serializer")
+
+
+def encode_some(names: Iterable[str], values: Mapping[str, Any], texts: Mapping[str, str]) -> dict[str, str]:
+    """Some fields of `encode`, as text (as a save writes them)."""
+    return {
+        name: str(texts[name] if name in texts else FIELDS[name].encode(value))
+        for name in names
+        if FIELDS[name].stored(value := values[name])
+    }
 
 
 def encode(values: Mapping[str, Any], texts: Mapping[str, str] | None = None) -> dict[str, Any]:

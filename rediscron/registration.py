@@ -190,8 +190,10 @@ class CronRegistration(CronScheduler):
         conflict: Conflict = "replace",
         batch_size: int = 1000,
     ) -> list[RedisCronJob]:
-        """Create or update many jobs: every one is validated first (all or nothing), then each
-        batch is written in one atomic round trip (plus one to read what is stored).
+        """Create or update many jobs: every one is validated first (all or nothing), then they are
+        written ``batch_size`` to a round trip, each job atomically (a job that exists already takes
+        a second round trip: its stored timing is read on the first). The round trips go out in a
+        stream: each batch is packed while Redis writes the one before.
 
         Each item is a mapping of [register()][register]'s keyword arguments (``func``,
         ``queue_name``, ``id``, ``interval`` or ``cron``, ...). ``conflict`` applies to all;

@@ -28,7 +28,7 @@ from rq.utils import as_text
 
 from . import audit, keys, store, writes
 from .clock import Clock
-from .cronjob import ByShape
+from .cronjob import BuiltByShape, ByShape, CronDefinition
 from .errors import CorruptJobError, EditConflict, InvalidJobError, JobNotFound, RediscronError
 from .fields import CODE_OPTIONS, FIELDS
 from .history import HISTORY_LENGTH, HistoryEntry, read_history
@@ -107,8 +107,9 @@ class Registry:
     def register_many(
         self, jobs: Iterable[Mapping[str, Any]], *, conflict: Conflict = "replace", batch_size: int = 1000
     ) -> list[RedisCronJob]:
-        """Create or update many jobs: all validated first (all or nothing), then each batch written in
-        one atomic round trip (plus one read). Each item holds [register()][register]'s arguments by name.
+        """Create or update many jobs: all validated first (all or nothing), then written ``batch_size`` to a
+        round trip (each job atomically; a job that exists takes one more). Each item holds
+        [register()][register]'s arguments by name.
 
         With ``conflict="raise"``, an id that exists refuses the whole call before anything is written.
         Returns the jobs as stored, in input order.
@@ -118,6 +119,7 @@ class Registry:
             raise ValueError(f"batch_size must be a positive whole number, not {batch_size!r}")
         planned: list[tuple[RedisCronJob, str, dict[str, str]]] = []
         seen: set[str] = set()
+        build = self._builder()
         for number, spec in enumerate(jobs, 1):
             if not isinstance(spec, Mapping):
                 raise InvalidJobError(None, f"job #{number}", "must be a mapping of register() arguments")
@@ -128,7 +130,7 @@ class Registry:
             arguments = dict(spec)
             enabled = arguments.pop("enabled", None)
             check_enabled(enabled, arguments.get("id"))
-            job = self._build(enabled=True if enabled is None else enabled, **arguments)
+            job = build({"enabled": True if enabled is None else enabled, **arguments})
             if job.id in seen:
                 raise InvalidJobError(job.id, "id", "appears twice in the batch")
             seen.add(job.id)
@@ -143,14 +145,11 @@ class Registry:
                     f"{len(taken)} job(s) exist already (conflict='raise'), e.g. {', '.join(taken[:5])}; "
                     "nothing was written",
                 )
-        result: list[RedisCronJob] = []
-        for start in range(0, len(planned), batch_size):
-            batch = planned[start : start + batch_size]
-            statuses = writes.write_many(self.connection, batch, conflict, self.clock)
-            result += [
-                job if status == store.SaveStatus.WRITTEN else self.fetch(job.id)
-                for (job, _state_, _fields), status in zip(batch, statuses, strict=True)
-            ]
+        statuses = writes.write_many(self.connection, planned, conflict, self.clock, batch_size)
+        result = [
+            job if status == store.SaveStatus.WRITTEN else self.fetch(job.id)
+            for (job, _state_, _fields), status in zip(planned, statuses, strict=True)
+        ]
         log.info("Registered %d cron jobs", len(result))
         return result
 
@@ -348,6 +347,13 @@ class Registry:
         job.clock = self.clock
         self._trust_code_of(job)
         return job
+
+    def _builder(self) -> Callable[[Mapping[str, Any]], RedisCronJob]:
+        """Builds jobs from arguments by name as `_build` does, checking in full only the first of each
+        shape (`cronjob.BuiltByShape`), unless the job class builds its own way."""
+        if self.job_class.__init__ is not CronDefinition.__init__:
+            return lambda arguments: self._build(**arguments)
+        return BuiltByShape(self._build)
 
     def _trust_code_of(self, job: RedisCronJob) -> None:
         """The classes this process registers a job with, this process may import when it reads the job back."""

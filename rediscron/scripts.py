@@ -7,6 +7,7 @@ so callers never see ``NOSCRIPT``.
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cache
 from importlib import resources
@@ -68,15 +69,7 @@ def run_all(
     and nothing ran: it is loaded and the calls are sent again. ``then``: a command sent after
     the calls on the same connection (not in a transaction; see `run_then`), its reply last.
     """
-    found = script(name, connection)
-    commands = [("EVALSHA", found.sha, len(keys), *keys, *args) for keys, args in calls]
-    if then is not None:
-        commands.append(then)
-    replies = _exchange(connection, commands, transaction=transaction)
-    if any(isinstance(reply, NoScriptError) for reply in replies):
-        connection.script_load(found.script)
-        replies = _exchange(connection, commands, transaction=transaction)
-    return _raised(replies)
+    return run_streamed(name, connection, calls, max(len(calls), 1), then, transaction=transaction, retry=True)
 
 
 def run_then(name: str, connection: Redis, keys: list[str], args: list[Any], then: tuple[Any, ...]) -> tuple[Any, Any]:
@@ -104,49 +97,50 @@ def run_streamed(
     calls: Iterable[tuple[list[str], Sequence[Any]]],
     per_send: int = 5,
     then: tuple[Any, ...] | None = None,
+    *,
+    transaction: bool = False,
+    retry: bool = False,
+    window: int | None = None,
 ) -> list[Any]:
-    """`run_all()` (no transaction) for many calls, sent ``per_send`` at a time as each group is packed,
-    and the replies read after the last group is sent: the server runs the first scripts while the
-    rest are still being packed, so the first runs of a crowded slot are queued in milliseconds.
+    """Run the script once per call, sent ``per_send`` at a time as each group is packed: the server runs
+    the first scripts while the rest are still being made and packed (the first runs of a crowded slot
+    are queued in milliseconds). The replies in order, read after the last group is sent.
 
-    ``then``: a command sent after the last call on the same connection (``WAIT``, see `run_then`);
-    its reply comes last.
+    ``then``: a command sent after the last call on the same connection (``WAIT``, see `run_then`); its
+    reply comes last. ``transaction``: each group in MULTI/EXEC. ``retry``: a lost connection is
+    retried as redis-py retries it, sending again what was not answered (only for scripts that can
+    run twice). ``window``: at most this many groups unanswered at a time (their replies are read
+    as the stream goes), to bound what is held for a resend.
     """
+    if then is not None and transaction:
+        raise ValueError("a command sent after the calls (then) is not part of their transactions")
     found = script(name, connection)
-    pool = connection.connection_pool
-    link = _checked_out(pool)
-    replies: list[Any] = []
     sent: list[tuple[list[str], Sequence[Any]]] = []
-    try:
+
+    # Where the calls are known in advance, ``then`` goes out with the last group (one send).
+    last = len(calls) - 1 if isinstance(calls, Sequence) else None
+
+    def groups() -> Iterator[list[tuple[Any, ...]]]:
         # Each call is made (and packed) only when its group is sent: the first go out at once.
         for group in batched(calls, per_send):
-            sent += group
+            sent.extend(group)
             commands = [("EVALSHA", found.sha, len(keys), *keys, *args) for keys, args in group]
-            link.send_packed_command(_packed(link, commands))
-        if then is not None:
-            link.send_packed_command(_packed(link, [then]))
-        for _call in [*sent, *([then] if then is not None else [])]:
-            try:
-                replies.append(link.read_response())
-            except ResponseError as exc:
-                replies.append(exc)
-    except BaseException:
-        # Replies left unread would be taken for those of the next command on this connection.
-        link.disconnect()
-        raise
-    finally:
-        pool.release(link)
+            yield [*commands, then] if then is not None and len(sent) - 1 == last else commands
+        if then is not None and (last is None or last < 0):
+            yield [then]
+
+    replies = _exchange(connection, groups(), transaction=transaction, retry=retry, window=window)
     forgotten = [i for i, reply in enumerate(replies[: len(sent)]) if isinstance(reply, NoScriptError)]
     if forgotten:
         # The server forgot the script (a restart): those calls did not run; load it and send them again
         # (and ``then`` after them, so that it follows every call that ran).
-        again = run_all(
-            name, connection, [(sent[i][0], list(sent[i][1])) for i in forgotten], transaction=False, then=then
-        )
-        for i, reply in zip(forgotten, again, strict=False):
-            replies[i] = reply
+        connection.script_load(found.script)
+        again = [("EVALSHA", found.sha, len(sent[i][0]), *sent[i][0], *sent[i][1]) for i in forgotten]
+        resent = _exchange(connection, [again, *([[then]] if then else [])], transaction=transaction, retry=retry)
         if then is not None:
-            replies[-1] = again[-1]
+            replies[-1] = resent[-1]
+        for i, reply in zip(forgotten, resent, strict=False):
+            replies[i] = reply
     return _raised(replies)
 
 
@@ -157,37 +151,68 @@ def _checked_out(pool: Any) -> Any:
         return pool.get_connection("EVALSHA")
 
 
-def _exchange(connection: Redis, commands: list[tuple[Any, ...]], *, transaction: bool) -> list[Any]:
-    """Send ``commands`` in one round trip (in MULTI/EXEC if ``transaction``) and read their replies, an
-    error reply as a value, as a redis-py pipeline does (retried as it retries a lost connection), but
-    packed by `_packed`."""
+def _exchange(
+    connection: Redis,
+    groups: Iterable[list[tuple[Any, ...]]],
+    *,
+    transaction: bool,
+    retry: bool = True,
+    window: int | None = None,
+) -> list[Any]:
+    """Send each group of ``groups`` as it comes (in MULTI/EXEC if ``transaction``) and read the replies, an
+    error reply as a value, as a redis-py pipeline does (``retry``: retried as it retries a lost
+    connection), but packed by `_packed`. The replies of all groups, in order.
+
+    ``window``: once more groups than this are unanswered, the oldest one's replies are read.
+    """
     pool = connection.connection_pool
     link = _checked_out(pool)
-    sent = [("MULTI",), *commands, ("EXEC",)] if transaction else commands
+    pending = iter(groups)
+    unanswered: deque[tuple[list[bytes], int]] = deque()  # what was sent, and how many replies it gets
+    replies: list[Any] = []
 
-    def exchange() -> list[Any]:
-        link.send_packed_command(_packed(link, sent))
-        replies: list[Any] = []
-        for _command in sent:
+    def read_oldest() -> None:
+        count = unanswered[0][1]
+        got: list[Any] = []
+        for _reply in range(count):
             try:
-                replies.append(link.read_response())
+                got.append(link.read_response())
             except ResponseError as exc:
-                replies.append(exc)
-        return replies
+                got.append(exc)
+        unanswered.popleft()
+        replies.extend(_executed(got) if transaction else got)
+
+    def exchange() -> None:
+        for data, _count in unanswered:  # after a lost connection: sent again, as it was not answered
+            link.send_packed_command(data)
+        for group in pending:
+            sent = [("MULTI",), *group, ("EXEC",)] if transaction else group
+            unanswered.append((_packed(link, sent), len(sent)))
+            link.send_packed_command(unanswered[-1][0])
+            if window is not None and len(unanswered) > window:
+                read_oldest()
+        while unanswered:
+            read_oldest()
 
     def dropped(_error: Exception) -> None:
         link.disconnect()
 
     try:
-        replies: list[Any] = link.retry.call_with_retry(exchange, dropped)
+        if retry:
+            link.retry.call_with_retry(exchange, dropped)
+        else:
+            exchange()
     except BaseException:
         # Replies left unread would be taken for those of the next command on this connection.
         link.disconnect()
         raise
     finally:
         pool.release(link)
-    if not transaction:
-        return replies
+    return replies
+
+
+def _executed(replies: list[Any]) -> list[Any]:
+    """The replies of the commands of one MULTI/EXEC, from the replies to MULTI, each QUEUED and EXEC."""
     outcome = replies[-1]
     if isinstance(outcome, Exception):  # EXECABORT: a command was refused as it was queued
         raise next((reply for reply in replies[1:-1] if isinstance(reply, Exception)), outcome)

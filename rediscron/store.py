@@ -160,9 +160,15 @@ def queue_save(pipeline: Pipeline, call: Save) -> None:
     scripts.run("save", pipeline, call.keys(), call.args())
 
 
-def save_all(connection: Redis, calls: Sequence[Save]) -> list[Saved]:
-    """Run many saves in one atomic round trip (MULTI/EXEC); their replies in order."""
-    replies = scripts.run_all("save", connection, [(c.keys(), c.args()) for c in calls], transaction=True)
+def save_all(connection: Redis, calls: Iterable[Save], per_send: int) -> list[Saved]:
+    """Run many saves, each atomic, ``per_send`` to a round trip, the round trips in a stream (each call
+    made as its round trip is packed); their replies in order.
+
+    A lost connection is retried and what was not answered is sent again: a save that ran already
+    then finds its record changed, or taken (``expected``), and says so rather than writing twice.
+    """
+    calls_made = ((call.keys(), call.args()) for call in calls)
+    replies = scripts.run_streamed("save", connection, calls_made, per_send, retry=True, window=2)
     return [_saved(reply) for reply in replies]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from redis import Redis
 from redis.client import Pipeline
@@ -22,6 +22,8 @@ from .fields import DEFINITION_FIELDS, SCHEDULE_FIELDS
 from .record import StoredTiming, read_timings, timing_of
 from .store import Conflict, IndexEntry, Saved, SaveStatus, Source
 
+#: Most definitions sent in one packet by `write_many`.
+STREAM_GROUP = 100
 #: How often a write is sent again after the record changed between its read and its write.
 MAX_WRITE_ATTEMPTS = 20
 
@@ -55,6 +57,15 @@ def read_timing(connection: Redis, job_id: str, clock: Clock | None) -> tuple[fl
     if clock is None:
         _server_clocks.setdefault(connection, ServerClock()).note(now)
     return now, stored, revision
+
+
+def fresh_now(connection: Redis, clock: Clock | None) -> float:
+    """`estimated_now`, else the server's clock read now (and kept as the reading to estimate from)."""
+    now = estimated_now(connection, clock)
+    if now is None:
+        now = redis_time(connection)
+        _server_clocks.setdefault(connection, ServerClock()).note(now)
+    return now
 
 
 #: The server's clock as last read through each connection.
@@ -143,7 +154,7 @@ def write(
         saved = store.save(connection, call)
         if saved.found is None:
             return job._saved(saved, estimate, None)
-        found = (estimate, *timing_of(tuple(value or None for value in saved.found)))
+        found = (estimate, *_found_timing(saved.found))
     for _attempt in range(MAX_WRITE_ATTEMPTS):
         now, stored, expected = found if found is not None else read_timing(connection, job.id, job.clock)
         found = None
@@ -169,24 +180,49 @@ def write(
 
 
 def write_many(
-    connection: Redis, batch: Sequence[tuple[Writable, str, dict[str, str]]], conflict: Conflict, clock: Clock | None
+    connection: Redis,
+    batch: Sequence[tuple[Writable, str, dict[str, str]]],
+    conflict: Conflict,
+    clock: Clock | None,
+    per_send: int = 1000,
 ) -> list[SaveStatus]:
-    """Save many validated definitions, each ``(job, enabled, fields)``, in one atomic round trip (plus one read).
+    """Save many validated definitions, each ``(job, enabled, fields)``, each atomically, at most ``per_send``
+    (and `STREAM_GROUP`) to a packet; the packets go out in a stream, each packed while the server runs
+    the one before.
 
-    A job whose record changed between the read and the write (a fire) is written again alone.
+    Each job is taken for new first (one write, placed from a recent reading of the server's clock).
+    Those that exist come back with their stored timing and are written again over the revision read;
+    one whose record changed meanwhile (a fire) is written again alone.
     """
-    now, stored = read_timings(connection, [job.id for job, _enabled, _fields in batch], clock)
-    calls = [
-        save_call(job, fields, now, timing, expected, enabled=enabled, conflict=conflict)
-        for (job, enabled, fields), (timing, expected) in zip(batch, stored, strict=True)
+    now = fresh_now(connection, clock)
+    # Small groups: Redis writes each while the next is made and packed (a group of a thousand would
+    # leave one idle while the other works).
+    per_send = min(per_send, STREAM_GROUP)
+    taken_new = (
+        save_call(job, fields, now, None, "-", enabled=enabled, conflict=conflict) for job, enabled, fields in batch
+    )
+    statuses: list[SaveStatus] = []
+    existing: list[tuple[int, StoredTiming | None, str]] = []
+    saved_new = store.save_all(connection, taken_new, per_send)
+    for i, ((job, _enabled, _fields), saved) in enumerate(zip(batch, saved_new, strict=True)):
+        statuses.append(job._saved(saved, now, None) if saved.found is None else SaveStatus.CHANGED)
+        if saved.found is not None:
+            existing.append((i, *_found_timing(saved.found)))
+    over_read = [
+        save_call(batch[i][0], batch[i][2], now, stored, expected, enabled=batch[i][1], conflict=conflict)
+        for i, stored, expected in existing
     ]
-    statuses = []
-    for (job, enabled, _fields), saved in zip(batch, store.save_all(connection, calls), strict=True):
-        status = job._saved(saved, now, None)
-        if status == SaveStatus.CHANGED:
-            status = write(job, None, enabled=enabled, conflict=conflict)
-        statuses.append(status)
+    for (i, _stored, _expected), saved in zip(existing, store.save_all(connection, over_read, per_send), strict=True):
+        job, enabled, _fields = batch[i]
+        statuses[i] = job._saved(saved, now, None)
+        if statuses[i] == SaveStatus.CHANGED:
+            statuses[i] = write(job, None, enabled=enabled, conflict=conflict)
     return statuses
+
+
+def _found_timing(found: tuple[Any, ...]) -> tuple[StoredTiming | None, str]:
+    """The stored timing and revision the save script handed back for a job taken for new that exists."""
+    return timing_of(tuple(value or None for value in found))
 
 
 def set_enabled(job: Writable, enabled: bool, pipeline: Pipeline | None = None) -> int:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
 from click.testing import CliRunner
 
-from rediscron import CorruptJobError, InvalidJobError, JobNotFound, RedisCronScheduler
+from rediscron import CorruptJobError, InvalidJobError, JobNotFound, RedisCronJob, RedisCronScheduler
 from rediscron import keys as k
 from rediscron.cli import main
 from rediscron.registry import Registry
@@ -106,6 +107,20 @@ def test_register_many_writes_all_or_nothing(registry: Registry) -> None:
         registry.register_many([*specs, {"func": jobs.record, "queue_name": "q", "id": "b:9", "interval": 0}])
     assert bad.value.job_id == "b:9"
     assert not registry.exists("b:9")
+
+
+def test_register_many_builds_each_job_of_a_class_that_builds_its_own_way(connection: redis.Redis) -> None:
+    built: list[str] = []
+
+    class Checked(RedisCronJob):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            built.append(self.id)
+
+    registry = Registry(connection, job_class=Checked, clock=lambda: NOW)
+    specs = [{"func": jobs.record, "queue_name": "q", "id": f"c:{i}", "interval": 60, "args": (i,)} for i in range(3)]
+    assert [list(job.args) for job in registry.register_many(specs)] == [[0], [1], [2]]
+    assert built == ["c:0", "c:1", "c:2"]
 
 
 def test_invalid_records_are_listed_not_raised(registry: Registry, connection: redis.Redis) -> None:

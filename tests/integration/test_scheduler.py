@@ -843,7 +843,9 @@ class TestRegisterMany:
         assert RedisCronJob.fetch("a", connection).interval == 60
 
 
-def test_register_many_is_two_round_trips_per_batch(redis_url: str, connection: redis.Redis, clock: FakeClock) -> None:
+def test_register_many_is_one_round_trip_per_batch_of_new_jobs_and_one_per_batch_that_exist(
+    redis_url: str, connection: redis.Redis, clock: FakeClock
+) -> None:
     counted = redis.Redis(connection_pool=redis.ConnectionPool.from_url(redis_url, connection_class=CountingConnection))
     s = RedisCronScheduler(counted, name="bulk", clock=clock)
     s.register(jobs.noop, "q", id="warm-up", interval=60)  # loads the script
@@ -851,11 +853,24 @@ def test_register_many_is_two_round_trips_per_batch(redis_url: str, connection: 
     s.register_many(
         [{"func": jobs.noop, "queue_name": "q", "id": f"j{i}", "interval": 60} for i in range(100)], batch_size=50
     )
-    assert CountingConnection.sent == 4
+    assert CountingConnection.sent == 2
     assert connection.scard(k.ids()) == 101
+    revisions = {i: int(connection.hget(k.job(f"j{i}"), "revision") or 0) for i in range(100)}
+    CountingConnection.sent = 0
+    # Half of them exist: taken for new, they come back with their timing and are written over it (a
+    # batch of 50 more).
+    edited = s.register_many(
+        [{"func": jobs.noop, "queue_name": "q", "id": f"j{i}", "interval": 30} for i in range(50, 150)], batch_size=50
+    )
+    assert CountingConnection.sent == 3
+    assert [job.interval for job in edited] == [30] * 100
+    assert all(int(connection.hget(k.job(f"j{i}"), "revision") or 0) > revisions[i] for i in range(50, 100))
+    assert {RedisCronJob.fetch(f"j{i}", connection).interval for i in range(150)} == {30, 60}
+    assert RedisCronJob.fetch("j49", connection).interval == 60
+    assert connection.scard(k.ids()) == 151
     connection.script_flush()  # as after a Redis restart: the server forgot the script
     s.register_many([{"func": jobs.noop, "queue_name": "q", "id": f"k{i}", "interval": 60} for i in range(10)])
-    assert connection.scard(k.ids()) == 111
+    assert connection.scard(k.ids()) == 161
 
 
 def test_the_library_configures_no_logging_until_start(redis_url: str) -> None:

@@ -118,3 +118,54 @@ def test_one_script_is_run_again_once_the_server_forgot_it(connection: redis.Red
     with connection.pipeline() as pipe:  # queued on a pipeline, as writes that go together are
         assert scripts.run("tick", pipe, keys, list(args)) is pipe
         assert float(pipe.execute()[0][0]) == 1000.0
+
+
+class DropsOnce(redis.Connection):
+    """Loses its connection once, as it sends its ``drop_at``-th packet (a server restart, a proxy's cut)."""
+
+    sends = 0
+    drop_at = 0
+
+    def send_packed_command(self, command: object, check_health: bool = True) -> None:
+        DropsOnce.sends += 1
+        if DropsOnce.sends == DropsOnce.drop_at:
+            self.disconnect()
+            raise redis.ConnectionError("connection lost (test)")
+        super().send_packed_command(command, check_health)  # type: ignore[no-untyped-call]
+
+
+@pytest.mark.parametrize("drop_at", [1, 3, 6])
+def test_a_stream_that_loses_its_connection_sends_again_what_was_not_answered(redis_url: str, drop_at: int) -> None:
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    pool = redis.ConnectionPool.from_url(redis_url, connection_class=DropsOnce, retry=Retry(NoBackoff(), 1))
+    client = redis.Redis(connection_pool=pool)
+    scripts.load(client, "tick")
+    DropsOnce.sends, DropsOnce.drop_at = 0, drop_at
+    replies = scripts.run_streamed("tick", client, _ticks(11), per_send=2, retry=True, window=2)
+    assert [float(reply[0]) for reply in replies] == [1000.0 + i for i in range(11)]
+    assert DropsOnce.sends > 6  # the stream went on after the drop
+    assert client.ping()
+
+
+def test_without_retry_a_lost_connection_is_raised(redis_url: str) -> None:
+    pool = redis.ConnectionPool.from_url(redis_url, connection_class=DropsOnce)
+    client = redis.Redis(connection_pool=pool)
+    scripts.load(client, "tick")
+    DropsOnce.sends, DropsOnce.drop_at = 0, 2
+    with pytest.raises(redis.ConnectionError):
+        scripts.run_streamed("tick", client, _ticks(5), per_send=2)
+    assert client.ping()
+
+
+def test_then_goes_out_with_the_last_group_of_calls_known_in_advance(redis_url: str) -> None:
+    client = redis.Redis(connection_pool=redis.ConnectionPool.from_url(redis_url, connection_class=DropsOnce))
+    scripts.load(client, "tick")
+    DropsOnce.sends, DropsOnce.drop_at = 0, 0
+    *ticks, pong = scripts.run_streamed("tick", client, _ticks(3), per_send=2, then=("PING",))
+    assert (len(ticks), pong, DropsOnce.sends) == (3, b"PONG", 2)
+    *ticks, pong = scripts.run_streamed("tick", client, iter(_ticks(3)), per_send=2, then=("PING",))
+    assert (len(ticks), pong, DropsOnce.sends) == (3, b"PONG", 5)  # not known in advance: a send of its own
+    with pytest.raises(ValueError, match="then"):
+        scripts.run_streamed("tick", client, _ticks(1), then=("PING",), transaction=True)
