@@ -61,7 +61,7 @@ class Drop:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Plan:
     """What one fire of a due job does."""
 

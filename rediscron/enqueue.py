@@ -21,7 +21,7 @@ from .clock import format_time, from_epoch
 from .history import HISTORY_LENGTH
 from .job import RedisCronJob
 from .record import slot_of
-from .template import Run, Templates, build_run
+from .template import FilledRun, Run, Templates, build_run
 from .template import record_enqueue as record_enqueue  # where callers and tests import it from
 
 
@@ -71,8 +71,6 @@ class Owner:
     """What firing a run and accounting for it read of its job: a run built ahead keeps this, not the job."""
 
     id: str
-    key: str
-    history: str
     queue_name: str
     max_runs: int | None
     #: Runs failed in a row as read, and the job's limit (`FAILED_OUT`'s report).
@@ -81,15 +79,17 @@ class Owner:
 
     @classmethod
     def of(cls, job: RedisCronJob) -> Owner:
-        return cls(
-            job.id,
-            job.key,
-            keys.history(job.id),
-            job.queue_name,
-            job.max_runs,
-            job.consecutive_failures,
-            job.max_consecutive_failures,
-        )
+        return cls(job.id, job.queue_name, job.max_runs, job.consecutive_failures, job.max_consecutive_failures)
+
+    @property
+    def key(self) -> str:
+        """Its job's hash (made when asked for: a run built ahead does not hold it)."""
+        return keys.job(self.id)
+
+    @property
+    def history(self) -> str:
+        """Its job's history of runs."""
+        return keys.history(self.id)
 
 
 @dataclass(slots=True)
@@ -108,7 +108,7 @@ class Slot:
     next_score: int | str
     #: The run of the slot (None when only dropped slots are due), and its RQ job when rq built it
     #: (not from a template).
-    run: Run | None
+    run: Run | FilledRun | None
     rq_job: Job | None
     #: Hash fields set whatever happens, when the slot runs, when it is skipped for overlap, and when
     #: the job is disabled for failing (the fire script adds ``latest_enqueue_time`` and ``revision``).
@@ -119,9 +119,11 @@ class Slot:
 
     #: Until when (epoch seconds) the plan holds: at or after it, plan again at the real time.
     valid_until: float = math.inf
-    #: What `compact` keeps of the script's arguments: all of them, or those before the run's writes.
+    #: What `compact` keeps of the script's arguments: all of them, or the fields the slot sets.
     _args: tuple[Any, ...] | None = None
-    _header: tuple[Any, ...] | None = None
+    _fields: tuple[Any, ...] | None = None
+    #: Whether a slot `compact` emptied the field lists of skips a slot while a run is in progress.
+    _skips_overlap: bool = False
 
     @property
     def next_slot(self) -> int | None:
@@ -131,7 +133,7 @@ class Slot:
         """This slot's part of the fire script's arguments."""
         if self._args is not None:
             return self._args
-        header = self._header if self._header is not None else self._make_header()
+        header = self._make_header()
         if self.run is None:
             return (*header, 0, 0)
         stamp_at, ncmd, flat = self.run.laid_out()
@@ -142,7 +144,7 @@ class Slot:
         owner, run, plan = self.owner, self.run, self.plan
         rq_key = run.rq_key if run is not None else ""
         rq_id = run.rq_id if run is not None else ""
-        prefix = rq_key[: len(rq_key) - len(rq_id)] if self.on_overlap else ""
+        prefix = rq_key[: len(rq_key) - len(rq_id)] if self.on_overlap or self._skips_overlap else ""
         return (
             owner.id,
             owner.key,
@@ -156,21 +158,29 @@ class Slot:
             "1" if plan.final else "0",
             "" if plan.run is None else plan.run,
             0 if plan.drop is None else plan.drop.slots,
-            *_pairs(self.always),
-            *_pairs(self.on_run),
-            *_pairs(self.on_overlap),
-            *_pairs(self.on_failed),
+            *(self._fields if self._fields is not None else self._field_lists()),
         )
 
-    def compact(self) -> None:
-        """Keep only what the fire and its accounting need (a run built ahead waits in memory): the
-        script's arguments before the run's writes, and the run (a template's recipe). A run rq built
-        keeps its writes laid out instead of rq's job and commands."""
-        if self.run is not None and self.run.recipe is None:
+    def _field_lists(self) -> tuple[Any, ...]:
+        """The four field lists of the script's arguments (count, then name/value pairs)."""
+        return (*_pairs(self.always), *_pairs(self.on_run), *_pairs(self.on_overlap), *_pairs(self.on_failed))
+
+    def compact(self, shared: dict[tuple[Any, ...], tuple[Any, ...]] | None = None) -> None:
+        """Keep only what the fire and its accounting need (a run built ahead waits in memory): the fields
+        the slot sets, laid out, and the run (a template's, filled in at the fire); the rest of the
+        script's arguments is made at the fire from what the slot holds anyway. A run rq built keeps its
+        writes laid out instead of rq's job and commands.
+
+        ``shared``: field lists kept by other slots, taken instead of an equal one (the jobs of a slot
+        often set the same fields to the same values).
+        """
+        if isinstance(self.run, Run):
             self._args = self.script_args()
             self.run = Run(self.run.rq_id, self.run.rq_key, _NOTHING_RUN)
         else:
-            self._header = self._make_header()
+            fields = self._field_lists()
+            self._fields = fields if shared is None else shared.setdefault(fields, fields)
+            self._skips_overlap = bool(self.on_overlap)
         self.rq_job = self.job = None
         self.always = self.on_run = self.on_overlap = self.on_failed = _NOTHING
 
@@ -208,7 +218,7 @@ def prepare(
     slot = indexed_slot(job, score)
     planned = catchup.plan(job, slot, now)
     rq_job: Job | None = None
-    run: Run | None = None
+    run: Run | FilledRun | None = None
     key = getattr(job, "_definition_key", None)
     if planned.run is not None and templates is not None and key is not None:
         rq_job, run = templates.build(connection, queue, job, key, planned.run, _stamp(now))

@@ -11,6 +11,7 @@ is built again at the real time."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from rq.utils import as_text
 
@@ -26,7 +27,7 @@ MAX_LOOKAHEAD = 60.0
 HORIZON = 60.0
 #: What building one run is taken to cost (seconds) until the loop has measured it.
 FIRST_COST = 150e-6
-#: Most runs built ahead at once (each holds about 2 KB).
+#: Most runs built ahead at once (each holds about 1 KB).
 AHEAD_LIMIT = 100_000
 
 
@@ -42,6 +43,8 @@ class LookAhead:
         self.dispatch = dispatch
         self._enabled = False
         self.runs: dict[str, enqueue.Slot] = {}
+        #: The field lists of the runs built, each kept once (`Slot.compact`).
+        self._fields: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         #: Whether the fire script is known to be loaded on the server the loop talks to.
         self._script_loaded = False
         #: Seconds one run took to build, as measured (a moving average).
@@ -71,6 +74,7 @@ class LookAhead:
     def reset(self) -> None:
         """Forget every run built (they were built against another server, or another lock)."""
         self.runs.clear()
+        self._fields.clear()
         self._script_loaded = False
 
     def forget_script(self) -> None:
@@ -95,7 +99,7 @@ class LookAhead:
             for job, score, revision in self.dispatch.read_due(fresh):
                 slot = self.dispatch.prepare(job, score, revision, float(score))
                 if slot is not None and slot.plan.run is not None and slot.plan.drop is None:
-                    slot.compact()  # what the fire needs, and no more
+                    slot.compact(self._fields)  # what the fire needs, and no more
                     self.runs[job.id] = slot
                     soonest = float(slot.score) if soonest is None else min(soonest, float(slot.score))
             if fresh:
@@ -125,4 +129,7 @@ class LookAhead:
         ready = [s for s in self.runs.values() if float(s.score) <= now]
         for s in ready:
             del self.runs[s.owner.id]
+        if len(self._fields) > len(self.runs):
+            # Most of them were those of runs gone (each run keeps its own): shared from afresh.
+            self._fields.clear()
         self.dispatch.fire_batches([s for s in ready if now < s.valid_until], now)

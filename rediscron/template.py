@@ -15,6 +15,7 @@ import logging
 import zlib
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from redis import Redis
@@ -22,39 +23,52 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.utils import utcformat
 
-from .runs import RunSource, build_rq_job, rq_job_id, run_meta
+from .runs import RunSource, build_rq_job, rq_job_id
 
 log = logging.getLogger("rediscron.template")
 
 #: Two slots to capture a template with (any two slots do; these read well in a debugger: 2001-09-09).
 CAPTURE_SLOTS = (1_000_000_000, 1_000_000_001)
-#: The commands of a run filled in from a template (`Run.recipe`): one empty list shared, never written.
-_NO_COMMANDS: list[list[Any]] = []
 #: Argument types redis-py sends without complaint (it refuses bool and None); the rest are checked.
 _SENT_AS_IS = frozenset({bytes, str, int, float})
 
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """One run ready for the fire script: its RQ job's id and key, and rq's writes for it.
-
-    A run from a template carries the ``recipe`` its writes are filled in from (the template, the
-    slot, the times and the job's `Parts`) instead of ``commands``: they are filled in only when the
-    fire script's arguments are made (`laid_out`), so a run built ahead of its slot holds a few
-    references, not its writes.
-    """
+    """One run built by rq, ready for the fire script: its RQ job's id and key, and rq's writes for it."""
 
     rq_id: str
     rq_key: str
     commands: list[list[Any]]
-    recipe: tuple[RunTemplate, int, tuple[str, str], Parts] | None = None
 
     def laid_out(self) -> tuple[int, int, list[Any]]:
         """rq's writes as the fire script takes them (`lay_out`)."""
-        if self.recipe is not None:
-            template, slot, stamps, parts = self.recipe
-            return template.laid_out(slot, stamps, parts)
         return lay_out(self.commands, self.rq_key)
+
+
+@dataclass(frozen=True, slots=True)
+class FilledRun:
+    """One run of a template: what its writes are filled in from (the template, the slot, the time and the
+    job's `Parts`), only when the fire script's arguments are made (`laid_out`). A run built ahead of its
+    slot holds these few references, not its writes, nor its RQ job's id and key (made when asked for)."""
+
+    template: RunTemplate
+    slot: int
+    #: Its RQ job's ``created_at`` and ``enqueued_at``, as rq writes them.
+    stamps: tuple[str, str]
+    parts: Parts
+
+    @property
+    def rq_id(self) -> str:
+        return f"{self.parts.prefix}-{self.slot}"
+
+    @property
+    def rq_key(self) -> str:
+        return self.template.key_prefix + self.rq_id
+
+    def laid_out(self) -> tuple[int, int, list[Any]]:
+        """rq's writes as the fire script takes them (`lay_out`)."""
+        return self.template.laid_out(self.slot, self.stamps, self.parts)
 
 
 def record_enqueue(connection: Redis, queue: Queue, rq_job: Job, at_front: bool = False) -> list[list[Any]]:
@@ -87,15 +101,21 @@ def build_run(connection: Redis, queue: Queue, job: RunSource, slot: int) -> tup
     return rq_job, Run(rq_job.id, rq_job.key, commands)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Parts:
     """What a run's writes take from its own job rather than from its shape's template: the start of
-    its RQ job ids, its call as rq stores it (``data``), its ``description`` and its ``meta``."""
+    its RQ job ids, its call as rq stores it (``data``), its ``description``, and for its ``meta`` its
+    id and its own meta (None if none)."""
 
     prefix: str
     data: bytes
     description: str
-    meta: dict[str, Any]
+    job_id: str
+    own_meta: dict[str, Any] | None
+
+    def meta(self, slot: int) -> dict[str, Any]:
+        """The ``meta`` of its run of ``slot``, as `runs.run_meta` makes it."""
+        return {**(self.own_meta or {}), "rediscron_id": self.job_id, "rediscron_slot": slot}
 
     @classmethod
     def of(cls, job: RunSource, serializer: Any) -> Parts:
@@ -105,7 +125,8 @@ class Parts:
         data = zlib.compress(serializer.dumps((job.func_name, None, args, kwargs)))
         call = _Call(job.func_name, args, kwargs)
         description = job.description or Job.get_call_string(call)  # type: ignore[arg-type] # rq's own wording
-        return cls(rq_job_id(job.id, 0).rsplit("-", 1)[0], data, description or "", run_meta(job, 0))
+        own_meta = dict(job.meta) if job.meta else None
+        return cls(rq_job_id(job.id, 0).rsplit("-", 1)[0], data, description or "", job.id, own_meta)
 
 
 @dataclass(frozen=True)
@@ -237,13 +258,17 @@ class RunTemplate:
             if places[name] is not None:
                 commands[places[name][0]][places[name][1]] = value
         c, a = places["meta"]
-        commands[c][a] = self._serializer.dumps({**parts.meta, "rediscron_slot": slot})
+        commands[c][a] = self._serializer.dumps(parts.meta(slot))
         return Run(rq_id, self._key_prefix + rq_id, commands)
 
-    def fill(self, slot: int, stamps: tuple[str, str], parts: Parts) -> Run:
-        """The run of ``slot`` of the job of ``parts``, its writes to be filled in when laid out (`Run.recipe`)."""
-        rq_id = f"{parts.prefix}-{slot}"
-        return Run(rq_id, self._key_prefix + rq_id, _NO_COMMANDS, (self, slot, stamps, parts))
+    def fill(self, slot: int, stamps: tuple[str, str], parts: Parts) -> FilledRun:
+        """The run of ``slot`` of the job of ``parts``, its writes filled in when laid out."""
+        return FilledRun(self, slot, stamps, parts)
+
+    @property
+    def key_prefix(self) -> str:
+        """What its RQ job keys start with (the RQ job id follows)."""
+        return self._key_prefix
 
     def laid_out(self, slot: int, stamps: tuple[str, str], parts: Parts) -> tuple[int, int, list[Any]]:
         """`run()` laid out as the fire script takes it (`lay_out`): one list copied and patched."""
@@ -258,7 +283,7 @@ class RunTemplate:
         if self._flat_description is not None:
             flat[self._flat_description] = parts.description
         if self._flat_meta is not None:
-            flat[self._flat_meta] = self._serializer.dumps({**parts.meta, "rediscron_slot": slot})
+            flat[self._flat_meta] = self._serializer.dumps(parts.meta(slot))
         return self._stamp_at, self._ncmd, flat
 
 
@@ -398,7 +423,7 @@ class Templates:
 
     def build(
         self, connection: Redis, queue: Queue, job: RunSource, key: Any, slot: int, stamp: str
-    ) -> tuple[Job | None, Run]:
+    ) -> tuple[Job | None, Run | FilledRun]:
         """The run of ``slot`` for the definition ``key`` of ``job``: from its shape's template once that
         is proven (no RQ job object then), else built by rq (and learnt from)."""
         known = self._job(job, key)
@@ -408,7 +433,7 @@ class Templates:
         if learnt is not None and learnt.template is not None and learnt.usable_for(job.id):
             if known.parts is None:
                 known.parts = learnt.template.parts(job)
-            return None, learnt.template.fill(slot, (stamp, stamp), known.parts)
+            return None, learnt.template.fill(slot, _both(stamp), known.parts)
         built = build_run(connection, queue, job, slot)
         if learnt is not None:
             learnt.learn(Sample(job, *built), by_shape=learnt is by_shape)
@@ -427,6 +452,12 @@ class Templates:
             _make_room(self._learnt, self.limit)
             learnt = self._learnt[key] = _Learnt()
         return learnt
+
+
+@lru_cache(maxsize=64)
+def _both(stamp: str) -> tuple[str, str]:
+    """A run's ``created_at`` and ``enqueued_at`` when built at ``stamp``: one tuple for the runs of a time."""
+    return (stamp, stamp)
 
 
 @dataclass(slots=True)

@@ -18,6 +18,7 @@ from rediscron.imports import ImportAllowlist
 from rediscron.job import rq_job_id
 from rediscron.lookahead import MAX_LOOKAHEAD
 from rediscron.scheduler import LOOKAHEAD
+from rediscron.template import FilledRun
 from tests import jobs
 from tests.integration.test_policies import Clock, queued
 
@@ -61,6 +62,27 @@ def test_runs_are_built_before_the_slot_and_enqueued_at_it(
     assert abs(stored.latest_enqueue_time.timestamp() - (T0 + 1.002)) < 1e-3
     # The next slot is built in the same pass.
     assert scheduler.lookahead.runs["s0"].plan.run == T0 + 2
+
+
+def test_a_run_built_ahead_still_skips_its_slot_while_the_previous_run_is_queued(
+    connection: redis.Redis, scheduler: RedisCronScheduler, clock: Clock
+) -> None:
+    every_second(scheduler, 1, overlap="skip")
+    scheduler.run_once()
+    clock.now = T0 + 1.002
+    scheduler.run_once()
+    assert queued(connection) == [rq_job_id("s0", T0 + 1)]
+    # Its first two runs are built by rq (they prove its template); the third is filled in from it.
+    for second in (2, 3):
+        built = scheduler.lookahead.runs["s0"]
+        assert built.plan.run == T0 + second and built.job is None  # built ahead, and kept light
+        clock.now = T0 + second + 0.002
+        scheduler.run_once()  # the run of T0 + 1 has not even started: this slot is skipped, not enqueued
+    assert isinstance(built.run, FilledRun)
+    assert len(scheduler.lookahead._fields) <= len(scheduler.lookahead.runs)  # what runs gone shared is let go
+    assert queued(connection) == [rq_job_id("s0", T0 + 1)]
+    stored = RedisCronJob.fetch("s0", connection)
+    assert stored.overlap_count == 2 and stored.drop_log[-1]["reason"].startswith("overlap")
 
 
 def test_a_pass_that_fires_due_runs_also_builds_the_coming_ones(

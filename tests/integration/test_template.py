@@ -24,6 +24,7 @@ from rediscron.runs import RunSource
 from rediscron.template import (
     PER_JOB_FIELDS,
     SHAPE_FIELDS,
+    FilledRun,
     RunTemplate,
     Sample,
     Templates,
@@ -248,7 +249,7 @@ def test_a_jobs_first_run_is_filled_in_once_two_jobs_of_its_shape_proved_the_tem
     assert len(templates) == 1
     _rq_job, run = built[3]
     assert run.rq_id == rq_job_id("tenant:3", SLOT)
-    assert run.recipe is not None and run.rq_key == f"rq:job:{run.rq_id}"
+    assert isinstance(run, FilledRun) and run.rq_key == f"rq:job:{run.rq_id}"
 
 
 def test_a_shape_whose_runs_differ_between_jobs_gets_a_template_per_job(connection: redis.Redis) -> None:
