@@ -129,14 +129,15 @@ class Slot:
     def next_slot(self) -> int | None:
         return self.plan.next_slot
 
-    def script_args(self) -> tuple[Any, ...]:
-        """This slot's part of the fire script's arguments."""
+    def script_args(self, enqueued_at: str | None = None) -> tuple[Any, ...]:
+        """This slot's part of the fire script's arguments; ``enqueued_at``: its RQ job's, when it is made for
+        the fire (else the script sets it)."""
         if self._args is not None:
             return self._args
         header = self._make_header()
         if self.run is None:
             return (*header, 0, 0)
-        stamp_at, ncmd, flat = self.run.laid_out()
+        stamp_at, ncmd, flat = self.run.laid_out(enqueued_at)
         return (*header, stamp_at, ncmd, *flat)
 
     def _make_header(self) -> tuple[Any, ...]:
@@ -355,16 +356,9 @@ def _outcome(result: list[Any], slots: int) -> Fired:
 
 
 def _fire_args(lock_value: str, slots: list[Slot], now: float) -> list[Any]:
-    args: list[Any] = [
-        lock_value,
-        len(slots),
-        repr(now),
-        HISTORY_LENGTH,
-        FIRES_KEPT,
-        format_time(from_epoch(now)),
-        keys.events(),
-        AUDIT_LENGTH,
-    ]
+    stamp = format_time(from_epoch(now))
+    args: list[Any] = [lock_value, len(slots), repr(now), HISTORY_LENGTH, FIRES_KEPT, stamp, keys.events()]
+    args.append(AUDIT_LENGTH)
     for s in slots:
-        args += s.script_args()
+        args += s.script_args(stamp)
     return args

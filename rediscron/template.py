@@ -41,8 +41,8 @@ class Run:
     rq_key: str
     commands: list[list[Any]]
 
-    def laid_out(self) -> tuple[int, int, list[Any]]:
-        """rq's writes as the fire script takes them (`lay_out`)."""
+    def laid_out(self, enqueued_at: str | None = None) -> tuple[int, int, list[Any]]:
+        """rq's writes as the fire script takes them (`lay_out`); the script stamps their ``enqueued_at``."""
         return lay_out(self.commands, self.rq_key)
 
 
@@ -66,9 +66,9 @@ class FilledRun:
     def rq_key(self) -> str:
         return self.template.key_prefix + self.rq_id
 
-    def laid_out(self) -> tuple[int, int, list[Any]]:
-        """rq's writes as the fire script takes them (`lay_out`)."""
-        return self.template.laid_out(self.slot, self.stamps, self.parts)
+    def laid_out(self, enqueued_at: str | None = None) -> tuple[int, int, list[Any]]:
+        """rq's writes as the fire script takes them (`lay_out`), stamped ``enqueued_at`` if given."""
+        return self.template.laid_out(self.slot, self.stamps, self.parts, enqueued_at)
 
 
 def record_enqueue(connection: Redis, queue: Queue, rq_job: Job, at_front: bool = False) -> list[list[Any]]:
@@ -270,8 +270,14 @@ class RunTemplate:
         """What its RQ job keys start with (the RQ job id follows)."""
         return self._key_prefix
 
-    def laid_out(self, slot: int, stamps: tuple[str, str], parts: Parts) -> tuple[int, int, list[Any]]:
-        """`run()` laid out as the fire script takes it (`lay_out`): one list copied and patched."""
+    def laid_out(
+        self, slot: int, stamps: tuple[str, str], parts: Parts, enqueued_at: str | None = None
+    ) -> tuple[int, int, list[Any]]:
+        """`run()` laid out as the fire script takes it (`lay_out`): one list copied and patched.
+
+        ``enqueued_at``: the time the run is enqueued at, made for the fire, set where the script would
+        have set it (in rq's ``HSET`` of the RQ job); the script is then told so (-1 where it is).
+        """
         rq_id = f"{parts.prefix}-{slot}"
         flat = list(self._flat)
         for i in self._flat_ids:
@@ -284,6 +290,9 @@ class RunTemplate:
             flat[self._flat_description] = parts.description
         if self._flat_meta is not None:
             flat[self._flat_meta] = self._serializer.dumps(parts.meta(slot))
+        if enqueued_at is not None and self._stamp_at > 0:
+            flat[self._stamp_at - 1] = enqueued_at
+            return -1, self._ncmd, flat
         return self._stamp_at, self._ncmd, flat
 
 

@@ -12,7 +12,7 @@
 --   '1' if this run is the job's last (max_runs), the slot run ('' if none), slots dropped (a count),
 --   then four field lists (count, then field/value pairs): set always, set when run, set when
 --   skipped for overlap, set when disabled for failing (max_consecutive_failures); then where its enqueued_at value is among the arguments that follow (0: it
---   has none; then the script sets it with its own HSET), the command count and per command:
+--   has none; then the script sets it with its own HSET; -1: set already), the command count and per command:
 --   argument count, arguments (rq's own enqueue writes)
 -- Returns {2} while paused (nothing done), else {lock ok (1/0), per job: 1 enqueued, 2 already enqueued (advanced only), 0 stale,
 --          3 disabled job found in the index (removed from it), 4 dropped slots only (advanced),
@@ -25,17 +25,26 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0} end
 if redis.call('EXISTS', KEYS[7]) == 1 then return {2} end
 local result = {1}
 local now, keep, keep_fires, stamp = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+-- Numbers given to redis.call are formatted with %.17g at every call: these are formatted once.
+local now_number, trimmed_from = tonumber(now), string.format('%d', -(keep + 1))
+-- The counts among the arguments (fields, commands, their lengths), read without tonumber(): a table
+-- lookup of a string Lua has already hashed costs a fraction of a parse.
+local counts = {}
+for i = -1, 255 do counts[tostring(i)] = i end
+local function count(text) return counts[text] or tonumber(text) end
+-- Each slot's lag text, made once for the runs of one slot.
+local lags = {}
 local pos = 9
 local fired, missed, overlapped, recent, errors = 0, 0, 0, {}, {}
 local busy = {queued = true, started = true, deferred = true, scheduled = true}
 local added = {}
 local new_revision = nil
 
+-- Where a field list's pairs are among the arguments (first, last): read only if it is written.
 local function fields()
-  local n = tonumber(ARGV[pos])
-  local list = {unpack(ARGV, pos + 1, pos + 2 * n)}
-  pos = pos + 2 * n + 1
-  return list
+  local first = pos + 1
+  pos = pos + 2 * count(ARGV[pos]) + 1
+  return first, pos - 1
 end
 
 -- How many runs in a row have failed, the newest included, if that reaches the job's
@@ -54,16 +63,19 @@ for _ = 1, tonumber(ARGV[2]) do
   local id, hash, revision, slot = ARGV[pos], ARGV[pos + 1], ARGV[pos + 2], ARGV[pos + 3]
   local next_score, rq_key, rq_id, history = ARGV[pos + 4], ARGV[pos + 5], ARGV[pos + 6], ARGV[pos + 7]
   local prefix, final = ARGV[pos + 8], ARGV[pos + 9] == '1'
-  local run, dropped = ARGV[pos + 10], tonumber(ARGV[pos + 11])
+  local run, dropped = ARGV[pos + 10], count(ARGV[pos + 11])
   pos = pos + 12
-  local always, on_run, on_overlap, on_failed = fields(), fields(), fields(), fields()
-  local stamp_at, ncmd = tonumber(ARGV[pos]), tonumber(ARGV[pos + 1])
+  local always, always_end = fields()
+  local on_run, on_run_end = fields()
+  local on_overlap, on_overlap_end = fields()
+  local on_failed, on_failed_end = fields()
+  local stamp_at, ncmd = count(ARGV[pos]), count(ARGV[pos + 1])
   if stamp_at > 0 then stamp_at = pos + 1 + stamp_at end
   pos = pos + 2
   -- Each command as (first argument, last argument) in ARGV: no table built per command.
   local cmds = {}
   for c = 1, ncmd do
-    local argc = tonumber(ARGV[pos])
+    local argc = count(ARGV[pos])
     cmds[c] = pos + 1
     cmds[ncmd + c] = pos + argc
     pos = pos + argc + 1
@@ -73,15 +85,16 @@ for _ = 1, tonumber(ARGV[2]) do
   local stored = redis.pcall('HMGET', hash, 'revision', 'enabled')
   if stored.err then stored = {} end
   -- A hash without a revision (written by hand) reads as '' and still fires, as it was read.
-  if (stored[1] or '') ~= revision or not score or tonumber(score) ~= tonumber(slot) then
+  if (stored[1] or '') ~= revision or not score or (score ~= slot and tonumber(score) ~= tonumber(slot)) then
     result[#result + 1] = 0
   elseif stored[2] == '0' then
     redis.call('ZREM', KEYS[2], id)
     result[#result + 1] = 3
   else
-    local status, extra, failures = 4, nil, nil
+    -- What the outcome writes besides the fields set always: a field list (first, last), and whether it ran.
+    local status, extra, extra_end, ran, failures = 4, nil, nil, false, nil
     if rq_key ~= '' then
-      local newest = redis.pcall('ZRANGE', history, -1, -1)
+      local newest = redis.pcall('ZRANGE', history, '-1', '-1')
       newest = type(newest) == 'table' and not newest.err and newest[1] or nil
       local newest_status = nil
       if newest then
@@ -89,20 +102,20 @@ for _ = 1, tonumber(ARGV[2]) do
         if type(newest_status) ~= 'string' then newest_status = nil end
       end
       if redis.call('EXISTS', rq_key) == 1 then
-        status, extra = 2, on_run
+        status, extra, extra_end, ran = 2, on_run, on_run_end, true
       elseif prefix ~= '' and busy[newest_status or ''] then
-        status, extra = 5, on_overlap
+        status, extra, extra_end = 5, on_overlap, on_overlap_end
       elseif newest_status == 'failed' and failed_out(hash) then
         failures = failed_out(hash)
-        status, extra = 7, on_failed
+        status, extra, extra_end = 7, on_failed, on_failed_end
         redis.pcall('ZADD', KEYS[6], failures, id)
       else
         local refused = nil
         for c = 1, ncmd do
           local first, last = cmds[c], cmds[ncmd + c]
           -- rq registers the queue on every enqueue: once per script is the same write.
-          local once = ARGV[first] == 'SADD' and last == first + 2 and ARGV[first + 1] .. ' ' .. ARGV[last]
-          if not (once and added[once]) then
+          local once = ARGV[first] == 'SADD' and last == first + 2
+          if not (once and added[ARGV[first + 1]] == ARGV[last]) then
             local reply
             if stamp_at >= first and stamp_at <= last then
               -- The run may have been built ahead of its slot: it is enqueued now. (ARGV itself is
@@ -114,7 +127,7 @@ for _ = 1, tonumber(ARGV[2]) do
               reply = redis.pcall(unpack(ARGV, first, last))
             end
             if type(reply) == 'table' and reply.err then refused = reply.err break end
-            if once then added[once] = true end
+            if once then added[ARGV[first + 1]] = ARGV[last] end
           end
         end
         if refused then
@@ -134,21 +147,21 @@ for _ = 1, tonumber(ARGV[2]) do
           if stamp_at == 0 then redis.pcall('HSET', rq_key, 'enqueued_at', stamp) end
           -- rq's own history format (member: RQ job id, score: enqueue time), bounded.
           redis.pcall('ZADD', history, now, rq_id)
-          redis.pcall('ZREMRANGEBYRANK', history, 0, -(keep + 1))
-          status, extra = 1, on_run
+          redis.pcall('ZREMRANGEBYRANK', history, '0', trimmed_from)
+          status, extra, extra_end, ran = 1, on_run, on_run_end, true
         end
       end
     end
     if status == 6 then
       result[#result + 1] = status
     else
-      local writes = always
+      local writes = {unpack(ARGV, always, always_end)}
       if extra then
-        for _, value in ipairs(extra) do writes[#writes + 1] = value end
-        if extra == on_run then
-          writes[#writes + 1] = 'latest_enqueue_time'
-          writes[#writes + 1] = stamp
-        end
+        for i = extra, extra_end do writes[#writes + 1] = ARGV[i] end
+      end
+      if ran then
+        writes[#writes + 1] = 'latest_enqueue_time'
+        writes[#writes + 1] = stamp
       end
       if failures then
         writes[#writes + 1] = 'consecutive_failures'
@@ -181,7 +194,12 @@ for _ = 1, tonumber(ARGV[2]) do
       missed = missed + dropped
       if status == 1 then
         fired = fired + 1
-        recent[#recent + 1] = now .. ' ' .. string.format('%.3f', tonumber(now) - tonumber(run))
+        local lag = lags[run]
+        if not lag then
+          lag = now .. ' ' .. string.format('%.3f', now_number - tonumber(run))
+          lags[run] = lag
+        end
+        recent[#recent + 1] = lag
       elseif status == 5 then
         overlapped = overlapped + 1
       end

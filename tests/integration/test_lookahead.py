@@ -64,6 +64,21 @@ def test_runs_are_built_before_the_slot_and_enqueued_at_it(
     assert scheduler.lookahead.runs["s0"].plan.run == T0 + 2
 
 
+def test_a_run_filled_in_from_a_template_ahead_of_its_slot_is_stamped_when_it_is_enqueued(
+    connection: redis.Redis, scheduler: RedisCronScheduler, clock: Clock
+) -> None:
+    every_second(scheduler, 4)  # the first two runs prove the shape's template; the others are filled in
+    scheduler.run_once()
+    assert isinstance(scheduler.lookahead.runs["s3"].run, FilledRun)
+    clock.now = T0 + 1.25
+    scheduler.run_once()
+    for job_id in ("s0", "s3"):
+        rq_job = Job.fetch(rq_job_id(job_id, T0 + 1), connection=connection)
+        assert rq_job.enqueued_at is not None and abs(rq_job.enqueued_at.timestamp() - (T0 + 1.25)) < 1e-3
+    # Filled in, it was created as built, for its slot (rq, building s0's itself, takes the host's clock).
+    assert rq_job.created_at is not None and rq_job.created_at.timestamp() == T0 + 1
+
+
 def test_a_run_built_ahead_still_skips_its_slot_while_the_previous_run_is_queued(
     connection: redis.Redis, scheduler: RedisCronScheduler, clock: Clock
 ) -> None:
