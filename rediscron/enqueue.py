@@ -21,7 +21,7 @@ from .clock import format_time, from_epoch
 from .history import HISTORY_LENGTH
 from .job import RedisCronJob
 from .record import slot_of
-from .template import FilledRun, Run, Templates, build_run
+from .template import FilledRun, Run, RunTemplate, Templates, build_run
 from .template import record_enqueue as record_enqueue  # where callers and tests import it from
 
 
@@ -50,6 +50,8 @@ STALE, ENQUEUED, ALREADY_ENQUEUED, DISABLED, DROPPED, OVERLAP_SKIPPED, REFUSED, 
 DROP_LOG_LENGTH = 20
 #: The fire script's reply while every fire is paused.
 PAUSED_REPLY = 2
+#: In a slot's script arguments, where rq's writes would be: the run is filled in from a template.
+FILLED_IN = -2
 #: How many recent fires (time and lag) the registry keeps for ``rqrcron status``.
 FIRES_KEPT = 5000
 
@@ -129,15 +131,18 @@ class Slot:
     def next_slot(self) -> int | None:
         return self.plan.next_slot
 
-    def script_args(self, enqueued_at: str | None = None) -> tuple[Any, ...]:
-        """This slot's part of the fire script's arguments; ``enqueued_at``: its RQ job's, when it is made for
-        the fire (else the script sets it)."""
+    def script_args(self, templates: dict[RunTemplate, int] | None = None) -> tuple[Any, ...]:
+        """This slot's part of the fire script's arguments. ``templates``: those its script sends, by number;
+        a run filled in from one is sent as what fills it in (its template added if it is not there)."""
         if self._args is not None:
             return self._args
         header = self._make_header()
         if self.run is None:
             return (*header, 0, 0)
-        stamp_at, ncmd, flat = self.run.laid_out(enqueued_at)
+        if templates is not None and isinstance(self.run, FilledRun):
+            number = templates.setdefault(self.run.template, len(templates) + 1)
+            return (*header, FILLED_IN, number, *self.run.filled_in())
+        stamp_at, ncmd, flat = self.run.laid_out()
         return (*header, stamp_at, ncmd, *flat)
 
     def _make_header(self) -> tuple[Any, ...]:
@@ -356,9 +361,12 @@ def _outcome(result: list[Any], slots: int) -> Fired:
 
 
 def _fire_args(lock_value: str, slots: list[Slot], now: float) -> list[Any]:
-    stamp = format_time(from_epoch(now))
-    args: list[Any] = [lock_value, len(slots), repr(now), HISTORY_LENGTH, FIRES_KEPT, stamp, keys.events()]
-    args.append(AUDIT_LENGTH)
+    templates: dict[RunTemplate, int] = {}
+    runs: list[Any] = []
     for s in slots:
-        args += s.script_args(stamp)
-    return args
+        runs += s.script_args(templates)
+    args: list[Any] = [lock_value, len(slots), repr(now), HISTORY_LENGTH, FIRES_KEPT, format_time(from_epoch(now))]
+    args += [keys.events(), AUDIT_LENGTH, len(templates)]
+    for template in templates:
+        args += template.script_part()
+    return args + runs

@@ -41,8 +41,8 @@ class Run:
     rq_key: str
     commands: list[list[Any]]
 
-    def laid_out(self, enqueued_at: str | None = None) -> tuple[int, int, list[Any]]:
-        """rq's writes as the fire script takes them (`lay_out`); the script stamps their ``enqueued_at``."""
+    def laid_out(self) -> tuple[int, int, list[Any]]:
+        """rq's writes as the fire script takes them (`lay_out`)."""
         return lay_out(self.commands, self.rq_key)
 
 
@@ -66,9 +66,15 @@ class FilledRun:
     def rq_key(self) -> str:
         return self.template.key_prefix + self.rq_id
 
-    def laid_out(self, enqueued_at: str | None = None) -> tuple[int, int, list[Any]]:
-        """rq's writes as the fire script takes them (`lay_out`), stamped ``enqueued_at`` if given."""
-        return self.template.laid_out(self.slot, self.stamps, self.parts, enqueued_at)
+    def laid_out(self) -> tuple[int, int, list[Any]]:
+        """rq's writes as the fire script takes them (`lay_out`): what the script fills in itself, from
+        `filled_in` and its template, when the run is fired."""
+        return self.template.laid_out(self.slot, self.stamps, self.parts)
+
+    def filled_in(self) -> tuple[Any, ...]:
+        """What the fire script fills its template in with (`RunTemplate.script_part`): its RQ job id,
+        its times, its call, description and meta."""
+        return self.template.values(self.slot, self.stamps, self.parts)
 
 
 def record_enqueue(connection: Redis, queue: Queue, rq_job: Job, at_front: bool = False) -> list[list[Any]]:
@@ -172,6 +178,7 @@ class RunTemplate:
         #: Whether the template can be filled in for another job of its shape: its call and description
         #: were found where rq writes them, as `Parts` computes them.
         self.shareable = places["data"] is not None and places["description"] is not None
+        self._script_part: tuple[Any, ...] | None = None
         self._lay_out()
 
     def _lay_out(self) -> None:
@@ -270,14 +277,33 @@ class RunTemplate:
         """What its RQ job keys start with (the RQ job id follows)."""
         return self._key_prefix
 
-    def laid_out(
-        self, slot: int, stamps: tuple[str, str], parts: Parts, enqueued_at: str | None = None
-    ) -> tuple[int, int, list[Any]]:
-        """`run()` laid out as the fire script takes it (`lay_out`): one list copied and patched.
+    def script_part(self) -> tuple[Any, ...]:
+        """The template as the fire script takes it (lua/fire.lua's header), once for the runs filled in from
+        it in one script: its writes laid out, and the places (counted from 1) of what each run fills in."""
+        if self._script_part is None:
+            ids = [i + 1 for i in self._flat_ids]
+            times = [x for i, which in self._flat_times for x in (i + 1, which)]
+            self._script_part = (
+                self._ncmd,
+                len(self._flat),
+                *self._flat,
+                len(ids),
+                *ids,
+                len(self._flat_times),
+                *times,
+                *[0 if i is None else i + 1 for i in (self._flat_data, self._flat_description, self._flat_meta)],
+                max(self._stamp_at, 0),
+                self._rq_id,
+            )
+        return self._script_part
 
-        ``enqueued_at``: the time the run is enqueued at, made for the fire, set where the script would
-        have set it (in rq's ``HSET`` of the RQ job); the script is then told so (-1 where it is).
-        """
+    def values(self, slot: int, stamps: tuple[str, str], parts: Parts) -> tuple[Any, ...]:
+        """What the fire script fills this template in with for the run of ``slot`` of the job of ``parts``."""
+        meta = self._serializer.dumps(parts.meta(slot))
+        return (f"{parts.prefix}-{slot}", stamps[0], stamps[1], parts.data, parts.description, meta)
+
+    def laid_out(self, slot: int, stamps: tuple[str, str], parts: Parts) -> tuple[int, int, list[Any]]:
+        """`run()` laid out as the fire script takes it (`lay_out`): one list copied and patched."""
         rq_id = f"{parts.prefix}-{slot}"
         flat = list(self._flat)
         for i in self._flat_ids:
@@ -290,9 +316,6 @@ class RunTemplate:
             flat[self._flat_description] = parts.description
         if self._flat_meta is not None:
             flat[self._flat_meta] = self._serializer.dumps(parts.meta(slot))
-        if enqueued_at is not None and self._stamp_at > 0:
-            flat[self._stamp_at - 1] = enqueued_at
-            return -1, self._ncmd, flat
         return self._stamp_at, self._ncmd, flat
 
 

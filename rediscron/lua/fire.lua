@@ -5,15 +5,20 @@
 -- ARGV[1] our lock value, ARGV[2] number of jobs, ARGV[3] now (epoch seconds),
 -- ARGV[4] history entries kept per job, ARGV[5] recent fires kept, ARGV[6] now in RQ's time format
 -- (the RQ jobs' enqueued_at and the cron jobs' latest_enqueue_time), ARGV[7] the events channel,
--- ARGV[8] the audit log's length, then per job:
+-- ARGV[8] the audit log's length, ARGV[9] the number of run templates, then each template (rq's writes
+-- for the runs of one shape, `template.RunTemplate.script_part`): the command count, the length of its
+-- writes laid out (as below) and those, then (each count first) the places of the RQ job id, the places
+-- of the times (place, 0 for created_at / 1 for enqueued_at), then the places of the call, description,
+-- meta and enqueued_at of rq's HSET (0: none), and the RQ job id its writes hold; then per job:
 --   id, job hash key, revision read, index score read, next score ('' = the job has ended),
 --   rq job key ('' = nothing to run: the slots were dropped), rq job id, history key,
 --   rq job key prefix ('' = overlap allowed; else skip while the newest run is queued or running),
 --   '1' if this run is the job's last (max_runs), the slot run ('' if none), slots dropped (a count),
 --   then four field lists (count, then field/value pairs): set always, set when run, set when
 --   skipped for overlap, set when disabled for failing (max_consecutive_failures); then where its enqueued_at value is among the arguments that follow (0: it
---   has none; then the script sets it with its own HSET; -1: set already), the command count and per command:
---   argument count, arguments (rq's own enqueue writes)
+--   has none; then the script sets it with its own HSET), the command count and per command:
+--   argument count, arguments (rq's own enqueue writes); or, for a run filled in from a template, -2,
+--   the template's number, then its RQ job id, created_at, enqueued_at, call, description and meta
 -- Returns {2} while paused (nothing done), else {lock ok (1/0), per job: 1 enqueued, 2 already enqueued (advanced only), 0 stale,
 --          3 disabled job found in the index (removed from it), 4 dropped slots only (advanced),
 --          5 skipped for overlap (advanced), 6 Redis refused one of rq's enqueue commands (nothing of it
@@ -34,7 +39,7 @@ for i = -1, 255 do counts[tostring(i)] = i end
 local function count(text) return counts[text] or tonumber(text) end
 -- Each slot's lag text, made once for the runs of one slot.
 local lags = {}
-local pos = 9
+local pos = 10
 local fired, missed, overlapped, recent, errors = 0, 0, 0, {}, {}
 local busy = {queued = true, started = true, deferred = true, scheduled = true}
 local added = {}
@@ -59,6 +64,67 @@ local function failed_out(hash)
   return nil
 end
 
+-- Each command of a list of writes as (first argument, last argument) in ``list``, from ``at`` on (each
+-- command's length, then its arguments): no table built per command. Returns them and where they end.
+local function commands(list, at, ncmd)
+  local cmds = {}
+  for c = 1, ncmd do
+    local argc = count(list[at])
+    cmds[c] = at + 1
+    cmds[ncmd + c] = at + argc
+    at = at + argc + 1
+  end
+  return cmds, at
+end
+
+-- ``text`` with every ``old`` in it replaced by ``new`` (plain text, as Python's str.replace).
+local function replaced(text, old, new)
+  local parts, from = {}, 1
+  while true do
+    local a, b = string.find(text, old, from, true)
+    if not a then break end
+    parts[#parts + 1] = string.sub(text, from, a - 1)
+    parts[#parts + 1] = new
+    from = b + 1
+  end
+  if from == 1 then return text end
+  parts[#parts + 1] = string.sub(text, from)
+  return table.concat(parts)
+end
+
+-- A list of places (a count, then ``step`` arguments each).
+local function places(step)
+  local n = count(ARGV[pos])
+  local list = {unpack(ARGV, pos + 1, pos + n * step)}
+  pos = pos + n * step + 1
+  return list
+end
+
+local templates = {}
+for t = 1, count(ARGV[9]) do
+  local ncmd, nflat = count(ARGV[pos]), count(ARGV[pos + 1])
+  local flat = {unpack(ARGV, pos + 2, pos + 1 + nflat)}
+  pos = pos + 2 + nflat
+  local ids, times = places(1), places(2)
+  local rq_id = ARGV[pos + 4]
+  -- What comes before and after the RQ job id in each text that holds it once (most do): a run's is
+  -- one concatenation away.
+  local heads, tails = {}, {}
+  for k = 1, #ids do
+    ids[k] = count(ids[k])
+    local text = flat[ids[k]]
+    local a, b = string.find(text, rq_id, 1, true)
+    if a and not string.find(text, rq_id, b + 1, true) then
+      heads[k], tails[k] = string.sub(text, 1, a - 1), string.sub(text, b + 1)
+    end
+  end
+  for i = 1, #times, 2 do times[i] = count(times[i]) end
+  templates[t] = {flat = flat, ncmd = ncmd, cmds = commands(flat, 1, ncmd), ids = ids, heads = heads,
+    tails = tails, times = times, data = count(ARGV[pos]), description = count(ARGV[pos + 1]),
+    meta = count(ARGV[pos + 2]), stamp = count(ARGV[pos + 3]), rq_id = rq_id}
+  pos = pos + 5
+end
+
 for _ = 1, tonumber(ARGV[2]) do
   local id, hash, revision, slot = ARGV[pos], ARGV[pos + 1], ARGV[pos + 2], ARGV[pos + 3]
   local next_score, rq_key, rq_id, history = ARGV[pos + 4], ARGV[pos + 5], ARGV[pos + 6], ARGV[pos + 7]
@@ -69,16 +135,31 @@ for _ = 1, tonumber(ARGV[2]) do
   local on_run, on_run_end = fields()
   local on_overlap, on_overlap_end = fields()
   local on_failed, on_failed_end = fields()
-  local stamp_at, ncmd = count(ARGV[pos]), count(ARGV[pos + 1])
-  if stamp_at > 0 then stamp_at = pos + 1 + stamp_at end
-  pos = pos + 2
-  -- Each command as (first argument, last argument) in ARGV: no table built per command.
-  local cmds = {}
-  for c = 1, ncmd do
-    local argc = count(ARGV[pos])
-    cmds[c] = pos + 1
-    cmds[ncmd + c] = pos + argc
-    pos = pos + argc + 1
+  -- rq's writes: in the arguments (``src`` is ARGV), or filled in from a template (a table of their own).
+  local src, cmds, ncmd, stamp_at = ARGV, nil, 0, count(ARGV[pos])
+  if stamp_at == -2 then
+    local t = templates[count(ARGV[pos + 1])]
+    local created, enqueued = ARGV[pos + 3], ARGV[pos + 4]
+    src = {unpack(t.flat)}
+    local own_id = ARGV[pos + 2]
+    for k, i in ipairs(t.ids) do
+      local head = t.heads[k]
+      if head then src[i] = head .. own_id .. t.tails[k] else src[i] = replaced(t.flat[i], t.rq_id, own_id) end
+    end
+    for i = 1, #t.times, 2 do
+      if t.times[i + 1] == '0' then src[t.times[i]] = created else src[t.times[i]] = enqueued end
+    end
+    if t.data > 0 then src[t.data] = ARGV[pos + 5] end
+    if t.description > 0 then src[t.description] = ARGV[pos + 6] end
+    if t.meta > 0 then src[t.meta] = ARGV[pos + 7] end
+    if t.stamp > 0 then src[t.stamp] = stamp end
+    -- Stamped above (-1), or, where rq's writes hold no enqueued_at, by an HSET of its own below (0).
+    cmds, ncmd, stamp_at = t.cmds, t.ncmd, t.stamp > 0 and -1 or 0
+    pos = pos + 8
+  else
+    ncmd = count(ARGV[pos + 1])
+    if stamp_at > 0 then stamp_at = pos + 1 + stamp_at end
+    cmds, pos = commands(ARGV, pos + 2, ncmd)
   end
   local score = redis.call('ZSCORE', KEYS[2], id)
   -- Another type of key where the hash should be is an error reply: stale, like a missing hash.
@@ -114,8 +195,8 @@ for _ = 1, tonumber(ARGV[2]) do
         for c = 1, ncmd do
           local first, last = cmds[c], cmds[ncmd + c]
           -- rq registers the queue on every enqueue: once per script is the same write.
-          local once = ARGV[first] == 'SADD' and last == first + 2
-          if not (once and added[ARGV[first + 1]] == ARGV[last]) then
+          local once = src[first] == 'SADD' and last == first + 2
+          if not (once and added[src[first + 1]] == src[last]) then
             local reply
             if stamp_at >= first and stamp_at <= last then
               -- The run may have been built ahead of its slot: it is enqueued now. (ARGV itself is
@@ -124,10 +205,10 @@ for _ = 1, tonumber(ARGV[2]) do
               args[stamp_at - first + 1] = stamp
               reply = redis.pcall(unpack(args))
             else
-              reply = redis.pcall(unpack(ARGV, first, last))
+              reply = redis.pcall(unpack(src, first, last))
             end
             if type(reply) == 'table' and reply.err then refused = reply.err break end
-            if once then added[ARGV[first + 1]] = ARGV[last] end
+            if once then added[src[first + 1]] = src[last] end
           end
         end
         if refused then

@@ -7,6 +7,7 @@ the job is planned again at the real time. Nothing is enqueued early, twice, or 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 import redis
@@ -77,6 +78,42 @@ def test_a_run_filled_in_from_a_template_ahead_of_its_slot_is_stamped_when_it_is
         assert rq_job.enqueued_at is not None and abs(rq_job.enqueued_at.timestamp() - (T0 + 1.25)) < 1e-3
     # Filled in, it was created as built, for its slot (rq, building s0's itself, takes the host's clock).
     assert rq_job.created_at is not None and rq_job.created_at.timestamp() == T0 + 1
+
+
+def test_a_run_the_script_fills_in_writes_what_its_template_laid_out_gives(
+    connection: redis.Redis, scheduler: RedisCronScheduler, clock: Clock
+) -> None:
+    # The fire script fills in a template itself; laid out in Python (held byte for byte to rq's own
+    # writes by test_template), the same run writes the same RQ job.
+    for i in range(4):  # each its own call (and description, rq's wording of it) and meta
+        scheduler.register(jobs.noop, "q", id=f"s{i}", cron="* * * * * *", args=["x", i], meta={"team": f"é{i}"})
+    scheduler.run_once()
+    built = scheduler.lookahead.runs["s3"]
+    assert isinstance(built.run, FilledRun)
+    # Times of its own, told apart (built ahead, both are the slot's): each must land in its place.
+    built.run = run = replace(built.run, stamps=("2030-01-01T00:00:00.000001Z", "2030-01-01T00:00:00.000002Z"))
+    _stamp_at, ncmd, flat = run.laid_out()
+    expected: dict[bytes, bytes] = {}
+    at = 0
+    for _ in range(ncmd):
+        command = flat[at + 1 : at + 1 + flat[at]]
+        at += 1 + flat[at]
+        if command[:2] == ["HSET", run.rq_key]:
+            for name, value in zip(command[2::2], command[3::2], strict=True):
+                expected[_bytes(name)] = _bytes(value)
+    clock.now = T0 + 1.25
+    scheduler.run_once()
+    stored = connection.hgetall(run.rq_key)
+    assert stored.pop(b"enqueued_at") != expected.pop(b"enqueued_at")  # stamped at the fire, not when built
+    assert stored == expected
+    assert run.rq_id.encode() in connection.lrange("rq:queue:q", 0, -1)
+
+
+def _bytes(value: object) -> bytes:
+    """An argument as Redis stores it (a str enum, rq's JobStatus, as its text)."""
+    if isinstance(value, bytes):
+        return value
+    return value.encode() if isinstance(value, str) else str(value).encode()
 
 
 def test_a_run_built_ahead_still_skips_its_slot_while_the_previous_run_is_queued(
