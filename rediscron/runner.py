@@ -94,7 +94,7 @@ class Runner:
         ``hooked``: the scheduler's ``enqueue_jobs()`` or ``calculate_sleep_interval()`` is
         overridden; each pass then calls them, as rq's loop does (and builds no runs ahead).
         """
-        self.stopping = False
+        # A stop asked for before the loop started (a worker stopping at once) is kept: it stops at once.
         self._stop_signal = self._second_signal = None
         self._releasing = False
         started = False
@@ -134,6 +134,7 @@ class Runner:
             # A subclass (or rq's tests) may replace the step with one that returns no handlers.
             for sig, handler in previous.items() if isinstance(previous, dict) else ():
                 signal.signal(sig, handler)
+            self.stopping = False  # a later start() runs again
         return superseded_by
 
     def _shut_down(self, started: bool) -> None:

@@ -54,6 +54,20 @@ class CronWorker(Worker):
         finally:
             self._stop_cron()
 
+    def request_stop(self, signum: Any, frame: Any) -> None:
+        """rq's warm shutdown (SIGINT, SIGTERM), and the hosted scheduler asked to stop at once: it releases
+        the lock if it leads, so a standby takes over while this worker winds down."""
+        scheduler = getattr(self, "cron_scheduler", None)
+        if scheduler is not None:
+            scheduler.request_stop()
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+
+    def teardown(self) -> None:
+        """The hosted scheduler stopped first (rq's own teardown may wait on its Pub/Sub thread)."""
+        if not self.is_horse:
+            self._stop_cron()
+        super().teardown()  # type: ignore[no-untyped-call]
+
     def _install_signal_handlers(self) -> None:
         super()._install_signal_handlers()  # type: ignore[no-untyped-call]
         # Started once rq handles SIGINT/SIGTERM: a stop that comes as soon as it leads is a clean one.

@@ -537,6 +537,22 @@ class TestLifecycle:
         assert len(queued(connection)) == 3
         s.register_death()
 
+    @pytest.mark.parametrize("standby", [False, True])
+    def test_a_stop_asked_for_before_the_loop_starts_stops_it_as_it_starts(
+        self, connection: redis.Redis, standby: bool
+    ) -> None:
+        # What a worker hosting a scheduler does when it stops at once: the loop's thread may start after.
+        import threading
+
+        s = RedisCronScheduler(connection, name="early", logging_level="WARNING")
+        s.request_stop()
+        loop = threading.Thread(target=lambda: s.start(standby=standby), daemon=True)
+        loop.start()
+        loop.join(timeout=10)
+        assert not loop.is_alive()
+        assert connection.get(k.lock()) is None  # released, or never taken
+        assert not s._runner.stopping  # a later start() runs again
+
     def test_birth_registers_in_rqs_registry(self, scheduler: RedisCronScheduler, connection: redis.Redis) -> None:
         scheduler.register(jobs.noop, "metrics", id="a", interval=60)
         scheduler.register_birth()
