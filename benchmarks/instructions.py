@@ -23,11 +23,10 @@ from pathlib import Path
 
 import redis
 
-from rediscron import RedisCronScheduler
 from rediscron.testing import find_redis_server, free_port
 
 from .common import EPOCH
-from .static import _items
+from .static import slot_coming
 
 
 def fire_instructions(runs: int) -> float:
@@ -65,16 +64,7 @@ def fire_instructions(runs: int) -> float:
                     raise
                 time.sleep(0.1)
         now = [EPOCH]
-        scheduler = RedisCronScheduler(
-            connection, name="bench", clock=lambda: now[0], lock_ttl=600, logging_level="WARNING"
-        )
-        scheduler.register_birth()
-        scheduler.lookahead.enabled = True  # what start() sets for the running loop
-        slot = int(EPOCH) + 3600
-        at = time.gmtime(slot)
-        scheduler.register_many(_items(runs, cron=f"{at.tm_min} {at.tm_hour} * * * {at.tm_sec}"))
-        scheduler.run_once()
-        now[0] = slot - 0.5
+        scheduler, slot = slot_coming(connection, runs, now)
         while len(scheduler.lookahead.runs) < runs:
             scheduler.run_once()
             scheduler.heartbeat()

@@ -267,15 +267,10 @@ def replicated(n: int, results: Results) -> None:
     )
 
 
-def ahead_memory(url: str, n: int, results: Results) -> None:
-    """Python memory a scheduler holds for N runs built ahead of the slot they share (tracemalloc).
-
-    The jobs' definitions, read while their runs are built, are cached whether runs are built ahead
-    or not (at most `dispatch.KNOWN_LIMIT`): they are shown apart, per run, from what the runs hold.
-    """
-    connection = redis.Redis.from_url(url)
-    connection.flushall()
-    now = [EPOCH]
+def slot_coming(connection: redis.Redis, n: int, now: list[float]) -> tuple[RedisCronScheduler, int]:
+    """A leading scheduler on the injected clock ``now``, its look-ahead on (as in the running loop), and
+    N jobs sharing a slot half a second away (within the shortest look-ahead, whatever N): its runs
+    are built by the next passes. The scheduler and the slot."""
     scheduler = RedisCronScheduler(
         connection, name="bench", clock=lambda: now[0], lock_ttl=600, logging_level="WARNING"
     )
@@ -285,7 +280,20 @@ def ahead_memory(url: str, n: int, results: Results) -> None:
     at = time.gmtime(slot)
     scheduler.register_many(_items(n, cron=f"{at.tm_min} {at.tm_hour} * * * {at.tm_sec}"))
     scheduler.run_once()  # nothing within reach yet: it counts what is coming
-    now[0] = slot - 0.5  # within the shortest look-ahead, whatever N
+    now[0] = slot - 0.5
+    return scheduler, slot
+
+
+def ahead_memory(url: str, n: int, results: Results) -> None:
+    """Python memory a scheduler holds for N runs built ahead of the slot they share (tracemalloc).
+
+    The jobs' definitions, read while their runs are built, are cached whether runs are built ahead
+    or not (at most `dispatch.KNOWN_LIMIT`): they are shown apart, per run, from what the runs hold.
+    """
+    connection = redis.Redis.from_url(url)
+    connection.flushall()
+    now = [EPOCH]
+    scheduler, _slot = slot_coming(connection, n, now)
     gc.collect()
     tracemalloc.start()
     try:
