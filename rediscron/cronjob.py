@@ -479,7 +479,8 @@ class CronDefinition(CronJob):
             self._built_fields = self._definition_fields(validate=False)
         shared = self._built_fields
         merged = {name: text for name, text in shared.items() if name not in record.PER_JOB_FIELDS}
-        merged |= fields.encode_some(record.PER_JOB_FIELDS, vars(job), job._json)
+        own = fields.encode(vars(job), job._json, record.PER_JOB_FIELDS)
+        merged |= {name: str(value) for name, value in own.items()}
         job._built_fields = {name: merged[name] for name in _WRITTEN if name in merged}
         return job
 

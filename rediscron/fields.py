@@ -463,23 +463,16 @@ IMPORTED_FIELDS = tuple(name for name, field in FIELDS.items() if field.code)
 CODE_OPTIONS = ("queue_class", "job_class", "serializer")
 
 
-def encode_some(names: Iterable[str], values: Mapping[str, Any], texts: Mapping[str, str]) -> dict[str, str]:
-    """Some fields of `encode`, as text (as a save writes them)."""
-    return {
-        name: str(texts[name] if name in texts else FIELDS[name].encode(value))
-        for name in names
-        if FIELDS[name].stored(value := values[name])
-    }
-
-
-def encode(values: Mapping[str, Any], texts: Mapping[str, str] | None = None) -> dict[str, Any]:
+def encode(
+    values: Mapping[str, Any], texts: Mapping[str, str] | None = None, names: Iterable[str] = FIELDS
+) -> dict[str, Any]:
     """The hash fields of checked ``values`` (a field whose value is not stored is left out).
 
-    ``texts``: JSON fields already encoded (by the check), used as they are.
+    ``texts``: JSON fields already encoded (by the check), used as they are. ``names``: only these fields.
     """
     texts = texts or {}
     return {
-        name: texts[name] if name in texts else field.encode(value)
-        for name, field in FIELDS.items()
-        if field.stored(value := values[name])
+        name: texts[name] if name in texts else FIELDS[name].encode(value)
+        for name in names
+        if FIELDS[name].stored(value := values[name])
     }

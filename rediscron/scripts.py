@@ -117,6 +117,9 @@ def run_streamed(
     found = script(name, connection)
     sent: list[tuple[list[str], Sequence[Any]]] = []
 
+    def evalsha(keys: list[str], args: Sequence[Any]) -> tuple[Any, ...]:
+        return ("EVALSHA", found.sha, len(keys), *keys, *args)
+
     # Where the calls are known in advance, ``then`` goes out with the last group (one send).
     last = len(calls) - 1 if isinstance(calls, Sequence) else None
 
@@ -124,7 +127,7 @@ def run_streamed(
         # Each call is made (and packed) only when its group is sent: the first go out at once.
         for group in batched(calls, per_send):
             sent.extend(group)
-            commands = [("EVALSHA", found.sha, len(keys), *keys, *args) for keys, args in group]
+            commands = [evalsha(keys, args) for keys, args in group]
             yield [*commands, then] if then is not None and len(sent) - 1 == last else commands
         if then is not None and (last is None or last < 0):
             yield [then]
@@ -135,7 +138,7 @@ def run_streamed(
         # The server forgot the script (a restart): those calls did not run; load it and send them again
         # (and ``then`` after them, so that it follows every call that ran).
         connection.script_load(found.script)
-        again = [("EVALSHA", found.sha, len(sent[i][0]), *sent[i][0], *sent[i][1]) for i in forgotten]
+        again = [evalsha(*sent[i]) for i in forgotten]
         resent = _exchange(connection, [again, *([[then]] if then else [])], transaction=transaction, retry=retry)
         if then is not None:
             replies[-1] = resent[-1]

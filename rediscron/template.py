@@ -60,7 +60,7 @@ class FilledRun:
 
     @property
     def rq_id(self) -> str:
-        return f"{self.parts.prefix}-{self.slot}"
+        return self.parts.rq_id(self.slot)
 
     @property
     def rq_key(self) -> str:
@@ -118,6 +118,10 @@ class Parts:
     description: str
     job_id: str
     own_meta: dict[str, Any] | None
+
+    def rq_id(self, slot: int) -> str:
+        """The RQ job id of its run of ``slot`` (`runs.rq_job_id`)."""
+        return f"{self.prefix}-{slot}"
 
     def meta(self, slot: int) -> dict[str, Any]:
         """The ``meta`` of its run of ``slot``, as `runs.run_meta` makes it."""
@@ -254,7 +258,7 @@ class RunTemplate:
     def run(self, slot: int, stamps: tuple[str, str], parts: Parts) -> Run:
         """The run of ``slot`` of the job of ``parts``: the template with its RQ job id, its times
         (``created_at``, ``enqueued_at``, as rq writes them), its call and its ``meta`` filled in."""
-        rq_id = f"{parts.prefix}-{slot}"
+        rq_id = parts.rq_id(slot)
         commands = [list(command) for command in self._commands]
         places = self._places
         for c, a in places["ids"]:
@@ -300,11 +304,11 @@ class RunTemplate:
     def values(self, slot: int, stamps: tuple[str, str], parts: Parts) -> tuple[Any, ...]:
         """What the fire script fills this template in with for the run of ``slot`` of the job of ``parts``."""
         meta = self._serializer.dumps(parts.meta(slot))
-        return (f"{parts.prefix}-{slot}", stamps[0], stamps[1], parts.data, parts.description, meta)
+        return (parts.rq_id(slot), stamps[0], stamps[1], parts.data, parts.description, meta)
 
     def laid_out(self, slot: int, stamps: tuple[str, str], parts: Parts) -> tuple[int, int, list[Any]]:
         """`run()` laid out as the fire script takes it (`lay_out`): one list copied and patched."""
-        rq_id = f"{parts.prefix}-{slot}"
+        rq_id = parts.rq_id(slot)
         flat = list(self._flat)
         for i in self._flat_ids:
             flat[i] = flat[i].replace(self._rq_id, rq_id)
